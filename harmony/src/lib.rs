@@ -1,0 +1,11 @@
+//! Harmony: takes a rack of unknown servers to a running OKD cluster.
+//!
+//! The library holds the domain (Score, Interpret, Topology and its
+//! capability traits, Inventory, Maestro), the implementations of those
+//! capabilities against real systems (`infra`), the Scores themselves
+//! (`modules`) and the SQLite inventory store (`store`). See
+//! `ARCHITECTURE.md` at the workspace root for the map.
+//!
+//! For now it re-exports the agent's wire format, which discovery reads.
+
+pub use harmony_inventory_agent::model as inventory_model;
