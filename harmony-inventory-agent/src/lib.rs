@@ -8,6 +8,8 @@
 //!   LLDP frames under a configurable root.
 //! - `server` (feature `agent`) is the read-only HTTP endpoint with its cache.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod model;
 
 #[cfg(feature = "agent")]

@@ -158,7 +158,13 @@ mod tests {
     #[test]
     fn path_stays_under_root() {
         let r = SysRoot::new("/tmp/fixture");
-        assert_eq!(r.path("/sys/block"), PathBuf::from("/tmp/fixture/sys/block"));
-        assert_eq!(r.path("proc/meminfo"), PathBuf::from("/tmp/fixture/proc/meminfo"));
+        assert_eq!(
+            r.path("/sys/block"),
+            PathBuf::from("/tmp/fixture/sys/block")
+        );
+        assert_eq!(
+            r.path("proc/meminfo"),
+            PathBuf::from("/tmp/fixture/proc/meminfo")
+        );
     }
 }

@@ -66,8 +66,8 @@ impl Collector {
                 None
             }
         };
-        let system = system::collect(&self.root, smbios.as_ref(), &mut warnings);
         let cpu = cpu::collect(&self.root, smbios.as_ref(), &mut warnings);
+        let system = system::collect(&self.root, smbios.as_ref(), &cpu, &mut warnings);
         let memory = memory::collect(&self.root, smbios.as_ref(), &mut warnings);
         let storage = storage::collect(&self.root, &mut warnings);
         let network = network::collect(&self.root, &mut warnings);

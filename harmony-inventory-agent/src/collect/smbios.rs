@@ -48,3 +48,17 @@ pub fn parse(entry_point: &[u8], table: &[u8]) -> Result<SmbiosData, SmbiosError
     let _ = (entry_point, table);
     Err(SmbiosError::EntryPoint("not implemented".into()))
 }
+
+/// TEMPORARY until the SMBIOS module lands.
+pub fn is_bogus(value: &str) -> bool {
+    let v = value.trim().to_ascii_lowercase();
+    [
+        "to be filled by o.e.m.",
+        "default string",
+        "not specified",
+        "0123456789",
+        "none",
+        "",
+    ]
+    .contains(&v.as_str())
+}
