@@ -217,13 +217,7 @@ pub fn spawn_lldp_listeners(
     cache: &Arc<InventoryCache>,
     window: Duration,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let nics: Vec<String> = cache.read(|s| {
-        s.base
-            .physical_nics()
-            .filter(|n| n.operstate.as_deref() == Some("up") || n.carrier == Some(true))
-            .map(|n| n.name.clone())
-            .collect()
-    });
+    let nics = cache.read(|s| lldp_interfaces(&s.base));
     let mut handles = Vec::with_capacity(nics.len());
     for iface in nics {
         let cache = cache.clone();
@@ -245,6 +239,22 @@ pub fn spawn_lldp_listeners(
         }));
     }
     handles
+}
+
+/// Interfaces worth listening on: up (or with carrier), and not a bond or
+/// bridge over other interfaces (the switch talks to the members).
+fn lldp_interfaces(inv: &Inventory) -> Vec<String> {
+    let masters: std::collections::BTreeSet<&str> = inv
+        .network
+        .iter()
+        .filter_map(|n| n.master.as_deref())
+        .collect();
+    inv.network
+        .iter()
+        .filter(|n| n.operstate.as_deref() == Some("up") || n.carrier == Some(true))
+        .filter(|n| !masters.contains(n.name.as_str()))
+        .map(|n| n.name.clone())
+        .collect()
 }
 
 #[cfg(test)]

@@ -170,3 +170,51 @@ fn listen_times_out_and_reports_missing_interface() {
         .unwrap();
     });
 }
+
+/// End to end: the agent binary, run inside the namespace with
+/// `--once --lldp-window`, reports the neighbour on the NIC that hears it.
+#[test]
+fn agent_reports_neighbour_in_inventory() {
+    let Some(ns) = NetNs::new_or_skip("hlldp", "agent_reports_neighbour_in_inventory") else {
+        return;
+    };
+    ns.add_veth("a", "b").unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let output = thread::scope(|s| {
+        s.spawn(|| {
+            ns.enter_current_thread().unwrap();
+            let socket = LldpSocket::open("a").unwrap();
+            for _ in 0..MAX_FRAMES {
+                if done.load(Ordering::SeqCst) {
+                    break;
+                }
+                socket.send(&switch_frame()).unwrap();
+                thread::sleep(SEND_INTERVAL);
+            }
+        });
+        let out = ns.exec(&[
+            env!("CARGO_BIN_EXE_harmony-inventory-agent"),
+            "--once",
+            "--lldp-window",
+            "3",
+        ]);
+        done.store(true, Ordering::SeqCst);
+        out
+    });
+    let inv: harmony_inventory_agent::model::Inventory =
+        serde_json::from_str(&output.unwrap()).unwrap();
+    let nic = |name: &str| inv.network.iter().find(|n| n.name == name).unwrap();
+    assert_eq!(
+        nic("b")
+            .lldp
+            .as_ref()
+            .and_then(|l| l.system_name.as_deref()),
+        Some("leaf-07.dc1")
+    );
+    assert_eq!(nic("a").lldp, None);
+    assert!(
+        inv.warnings.iter().all(|w| !w.source.starts_with("lldp")),
+        "{:?}",
+        inv.warnings
+    );
+}
