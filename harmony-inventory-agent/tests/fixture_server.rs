@@ -71,15 +71,15 @@ fn server_fixture() -> FixtureRoot {
             64 * 1024
         };
         b = b.memory_device(DimmSpec {
-            locator: format!("A{}", i + 1),
-            bank: format!("Bank {}", i / 2),
+            locator: format!("A{}", i + 1).leak(),
+            bank: format!("Bank {}", i / 2).leak(),
             size_mb,
             size_in_kb: false,
             memory_type: 0x1a, // DDR4
             speed_mts: 3200,
-            manufacturer: "Samsung".into(),
-            serial: format!("S{:07}", 1000 + i),
-            part_number: "M393A4K40DB3-CWE    ".into(),
+            manufacturer: "Samsung",
+            serial: format!("S{:07}", 1000 + i).leak(),
+            part_number: "M393A4K40DB3-CWE    ",
         });
     }
     b.write_to(f.path());
@@ -87,24 +87,66 @@ fn server_fixture() -> FixtureRoot {
     // Storage.
     let nvme_ctrl = "pci0000:00/0000:00:1d.0/0000:3d:00.0/nvme/nvme0";
     f.dir(&format!("/sys/devices/{nvme_ctrl}/nvme0n1/queue"))
-        .link(&format!("/sys/devices/{nvme_ctrl}/nvme0n1/device"), "../../nvme0")
-        .file(&format!("/sys/devices/{nvme_ctrl}/nvme0n1/size"), "3750748848\n")
+        .link(
+            &format!("/sys/devices/{nvme_ctrl}/nvme0n1/device"),
+            "../../nvme0",
+        )
+        .file(
+            &format!("/sys/devices/{nvme_ctrl}/nvme0n1/size"),
+            "3750748848\n",
+        )
         .file(&format!("/sys/devices/{nvme_ctrl}/nvme0n1/dev"), "259:0\n")
-        .file(&format!("/sys/devices/{nvme_ctrl}/nvme0n1/removable"), "0\n")
-        .file(&format!("/sys/devices/{nvme_ctrl}/nvme0n1/wwid"), "eui.0025388b71b2c3d4\n")
-        .file(&format!("/sys/devices/{nvme_ctrl}/nvme0n1/queue/rotational"), "0\n")
-        .file(&format!("/sys/devices/{nvme_ctrl}/nvme0n1/queue/logical_block_size"), "512\n")
-        .file(&format!("/sys/devices/{nvme_ctrl}/nvme0n1/queue/physical_block_size"), "512\n")
-        .file(&format!("/sys/devices/{nvme_ctrl}/model"), "SAMSUNG MZQL21T9HCJR-00A07               \n")
-        .file(&format!("/sys/devices/{nvme_ctrl}/serial"), "S64GNE0R123456      \n")
-        .link("/sys/block/nvme0n1", &format!("../devices/{nvme_ctrl}/nvme0n1"))
+        .file(
+            &format!("/sys/devices/{nvme_ctrl}/nvme0n1/removable"),
+            "0\n",
+        )
+        .file(
+            &format!("/sys/devices/{nvme_ctrl}/nvme0n1/wwid"),
+            "eui.0025388b71b2c3d4\n",
+        )
+        .file(
+            &format!("/sys/devices/{nvme_ctrl}/nvme0n1/queue/rotational"),
+            "0\n",
+        )
+        .file(
+            &format!("/sys/devices/{nvme_ctrl}/nvme0n1/queue/logical_block_size"),
+            "512\n",
+        )
+        .file(
+            &format!("/sys/devices/{nvme_ctrl}/nvme0n1/queue/physical_block_size"),
+            "512\n",
+        )
+        .file(
+            &format!("/sys/devices/{nvme_ctrl}/model"),
+            "SAMSUNG MZQL21T9HCJR-00A07               \n",
+        )
+        .file(
+            &format!("/sys/devices/{nvme_ctrl}/serial"),
+            "S64GNE0R123456      \n",
+        )
+        .link(
+            "/sys/block/nvme0n1",
+            &format!("../devices/{nvme_ctrl}/nvme0n1"),
+        )
         // hidden multipath path node: excluded
-        .file(&format!("/sys/devices/{nvme_ctrl}/nvme0c0n1/size"), "3750748848\n")
+        .file(
+            &format!("/sys/devices/{nvme_ctrl}/nvme0c0n1/size"),
+            "3750748848\n",
+        )
         .file(&format!("/sys/devices/{nvme_ctrl}/nvme0c0n1/hidden"), "1\n")
-        .link(&format!("/sys/devices/{nvme_ctrl}/nvme0c0n1/device"), "../../nvme0")
-        .link("/sys/block/nvme0c0n1", &format!("../devices/{nvme_ctrl}/nvme0c0n1"))
+        .link(
+            &format!("/sys/devices/{nvme_ctrl}/nvme0c0n1/device"),
+            "../../nvme0",
+        )
+        .link(
+            "/sys/block/nvme0c0n1",
+            &format!("../devices/{nvme_ctrl}/nvme0c0n1"),
+        )
         .link("/dev/disk/by-id/nvme-eui.0025388b71b2c3d4", "../../nvme0n1")
-        .link("/dev/disk/by-id/nvme-eui.0025388b71b2c3d4-part1", "../../nvme0n1p1")
+        .link(
+            "/dev/disk/by-id/nvme-eui.0025388b71b2c3d4-part1",
+            "../../nvme0n1p1",
+        )
         .link(
             "/dev/disk/by-id/nvme-SAMSUNG_MZQL21T9HCJR-00A07_S64GNE0R123456",
             "../../nvme0n1",
@@ -170,7 +212,12 @@ fn server_fixture() -> FixtureRoot {
         ],
     );
     // Noise that is never a disk.
-    for (name, size) in [("loop0", "1024"), ("zram0", "8388608"), ("dm-0", "1000"), ("md0", "2000")] {
+    for (name, size) in [
+        ("loop0", "1024"),
+        ("zram0", "8388608"),
+        ("dm-0", "1000"),
+        ("md0", "2000"),
+    ] {
         f.block(name, None, &[("size", size)]);
     }
     f.block(
@@ -462,8 +509,15 @@ fn bond_member_reports_its_permanent_mac() {
             ("mtu", "1500"),
         ],
     );
-    f.nic("bond0", None, &[("address", "3c:ec:ef:12:34:56"), ("mtu", "1500")]);
-    f.link("/sys/devices/pci0000:17/0000:17:02.0/0000:18:00.1/net/eno2/master", "../../../../../virtual/net/bond0");
+    f.nic(
+        "bond0",
+        None,
+        &[("address", "3c:ec:ef:12:34:56"), ("mtu", "1500")],
+    );
+    f.link(
+        "/sys/devices/pci0000:17/0000:17:02.0/0000:18:00.1/net/eno2/master",
+        "../../../../../virtual/net/bond0",
+    );
     f.file(
         "/proc/net/bonding/bond0",
         "Bonding Mode: IEEE 802.3ad Dynamic link aggregation\n\n\
@@ -476,7 +530,13 @@ fn bond_member_reports_its_permanent_mac() {
     assert_eq!(eno2.permanent_mac.as_deref(), Some("3c:ec:ef:12:34:57"));
     assert_eq!(eno2.master.as_deref(), Some("bond0"));
     assert!(!eno2.is_virtual);
-    assert!(inv.network.iter().find(|n| n.name == "bond0").unwrap().is_virtual);
+    assert!(
+        inv.network
+            .iter()
+            .find(|n| n.name == "bond0")
+            .unwrap()
+            .is_virtual
+    );
     assert_eq!(inv.network[0].name, "eno2", "physical NICs first");
 }
 
@@ -485,7 +545,13 @@ fn missing_sources_are_null_with_warnings_never_empty_strings() {
     let f = FixtureRoot::new();
     let inv = run_once(f.path());
     let sources: Vec<&str> = inv.warnings.iter().map(|w| w.source.as_str()).collect();
-    for s in ["smbios", "/proc/cpuinfo", "/proc/meminfo", "/sys/block", "/sys/class/net"] {
+    for s in [
+        "smbios",
+        "/proc/cpuinfo",
+        "/proc/meminfo",
+        "/sys/block",
+        "/sys/class/net",
+    ] {
         assert!(sources.contains(&s), "no warning for {s}: {sources:?}");
     }
     assert_eq!(inv.hostname, None);

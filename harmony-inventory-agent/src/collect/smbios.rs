@@ -574,17 +574,3 @@ mod tests {
         assert_eq!(s.skipped, 1);
     }
 }
-
-/// TEMPORARY until the SMBIOS module lands.
-pub fn is_bogus(value: &str) -> bool {
-    let v = value.trim().to_ascii_lowercase();
-    [
-        "to be filled by o.e.m.",
-        "default string",
-        "not specified",
-        "0123456789",
-        "none",
-        "",
-    ]
-    .contains(&v.as_str())
-}
