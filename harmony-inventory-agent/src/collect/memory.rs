@@ -19,13 +19,7 @@ pub fn collect(root: &SysRoot, smbios: Option<&SmbiosData>, warnings: &mut Warni
         }
     };
     let dimms = smbios.map(|s| s.dimms.clone()).unwrap_or_default();
-    let smbios_total_bytes = smbios.and_then(|_| {
-        dimms
-            .iter()
-            .filter_map(|d| d.size_bytes)
-            .try_fold(0u64, |acc, s| acc.checked_add(s))
-            .filter(|&t| t > 0)
-    });
+    let smbios_total_bytes = smbios.and_then(SmbiosData::dimm_total_bytes);
     Memory {
         total_bytes,
         smbios_total_bytes,
