@@ -184,6 +184,28 @@ pub struct Nic {
     pub lldp: Option<Lldp>,
 }
 
+impl Nic {
+    /// An interface with only its name known.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            mac: None,
+            permanent_mac: None,
+            speed_mbps: None,
+            carrier: None,
+            operstate: None,
+            mtu: None,
+            driver: None,
+            pci_address: None,
+            is_virtual: false,
+            master: None,
+            ipv4: Vec::new(),
+            ipv6: Vec::new(),
+            lldp: None,
+        }
+    }
+}
+
 impl Inventory {
     /// Physical NICs (not virtual), in reported order.
     pub fn physical_nics(&self) -> impl Iterator<Item = &Nic> {

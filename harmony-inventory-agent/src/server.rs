@@ -274,20 +274,9 @@ mod tests {
             memory: Memory::default(),
             storage: vec![],
             network: vec![Nic {
-                name: "eno1".into(),
-                mac: None,
-                permanent_mac: None,
-                speed_mbps: None,
                 carrier: Some(true),
                 operstate: Some("up".into()),
-                mtu: None,
-                driver: None,
-                pci_address: None,
-                is_virtual: false,
-                master: None,
-                ipv4: vec![],
-                ipv6: vec![],
-                lldp: None,
+                ..Nic::new("eno1")
             }],
         }
     }

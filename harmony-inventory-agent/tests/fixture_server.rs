@@ -318,20 +318,8 @@ fn disk(name: &str) -> Disk {
 
 fn nic(name: &str) -> Nic {
     Nic {
-        name: name.into(),
-        mac: None,
-        permanent_mac: None,
-        speed_mbps: None,
-        carrier: None,
-        operstate: None,
         mtu: Some(1500),
-        driver: None,
-        pci_address: None,
-        is_virtual: false,
-        master: None,
-        ipv4: vec![],
-        ipv6: vec![],
-        lldp: None,
+        ..Nic::new(name)
     }
 }
 
