@@ -16,6 +16,36 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// TCP port the agent listens on by default, and that Harmony's scanner probes.
 pub const DEFAULT_PORT: u16 = 25000;
 
+/// Placeholder strings firmware ships instead of real values; compared
+/// case-insensitively after trimming. See [`is_bogus`].
+pub const BOGUS_VALUES: &[&str] = &[
+    "To Be Filled By O.E.M.",
+    "Default string",
+    "Not Specified",
+    "Not Available",
+    "None",
+    "System Serial Number",
+    "System Product Name",
+    "System manufacturer",
+    "0123456789",
+    "Unknown",
+    "N/A",
+    "-",
+    "0",
+    "00000000",
+    "Chassis Serial Number",
+    "Base Board Serial Number",
+    "Unspecified",
+];
+
+/// Whether `value` is a firmware placeholder rather than real data
+/// (trimmed, case-insensitive match against [`BOGUS_VALUES`]). Empty strings
+/// are bogus too.
+pub fn is_bogus(value: &str) -> bool {
+    let v = value.trim_matches(|c: char| c.is_whitespace() || c == '\0');
+    v.is_empty() || BOGUS_VALUES.iter().any(|b| b.eq_ignore_ascii_case(v))
+}
+
 /// The whole inventory of one host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Inventory {

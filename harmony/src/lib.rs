@@ -5,7 +5,9 @@
 //! capabilities against real systems (`infra`), the Scores themselves
 //! (`modules`) and the SQLite inventory store (`store`). See
 //! `ARCHITECTURE.md` at the workspace root for the map.
-//!
-//! For now it re-exports the agent's wire format, which discovery reads.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod domain;
+
+/// The agent's wire format, which discovery reads (untrusted until validated).
 pub use harmony_inventory_agent::model as inventory_model;

@@ -51,35 +51,7 @@ fn padded_len(kind: u8) -> usize {
     }
 }
 
-/// Placeholder strings firmware ships instead of real values; compared
-/// case-insensitively after trimming. See [`is_bogus`].
-pub const BOGUS_VALUES: &[&str] = &[
-    "To Be Filled By O.E.M.",
-    "Default string",
-    "Not Specified",
-    "Not Available",
-    "None",
-    "System Serial Number",
-    "System Product Name",
-    "System manufacturer",
-    "0123456789",
-    "Unknown",
-    "N/A",
-    "-",
-    "0",
-    "00000000",
-    "Chassis Serial Number",
-    "Base Board Serial Number",
-    "Unspecified",
-];
-
-/// Whether `value` is a firmware placeholder rather than real data
-/// (trimmed, case-insensitive match against [`BOGUS_VALUES`]). Empty strings
-/// are bogus too.
-pub fn is_bogus(value: &str) -> bool {
-    let v = value.trim_matches(|c: char| c.is_whitespace() || c == '\0');
-    v.is_empty() || BOGUS_VALUES.iter().any(|b| b.eq_ignore_ascii_case(v))
-}
+pub use crate::model::{BOGUS_VALUES, is_bogus};
 
 /// An SMBIOS string as reported: cleaned with [`clean_value`], placeholders `None`.
 pub fn smbios_string(raw: &str) -> Option<String> {

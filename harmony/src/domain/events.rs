@@ -1,0 +1,83 @@
+//! Typed events on a broadcast channel. The library never prints: the CLI
+//! draws progress from these and the TUI its views.
+
+use std::net::IpAddr;
+
+use tokio::sync::broadcast;
+
+use super::score::Outcome;
+use super::values::{HostId, InstallPhase, MacAddress};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    ScoreStarted {
+        score: String,
+    },
+    ScoreFinished {
+        score: String,
+        result: Result<Outcome, String>,
+    },
+    HostDiscovered {
+        host: HostId,
+        ip: IpAddr,
+    },
+    HostUpdated {
+        host: HostId,
+        ip: IpAddr,
+        ip_changed: bool,
+    },
+    HostLost {
+        host: HostId,
+    },
+    /// A peer claimed a MAC another host owns; nothing was stored.
+    HostConflict {
+        ip: IpAddr,
+        mac: MacAddress,
+        existing: HostId,
+    },
+    /// An address answered but was rejected (bad JSON, invalid values...).
+    PeerRejected {
+        ip: IpAddr,
+        reason: String,
+    },
+    HostPhaseChanged {
+        host: HostId,
+        from: InstallPhase,
+        to: InstallPhase,
+    },
+    Progress {
+        task: String,
+        done: u64,
+        total: u64,
+    },
+}
+
+/// A cloneable publisher; subscribers each get every event sent after they
+/// subscribed (a slow subscriber loses the oldest, never blocks publishers).
+#[derive(Debug, Clone)]
+pub struct EventBus {
+    tx: broadcast::Sender<Event>,
+}
+
+impl EventBus {
+    pub fn new(capacity: usize) -> Self {
+        let (tx, _) = broadcast::channel(capacity.max(16));
+        Self { tx }
+    }
+
+    pub fn publish(&self, event: Event) {
+        tracing::debug!(?event, "event");
+        // No subscriber is not an error.
+        let _ = self.tx.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.tx.subscribe()
+    }
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new(4096)
+    }
+}

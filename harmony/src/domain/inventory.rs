@@ -1,0 +1,154 @@
+//! The Inventory: the hosts Harmony knows, with the hardware their agents
+//! reported, their role and install phase. The domain defines the records
+//! and the repository trait; `store` implements it on SQLite.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use harmony_inventory_agent::model as agent;
+
+use super::events::{Event, EventBus};
+use super::values::{HostId, Hostname, InstallPhase, MacAddress, PhaseError, Role};
+
+/// A host as discovery validated it: ready to be stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscoveredHost {
+    pub id: HostId,
+    /// Where the agent answered.
+    pub ip: IpAddr,
+    /// Permanent (else current) MACs of the physical NICs, validated.
+    pub macs: Vec<MacAddress>,
+    /// The agent's document. Its strings are still untrusted: only the
+    /// validated fields of this struct may reach templates or commands.
+    pub inventory: agent::Inventory,
+    /// The exact bytes the agent served (kept for audit).
+    pub raw_json: Vec<u8>,
+}
+
+/// The columns the TUI and CLI show without parsing the whole document.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HostSummary {
+    pub vendor: Option<String>,
+    pub product: Option<String>,
+    pub cpu_threads: Option<u32>,
+    pub memory_bytes: Option<u64>,
+    pub disk_count: u32,
+    pub disk_bytes: u64,
+    pub nic_count: u32,
+}
+
+impl HostSummary {
+    pub fn from_inventory(inv: &agent::Inventory) -> Self {
+        Self {
+            vendor: inv.system.vendor.clone(),
+            product: inv.system.product.clone(),
+            cpu_threads: inv.cpu.threads,
+            memory_bytes: inv.memory.total_bytes,
+            disk_count: u32::try_from(inv.storage.len()).unwrap_or(u32::MAX),
+            disk_bytes: inv
+                .storage
+                .iter()
+                .filter_map(|d| d.size_bytes)
+                .fold(0u64, u64::saturating_add),
+            nic_count: u32::try_from(inv.physical_nics().count()).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// A stored host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostRecord {
+    pub id: HostId,
+    pub ip: IpAddr,
+    pub macs: Vec<MacAddress>,
+    pub first_seen: SystemTime,
+    pub last_seen: SystemTime,
+    pub role: Option<Role>,
+    pub hostname: Option<Hostname>,
+    pub phase: InstallPhase,
+    pub summary: HostSummary,
+    pub inventory: agent::Inventory,
+}
+
+/// What an upsert did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpsertResult {
+    /// A host never seen before.
+    New,
+    /// A known host; `ip_changed` when it came back on another address.
+    Updated { ip_changed: bool },
+    /// Another host already claims one of this host's MACs: nothing written.
+    Conflict { mac: MacAddress, existing: HostId },
+}
+
+/// One entry of a host's append-only event log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostEvent {
+    pub host: HostId,
+    pub at: SystemTime,
+    pub kind: String,
+    pub detail: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepositoryError {
+    #[error("no host {0}")]
+    NotFound(HostId),
+    #[error(transparent)]
+    Phase(#[from] PhaseError),
+    #[error("host {host}: {reason}")]
+    Rejected { host: HostId, reason: String },
+    #[error("inventory store: {0}")]
+    Backend(String),
+}
+
+/// Storage of the Inventory. Synchronous (SQLite); async callers use
+/// `spawn_blocking`. Every write is one transaction.
+pub trait InventoryRepository: Send + Sync + std::fmt::Debug {
+    fn upsert_discovered(
+        &self,
+        host: &DiscoveredHost,
+        seen_at: SystemTime,
+    ) -> Result<UpsertResult, RepositoryError>;
+    fn host(&self, id: &HostId) -> Result<Option<HostRecord>, RepositoryError>;
+    /// All hosts, unassigned first, then by role and IP.
+    fn hosts(&self) -> Result<Vec<HostRecord>, RepositoryError>;
+    /// Sets (or clears) the role and host name; moves the phase between
+    /// `discovered` and `role-assigned` accordingly.
+    fn assign(
+        &self,
+        id: &HostId,
+        role: Option<Role>,
+        hostname: Option<Hostname>,
+    ) -> Result<HostRecord, RepositoryError>;
+    /// A legal phase step; returns the previous phase.
+    fn set_phase(&self, id: &HostId, phase: InstallPhase) -> Result<InstallPhase, RepositoryError>;
+    fn events(&self, id: &HostId, limit: usize) -> Result<Vec<HostEvent>, RepositoryError>;
+}
+
+/// The Inventory handed to Interprets: the repository plus the event bus,
+/// so that changes are both stored and announced.
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    repo: Arc<dyn InventoryRepository>,
+    events: EventBus,
+}
+
+impl Inventory {
+    pub fn new(repo: Arc<dyn InventoryRepository>, events: EventBus) -> Self {
+        Self { repo, events }
+    }
+
+    pub fn repository(&self) -> &Arc<dyn InventoryRepository> {
+        &self.repo
+    }
+
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    pub fn publish(&self, event: Event) {
+        self.events.publish(event);
+    }
+}

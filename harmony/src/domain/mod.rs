@@ -1,0 +1,46 @@
+//! The domain: Score, Interpret, Outcome, Topology and its capability
+//! traits, the Inventory, Maestro and its events, and the typed values.
+//! No I/O happens here.
+//!
+//! A Score that needs a capability does not compile against a topology
+//! without it:
+//!
+//! ```compile_fail
+//! use harmony::domain::*;
+//! use async_trait::async_trait;
+//!
+//! #[derive(Debug)]
+//! struct NoSwitchSite;
+//! impl Topology for NoSwitchSite {
+//!     fn name(&self) -> &str { "no-switch" }
+//! }
+//!
+//! #[derive(Debug)]
+//! struct NeedsSwitch;
+//! impl<T: Topology + Switch> Score<T> for NeedsSwitch {
+//!     fn name(&self) -> String { "NeedsSwitch".into() }
+//!     fn create_interpret(&self) -> Box<dyn Interpret<T>> { unimplemented!() }
+//! }
+//!
+//! fn run<T: Topology, S: Score<T>>(_: &T, _: &S) {}
+//! run(&NoSwitchSite, &NeedsSwitch); // error: NoSwitchSite does not implement Switch
+//! ```
+
+pub mod events;
+pub mod inventory;
+pub mod maestro;
+pub mod score;
+pub mod topology;
+pub mod values;
+
+pub use events::{Event, EventBus};
+pub use inventory::{
+    DiscoveredHost, HostEvent, HostRecord, HostSummary, Inventory, InventoryRepository,
+    RepositoryError, UpsertResult,
+};
+pub use maestro::Maestro;
+pub use score::{Interpret, InterpretError, Outcome, Score};
+pub use topology::*;
+pub use values::{
+    HostId, Hostname, InstallPhase, InterfaceName, MacAddress, PhaseError, Role, ValueError,
+};

@@ -1,0 +1,606 @@
+//! Typed values, validated at construction. Anything that comes from an
+//! agent, a site file or a switch becomes one of these before it can reach a
+//! template, a file name, a command or the store; the raw string never does.
+//!
+//! Each type deserializes through its validating constructor, so a value
+//! read back from JSON or the store is valid too.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Why a value was rejected: which field, which value (escaped), and the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {field} {value:?}: {reason}")]
+pub struct ValueError {
+    pub field: &'static str,
+    /// The rejected input, truncated to 80 characters.
+    pub value: String,
+    pub reason: &'static str,
+}
+
+impl ValueError {
+    pub fn new(field: &'static str, value: &str, reason: &'static str) -> Self {
+        let value: String = value.chars().take(80).collect();
+        Self {
+            field,
+            value,
+            reason,
+        }
+    }
+}
+
+macro_rules! string_serde {
+    ($t:ty) => {
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                raw.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+/// An Ethernet MAC address. Displays lower-case, colon-separated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MacAddress([u8; 6]);
+
+impl MacAddress {
+    pub const fn new(octets: [u8; 6]) -> Self {
+        Self(octets)
+    }
+
+    pub fn octets(&self) -> [u8; 6] {
+        self.0
+    }
+
+    /// `aa-bb-cc-dd-ee-ff`: the form used in per-MAC file names (iPXE `${mac:hexhyp}`).
+    pub fn hyphenated(&self) -> String {
+        self.to_string().replace(':', "-")
+    }
+
+    /// Locally administered (bit 1 of the first octet): not a burned-in address.
+    pub fn is_local(&self) -> bool {
+        self.0[0] & 0x02 != 0
+    }
+
+    pub fn is_multicast(&self) -> bool {
+        self.0[0] & 0x01 != 0
+    }
+}
+
+impl FromStr for MacAddress {
+    type Err = ValueError;
+
+    /// Accepts `aa:bb:cc:dd:ee:ff` or `aa-bb-cc-dd-ee-ff`, any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason| ValueError::new("MAC address", s, reason);
+        if s.len() != 17 {
+            return Err(err("expected six hex octets like aa:bb:cc:dd:ee:ff"));
+        }
+        let sep = s.as_bytes()[2];
+        if sep != b':' && sep != b'-' {
+            return Err(err("octets must be separated by ':' or '-'"));
+        }
+        let mut octets = [0u8; 6];
+        for (i, part) in s.split(sep as char).enumerate() {
+            if i >= 6 || part.len() != 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(err("expected six hex octets like aa:bb:cc:dd:ee:ff"));
+            }
+            octets[i] = u8::from_str_radix(part, 16).map_err(|_| err("not hexadecimal"))?;
+        }
+        let mac = MacAddress(octets);
+        if octets == [0; 6] {
+            return Err(err("all-zero address"));
+        }
+        if mac.is_multicast() {
+            return Err(err("multicast address is not a NIC address"));
+        }
+        Ok(mac)
+    }
+}
+
+impl fmt::Display for MacAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let o = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            o[0], o[1], o[2], o[3], o[4], o[5]
+        )
+    }
+}
+string_serde!(MacAddress);
+
+/// A Linux network interface name: `[A-Za-z0-9._-]{1,15}`, not `.` or `..`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct InterfaceName(String);
+
+impl InterfaceName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for InterfaceName {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason| ValueError::new("interface name", s, reason);
+        if s.is_empty() || s.len() > 15 {
+            return Err(err("must be 1 to 15 characters"));
+        }
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        {
+            return Err(err("only letters, digits, '.', '_' and '-' are allowed"));
+        }
+        if s == "." || s == ".." {
+            return Err(err("'.' and '..' are not interface names"));
+        }
+        Ok(Self(s.to_string()))
+    }
+}
+
+impl fmt::Display for InterfaceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+string_serde!(InterfaceName);
+
+/// An RFC 1123 host name (one or more labels), stored lower-case.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Hostname(String);
+
+impl Hostname {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first label (`master-0` of `master-0.ocp.example.com`).
+    pub fn short(&self) -> &str {
+        self.0.split('.').next().unwrap_or(&self.0)
+    }
+}
+
+impl FromStr for Hostname {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason| ValueError::new("host name", s, reason);
+        let name = s.strip_suffix('.').unwrap_or(s);
+        if name.is_empty() || name.len() > 253 {
+            return Err(err("must be 1 to 253 characters"));
+        }
+        for label in name.split('.') {
+            if label.is_empty() || label.len() > 63 {
+                return Err(err("each label must be 1 to 63 characters"));
+            }
+            if !label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                return Err(err("labels may hold only letters, digits and '-'"));
+            }
+            if label.starts_with('-') || label.ends_with('-') {
+                return Err(err("labels must not start or end with '-'"));
+            }
+        }
+        Ok(Self(name.to_ascii_lowercase()))
+    }
+}
+
+impl fmt::Display for Hostname {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+string_serde!(Hostname);
+
+/// The stable identity of a host across reboots and IP changes: its system
+/// UUID, else its serial number, else its sorted permanent MACs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HostId(String);
+
+impl HostId {
+    /// `uuid:<lower-case uuid>`; rejects malformed, all-0 and all-F UUIDs.
+    pub fn from_uuid(uuid: &str) -> Result<Self, ValueError> {
+        let err = |reason| ValueError::new("system UUID", uuid, reason);
+        let hex: String = uuid.chars().filter(|c| *c != '-').collect();
+        if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(err("expected 32 hex digits"));
+        }
+        let hex = hex.to_ascii_lowercase();
+        if hex.bytes().all(|b| b == b'0') || hex.bytes().all(|b| b == b'f') {
+            return Err(err("placeholder UUID (all 0 or all F)"));
+        }
+        Ok(Self(format!(
+            "uuid:{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        )))
+    }
+
+    /// `serial:<serial>`; rejects placeholders and anything but
+    /// `[A-Za-z0-9._/-]` (1 to 64 characters).
+    pub fn from_serial(serial: &str) -> Result<Self, ValueError> {
+        let err = |reason| ValueError::new("serial number", serial, reason);
+        let s = serial.trim();
+        if harmony_inventory_agent::model::is_bogus(s) {
+            return Err(err("placeholder serial"));
+        }
+        if s.len() > 64
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
+        {
+            return Err(err("must be 1 to 64 of [A-Za-z0-9._/-]"));
+        }
+        Ok(Self(format!("serial:{s}")))
+    }
+
+    /// `macs:<mac>,<mac>...`, sorted and deduplicated; needs at least one.
+    pub fn from_macs(macs: &[MacAddress]) -> Result<Self, ValueError> {
+        let mut macs = macs.to_vec();
+        macs.sort();
+        macs.dedup();
+        if macs.is_empty() {
+            return Err(ValueError::new(
+                "MAC list",
+                "",
+                "no permanent MAC to identify the host",
+            ));
+        }
+        let list: Vec<String> = macs.iter().map(ToString::to_string).collect();
+        Ok(Self(format!("macs:{}", list.join(","))))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for HostId {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(u) = s.strip_prefix("uuid:") {
+            Self::from_uuid(u)
+        } else if let Some(serial) = s.strip_prefix("serial:") {
+            Self::from_serial(serial)
+        } else if let Some(list) = s.strip_prefix("macs:") {
+            let macs = list
+                .split(',')
+                .map(MacAddress::from_str)
+                .collect::<Result<Vec<_>, _>>()?;
+            Self::from_macs(&macs)
+        } else {
+            Err(ValueError::new(
+                "host id",
+                s,
+                "must start with uuid:, serial: or macs:",
+            ))
+        }
+    }
+}
+
+impl fmt::Display for HostId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+string_serde!(HostId);
+
+/// What a host becomes in the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Bootstrap,
+    ControlPlane,
+    Worker,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Bootstrap, Role::ControlPlane, Role::Worker];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Bootstrap => "bootstrap",
+            Role::ControlPlane => "control-plane",
+            Role::Worker => "worker",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "bootstrap" => Ok(Role::Bootstrap),
+            "control-plane" | "master" => Ok(Role::ControlPlane),
+            "worker" => Ok(Role::Worker),
+            _ => Err(ValueError::new(
+                "role",
+                s,
+                "must be bootstrap, control-plane or worker",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+string_serde!(Role);
+
+/// How far a host's installation has gone.
+///
+/// ```text
+/// discovered ⇄ role-assigned → boot-configured → installing → installed
+///                    ↑                 │              │            │
+///                    └──── failed ←────┴──────────────┘            ↓
+///  discovered ←──────────────────────────────────────────── decommissioned
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum InstallPhase {
+    /// Seen by a scan; no role yet.
+    Discovered,
+    /// The operator gave it a role.
+    RoleAssigned,
+    /// DHCP, DNS, iPXE and Ignition for it are in place.
+    BootConfigured,
+    /// Rebooted into the installer.
+    Installing,
+    /// Joined the cluster.
+    Installed,
+    /// A step failed; the error is in the event log.
+    Failed,
+    /// Removed from the cluster and wiped (the bootstrap node), reusable.
+    Decommissioned,
+}
+
+impl InstallPhase {
+    pub const ALL: [InstallPhase; 7] = [
+        InstallPhase::Discovered,
+        InstallPhase::RoleAssigned,
+        InstallPhase::BootConfigured,
+        InstallPhase::Installing,
+        InstallPhase::Installed,
+        InstallPhase::Failed,
+        InstallPhase::Decommissioned,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            InstallPhase::Discovered => "discovered",
+            InstallPhase::RoleAssigned => "role-assigned",
+            InstallPhase::BootConfigured => "boot-configured",
+            InstallPhase::Installing => "installing",
+            InstallPhase::Installed => "installed",
+            InstallPhase::Failed => "failed",
+            InstallPhase::Decommissioned => "decommissioned",
+        }
+    }
+
+    /// Whether `self -> next` is a legal step.
+    pub fn can_become(self, next: InstallPhase) -> bool {
+        use InstallPhase::*;
+        matches!(
+            (self, next),
+            (Discovered, RoleAssigned)
+                | (RoleAssigned, Discovered)
+                | (RoleAssigned, BootConfigured)
+                | (BootConfigured, Installing)
+                | (BootConfigured, RoleAssigned)
+                | (Installing, Installed)
+                | (BootConfigured | Installing, Failed)
+                | (Failed, RoleAssigned)
+                | (Installed, Decommissioned)
+                | (Decommissioned, Discovered)
+        )
+    }
+
+    /// `next` if the step is legal, else an error naming both phases.
+    pub fn transition(self, next: InstallPhase) -> Result<InstallPhase, PhaseError> {
+        if self.can_become(next) {
+            Ok(next)
+        } else {
+            Err(PhaseError {
+                from: self,
+                to: next,
+            })
+        }
+    }
+}
+
+/// An illegal install-phase step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a host cannot go from {from} to {to}")]
+pub struct PhaseError {
+    pub from: InstallPhase,
+    pub to: InstallPhase,
+}
+
+impl FromStr for InstallPhase {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        InstallPhase::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| ValueError::new("install phase", s, "unknown phase"))
+    }
+}
+
+impl fmt::Display for InstallPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+string_serde!(InstallPhase);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Strings an attacker on the provisioning network would try.
+    const INJECTIONS: &[&str] = &[
+        "\"; reboot",
+        "\n#!ipxe",
+        "${root}",
+        "a\0b",
+        "eth0 ; rm -rf /",
+        "../../etc/passwd",
+        "eth0\nchain http://evil/",
+    ];
+
+    #[test]
+    fn macs() {
+        let m: MacAddress = "52:54:00:AA:bb:01".parse().unwrap();
+        assert_eq!(m.to_string(), "52:54:00:aa:bb:01");
+        assert_eq!(m.hyphenated(), "52-54-00-aa-bb-01");
+        assert_eq!("52-54-00-aa-bb-01".parse::<MacAddress>().unwrap(), m);
+        for bad in [
+            "",
+            "52:54:00:aa:bb",
+            "52:54:00:aa:bb:01:02",
+            "52:54-00:aa:bb:01",
+            "zz:54:00:aa:bb:01",
+            "00:00:00:00:00:00",
+            "01:00:5e:00:00:01",
+        ] {
+            assert!(bad.parse::<MacAddress>().is_err(), "{bad}");
+        }
+        let e = "nope".parse::<MacAddress>().unwrap_err();
+        assert_eq!(e.field, "MAC address");
+        assert!(e.to_string().contains("\"nope\""));
+        let json = serde_json::to_string(&m).unwrap();
+        assert_eq!(json, "\"52:54:00:aa:bb:01\"");
+        assert!(serde_json::from_str::<MacAddress>("\"; reboot\"").is_err());
+    }
+
+    #[test]
+    fn interface_names() {
+        for good in ["eno1", "enp59s0f0", "bond0.100", "ens3f0np0", "a_b-c"] {
+            assert_eq!(good.parse::<InterfaceName>().unwrap().as_str(), good);
+        }
+        assert!("".parse::<InterfaceName>().is_err());
+        assert!(
+            "abcdefghijklmnop".parse::<InterfaceName>().is_err(),
+            "16 chars"
+        );
+        assert!("..".parse::<InterfaceName>().is_err());
+        for bad in INJECTIONS {
+            assert!(bad.parse::<InterfaceName>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hostnames() {
+        assert_eq!(
+            "Master-0.OCP.example.com."
+                .parse::<Hostname>()
+                .unwrap()
+                .as_str(),
+            "master-0.ocp.example.com"
+        );
+        assert_eq!(
+            "master-0.ocp".parse::<Hostname>().unwrap().short(),
+            "master-0"
+        );
+        assert!("-a".parse::<Hostname>().is_err());
+        assert!("a-".parse::<Hostname>().is_err());
+        assert!("a..b".parse::<Hostname>().is_err());
+        assert!("x".repeat(64).parse::<Hostname>().is_err());
+        assert!(["a"; 128].join(".").parse::<Hostname>().is_err(), "> 253");
+        assert!("under_score".parse::<Hostname>().is_err());
+        for bad in INJECTIONS {
+            assert!(bad.parse::<Hostname>().is_err(), "{bad:?}");
+        }
+        let long = "y".repeat(300);
+        let e = long.parse::<Hostname>().unwrap_err();
+        assert_eq!(
+            e.value.len(),
+            80,
+            "errors carry a bounded copy of the input"
+        );
+    }
+
+    #[test]
+    fn host_ids() {
+        let u = HostId::from_uuid("4C4C4544-0042-3010-8052-B4C04F4A4E32").unwrap();
+        assert_eq!(u.as_str(), "uuid:4c4c4544-0042-3010-8052-b4c04f4a4e32");
+        assert!(HostId::from_uuid("00000000-0000-0000-0000-000000000000").is_err());
+        assert!(HostId::from_uuid("FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF").is_err());
+        assert!(HostId::from_serial("To Be Filled By O.E.M.").is_err());
+        assert!(HostId::from_serial("0123456789").is_err());
+        assert!(HostId::from_serial("ab; reboot").is_err());
+        assert_eq!(
+            HostId::from_serial("7XYZ123").unwrap().as_str(),
+            "serial:7XYZ123"
+        );
+        let a: MacAddress = "52:54:00:00:00:02".parse().unwrap();
+        let b: MacAddress = "52:54:00:00:00:01".parse().unwrap();
+        let id = HostId::from_macs(&[a, b, a]).unwrap();
+        assert_eq!(id.as_str(), "macs:52:54:00:00:00:01,52:54:00:00:00:02");
+        assert_eq!(id.as_str().parse::<HostId>().unwrap(), id);
+        assert!(HostId::from_macs(&[]).is_err());
+        assert!("uuid:zzz".parse::<HostId>().is_err());
+        assert!("other:1".parse::<HostId>().is_err());
+    }
+
+    #[test]
+    fn roles_round_trip() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
+        }
+        assert_eq!("master".parse::<Role>().unwrap(), Role::ControlPlane);
+        assert!("admin".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn phases_only_legal_transitions() {
+        use InstallPhase::*;
+        let legal = [
+            (Discovered, RoleAssigned),
+            (RoleAssigned, Discovered),
+            (RoleAssigned, BootConfigured),
+            (BootConfigured, RoleAssigned),
+            (BootConfigured, Installing),
+            (BootConfigured, Failed),
+            (Installing, Installed),
+            (Installing, Failed),
+            (Failed, RoleAssigned),
+            (Installed, Decommissioned),
+            (Decommissioned, Discovered),
+        ];
+        for from in InstallPhase::ALL {
+            for to in InstallPhase::ALL {
+                assert_eq!(
+                    from.can_become(to),
+                    legal.contains(&(from, to)),
+                    "{from} -> {to}"
+                );
+            }
+            assert_eq!(from.as_str().parse::<InstallPhase>().unwrap(), from);
+        }
+        let e = Discovered.transition(Installed).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a host cannot go from discovered to installed"
+        );
+    }
+}
