@@ -56,3 +56,162 @@ impl<T: Topology> Maestro<T> {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::domain::inventory::*;
+    use crate::domain::topology::*;
+    use crate::domain::values::*;
+    use crate::domain::{Interpret, Score};
+
+    /// An in-memory switch: the pure-logic stand-in for a real one.
+    #[derive(Debug, Default)]
+    struct LabSite {
+        ports: Mutex<BTreeMap<SwitchPort, PortMode>>,
+    }
+
+    impl Topology for LabSite {
+        fn name(&self) -> &str {
+            "lab"
+        }
+    }
+
+    #[async_trait]
+    impl Switch for LabSite {
+        async fn port_mode(&self, ports: &[SwitchPort]) -> CapResult<PortMode> {
+            let map = self.ports.lock().unwrap();
+            Ok(map
+                .get(&ports[0])
+                .cloned()
+                .unwrap_or(PortMode::Access { vlan: 1 }))
+        }
+        async fn set_port_mode(&self, ports: &[SwitchPort], mode: &PortMode) -> CapResult<Change> {
+            let mut map = self.ports.lock().unwrap();
+            for p in ports {
+                map.insert(p.clone(), mode.clone());
+            }
+            Ok(Change::Applied)
+        }
+        async fn lag_status(&self, lag_id: u16) -> CapResult<LagStatus> {
+            Ok(LagStatus {
+                lag_id,
+                active_ports: vec![],
+                negotiated: false,
+            })
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    struct PortsScore {
+        ports: Vec<SwitchPort>,
+        mode: PortMode,
+    }
+
+    impl<T: Topology + Switch> Score<T> for PortsScore {
+        fn name(&self) -> String {
+            "PortsScore".into()
+        }
+        fn create_interpret(&self) -> Box<dyn Interpret<T>> {
+            Box::new(self.clone())
+        }
+    }
+
+    #[async_trait]
+    impl<T: Topology + Switch> Interpret<T> for PortsScore {
+        async fn execute(&self, _: &Inventory, topology: &T) -> Result<Outcome, InterpretError> {
+            let current = topology
+                .port_mode(&self.ports)
+                .await
+                .map_err(|e| InterpretError::new("PortsScore", "read ports", e.to_string()))?;
+            if current == self.mode {
+                return Ok(Outcome::noop("ports already in mode"));
+            }
+            topology
+                .set_port_mode(&self.ports, &self.mode)
+                .await
+                .map_err(|e| InterpretError::new("PortsScore", "set ports", e.to_string()))?;
+            Ok(Outcome::success(vec![format!("{:?}", self.mode)]))
+        }
+    }
+
+    #[derive(Debug)]
+    struct NoHosts;
+
+    impl InventoryRepository for NoHosts {
+        fn upsert_discovered(
+            &self,
+            _: &DiscoveredHost,
+            _: std::time::SystemTime,
+        ) -> Result<UpsertResult, RepositoryError> {
+            Err(RepositoryError::Backend("read-only".into()))
+        }
+        fn host(&self, _: &HostId) -> Result<Option<HostRecord>, RepositoryError> {
+            Ok(None)
+        }
+        fn hosts(&self) -> Result<Vec<HostRecord>, RepositoryError> {
+            Ok(vec![])
+        }
+        fn assign(
+            &self,
+            id: &HostId,
+            _: Option<Role>,
+            _: Option<Hostname>,
+        ) -> Result<HostRecord, RepositoryError> {
+            Err(RepositoryError::NotFound(id.clone()))
+        }
+        fn set_phase(&self, id: &HostId, _: InstallPhase) -> Result<InstallPhase, RepositoryError> {
+            Err(RepositoryError::NotFound(id.clone()))
+        }
+        fn events(&self, _: &HostId, _: usize) -> Result<Vec<HostEvent>, RepositoryError> {
+            Ok(vec![])
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_scores_idempotently_and_announces_them() {
+        let bus = EventBus::default();
+        let mut rx = bus.subscribe();
+        let maestro = Maestro::new(LabSite::default(), Inventory::new(Arc::new(NoHosts), bus));
+        let score = PortsScore {
+            ports: vec![SwitchPort("1/1/3".into()), SwitchPort("1/1/4".into())],
+            mode: PortMode::Lacp {
+                lag_id: 12,
+                vlan: 10,
+            },
+        };
+        let first = maestro.interpret(&score).await.unwrap();
+        assert!(matches!(first, Outcome::Success { .. }));
+        let second = maestro.interpret(&score).await.unwrap();
+        assert!(second.is_noop(), "second run must change nothing: {second}");
+
+        let mut events = vec![];
+        while let Ok(e) = rx.try_recv() {
+            events.push(e);
+        }
+        assert_eq!(
+            events,
+            vec![
+                Event::ScoreStarted {
+                    score: "PortsScore".into()
+                },
+                Event::ScoreFinished {
+                    score: "PortsScore".into(),
+                    result: Ok(first)
+                },
+                Event::ScoreStarted {
+                    score: "PortsScore".into()
+                },
+                Event::ScoreFinished {
+                    score: "PortsScore".into(),
+                    result: Ok(second)
+                },
+            ]
+        );
+    }
+}
