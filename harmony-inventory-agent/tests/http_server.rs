@@ -17,13 +17,17 @@ use http::{ChildGuard, free_port, get, request, wait_ready};
 const AGENT: &str = env!("CARGO_BIN_EXE_harmony-inventory-agent");
 
 fn spawn(cmd: &mut Command) -> (ChildGuard, SocketAddr) {
+    spawn_with_lldp(cmd, 0)
+}
+
+fn spawn_with_lldp(cmd: &mut Command, lldp_secs: u32) -> (ChildGuard, SocketAddr) {
     let port = free_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let child = cmd
         .arg("--listen")
         .arg(addr.to_string())
         .arg("--lldp-window")
-        .arg("0")
+        .arg(lldp_secs.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -90,16 +94,43 @@ fn serves_as_non_root_with_warnings_not_errors() {
     std::fs::copy(AGENT, &bin).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (_agent, addr) = spawn(
+    let (_agent, addr) = spawn_with_lldp(
         Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
             .arg(&bin),
+        5,
     );
     let r = get(addr, "/").unwrap();
     assert_eq!(r.status, 200);
     let inv: Inventory = serde_json::from_slice(&r.body).unwrap();
     assert!(inv.cpu.threads.unwrap_or(0) >= 1);
     assert!(inv.memory.total_bytes.is_some());
+    // LLDP needs a raw socket: without root each listener becomes a warning.
+    let up: Vec<&str> = inv
+        .network
+        .iter()
+        .filter(|n| n.operstate.as_deref() == Some("up") && n.master.is_none())
+        .map(|n| n.name.as_str())
+        .collect();
+    let start = Instant::now();
+    let mut warned = vec![];
+    while start.elapsed() < Duration::from_secs(10) {
+        let inv: Inventory = serde_json::from_slice(&get(addr, "/").unwrap().body).unwrap();
+        warned = inv
+            .warnings
+            .iter()
+            .filter(|w| w.source.starts_with("lldp:") && w.message.contains("not permitted"))
+            .map(|w| w.source.trim_start_matches("lldp:").to_string())
+            .collect();
+        if warned.len() >= up.len() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    warned.sort();
+    let mut up: Vec<String> = up.into_iter().map(String::from).collect();
+    up.sort();
+    assert_eq!(warned, up, "one LLDP permission warning per NIC that is up");
 }
 
 #[test]
