@@ -5,7 +5,7 @@
 //! Each host carries a ~2 KB agent document and 2 to 4 MACs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/store_common.rs"]
+#[path = "../tests/support/store_common.rs"]
 mod common;
 
 use std::time::Instant;

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "store_common.rs"]
+#[path = "support/store_common.rs"]
 mod common;
 
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! commit it reported must survive and the file must stay sound.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "store_common.rs"]
+#[path = "support/store_common.rs"]
 mod common;
 
 use std::collections::HashSet;
