@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod domain;
+pub mod modules;
 
 /// The agent's wire format, which discovery reads (untrusted until validated).
 pub use harmony_inventory_agent::model as inventory_model;
