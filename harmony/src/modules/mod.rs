@@ -1,0 +1,3 @@
+//! The Scores and the services behind them.
+
+pub mod discovery;

@@ -1,0 +1,233 @@
+//! Discovery of REAL agents (the static binary) on a bridged network built
+//! from network namespaces. All traffic stays inside the namespaces; the
+//! addresses (198.51.100.0/24, TEST-NET-2) exist only there.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../harmony-inventory-agent/tests/support/netns.rs"]
+mod netns;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use harmony::modules::discovery::{ProbeResult, Rejection, ScanConfig, Scanner};
+use harmony_inventory_agent::model::DEFAULT_PORT;
+use netns::NetNs;
+
+const TEST: &str = "discovery_netns::real_agents_on_a_bridge";
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(198, 51, 100, last))
+}
+
+/// Kills and reaps a child we spawned.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Stops and joins the hostile server thread.
+struct ThreadGuard(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>);
+
+impl Drop for ThreadGuard {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+        if let Some(t) = self.1.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn agent_binary() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/x86_64-unknown-linux-musl/release/harmony-inventory-agent");
+    assert!(
+        p.exists(),
+        "{} missing: run `cargo agent` first",
+        p.display()
+    );
+    p
+}
+
+/// Connects `ns` to the switch's bridge through veth `v{k}`/`p{k}`, with
+/// address 198.51.100.k/24.
+fn plug(sw: &NetNs, ns: &NetNs, k: u8) {
+    let (inner, outer) = (format!("v{k}"), format!("p{k}"));
+    sw.add_veth(&inner, &outer).unwrap();
+    sw.ip_ok(&["link", "set", "dev", &outer, "master", "br0"]);
+    sw.move_link(&inner, ns).unwrap();
+    ns.ip_ok(&["addr", "add", &format!("198.51.100.{k}/24"), "dev", &inner]);
+    ns.ip_ok(&["link", "set", "dev", &inner, "up"]);
+    ns.ip_ok(&["link", "set", "dev", "lo", "up"]);
+}
+
+fn link_mac(ns: &NetNs, dev: &str) -> String {
+    let out = ns.ip_ok(&["-o", "link", "show", "dev", dev]);
+    let at = out.find("link/ether ").unwrap() + "link/ether ".len();
+    out[at..at + 17].to_string()
+}
+
+#[test]
+fn real_agents_on_a_bridge() {
+    let Some(sw) = NetNs::new_or_skip("hdsw", TEST) else {
+        return;
+    };
+    let agent = agent_binary();
+    sw.add_bridge("br0").unwrap();
+    let scan_ns = NetNs::new("hdsc").unwrap();
+    plug(&sw, &scan_ns, 1);
+    let agents: Vec<(NetNs, u8)> = [11u8, 12, 13]
+        .into_iter()
+        .map(|k| {
+            let ns = NetNs::new("hdag").unwrap();
+            plug(&sw, &ns, k);
+            (ns, k)
+        })
+        .collect();
+    let hostile = NetNs::new("hdbad").unwrap();
+    plug(&sw, &hostile, 14);
+
+    // Declared after the namespaces: dropped (killed) before them.
+    let _children: Vec<ChildGuard> = agents
+        .iter()
+        .map(|(ns, _)| {
+            ChildGuard(
+                Command::new("ip")
+                    .args(["netns", "exec", ns.name()])
+                    .arg(&agent)
+                    .args([
+                        "--listen",
+                        &format!("0.0.0.0:{DEFAULT_PORT}"),
+                        "--lldp-window",
+                        "0",
+                    ])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+
+    // The hostile peer: invalid JSON, from a thread inside its namespace.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let hostile_path = hostile.path();
+    let thread = {
+        let stop = stop.clone();
+        let hostile_name = hostile.name().to_string();
+        std::thread::spawn(move || {
+            let ns = NsRef(hostile_path, hostile_name);
+            ns.enter();
+            let l = std::net::TcpListener::bind(("0.0.0.0", DEFAULT_PORT)).unwrap();
+            l.set_nonblocking(true).unwrap();
+            ready_tx.send(()).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                match l.accept() {
+                    Ok((mut c, _)) => {
+                        c.set_nonblocking(false).unwrap();
+                        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                        let mut buf = [0u8; 4096];
+                        let _ = c.read(&mut buf);
+                        let _ = c.write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\nConnection: close\r\n\r\n{\"schema_version\":1,",
+                        );
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        })
+    };
+    let _hostile_guard = ThreadGuard(stop, Some(thread));
+    ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+
+    // The scan, from a thread inside the scanner's namespace.
+    let scan_path = scan_ns.path();
+    let scan_name = scan_ns.name().to_string();
+    let report = std::thread::spawn(move || {
+        NsRef(scan_path, scan_name).enter();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let scanner = Scanner::new(ScanConfig::new(DEFAULT_PORT));
+            // Wait (bounded) until every agent serves.
+            for k in [11u8, 12, 13] {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                loop {
+                    let r = scanner.probe(ip(k)).await;
+                    if matches!(r, ProbeResult::Found(_)) {
+                        break;
+                    }
+                    assert!(Instant::now() < deadline, "agent {k} never answered: {r:?}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+            scanner
+                .scan("198.51.100.0/24".parse().unwrap())
+                .await
+                .unwrap()
+        })
+    })
+    .join()
+    .unwrap();
+
+    let found: Vec<IpAddr> = report.found.iter().map(|h| h.ip).collect();
+    assert_eq!(found, vec![ip(11), ip(12), ip(13)], "{report:#?}");
+    for (h, (ns, k)) in report.found.iter().zip(&agents) {
+        let dev = format!("v{k}");
+        let mac = link_mac(ns, &dev);
+        let nic = h
+            .inventory
+            .network
+            .iter()
+            .find(|n| n.name == dev)
+            .unwrap_or_else(|| panic!("{dev} not in {:?}", h.inventory.network));
+        assert_eq!(nic.mac.as_deref(), Some(mac.as_str()));
+        assert!(
+            nic.ipv4.contains(&format!("198.51.100.{k}/24")),
+            "{:?}",
+            nic.ipv4
+        );
+        assert!(h.macs.iter().any(|m| m.to_string() == mac), "{:?}", h.macs);
+        assert_eq!(h.inventory.schema_version, 1);
+    }
+    assert_eq!(report.rejected.len(), 1, "{:?}", report.rejected);
+    assert_eq!(report.rejected[0].0, ip(14));
+    assert!(
+        matches!(report.rejected[0].1, Rejection::Json(_)),
+        "{}",
+        report.rejected[0].1
+    );
+    // Only the expected addresses produced anything; the rest of the /24
+    // is silent (connect timeout or unreachable), the scanner's own
+    // address refuses.
+    let answered: BTreeSet<IpAddr> = found.iter().copied().chain([ip(14)]).collect();
+    assert_eq!(answered.len(), 4);
+    assert_eq!(report.addresses, 254);
+    assert_eq!(report.refused, 1, "{report:#?}");
+    assert_eq!(report.connect_timeouts + report.unreachable, 254 - 5);
+    assert_eq!(report.local_errors, 0);
+}
+
+/// A namespace by path, for threads (the `NetNs` guard stays with the test).
+struct NsRef(PathBuf, String);
+
+impl NsRef {
+    fn enter(&self) {
+        let f = std::fs::File::open(&self.0).unwrap();
+        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)
+            .unwrap_or_else(|e| panic!("setns {}: {e}", self.1));
+    }
+}
