@@ -366,3 +366,57 @@ fn tiny_nofile_child(port: u16) {
         report.concurrency,
     );
 }
+
+/// Discovery into the real SQLite store: hosts stored with their data, a
+/// host that comes back on another address is the same host, and a reopened
+/// database still has them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_into_the_sqlite_store() {
+    use harmony::domain::InventoryRepository;
+    use harmony::store::SqliteStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("inventory.sqlite3");
+    let port = support::free_port(v4(0, 3, 10));
+    serve(
+        SocketAddr::new(v4(0, 3, 10), port),
+        Behaviour::Json(json(&inventory(1))),
+    )
+    .await
+    .unwrap();
+    serve(
+        SocketAddr::new(v4(0, 3, 20), port),
+        Behaviour::Json(json(&inventory(2))),
+    )
+    .await
+    .unwrap();
+    let store = Arc::new(SqliteStore::open(&db).unwrap());
+    let disc = Discovery::new(ScanConfig::new(port), store.clone(), EventBus::new(64));
+    let (_, counts) = disc.scan_once(net("127.0.3.0/24")).await.unwrap();
+    assert_eq!((counts.new, counts.updated, counts.errors), (2, 0, 0));
+
+    // Host 1 moves to another address: same host id, ip updated.
+    serve(
+        SocketAddr::new(v4(0, 3, 30), port),
+        Behaviour::Json(json(&inventory(1))),
+    )
+    .await
+    .unwrap();
+    let (_, counts) = disc.scan_once(net("127.0.3.24/29")).await.unwrap();
+    assert_eq!((counts.new, counts.updated), (0, 1));
+    drop(disc);
+    drop(store);
+
+    let reopened = SqliteStore::open(&db).unwrap();
+    let hosts = reopened.hosts().unwrap();
+    assert_eq!(hosts.len(), 2);
+    let moved = hosts
+        .iter()
+        .find(|h| h.id.as_str() == format!("uuid:{}", uuid(1)))
+        .unwrap();
+    assert_eq!(moved.ip, v4(0, 3, 30));
+    assert_eq!(moved.inventory.hostname, inventory(1).hostname);
+    let events = reopened.events(&moved.id, 10).unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["discovered", "ip-changed"]);
+}

@@ -111,6 +111,18 @@ pub trait InventoryRepository: Send + Sync + std::fmt::Debug {
         host: &DiscoveredHost,
         seen_at: SystemTime,
     ) -> Result<UpsertResult, RepositoryError>;
+    /// Several upserts in one transaction (what a scan finds); results in
+    /// input order, as `upsert_discovered` would return them one by one.
+    fn upsert_many(
+        &self,
+        hosts: &[DiscoveredHost],
+        seen_at: SystemTime,
+    ) -> Result<Vec<UpsertResult>, RepositoryError> {
+        hosts
+            .iter()
+            .map(|h| self.upsert_discovered(h, seen_at))
+            .collect()
+    }
     fn host(&self, id: &HostId) -> Result<Option<HostRecord>, RepositoryError>;
     /// All hosts, unassigned first, then by role and IP.
     fn hosts(&self) -> Result<Vec<HostRecord>, RepositoryError>;

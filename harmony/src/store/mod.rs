@@ -242,23 +242,6 @@ impl SqliteStore {
         Ok(rows.join("\n"))
     }
 
-    /// Upserts many hosts in one transaction (all or nothing on a storage
-    /// error); the results are in input order and are what
-    /// [`InventoryRepository::upsert_discovered`] would have returned for
-    /// each in turn.
-    pub fn upsert_many(
-        &self,
-        hosts: &[DiscoveredHost],
-        seen_at: SystemTime,
-    ) -> Result<Vec<UpsertResult>, RepositoryError> {
-        self.write("upsert_many", |tx, path| {
-            hosts
-                .iter()
-                .map(|h| upsert_one(tx, path, h, seen_at))
-                .collect::<Result<Vec<_>, _>>()
-        })
-    }
-
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves no open transaction behind
         // (it rolls back on drop), so the connection is still usable.
@@ -630,6 +613,23 @@ fn opt_str<T: ToString>(v: &Option<T>) -> String {
 }
 
 impl InventoryRepository for SqliteStore {
+    /// Upserts many hosts in one transaction (all or nothing on a storage
+    /// error); the results are in input order and are what
+    /// [`InventoryRepository::upsert_discovered`] would have returned for
+    /// each in turn.
+    fn upsert_many(
+        &self,
+        hosts: &[DiscoveredHost],
+        seen_at: SystemTime,
+    ) -> Result<Vec<UpsertResult>, RepositoryError> {
+        self.write("upsert_many", |tx, path| {
+            hosts
+                .iter()
+                .map(|h| upsert_one(tx, path, h, seen_at))
+                .collect::<Result<Vec<_>, _>>()
+        })
+    }
+
     fn upsert_discovered(
         &self,
         host: &DiscoveredHost,

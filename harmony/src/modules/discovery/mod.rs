@@ -66,8 +66,9 @@ impl Discovery {
                 reason: reason.to_string(),
             });
         }
-        for host in &report.found {
-            match self.store(host.clone()).await {
+        let results = self.store(report.found.clone()).await;
+        for (host, result) in report.found.iter().zip(results) {
+            match result {
                 Ok(UpsertResult::New) => {
                     counts.new += 1;
                     self.events.publish(Event::HostDiscovered {
@@ -100,12 +101,27 @@ impl Discovery {
         Ok((report, counts))
     }
 
-    async fn store(&self, host: DiscoveredHost) -> Result<UpsertResult, String> {
+    /// Stores the hosts of one scan in one transaction; if the batch fails
+    /// (one bad host aborts it), stores them one by one so that the others
+    /// are kept and the failure is attributed to its host.
+    async fn store(&self, hosts: Vec<DiscoveredHost>) -> Vec<Result<UpsertResult, String>> {
+        if hosts.is_empty() {
+            return Vec::new();
+        }
         let repo = self.repo.clone();
-        tokio::task::spawn_blocking(move || repo.upsert_discovered(&host, SystemTime::now()))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())
+        let n = hosts.len();
+        let joined = tokio::task::spawn_blocking(move || {
+            let now = SystemTime::now();
+            match repo.upsert_many(&hosts, now) {
+                Ok(results) => results.into_iter().map(Ok).collect(),
+                Err(_) => hosts
+                    .iter()
+                    .map(|h| repo.upsert_discovered(h, now).map_err(|e| e.to_string()))
+                    .collect(),
+            }
+        })
+        .await;
+        joined.unwrap_or_else(|e| vec![Err(format!("store task failed: {e}")); n])
     }
 
     /// Scans `range` every `interval` until `stop` resolves; returns the
