@@ -1,0 +1,139 @@
+//! `OKDSetup01Inventory`: discovery on the provisioning network until the
+//! expected number of hosts is known, or a timeout.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use ipnetwork::IpNetwork;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Event, Interpret, InterpretError, Inventory, Outcome, Score, Topology};
+use crate::modules::discovery::{Discovery, ScanConfig};
+
+const NAME: &str = "OKDSetup01Inventory";
+
+/// Find at least `expected_hosts` agents on `network` within `timeout`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+pub struct OKDSetup01Inventory {
+    /// The provisioning network to scan.
+    pub network: IpNetwork,
+    /// The agent's port (`harmony_inventory_agent::model::DEFAULT_PORT`).
+    pub port: u16,
+    /// Hosts the cluster needs (bootstrap + control plane + workers).
+    pub expected_hosts: usize,
+    /// Give up after this long.
+    #[serde(with = "humantime_duration")]
+    pub timeout: Duration,
+    /// Pause between scans.
+    #[serde(with = "humantime_duration")]
+    pub interval: Duration,
+}
+
+impl OKDSetup01Inventory {
+    pub fn new(network: IpNetwork, expected_hosts: usize) -> Self {
+        Self {
+            network,
+            port: harmony_inventory_agent::model::DEFAULT_PORT,
+            expected_hosts,
+            timeout: Duration::from_secs(30 * 60),
+            interval: Duration::from_secs(10),
+        }
+    }
+}
+
+impl<T: Topology> Score<T> for OKDSetup01Inventory {
+    fn name(&self) -> String {
+        NAME.into()
+    }
+
+    fn create_interpret(&self) -> Box<dyn Interpret<T>> {
+        Box::new(self.clone())
+    }
+}
+
+#[async_trait]
+impl<T: Topology> Interpret<T> for OKDSetup01Inventory {
+    async fn execute(
+        &self,
+        inventory: &Inventory,
+        _topology: &T,
+    ) -> Result<Outcome, InterpretError> {
+        let discovery = Discovery::new(
+            ScanConfig::new(self.port),
+            inventory.repository().clone(),
+            inventory.events().clone(),
+        );
+        let start = Instant::now();
+        let mut changes = Vec::new();
+        loop {
+            let (report, counts) = discovery.scan_once(self.network).await.map_err(|e| {
+                InterpretError::new(NAME, format!("scan {}", self.network), e.to_string())
+            })?;
+            if counts.new > 0 {
+                changes.push(format!("{} new host(s) on {}", counts.new, self.network));
+            }
+            let known = self.known_hosts(inventory).await?;
+            inventory.publish(Event::Progress {
+                task: NAME.into(),
+                done: known as u64,
+                total: self.expected_hosts as u64,
+            });
+            tracing::info!(
+                found = report.found.len(),
+                known,
+                expected = self.expected_hosts,
+                "discovery scan"
+            );
+            if known >= self.expected_hosts {
+                return Ok(if changes.is_empty() {
+                    Outcome::noop(format!("{known} hosts already known"))
+                } else {
+                    Outcome::success(changes)
+                });
+            }
+            let elapsed = start.elapsed();
+            if elapsed + self.interval > self.timeout {
+                return Err(InterpretError::new(
+                    NAME,
+                    format!("discover {} hosts on {}", self.expected_hosts, self.network),
+                    format!(
+                        "only {known} of {} hosts found after {:?}",
+                        self.expected_hosts, elapsed
+                    ),
+                )
+                .with_state_left(format!("{known} hosts stored in the inventory")));
+            }
+            tokio::time::sleep(self.interval).await;
+        }
+    }
+}
+
+impl OKDSetup01Inventory {
+    /// Hosts in the inventory whose last address is on this network.
+    async fn known_hosts(&self, inventory: &Inventory) -> Result<usize, InterpretError> {
+        let repo = inventory.repository().clone();
+        let network = self.network;
+        tokio::task::spawn_blocking(move || repo.hosts())
+            .await
+            .map_err(|e| InterpretError::new(NAME, "read inventory", e.to_string()))?
+            .map(|hosts| hosts.iter().filter(|h| network.contains(h.ip)).count())
+            .map_err(|e| InterpretError::new(NAME, "read inventory", e.to_string()).with_source(e))
+    }
+}
+
+/// Durations as human-readable strings in site files (`30m`, `200ms`).
+mod humantime_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,86 @@
+//! OKDSetup01Inventory through Maestro, against agents on loopback and the
+//! real SQLite store.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/discovery.rs"]
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use harmony::domain::{Event, EventBus, Inventory, Maestro, Outcome, Topology};
+use harmony::modules::okd::OKDSetup01Inventory;
+use harmony::store::SqliteStore;
+use support::{Behaviour, inventory, json, serve};
+
+#[derive(Debug)]
+struct LoopbackSite;
+
+impl Topology for LoopbackSite {
+    fn name(&self) -> &str {
+        "loopback"
+    }
+}
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 4, last))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovers_until_expected_then_noop_then_times_out() {
+    let port = support::free_port(ip(10));
+    for (i, last) in [(1u16, 10u8), (2, 11)] {
+        serve(
+            SocketAddr::new(ip(last), port),
+            Behaviour::Json(json(&inventory(i))),
+        )
+        .await
+        .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("inv.sqlite3")).unwrap());
+    let bus = EventBus::new(1024);
+    let mut rx = bus.subscribe();
+    let maestro = Maestro::new(LoopbackSite, Inventory::new(store, bus));
+
+    let mut score = OKDSetup01Inventory::new("127.0.4.0/28".parse().unwrap(), 2);
+    score.port = port;
+    score.interval = Duration::from_millis(200);
+    score.timeout = Duration::from_secs(5);
+
+    let first = maestro.interpret(&score).await.unwrap();
+    assert!(
+        matches!(&first, Outcome::Success { changes } if changes == &["2 new host(s) on 127.0.4.0/28"]),
+        "{first:?}"
+    );
+    let second = maestro.interpret(&score).await.unwrap();
+    assert!(second.is_noop(), "{second:?}");
+
+    score.expected_hosts = 3;
+    score.timeout = Duration::from_secs(1);
+    let err = maestro.interpret(&score).await.unwrap_err();
+    assert!(err.message.contains("only 2 of 3 hosts found"), "{err}");
+    assert_eq!(err.state_left, "2 hosts stored in the inventory");
+
+    let mut progress = vec![];
+    let mut discovered = 0;
+    while let Ok(e) = rx.try_recv() {
+        match e {
+            Event::Progress { task, done, total } if task == "OKDSetup01Inventory" => {
+                progress.push((done, total))
+            }
+            Event::HostDiscovered { .. } => discovered += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(discovered, 2);
+    assert_eq!(progress.first(), Some(&(2, 2)));
+    assert_eq!(progress.last(), Some(&(2, 3)));
+    // The Score is plain data: it round-trips through JSON (site files).
+    let text = serde_json::to_string(&score).unwrap();
+    assert_eq!(
+        serde_json::from_str::<OKDSetup01Inventory>(&text).unwrap(),
+        score
+    );
+}
