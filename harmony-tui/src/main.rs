@@ -143,10 +143,10 @@ async fn run(args: Args, store: Arc<dyn InventoryRepository>) -> std::io::Result
         "opened inventory ({} hosts)",
         store.hosts().map_or(0, |h| h.len())
     ));
-    if let Some(cidr) = &args.scan {
-        if let Err(e) = start_discovery(cidr, args.port, store.clone(), bus.clone()) {
-            app.log_line(format!("discovery: {e}"));
-        }
+    if let Some(cidr) = &args.scan
+        && let Err(e) = start_discovery(cidr, args.port, store.clone(), bus.clone())
+    {
+        app.log_line(format!("discovery: {e}"));
     }
 
     let mut terminal = ratatui::try_init()?;
