@@ -29,6 +29,7 @@
 pub mod events;
 pub mod inventory;
 pub mod maestro;
+pub mod roles;
 pub mod score;
 pub mod topology;
 pub mod values;
@@ -39,6 +40,7 @@ pub use inventory::{
     RepositoryError, UpsertResult,
 };
 pub use maestro::Maestro;
+pub use roles::{FitnessProblem, Requirements, RolePlan, RoleProblem, default_hostname, fitness};
 pub use score::{Interpret, InterpretError, Outcome, Score};
 pub use topology::*;
 pub use values::{

@@ -1,0 +1,366 @@
+//! The view: `draw(&App, &mut Frame)` renders the state and changes nothing.
+//! Only the visible table rows are turned into widgets, from strings
+//! computed when the hosts were loaded.
+
+use harmony::domain::Role;
+use harmony::domain::roles::{format_gib, installed_memory};
+use harmony::domain::{RoleProblem, fitness};
+use harmony::inventory_model::Inventory;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
+
+use crate::app::{App, HostRow, Pane, clean};
+use crate::keymap::HELP;
+
+/// Height of the event log pane, borders included.
+const LOG_HEIGHT: u16 = 9;
+/// Rows of the layout outside the main area: plan line, log, help line.
+const CHROME: u16 = 1 + LOG_HEIGHT + 1;
+
+const HEADER: [&str; 9] = [
+    "",
+    "HOST / IP",
+    "VENDOR / PRODUCT",
+    "THR",
+    "MEMORY",
+    "DISKS",
+    "NICS",
+    "ROLE",
+    "PHASE",
+];
+
+/// Table body rows visible in a terminal `height` rows high.
+pub fn table_rows_for_height(height: u16) -> u16 {
+    // Borders (2) and the header (1).
+    height.saturating_sub(CHROME).saturating_sub(3)
+}
+
+fn pane_block(title: &str, focused: bool) -> Block<'_> {
+    let style = if focused {
+        Style::default().fg(Color::Cyan)
+    } else {
+        Style::default()
+    };
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(style)
+        .title(title)
+}
+
+pub fn draw(app: &App, frame: &mut Frame<'_>) {
+    let [main, plan, log, help] = Layout::vertical([
+        Constraint::Min(4),
+        Constraint::Length(1),
+        Constraint::Length(LOG_HEIGHT),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    let [hosts, details] =
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(main);
+    draw_hosts(app, frame, hosts);
+    draw_details(app, frame, details);
+    draw_plan(app, frame, plan);
+    draw_log(app, frame, log);
+    let help_line = match app.status() {
+        Some(s) => Line::from(vec![
+            Span::styled(clean(s), Style::default().fg(Color::Yellow)),
+            Span::raw("  |  "),
+            Span::raw(HELP),
+        ]),
+        None => Line::from(HELP),
+    };
+    frame.render_widget(Paragraph::new(help_line), help);
+    if app.prompt().is_some() {
+        draw_prompt(app, frame, frame.area());
+    }
+}
+
+fn draw_hosts(app: &App, frame: &mut Frame<'_>, area: Rect) {
+    let rows = app.rows();
+    let unassigned = rows.iter().filter(|r| r.record.role.is_none()).count();
+    let title = format!(" Hosts: {} ({} unassigned) ", rows.len(), unassigned);
+    let block = pane_block(&title, app.pane() == Pane::Hosts);
+    let height = usize::from(area.height.saturating_sub(3)).max(1);
+    let offset = app.offset_for(height);
+    let end = (offset + height).min(rows.len());
+    let visible = rows.get(offset..end).unwrap_or_default();
+    let body: Vec<Row<'_>> = visible.iter().map(table_row).collect();
+    let widths = [
+        Constraint::Length(1),
+        Constraint::Fill(2),
+        Constraint::Fill(3),
+        Constraint::Length(4),
+        Constraint::Length(10),
+        Constraint::Length(12),
+        Constraint::Length(4),
+        Constraint::Length(15),
+        Constraint::Length(15),
+    ];
+    let header = Row::new(HEADER).style(Style::default().add_modifier(Modifier::BOLD));
+    let table = Table::new(body, widths)
+        .header(header)
+        .block(block)
+        .column_spacing(1)
+        .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED));
+    if rows.is_empty() {
+        frame.render_widget(table, area);
+        let inner = Rect {
+            y: area.y.saturating_add(2),
+            height: area.height.saturating_sub(3),
+            x: area.x.saturating_add(2),
+            width: area.width.saturating_sub(4),
+        };
+        frame.render_widget(
+            Paragraph::new("No hosts yet. Boot servers into the discovery environment, or run with --scan CIDR.")
+                .wrap(Wrap { trim: true }),
+            inner,
+        );
+        return;
+    }
+    let mut state = TableState::default().with_selected(app.selected_index().checked_sub(offset));
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+fn table_row(r: &HostRow) -> Row<'_> {
+    let flag = if r.unfit() { "!" } else { " " };
+    let cells =
+        std::iter::once(Cell::from(flag)).chain(r.cells.iter().map(|c| Cell::from(c.as_str())));
+    let style = if r.unfit() {
+        Style::default().fg(Color::Red)
+    } else if r.record.role.is_none() {
+        Style::default().fg(Color::Green)
+    } else {
+        Style::default()
+    };
+    Row::new(cells).style(style)
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "?".into(), |v| v.to_string())
+}
+
+fn fit_summary(inv: &Inventory) -> String {
+    Role::ALL
+        .iter()
+        .map(|r| {
+            let ok = fitness(inv, *r).is_empty();
+            format!("{r} {}", if ok { "ok" } else { "NO" })
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The details of the selected host, as lines.
+pub fn details_lines(row: &HostRow) -> Vec<Line<'static>> {
+    let h = &row.record;
+    let inv = &h.inventory;
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let mut l: Vec<Line<'static>> = Vec::new();
+    l.push(Line::styled(format!("{}", h.id), bold));
+    let macs: Vec<String> = h.macs.iter().map(ToString::to_string).collect();
+    l.push(Line::from(format!("IP {}  MACs {}", h.ip, macs.join(", "))));
+    l.push(Line::from(format!(
+        "Role {}  Hostname {}  Phase {}",
+        h.role.map_or_else(|| "-".into(), |r| r.to_string()),
+        h.hostname
+            .as_ref()
+            .map_or_else(|| "-".into(), ToString::to_string),
+        h.phase
+    )));
+    for p in &row.problems {
+        l.push(Line::styled(
+            format!("! {p}"),
+            Style::default().fg(Color::Red),
+        ));
+    }
+    l.push(Line::from(format!("Fits: {}", fit_summary(inv))));
+    let s = &inv.system;
+    l.push(Line::styled("System", bold));
+    l.push(Line::from(clean(&format!(
+        "  {} {} serial {} BMC {}",
+        s.vendor.as_deref().unwrap_or("?"),
+        s.product.as_deref().unwrap_or("?"),
+        s.serial.as_deref().unwrap_or("?"),
+        s.bmc_address.as_deref().unwrap_or("-")
+    ))));
+    let c = &inv.cpu;
+    l.push(Line::styled("CPU", bold));
+    l.push(Line::from(clean(&format!(
+        "  {} ({} sockets, {} cores, {} threads, {} MHz)",
+        c.model.as_deref().unwrap_or("?"),
+        opt(c.sockets),
+        opt(c.cores),
+        opt(c.threads),
+        c.mhz.map_or_else(|| "?".into(), |m| format!("{m:.0}"))
+    ))));
+    if !c.flags.is_empty() {
+        l.push(Line::from(clean(&format!("  flags {}", c.flags.join(" ")))));
+    }
+    l.push(Line::styled(
+        format!(
+            "Memory {} (kernel {})",
+            installed_memory(inv).map_or_else(|| "?".into(), format_gib),
+            inv.memory
+                .total_bytes
+                .map_or_else(|| "?".into(), format_gib)
+        ),
+        bold,
+    ));
+    for d in &inv.memory.dimms {
+        l.push(Line::from(clean(&format!(
+            "  {} {} {} {} MT/s {}",
+            d.locator.as_deref().unwrap_or("?"),
+            d.size_bytes.map_or_else(|| "?".into(), format_gib),
+            d.memory_type.as_deref().unwrap_or("?"),
+            opt(d.speed_mts),
+            d.manufacturer.as_deref().unwrap_or("")
+        ))));
+    }
+    l.push(Line::styled(format!("Disks ({})", inv.storage.len()), bold));
+    for d in &inv.storage {
+        l.push(Line::from(clean(&format!(
+            "  {} {:?} {} {}{}",
+            d.name,
+            d.kind,
+            d.size_bytes.map_or_else(|| "?".into(), format_gib),
+            d.model.as_deref().unwrap_or(""),
+            if d.removable == Some(true) {
+                " removable"
+            } else {
+                ""
+            }
+        ))));
+        if let Some(id) = &d.by_id {
+            l.push(Line::from(clean(&format!("    {id}"))));
+        }
+    }
+    l.push(Line::styled(
+        format!("NICs ({} physical)", inv.physical_nics().count()),
+        bold,
+    ));
+    for n in inv.physical_nics() {
+        let link = match (n.carrier, n.operstate.as_deref()) {
+            (Some(true), _) | (_, Some("up")) => "up",
+            _ => "down",
+        };
+        l.push(Line::from(clean(&format!(
+            "  {} {} {} {}",
+            n.name,
+            n.permanent_mac
+                .as_deref()
+                .or(n.mac.as_deref())
+                .unwrap_or("no MAC"),
+            n.speed_mbps
+                .map_or_else(|| "? Mb/s".into(), |s| format!("{s} Mb/s")),
+            link
+        ))));
+        if let Some(lldp) = &n.lldp {
+            l.push(Line::from(clean(&format!(
+                "    LLDP {} port {}",
+                lldp.system_name
+                    .as_deref()
+                    .or(lldp.chassis_id.as_deref())
+                    .unwrap_or("?"),
+                lldp.port_id
+                    .as_deref()
+                    .or(lldp.port_description.as_deref())
+                    .unwrap_or("?")
+            ))));
+        }
+    }
+    l
+}
+
+fn draw_details(app: &App, frame: &mut Frame<'_>, area: Rect) {
+    let block = pane_block(" Details ", app.pane() == Pane::Details);
+    let lines = app.selected().map(details_lines).unwrap_or_default();
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .scroll((app.details_scroll(), 0)),
+        area,
+    );
+}
+
+fn draw_plan(app: &App, frame: &mut Frame<'_>, area: Rect) {
+    let plan = app.plan();
+    let mut spans = vec![Span::styled(
+        format!(
+            "Plan: bootstrap {}/1  control-plane {}/3  workers {}  unassigned {}",
+            plan.count(Role::Bootstrap),
+            plan.count(Role::ControlPlane),
+            plan.count(Role::Worker),
+            plan.unassigned()
+        ),
+        Style::default().add_modifier(Modifier::BOLD),
+    )];
+    let problems = app.plan_problems();
+    if problems.is_empty() {
+        spans.push(Span::styled(
+            "  ✓ complete",
+            Style::default().fg(Color::Green),
+        ));
+    }
+    for p in problems {
+        let color = match p {
+            RoleProblem::TooMany { .. } => Color::Red,
+            RoleProblem::Missing { .. } => Color::Yellow,
+        };
+        spans.push(Span::styled(format!("  • {p}"), Style::default().fg(color)));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_log(app: &App, frame: &mut Frame<'_>, area: Rect) {
+    let block = pane_block(" Events ", app.pane() == Pane::Log);
+    let height = usize::from(area.height.saturating_sub(2));
+    let log = app.log();
+    let end = log.len().saturating_sub(app.log_scroll());
+    let start = end.saturating_sub(height);
+    let lines: Vec<Line<'_>> = log
+        .range(start..end)
+        .map(|s| Line::from(s.as_str()))
+        .collect();
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn draw_prompt(app: &App, frame: &mut Frame<'_>, area: Rect) {
+    let Some(p) = app.prompt() else {
+        return;
+    };
+    let width = area.width.clamp(20, 70);
+    let height = 6u16.min(area.height);
+    let popup = Rect {
+        x: area.x + (area.width.saturating_sub(width)) / 2,
+        y: area.y + (area.height.saturating_sub(height)) / 2,
+        width,
+        height,
+    };
+    let mut lines = vec![
+        Line::from(format!("Host {}", p.host)),
+        Line::from(vec![
+            Span::raw("Hostname: "),
+            Span::styled(
+                format!("{}_", clean(&p.input)),
+                Style::default().add_modifier(Modifier::BOLD),
+            ),
+        ]),
+    ];
+    match &p.error {
+        Some(e) => lines.push(Line::styled(clean(e), Style::default().fg(Color::Red))),
+        None => lines.push(Line::from("Enter save  Esc cancel  Ctrl-U clear")),
+    }
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(Style::default().fg(Color::Yellow))
+                .title(format!(" Assign {} ", p.role)),
+        ),
+        popup,
+    );
+}
