@@ -171,6 +171,13 @@ pub fn describe(event: &Event) -> String {
         Event::PeerRejected { ip, reason } => format!("rejected {ip}: {}", clean(reason)),
         Event::HostPhaseChanged { host, from, to } => format!("host {host}: {from} -> {to}"),
         Event::Progress { task, done, total } => format!("{task}: {done}/{total}"),
+        Event::ScanCompleted {
+            range,
+            found,
+            rejected,
+            elapsed_ms,
+        } => format!("scan of {range}: {found} agent(s), {rejected} rejected, {elapsed_ms} ms"),
+        Event::ScanFailed { range, reason } => format!("scan of {range} failed: {}", clean(reason)),
     }
 }
 

@@ -1,33 +1,43 @@
-//! The seam where the discovery module (subnet scan + agent client) plugs
-//! into the TUI. Not wired yet: see [`start_discovery`].
+//! Discovery in the TUI: `--scan CIDR --port P` scans the range every few
+//! seconds in the background, storing what answers; the TUI reloads and
+//! logs on the events the scan publishes.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use harmony::domain::{EventBus, InventoryRepository};
+use harmony::modules::discovery::{Discovery, ScanConfig};
+use ipnetwork::IpNetwork;
+
+/// Pause between two scans.
+pub const SCAN_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
-    #[error("discovery not wired yet (asked to scan {cidr} on port {port})")]
-    NotWired { cidr: String, port: u16 },
+    #[error("invalid --scan range {cidr:?}: {reason}")]
+    BadRange { cidr: String, reason: String },
 }
 
-/// INTEGRATION POINT: start scanning `cidr` for agents on `port`, upserting
-/// what answers into `store` and publishing `HostDiscovered` / `HostUpdated`
-/// / `PeerRejected` on `bus` (the TUI reloads and logs on those events).
-///
-/// The integrator replaces this body with a call into
-/// `harmony::modules::discovery` (spawned on the current tokio runtime).
-/// For now it only reports that it is not wired; the TUI shows the error
-/// in its event log.
+/// Starts scanning `cidr` for agents on `port` on the current tokio runtime,
+/// upserting into `store` and publishing `HostDiscovered` / `HostUpdated` /
+/// `PeerRejected` / `ScanCompleted` / `ScanFailed` on `bus`. Runs until the
+/// runtime shuts down.
 pub fn start_discovery(
     cidr: &str,
     port: u16,
     store: Arc<dyn InventoryRepository>,
     bus: EventBus,
-) -> Result<(), DiscoveryError> {
-    let _ = (store, bus);
-    Err(DiscoveryError::NotWired {
-        cidr: cidr.to_string(),
-        port,
-    })
+) -> Result<tokio::task::JoinHandle<()>, DiscoveryError> {
+    let range: IpNetwork =
+        cidr.parse()
+            .map_err(|e: ipnetwork::IpNetworkError| DiscoveryError::BadRange {
+                cidr: cidr.to_string(),
+                reason: e.to_string(),
+            })?;
+    let discovery = Discovery::new(ScanConfig::new(port), store, bus);
+    Ok(tokio::spawn(async move {
+        // Errors are published as ScanFailed by the scan itself.
+        let never = std::future::pending::<()>();
+        let _ = discovery.run_continuous(range, SCAN_INTERVAL, never).await;
+    }))
 }

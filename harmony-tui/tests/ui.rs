@@ -284,17 +284,68 @@ fn event_log_shows_discoveries_and_reloads() {
 }
 
 #[test]
-fn discovery_is_not_wired_yet() {
+fn discovery_rejects_a_bad_range() {
     let f = store();
     let repo: std::sync::Arc<dyn InventoryRepository> = f.store.clone();
     let e = harmony_tui::discovery::start_discovery(
-        "10.0.0.0/24",
+        "127.0.0.0/33",
         25000,
         repo,
         harmony::domain::EventBus::default(),
     )
     .unwrap_err();
-    assert!(e.to_string().contains("discovery not wired yet"));
+    assert!(
+        e.to_string()
+            .contains("invalid --scan range \"127.0.0.0/33\""),
+        "{e}"
+    );
+}
+
+/// `--scan` wiring: an agent answering on a loopback address is found,
+/// stored, and announced on the bus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_finds_a_loopback_agent() {
+    use std::io::{Read, Write};
+    let f = store();
+    let agent = host(7);
+    let body = serde_json::to_vec(&agent.inventory).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.6.10:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        // Answers a bounded number of probes, then exits.
+        for stream in listener.incoming().take(8) {
+            let Ok(mut s) = stream else { continue };
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(&body);
+        }
+    });
+    let bus = harmony::domain::EventBus::default();
+    let mut rx = bus.subscribe();
+    let repo: std::sync::Arc<dyn InventoryRepository> = f.store.clone();
+    let task = harmony_tui::discovery::start_discovery("127.0.6.8/29", port, repo, bus).unwrap();
+    let found = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match rx.recv().await {
+                Ok(Event::HostDiscovered { host, ip }) => break (host, ip),
+                Ok(_) => {}
+                Err(e) => panic!("bus closed: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("no HostDiscovered within 10 s");
+    task.abort();
+    assert_eq!(found.0, agent.id);
+    assert_eq!(found.1.to_string(), "127.0.6.10");
+    let stored = f.store.host(&agent.id).unwrap().unwrap();
+    assert_eq!(stored.ip.to_string(), "127.0.6.10");
 }
 
 #[test]

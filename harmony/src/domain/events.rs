@@ -50,6 +50,18 @@ pub enum Event {
         done: u64,
         total: u64,
     },
+    /// One scan of a range ended.
+    ScanCompleted {
+        range: String,
+        found: u64,
+        rejected: u64,
+        elapsed_ms: u64,
+    },
+    /// A scan could not run (bad range, local failure).
+    ScanFailed {
+        range: String,
+        reason: String,
+    },
 }
 
 /// A cloneable publisher; subscribers each get every event sent after they

@@ -58,7 +58,16 @@ impl Discovery {
         &self,
         range: IpNetwork,
     ) -> Result<(ScanReport, StoreCounts), ScanError> {
-        let report = self.scanner.scan(range).await?;
+        let report = match self.scanner.scan(range).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.events.publish(Event::ScanFailed {
+                    range: range.to_string(),
+                    reason: e.to_string(),
+                });
+                return Err(e);
+            }
+        };
         let mut counts = StoreCounts::default();
         for (ip, reason) in &report.rejected {
             self.events.publish(Event::PeerRejected {
@@ -98,6 +107,12 @@ impl Discovery {
                 }
             }
         }
+        self.events.publish(Event::ScanCompleted {
+            range: range.to_string(),
+            found: report.found.len() as u64,
+            rejected: report.rejected.len() as u64,
+            elapsed_ms: u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
+        });
         Ok((report, counts))
     }
 
