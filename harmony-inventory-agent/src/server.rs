@@ -179,6 +179,12 @@ pub async fn serve(
         drop(spawn_lldp_listeners(&cache, config.lldp_window));
     }
     let refresher = tokio::spawn(refresh_loop(collector, cache.clone(), config.refresh));
+    // Responses are one small write each: send them without Nagle's delay.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY");
+        }
+    });
     let result = axum::serve(listener, router(cache))
         .with_graceful_shutdown(shutdown)
         .await
