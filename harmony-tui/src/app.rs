@@ -450,6 +450,11 @@ impl App {
             return;
         };
         let host = row.record.id.clone();
+        // Exactly 1 bootstrap and 3 control-plane hosts: refuse a 2nd/4th.
+        if let Some(problem) = self.plan.with(&host, Some(role)).excess().first() {
+            self.status = Some(format!("cannot assign {role}: {problem}"));
+            return;
+        }
         let input = match (&row.record.hostname, row.record.role) {
             (Some(h), Some(r)) if r == role => h.to_string(),
             _ => {

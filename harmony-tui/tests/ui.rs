@@ -284,6 +284,30 @@ fn event_log_shows_discoveries_and_reloads() {
 }
 
 #[test]
+fn role_counts_are_enforced_when_assigning() {
+    let f = store_with(3);
+    f.store
+        .assign(
+            &id(1),
+            Some(Role::Bootstrap),
+            Some("bootstrap".parse().unwrap()),
+        )
+        .unwrap();
+    let mut app = app(&f);
+    // Host 1 is now last (assigned); select an unassigned one and press b.
+    assert_ne!(app.selected().unwrap().record.id, id(1));
+    let other = app.selected().unwrap().record.id.clone();
+    assert_eq!(key(&mut app, KeyCode::Char('b')), None);
+    assert!(app.prompt().is_none(), "no prompt for a second bootstrap");
+    let t = text(&render(&app, 200, 50));
+    assert!(t.contains("cannot assign bootstrap"), "{t}");
+    assert_eq!(f.store.host(&other).unwrap().unwrap().role, None);
+    // A worker is always possible.
+    key(&mut app, KeyCode::Char('w'));
+    assert!(app.prompt().is_some());
+}
+
+#[test]
 fn discovery_rejects_a_bad_range() {
     let f = store();
     let repo: std::sync::Arc<dyn InventoryRepository> = f.store.clone();
