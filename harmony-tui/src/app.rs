@@ -208,6 +208,8 @@ pub struct App {
     log: VecDeque<String>,
     status: Option<String>,
     plan: RolePlan,
+    /// Task of the progress line at the end of the log, if the last line is one.
+    last_progress: Option<String>,
     plan_problems: Vec<RoleProblem>,
     details_scroll: u16,
     log_scroll: usize,
@@ -218,6 +220,7 @@ pub struct App {
 impl App {
     pub fn new(repo: Arc<dyn InventoryRepository>, bus: EventBus) -> Self {
         let plan = RolePlan::default();
+        let last_progress = None;
         Self {
             repo,
             bus,
@@ -231,6 +234,7 @@ impl App {
             status: None,
             plan_problems: plan.problems(),
             plan,
+            last_progress,
             details_scroll: 0,
             log_scroll: 0,
             reloading: false,
@@ -319,6 +323,17 @@ impl App {
         match msg {
             Msg::Key(key) => self.on_key(key),
             Msg::Event(event) => {
+                // Progress of one task updates its line instead of adding one.
+                let progress_of = |e: &Event| match e {
+                    Event::Progress { task, .. } => Some(task.clone()),
+                    _ => None,
+                };
+                if let Some(task) = progress_of(&event)
+                    && self.last_progress.as_deref() == Some(task.as_str())
+                {
+                    self.log.pop_back();
+                }
+                self.last_progress = progress_of(&event);
                 self.log_line(describe(&event));
                 if changes_hosts(&event) {
                     self.request_reload()

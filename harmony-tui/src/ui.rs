@@ -94,7 +94,7 @@ fn draw_hosts(app: &App, frame: &mut Frame<'_>, area: Rect) {
         Constraint::Fill(3),
         Constraint::Length(4),
         Constraint::Length(10),
-        Constraint::Length(12),
+        Constraint::Length(15),
         Constraint::Length(4),
         Constraint::Length(15),
         Constraint::Length(15),

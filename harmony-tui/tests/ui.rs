@@ -284,6 +284,33 @@ fn event_log_shows_discoveries_and_reloads() {
 }
 
 #[test]
+fn progress_updates_one_log_line() {
+    let f = store_with(1);
+    let mut app = app(&f);
+    let before = app.log().len();
+    for done in 1..=50 {
+        app.update(Msg::Event(Event::Progress {
+            task: "scan".into(),
+            done,
+            total: 50,
+        }));
+    }
+    assert_eq!(app.log().len(), before + 1, "one line per task");
+    assert!(app.log().back().unwrap().ends_with("scan: 50/50"));
+    app.update(Msg::Event(Event::HostLost { host: id(1) }));
+    app.update(Msg::Event(Event::Progress {
+        task: "scan".into(),
+        done: 1,
+        total: 2,
+    }));
+    assert_eq!(
+        app.log().len(),
+        before + 3,
+        "a new run after other events gets its own line"
+    );
+}
+
+#[test]
 fn role_counts_are_enforced_when_assigning() {
     let f = store_with(3);
     f.store
