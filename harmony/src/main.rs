@@ -66,6 +66,27 @@ struct DbArg {
 
 #[derive(Debug, Subcommand)]
 enum InventoryCmd {
+    /// Scan the provisioning network for inventory agents until the expected
+    /// number of hosts is known (OKDSetup01Inventory); stores what answers.
+    Discover {
+        /// The network to scan, e.g. 192.168.77.0/24 (IPv4 or IPv6).
+        #[arg(long, value_name = "CIDR")]
+        network: String,
+        /// The agents' port.
+        #[arg(long, default_value_t = harmony::inventory_model::DEFAULT_PORT)]
+        port: u16,
+        /// Hosts to wait for (bootstrap + control plane + workers).
+        #[arg(long, default_value_t = 1)]
+        expected: usize,
+        /// Give up after this long (e.g. 30s, 20m).
+        #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// Pause between scans.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        #[command(flatten)]
+        db: DbArg,
+    },
     /// List the hosts, unassigned first.
     #[command(after_long_help = JSON_FIELDS)]
     List {
@@ -147,6 +168,23 @@ fn open(db: DbArg) -> Result<SqliteStore, CliError> {
 fn run(cli: Cli) -> Result<(), CliError> {
     let Command::Inventory(cmd) = cli.command;
     match cmd {
+        InventoryCmd::Discover {
+            network,
+            port,
+            expected,
+            timeout,
+            interval,
+            db,
+        } => {
+            let network: ipnetwork::IpNetwork = network
+                .parse()
+                .map_err(|e| CliError::Usage(format!("invalid --network {network:?}: {e}")))?;
+            let mut score = harmony::modules::okd::OKDSetup01Inventory::new(network, expected);
+            score.port = port;
+            score.timeout = timeout;
+            score.interval = interval;
+            discover(open(db)?, score)
+        }
         InventoryCmd::List { db, json } => list(&open(db)?, json),
         InventoryCmd::Show { host, db, json } => show(&open(db)?, &host, json),
         InventoryCmd::Assign {
@@ -166,6 +204,69 @@ fn run(cli: Cli) -> Result<(), CliError> {
             assign(&open(db)?, &selector, role, hostname, check)
         }
     }
+}
+
+/// The site as the CLI sees it: discovery needs no capability.
+#[derive(Debug)]
+struct CliSite;
+
+impl harmony::domain::Topology for CliSite {
+    fn name(&self) -> &str {
+        "cli"
+    }
+}
+
+/// Runs OKDSetup01Inventory, printing its events as progress lines.
+fn discover(
+    store: SqliteStore,
+    score: harmony::modules::okd::OKDSetup01Inventory,
+) -> Result<(), CliError> {
+    use harmony::domain::{Event, EventBus, Inventory, Maestro};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let bus = EventBus::default();
+        let mut rx = bus.subscribe();
+        let printer = tokio::spawn(async move {
+            loop {
+                let event = match rx.recv().await {
+                    Ok(e) => e,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                };
+                let line = match event {
+                    Event::HostDiscovered { host, ip } => format!("new host {host} at {ip}"),
+                    Event::HostUpdated { host, ip, .. } => format!("known host {host} at {ip}"),
+                    Event::HostConflict { ip, mac, existing } => {
+                        format!("conflict: {ip} claims {mac}, owned by {existing}")
+                    }
+                    Event::PeerRejected { ip, reason } => format!("rejected {ip}: {reason}"),
+                    Event::ScanCompleted { range, found, rejected, elapsed_ms } => {
+                        format!("scanned {range}: {found} agent(s), {rejected} rejected in {elapsed_ms} ms")
+                    }
+                    Event::ScanFailed { range, reason } => format!("scan of {range} failed: {reason}"),
+                    Event::Progress { task, done, total } if task == "OKDSetup01Inventory" => {
+                        format!("{done} of {total} expected hosts known")
+                    }
+                    _ => continue,
+                };
+                eprintln!("{line}");
+            }
+        });
+        let maestro = Maestro::new(CliSite, Inventory::new(std::sync::Arc::new(store), bus));
+        let result = maestro.interpret(&score).await;
+        drop(maestro);
+        let _ = printer.await;
+        match result {
+            Ok(outcome) => {
+                println!("{outcome}");
+                Ok(())
+            }
+            Err(e) => Err(CliError::Other(e.to_string())),
+        }
+    })
 }
 
 fn parse_role(s: &str) -> Result<Option<Role>, CliError> {

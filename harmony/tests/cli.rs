@@ -366,3 +366,101 @@ fn bad_input_names_field_and_value() {
     assert_eq!(after.iter().filter(|h| h.role.is_some()).count(), 1);
     assert_eq!(before.len(), after.len());
 }
+
+/// `harmony inventory discover` against a real agent server (the agent
+/// crate's axum endpoint over this machine's inventory) on a loopback
+/// address: found and stored, then Noop, then a timeout exits 1.
+#[test]
+fn discover_finds_a_loopback_agent_then_noop_then_times_out() {
+    use harmony_inventory_agent::collect::Collector;
+    use harmony_inventory_agent::server::{ServeConfig, serve};
+
+    let probe = std::net::TcpListener::bind("127.0.8.10:0").unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(serve(
+            Collector::new("/"),
+            ServeConfig {
+                listen: addr,
+                refresh: std::time::Duration::from_secs(60),
+                lldp_window: std::time::Duration::ZERO,
+            },
+            async {
+                let _ = stop_rx.await;
+            },
+        ))
+        .unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("inv.sqlite3");
+    let port = addr.port().to_string();
+    let run = |expected: &str, timeout: &str| {
+        harmony(
+            &db,
+            &[
+                "inventory",
+                "discover",
+                "--network",
+                "127.0.8.8/29",
+                "--port",
+                &port,
+                "--expected",
+                expected,
+                "--timeout",
+                timeout,
+                "--interval",
+                "200ms",
+            ],
+        )
+    };
+    let mut first = run("1", "20s");
+    for _ in 0..50 {
+        // The server may still be collecting its first inventory.
+        if code(&first) == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        first = run("1", "20s");
+    }
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    assert!(
+        stdout(&first).contains("changed: 1 new host(s) on 127.0.8.8/29"),
+        "{}",
+        stdout(&first)
+    );
+    assert!(stderr(&first).contains("new host "), "{}", stderr(&first));
+
+    let again = run("1", "20s");
+    assert_eq!(code(&again), 0);
+    assert!(stdout(&again).contains("no change: 1 hosts already known"));
+
+    let short = run("2", "1s");
+    assert_eq!(code(&short), 1);
+    assert!(
+        stderr(&short).contains("only 1 of 2 hosts found"),
+        "{}",
+        stderr(&short)
+    );
+
+    let listed: Value =
+        serde_json::from_slice(&harmony(&db, &["inventory", "list", "--json"]).stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["ip"], "127.0.8.10");
+
+    let bad = harmony(&db, &["inventory", "discover", "--network", "10.0.0.0/33"]);
+    assert_eq!(code(&bad), 2);
+    assert!(
+        stderr(&bad).contains("invalid --network \"10.0.0.0/33\""),
+        "{}",
+        stderr(&bad)
+    );
+
+    let _ = stop_tx.send(());
+    server.join().unwrap();
+}
