@@ -420,3 +420,50 @@ async fn discovery_into_the_sqlite_store() {
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["discovered", "ip-changed"]);
 }
+
+/// A host that stops answering is announced once as lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_stops_answering_is_lost_once() {
+    let port = support::free_port(v4(0, 9, 10));
+    let doc = json(&inventory(3));
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(v4(0, 9, 10), port))
+        .await
+        .unwrap();
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                continue;
+            };
+            let mut buf = [0u8; 2048];
+            let _ = s.read(&mut buf).await;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                doc.len()
+            );
+            let _ = s.write_all(head.as_bytes()).await;
+            let _ = s.write_all(&doc).await;
+        }
+    });
+    let bus = EventBus::new(1024);
+    let mut rx = bus.subscribe();
+    let disc = Discovery::new(ScanConfig::new(port), Arc::new(MemRepo::default()), bus);
+    let range = net("127.0.9.8/29");
+    assert_eq!(disc.scan_once(range).await.unwrap().1.lost, 0);
+    server.abort();
+    let _ = server.await;
+    assert_eq!(disc.scan_once(range).await.unwrap().1.lost, 1);
+    assert_eq!(
+        disc.scan_once(range).await.unwrap().1.lost,
+        0,
+        "announced once"
+    );
+    let lost: Vec<Event> = drain(&mut rx)
+        .into_iter()
+        .filter(|e| matches!(e, Event::HostLost { .. }))
+        .collect();
+    assert_eq!(lost.len(), 1);
+    assert!(
+        matches!(&lost[0], Event::HostLost { host } if host.as_str() == format!("uuid:{}", uuid(3)))
+    );
+}

@@ -9,8 +9,9 @@
 pub mod scanner;
 pub mod validate;
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use ipnetwork::IpNetwork;
@@ -20,6 +21,7 @@ pub use validate::{Rejection, validate};
 
 use crate::domain::events::{Event, EventBus};
 use crate::domain::inventory::{DiscoveredHost, InventoryRepository, UpsertResult};
+use crate::domain::values::HostId;
 
 /// Scans and records.
 #[derive(Debug, Clone)]
@@ -27,6 +29,9 @@ pub struct Discovery {
     scanner: Scanner,
     repo: Arc<dyn InventoryRepository>,
     events: EventBus,
+    /// Hosts that answered the previous scan, per range: a host that stops
+    /// answering is announced once as `HostLost`.
+    answered: Arc<Mutex<HashMap<IpNetwork, HashSet<HostId>>>>,
 }
 
 /// What storing the hosts of one scan did.
@@ -37,6 +42,8 @@ pub struct StoreCounts {
     pub conflicts: u64,
     /// Repository errors (logged and counted; the scan goes on).
     pub errors: u64,
+    /// Hosts that answered the previous scan of this range and not this one.
+    pub lost: u64,
 }
 
 impl Discovery {
@@ -45,6 +52,7 @@ impl Discovery {
             scanner: Scanner::new(config).with_events(events.clone()),
             repo,
             events,
+            answered: Arc::default(),
         }
     }
 
@@ -107,6 +115,7 @@ impl Discovery {
                 }
             }
         }
+        counts.lost = self.announce_lost(range, &report.found);
         self.events.publish(Event::ScanCompleted {
             range: range.to_string(),
             found: report.found.len() as u64,
@@ -114,6 +123,22 @@ impl Discovery {
             elapsed_ms: u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
         });
         Ok((report, counts))
+    }
+
+    /// Publishes `HostLost` for hosts that answered the previous scan of
+    /// `range` and not this one; returns how many.
+    fn announce_lost(&self, range: IpNetwork, found: &[DiscoveredHost]) -> u64 {
+        let now: HashSet<HostId> = found.iter().map(|h| h.id.clone()).collect();
+        let before = {
+            let mut answered = self.answered.lock().unwrap_or_else(PoisonError::into_inner);
+            answered.insert(range, now.clone()).unwrap_or_default()
+        };
+        let mut lost: Vec<HostId> = before.difference(&now).cloned().collect();
+        lost.sort();
+        for host in &lost {
+            self.events.publish(Event::HostLost { host: host.clone() });
+        }
+        lost.len() as u64
     }
 
     /// Stores the hosts of one scan in one transaction; if the batch fails
