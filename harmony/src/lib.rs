@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod domain;
+pub mod infra;
 pub mod modules;
 pub mod store;
 

@@ -44,5 +44,6 @@ pub use roles::{FitnessProblem, Requirements, RolePlan, RoleProblem, default_hos
 pub use score::{Interpret, InterpretError, Outcome, Score};
 pub use topology::*;
 pub use values::{
-    HostId, Hostname, InstallPhase, InterfaceName, MacAddress, PhaseError, Role, ValueError,
+    DevicePath, HostId, Hostname, HttpUrl, InstallPhase, InterfaceName, KernelArg, MacAddress,
+    PhaseError, RelativePath, Role, ValueError,
 };

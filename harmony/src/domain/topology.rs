@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use async_trait::async_trait;
 
-use super::values::{Hostname, InterfaceName, MacAddress};
+use super::values::{Hostname, HttpUrl, InterfaceName, MacAddress, RelativePath};
 
 /// Whether an operation changed the system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,11 +65,20 @@ pub trait TftpServer: Topology {
 /// The HTTP root booting hosts download from (iPXE scripts, kernels, Ignition).
 #[async_trait]
 pub trait HttpServer: Topology {
-    /// Writes atomically under the root; `path` is relative and validated.
-    async fn put_file(&self, path: &str, contents: &[u8]) -> CapResult<Change>;
-    async fn remove_file(&self, path: &str) -> CapResult<Change>;
+    /// Writes atomically under the root (temp file, fsync, rename);
+    /// `Unchanged` when the file already has these contents.
+    async fn put_file(&self, path: &RelativePath, contents: &[u8]) -> CapResult<Change>;
+    /// Moves a finished local file (e.g. a verified download) into place.
+    async fn put_file_from(
+        &self,
+        path: &RelativePath,
+        source: &std::path::Path,
+    ) -> CapResult<Change>;
+    async fn remove_file(&self, path: &RelativePath) -> CapResult<Change>;
+    /// The contents of a served file, `None` when absent.
+    async fn read_file(&self, path: &RelativePath) -> CapResult<Option<Vec<u8>>>;
     /// The URL hosts use for `path`.
-    fn url_for(&self, path: &str) -> String;
+    fn url_for(&self, path: &RelativePath) -> HttpUrl;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

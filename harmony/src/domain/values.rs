@@ -452,6 +452,264 @@ impl fmt::Display for InstallPhase {
 }
 string_serde!(InstallPhase);
 
+/// One kernel command-line argument (`key` or `key=value`), safe to place
+/// in an iPXE `kernel` line or a `.ks`/GRUB argument list: no white space,
+/// no quotes, no `$`, `;`, `#`, backslash or control characters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KernelArg(String);
+
+impl KernelArg {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The part before the first `=`.
+    pub fn key(&self) -> &str {
+        self.0.split('=').next().unwrap_or(&self.0)
+    }
+}
+
+impl FromStr for KernelArg {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason| ValueError::new("kernel argument", s, reason);
+        if s.is_empty() || s.len() > 1024 {
+            return Err(err("must be 1 to 1024 characters"));
+        }
+        if !s.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'.' | b'_'
+                        | b'-'
+                        | b':'
+                        | b','
+                        | b'='
+                        | b'/'
+                        | b'+'
+                        | b'@'
+                        | b'%'
+                        | b'['
+                        | b']'
+                )
+        }) {
+            return Err(err(
+                "only letters, digits and . _ - : , = / + @ % [ ] are allowed",
+            ));
+        }
+        if s.starts_with('=') {
+            return Err(err("must start with a key"));
+        }
+        Ok(Self(s.to_string()))
+    }
+}
+
+impl fmt::Display for KernelArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+string_serde!(KernelArg);
+
+/// A block device path an installer may write to: `/dev/<name>` or a udev
+/// link `/dev/disk/by-id/<link>`, `/dev/disk/by-path/<link>`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DevicePath(String);
+
+impl DevicePath {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for DevicePath {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason| ValueError::new("device path", s, reason);
+        let name = ["/dev/disk/by-id/", "/dev/disk/by-path/", "/dev/"]
+            .iter()
+            .find_map(|p| s.strip_prefix(p))
+            .ok_or_else(|| {
+                err("must be /dev/NAME, /dev/disk/by-id/LINK or /dev/disk/by-path/LINK")
+            })?;
+        if name.is_empty() || name.len() > 200 || name == "." || name == ".." {
+            return Err(err("device name must be 1 to 200 characters"));
+        }
+        if !name.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':' | b'+' | b'@')
+        }) {
+            return Err(err(
+                "device names may hold only letters, digits and . _ - : + @",
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+}
+
+impl fmt::Display for DevicePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+string_serde!(DevicePath);
+
+/// An `http://` or `https://` URL with a plain host (name, IPv4 or
+/// bracketed IPv6), optional port and a path of safe characters: what boot
+/// files may point at.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HttpUrl(String);
+
+impl HttpUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// This URL with `segment` appended as a path component (validated).
+    pub fn join(&self, segment: &str) -> Result<HttpUrl, ValueError> {
+        let base = self.0.trim_end_matches('/');
+        format!("{base}/{}", segment.trim_start_matches('/')).parse()
+    }
+}
+
+impl FromStr for HttpUrl {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason| ValueError::new("URL", s, reason);
+        let rest = s
+            .strip_prefix("http://")
+            .or_else(|| s.strip_prefix("https://"))
+            .ok_or_else(|| err("must start with http:// or https://"))?;
+        if s.len() > 2048 {
+            return Err(err("longer than 2048 characters"));
+        }
+        let (authority, path) = match rest.find('/') {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        let host = if let Some(v6) = authority.strip_prefix('[') {
+            let (addr, after) = v6
+                .split_once(']')
+                .ok_or_else(|| err("unclosed IPv6 bracket"))?;
+            addr.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| err("invalid IPv6 address"))?;
+            if !(after.is_empty()
+                || after
+                    .strip_prefix(':')
+                    .is_some_and(|p| p.parse::<u16>().is_ok()))
+            {
+                return Err(err("invalid port"));
+            }
+            None
+        } else {
+            let (host, port) = match authority.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            };
+            if let Some(p) = port
+                && p.parse::<u16>().is_err()
+            {
+                return Err(err("invalid port"));
+            }
+            Some(host)
+        };
+        if let Some(host) = host
+            && host.parse::<std::net::Ipv4Addr>().is_err()
+        {
+            host.parse::<Hostname>().map_err(|_| err("invalid host"))?;
+        }
+        if !path.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'/' | b'.'
+                        | b'_'
+                        | b'-'
+                        | b'~'
+                        | b'%'
+                        | b'='
+                        | b'&'
+                        | b'?'
+                        | b'+'
+                        | b','
+                        | b':'
+                        | b'@'
+                )
+        }) {
+            return Err(err(
+                "path may hold only letters, digits and / . _ - ~ % = & ? + , : @",
+            ));
+        }
+        if path.split('/').any(|seg| seg == "..") {
+            return Err(err("'..' is not allowed in the path"));
+        }
+        Ok(Self(s.to_string()))
+    }
+}
+
+impl fmt::Display for HttpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+string_serde!(HttpUrl);
+
+/// A relative path under a served root (HTTP, TFTP): `/`-separated
+/// components of `[A-Za-z0-9._-]`, none `.` or `..`, at most 16 deep. File
+/// names Harmony writes are built only from these.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RelativePath(String);
+
+impl RelativePath {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn join(&self, component: &str) -> Result<RelativePath, ValueError> {
+        format!("{}/{component}", self.0).parse()
+    }
+}
+
+impl FromStr for RelativePath {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason| ValueError::new("relative path", s, reason);
+        if s.is_empty() || s.len() > 1024 {
+            return Err(err("must be 1 to 1024 characters"));
+        }
+        let parts: Vec<&str> = s.split('/').collect();
+        if parts.len() > 16 {
+            return Err(err("more than 16 components"));
+        }
+        for p in parts {
+            if p.is_empty() || p == "." || p == ".." {
+                return Err(err(
+                    "empty, '.' and '..' components are not allowed (no leading or double '/')",
+                ));
+            }
+            if !p
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            {
+                return Err(err(
+                    "components may hold only letters, digits, '.', '_' and '-'",
+                ));
+            }
+        }
+        Ok(Self(s.to_string()))
+    }
+}
+
+impl fmt::Display for RelativePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+string_serde!(RelativePath);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,6 +818,102 @@ mod tests {
         assert!(HostId::from_macs(&[]).is_err());
         assert!("uuid:zzz".parse::<HostId>().is_err());
         assert!("other:1".parse::<HostId>().is_err());
+    }
+
+    #[test]
+    fn kernel_args() {
+        for good in [
+            "ip=bond0:dhcp",
+            "bond=bond0:eno1,eno2:mode=802.3ad,miimon=100",
+            "ignition.firstboot",
+            "coreos.inst.install_dev=/dev/disk/by-id/wwn-0x5000c500a1b2c3d4",
+            "ip=[fd00::2]::[fd00::1]:64:master-0:bond0:none",
+        ] {
+            assert_eq!(good.parse::<KernelArg>().unwrap().as_str(), good);
+        }
+        assert_eq!("ip=bond0:dhcp".parse::<KernelArg>().unwrap().key(), "ip");
+        // A path is a fine argument value; everything that could break out
+        // of the argument list or into iPXE/shell syntax is not.
+        let breaking = INJECTIONS.iter().filter(|s| !s.starts_with("../"));
+        for bad in breaking.chain(&["a b", "", "=x", "x\"y", "\\", "a'b"]) {
+            assert!(bad.parse::<KernelArg>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn device_paths() {
+        for good in [
+            "/dev/sda",
+            "/dev/nvme0n1",
+            "/dev/disk/by-id/wwn-0x5002538f4231e1a2",
+            "/dev/disk/by-path/pci-0000:00:17.0-ata-1",
+            "/dev/disk/by-id/nvme-eui.0025388b71b2c3d4",
+        ] {
+            assert_eq!(good.parse::<DevicePath>().unwrap().as_str(), good);
+        }
+        for bad in INJECTIONS.iter().chain(&[
+            "/dev/",
+            "/dev/..",
+            "/etc/passwd",
+            "/dev/disk/by-id/../../sda",
+            "/dev/sd a",
+            "dev/sda",
+        ]) {
+            assert!(bad.parse::<DevicePath>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn http_urls() {
+        for good in [
+            "http://192.168.77.1:8080/os/scos-4.19/kernel",
+            "https://mirror.example.com/centos/9-stream/BaseOS/x86_64/os/",
+            "http://[fd00::1]:8080/ipxe/52-54-00-aa-bb-01.ipxe",
+            "http://pxe/inventory.ks",
+        ] {
+            assert_eq!(good.parse::<HttpUrl>().unwrap().as_str(), good);
+        }
+        for bad in INJECTIONS.iter().chain(&[
+            "ftp://x/",
+            "http://x/a b",
+            "http://x/${mac}",
+            "http://x:99999/",
+            "http://-x/",
+            "http://x/../etc",
+            "http://x/a\"b",
+            "http://[zz]/",
+        ]) {
+            assert!(bad.parse::<HttpUrl>().is_err(), "{bad:?}");
+        }
+        let base: HttpUrl = "http://192.168.77.1:8080/".parse().unwrap();
+        assert_eq!(
+            base.join("ipxe/a.ipxe").unwrap().as_str(),
+            "http://192.168.77.1:8080/ipxe/a.ipxe"
+        );
+        assert!(base.join("../x").is_err());
+    }
+
+    #[test]
+    fn relative_paths() {
+        for good in [
+            "os/scos-4.19/kernel",
+            "ipxe/52-54-00-aa-bb-01.ipxe",
+            "inventory.ks",
+        ] {
+            assert_eq!(good.parse::<RelativePath>().unwrap().as_str(), good);
+        }
+        for bad in INJECTIONS.iter().chain(&[
+            "/etc/passwd",
+            "a//b",
+            "a/./b",
+            "a/../b",
+            "..",
+            "a/",
+            "a b",
+            "",
+        ]) {
+            assert!(bad.parse::<RelativePath>().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,0 +1,97 @@
+//! The HTTP root booting hosts download from: a local directory served by
+//! any static web server (Caddy, nginx, the PXE server's httpd), and the
+//! base URL hosts reach it at. Implements the `HttpServer` capability's file
+//! operations; paths are [`RelativePath`]s, so nothing escapes the root.
+
+use std::path::{Path, PathBuf};
+
+use crate::domain::{CapResult, CapabilityError, Change, HttpUrl, RelativePath};
+
+const CAPABILITY: &str = "http root";
+
+/// A served directory and its public URL.
+#[derive(Debug, Clone)]
+pub struct HttpRoot {
+    dir: PathBuf,
+    base_url: HttpUrl,
+}
+
+impl HttpRoot {
+    pub fn new(dir: impl Into<PathBuf>, base_url: HttpUrl) -> Self {
+        Self {
+            dir: dir.into(),
+            base_url,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Local path of a served file.
+    pub fn local_path(&self, path: &RelativePath) -> PathBuf {
+        self.dir.join(path.as_str())
+    }
+
+    pub fn url_for(&self, path: &RelativePath) -> HttpUrl {
+        // A RelativePath only holds URL-safe characters, so the join is valid.
+        self.base_url
+            .join(path.as_str())
+            .unwrap_or_else(|_| self.base_url.clone())
+    }
+
+    pub fn put_file(&self, path: &RelativePath, contents: &[u8]) -> CapResult<Change> {
+        super::fs::write_atomic(&self.local_path(path), contents, 0o644)
+            .map_err(|e| err(path, "write", e))
+    }
+
+    pub fn put_file_from(&self, path: &RelativePath, source: &Path) -> CapResult<Change> {
+        super::fs::move_atomic(source, &self.local_path(path))
+            .map_err(|e| err(path, "move into place", e))
+    }
+
+    pub fn remove_file(&self, path: &RelativePath) -> CapResult<Change> {
+        match std::fs::remove_file(self.local_path(path)) {
+            Ok(()) => Ok(Change::Applied),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Change::Unchanged),
+            Err(e) => Err(err(path, "remove", e)),
+        }
+    }
+
+    pub fn read_file(&self, path: &RelativePath) -> CapResult<Option<Vec<u8>>> {
+        match std::fs::read(self.local_path(path)) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(err(path, "read", e)),
+        }
+    }
+}
+
+fn err(path: &RelativePath, action: &str, e: std::io::Error) -> CapabilityError {
+    CapabilityError::new(CAPABILITY, format!("{action} {path}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_and_urls() {
+        let d = tempfile::tempdir().unwrap();
+        let root = HttpRoot::new(d.path(), "http://192.168.77.1:8080/".parse().unwrap());
+        let p: RelativePath = "ipxe/52-54-00-aa-bb-01.ipxe".parse().unwrap();
+        assert_eq!(
+            root.url_for(&p).as_str(),
+            "http://192.168.77.1:8080/ipxe/52-54-00-aa-bb-01.ipxe"
+        );
+        assert_eq!(root.read_file(&p).unwrap(), None);
+        assert_eq!(root.put_file(&p, b"#!ipxe\n").unwrap(), Change::Applied);
+        assert_eq!(root.put_file(&p, b"#!ipxe\n").unwrap(), Change::Unchanged);
+        assert_eq!(
+            root.read_file(&p).unwrap().as_deref(),
+            Some(&b"#!ipxe\n"[..])
+        );
+        assert_eq!(root.remove_file(&p).unwrap(), Change::Applied);
+        assert_eq!(root.remove_file(&p).unwrap(), Change::Unchanged);
+    }
+}
