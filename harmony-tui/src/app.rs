@@ -8,7 +8,7 @@ use crossterm::event::KeyEvent;
 use harmony::domain::roles::format_gib;
 use harmony::domain::{
     Event, EventBus, HostId, HostRecord, Hostname, InventoryRepository, Role, RolePlan,
-    RoleProblem, default_hostname, fitness,
+    RoleProblem, default_hostname, fitness_messages,
 };
 
 use crate::keymap::{self, Command, PromptCommand};
@@ -82,15 +82,7 @@ impl HostRow {
             s.vendor.as_deref().unwrap_or("?"),
             s.product.as_deref().unwrap_or("?")
         ));
-        let problems: Vec<String> = record
-            .role
-            .map(|r| {
-                fitness(&record.inventory, r)
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let problems = fitness_messages(&record.inventory, record.role);
         let role = match record.role {
             Some(r) if !problems.is_empty() => format!("! {r}"),
             Some(r) => r.to_string(),
@@ -572,15 +564,7 @@ impl App {
                     (Some(r), None) => format!("assigned {r} to {id}"),
                     _ => format!("unassigned {id}"),
                 };
-                let problems: Vec<String> = rec
-                    .role
-                    .map(|r| {
-                        fitness(&rec.inventory, r)
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let problems = fitness_messages(&rec.inventory, rec.role);
                 self.status = Some(match problems.first() {
                     Some(p) => format!("{msg} — unfit: {p}"),
                     None => msg.clone(),

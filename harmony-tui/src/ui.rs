@@ -288,13 +288,7 @@ fn draw_details(app: &App, frame: &mut Frame<'_>, area: Rect) {
 fn draw_plan(app: &App, frame: &mut Frame<'_>, area: Rect) {
     let plan = app.plan();
     let mut spans = vec![Span::styled(
-        format!(
-            "Plan: bootstrap {}/1  control-plane {}/3  workers {}  unassigned {}",
-            plan.count(Role::Bootstrap),
-            plan.count(Role::ControlPlane),
-            plan.count(Role::Worker),
-            plan.unassigned()
-        ),
+        format!("Plan: {plan}"),
         Style::default().add_modifier(Modifier::BOLD),
     )];
     let problems = app.plan_problems();

@@ -12,7 +12,8 @@ use std::time::SystemTime;
 use clap::{Args, Parser, Subcommand};
 use harmony::domain::roles::format_gib;
 use harmony::domain::{
-    HostId, HostRecord, Hostname, InventoryRepository, Role, RolePlan, default_hostname, fitness,
+    HostId, HostRecord, Hostname, InventoryRepository, Role, RolePlan, default_hostname,
+    fitness_messages,
 };
 use harmony::store::SqliteStore;
 use serde_json::{Value, json};
@@ -341,14 +342,7 @@ fn time(t: SystemTime) -> String {
 }
 
 fn host_problems(h: &HostRecord) -> Vec<String> {
-    h.role
-        .map(|r| {
-            fitness(&h.inventory, r)
-                .iter()
-                .map(ToString::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+    fitness_messages(&h.inventory, h.role)
 }
 
 fn host_json(h: &HostRecord) -> Value {
@@ -457,13 +451,7 @@ fn plan_of(hosts: &[HostRecord]) -> RolePlan {
 }
 
 fn print_plan(plan: &RolePlan) {
-    println!(
-        "role plan: bootstrap {}/1, control-plane {}/3, worker {}, unassigned {}",
-        plan.count(Role::Bootstrap),
-        plan.count(Role::ControlPlane),
-        plan.count(Role::Worker),
-        plan.unassigned()
-    );
+    println!("role plan: {plan}");
     for p in plan.problems() {
         println!("  problem: {p}");
     }
@@ -541,14 +529,7 @@ fn assign(
             other.id
         )));
     }
-    let unfit: Vec<String> = role
-        .map(|r| {
-            fitness(&h.inventory, r)
-                .iter()
-                .map(ToString::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let unfit = fitness_messages(&h.inventory, role);
     let plan = plan_of(&hosts).with(&h.id, role);
     for p in &unfit {
         eprintln!("unfit: {p}");

@@ -40,7 +40,10 @@ pub use inventory::{
     RepositoryError, UpsertResult,
 };
 pub use maestro::Maestro;
-pub use roles::{FitnessProblem, Requirements, RolePlan, RoleProblem, default_hostname, fitness};
+pub use roles::{
+    FitnessProblem, Requirements, RolePlan, RoleProblem, default_hostname, fitness,
+    fitness_messages,
+};
 pub use score::{Interpret, InterpretError, Outcome, Score};
 pub use topology::*;
 pub use values::{

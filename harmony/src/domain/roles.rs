@@ -112,6 +112,31 @@ impl RolePlan {
     }
 }
 
+/// `bootstrap 0/1, control-plane 2/3, worker 4, unassigned 1`: the counts
+/// against what a cluster needs (the CLI and the TUI show this line).
+impl fmt::Display for RolePlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for role in Role::ALL {
+            match wanted(role) {
+                Some(want) => write!(f, "{role} {}/{want}, ", self.count(role))?,
+                None => write!(f, "{role} {}, ", self.count(role))?,
+            }
+        }
+        write!(f, "unassigned {}", self.unassigned())
+    }
+}
+
+/// Why `inventory` cannot host `role`, as messages; empty without a role.
+pub fn fitness_messages(inventory: &Inventory, role: Option<Role>) -> Vec<String> {
+    role.map(|r| {
+        fitness(inventory, r)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
 /// The hardware minimums of a role (OKD 4.19 documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Requirements {
