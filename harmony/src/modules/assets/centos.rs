@@ -134,12 +134,6 @@ impl<T: Topology + HttpRootAccess> Interpret<T> for CentosInventoryAssets {
                 self.iso_sha256, self.os_dir
             )));
         }
-        fs::create_dir_all(&dir).map_err(|e| {
-            fail(
-                "create the tree directory",
-                format!("{}: {e}", dir.display()),
-            )
-        })?;
 
         // 1. The ISO, verified before extraction.
         let (iso_path, downloaded) = match &self.iso {
@@ -186,6 +180,12 @@ impl<T: Topology + HttpRootAccess> Interpret<T> for CentosInventoryAssets {
         };
 
         // 2. Extract into a temp dir next to the tree (same filesystem).
+        fs::create_dir_all(&dir).map_err(|e| {
+            fail(
+                "create the tree directory",
+                format!("{}: {e}", dir.display()),
+            )
+        })?;
         let tmp = tempfile::Builder::new()
             .prefix(".harmony-extract-")
             .tempdir_in(&dir)
