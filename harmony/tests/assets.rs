@@ -623,3 +623,28 @@ async fn centos_iso_without_the_tree_is_refused() {
     assert!(err.contains("extract"), "{err}");
     assert!(!centos_dir(&e).join(".treeinfo").exists());
 }
+
+#[tokio::test]
+async fn both_extraction_tools_give_the_same_tree() {
+    use harmony::modules::assets::centos::{Tool, extract_with};
+    let e = env();
+    let iso = build_iso(&e.dir);
+    for tool in [Tool::Bsdtar, Tool::Xorriso] {
+        let into = e.dir.join(format!("{tool:?}"));
+        std::fs::create_dir_all(&into).unwrap();
+        extract_with(tool, &iso.path, &into, std::time::Duration::from_secs(60))
+            .await
+            .unwrap();
+        for (name, bytes) in &iso.files {
+            assert_eq!(
+                &std::fs::read(into.join(name)).unwrap(),
+                bytes,
+                "{tool:?} {name}"
+            );
+        }
+        assert!(
+            !into.join("EFI").exists(),
+            "{tool:?} extracted only the listed files"
+        );
+    }
+}

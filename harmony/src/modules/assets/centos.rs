@@ -273,18 +273,50 @@ pub enum ExtractError {
     Io(#[from] io::Error),
 }
 
+/// An ISO extraction tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    /// `bsdtar` (package libarchive-tools).
+    Bsdtar,
+    /// `xorriso -osirrox on`.
+    Xorriso,
+}
+
 /// Extracts [`TREE_FILES`] from `iso` into `into` with bsdtar, or xorriso
 /// when bsdtar is not installed; makes them readable (0644, dirs 0755).
 pub async fn extract(iso: &Path, into: &Path, timeout: Duration) -> Result<(), ExtractError> {
-    let mut bsdtar = Command::new("bsdtar");
-    bsdtar
-        .arg("-xf")
-        .arg(iso)
-        .arg("-C")
-        .arg(into)
-        .args(TREE_FILES);
-    match run_tool("bsdtar", bsdtar, timeout).await {
+    match extract_with(Tool::Bsdtar, iso, into, timeout).await {
         Err(ExtractError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+            match extract_with(Tool::Xorriso, iso, into, timeout).await {
+                Err(ExtractError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+                    Err(ExtractError::NoTool)
+                }
+                r => r,
+            }
+        }
+        r => r,
+    }
+}
+
+/// [`extract`] with one given tool; a missing tool is `Io(NotFound)`.
+pub async fn extract_with(
+    tool: Tool,
+    iso: &Path,
+    into: &Path,
+    timeout: Duration,
+) -> Result<(), ExtractError> {
+    match tool {
+        Tool::Bsdtar => {
+            let mut bsdtar = Command::new("bsdtar");
+            bsdtar
+                .arg("-xf")
+                .arg(iso)
+                .arg("-C")
+                .arg(into)
+                .args(TREE_FILES);
+            run_tool("bsdtar", bsdtar, timeout).await?;
+        }
+        Tool::Xorriso => {
             let mut xorriso = Command::new("xorriso");
             xorriso.arg("-osirrox").arg("on").arg("-indev").arg(iso);
             for f in TREE_FILES {
@@ -293,14 +325,8 @@ pub async fn extract(iso: &Path, into: &Path, timeout: Duration) -> Result<(), E
                     .arg(format!("/{f}"))
                     .arg(into.join(f));
             }
-            match run_tool("xorriso", xorriso, timeout).await {
-                Err(ExtractError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(ExtractError::NoTool);
-                }
-                r => r?,
-            }
+            run_tool("xorriso", xorriso, timeout).await?;
         }
-        r => r?,
     }
     make_readable(into)?;
     Ok(())
