@@ -1,0 +1,650 @@
+//! Boot assets against a real HTTP server on 127.0.0.1 (which can drop
+//! connections, serve wrong bytes or ignore Range), and CentOS extraction
+//! from a real ISO built with xorriso.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/assets_server.rs"]
+mod server;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use harmony::domain::{Event, EventBus, Inventory, Outcome, Score, Topology};
+use harmony::infra::http_root::HttpRoot;
+use harmony::modules::assets::download::{self, DownloadConfig, DownloadError, part_path};
+use harmony::modules::assets::{
+    CentosInventoryAssets, HttpRootAccess, ScosAssets, Sha256Digest, Source,
+};
+use harmony::store::SqliteStore;
+use server::{Behaviour, TestServer, random_bytes, sha256_hex};
+
+#[derive(Debug)]
+struct Site {
+    root: HttpRoot,
+}
+
+impl Topology for Site {
+    fn name(&self) -> &str {
+        "assets-test"
+    }
+}
+
+impl HttpRootAccess for Site {
+    fn http_root(&self) -> &HttpRoot {
+        &self.root
+    }
+}
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    site: Site,
+    inventory: Inventory,
+    events: EventBus,
+}
+
+fn env() -> Env {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let root = HttpRoot::new(dir.join("www"), "http://192.0.2.1:8080/".parse().unwrap());
+    let store = SqliteStore::open(&dir.join("inv.sqlite3")).unwrap();
+    let events = EventBus::default();
+    let inventory = Inventory::new(Arc::new(store), events.clone());
+    Env {
+        _tmp: tmp,
+        dir,
+        site: Site { root },
+        inventory,
+        events,
+    }
+}
+
+async fn run<S: Score<Site>>(e: &Env, s: &S) -> Result<Outcome, harmony::domain::InterpretError> {
+    s.create_interpret().execute(&e.inventory, &e.site).await
+}
+
+fn fast() -> DownloadConfig {
+    DownloadConfig {
+        connect_timeout: std::time::Duration::from_secs(2),
+        idle_timeout: std::time::Duration::from_secs(5),
+        ..DownloadConfig::default()
+    }
+}
+
+struct Scos {
+    kernel: Vec<u8>,
+    initramfs: Vec<u8>,
+    rootfs: Vec<u8>,
+}
+
+/// Serves three artifacts and returns them with the stream JSON.
+fn scos_files(srv: &TestServer) -> (Scos, String) {
+    let f = Scos {
+        kernel: random_bytes(1, 300 * 1024),
+        initramfs: random_bytes(2, 400 * 1024 + 17),
+        rootfs: random_bytes(3, 600 * 1024 + 3),
+    };
+    srv.put("scos/kernel-x86_64", f.kernel.clone());
+    srv.put("scos/initramfs.x86_64.img", f.initramfs.clone());
+    srv.put("scos/rootfs.x86_64.img", f.rootfs.clone());
+    let json = stream_json(
+        &srv.url("scos/kernel-x86_64"),
+        &sha256_hex(&f.kernel),
+        &srv.url("scos/initramfs.x86_64.img"),
+        &sha256_hex(&f.initramfs),
+        &srv.url("scos/rootfs.x86_64.img"),
+        &sha256_hex(&f.rootfs),
+    );
+    srv.put("stream.json", json.clone().into_bytes());
+    (f, json)
+}
+
+/// The shape `openshift-install coreos print-stream-json` prints.
+fn stream_json(k: &str, ks: &str, i: &str, is: &str, r: &str, rs: &str) -> String {
+    serde_json::json!({
+        "stream": "rhcos-4.19",
+        "metadata": {"last-modified": "2025-06-01T00:00:00Z", "generator": "test"},
+        "architectures": {
+            "x86_64": {
+                "artifacts": {
+                    "metal": {
+                        "release": "9.0.20250601-0",
+                        "formats": {
+                            "iso": {"disk": {"location": "http://example.invalid/x.iso", "sha256": "0".repeat(64)}},
+                            "pxe": {
+                                "kernel": {"location": k, "signature": "http://example.invalid/k.sig", "sha256": ks},
+                                "initramfs": {"location": i, "signature": "http://example.invalid/i.sig", "sha256": is},
+                                "rootfs": {"location": r, "signature": "http://example.invalid/r.sig", "sha256": rs}
+                            }
+                        }
+                    }
+                },
+                "images": {}
+            }
+        }
+    })
+    .to_string()
+}
+
+fn scos_dir(e: &Env) -> PathBuf {
+    e.dir.join("www/os/scos-4.19")
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn scos_downloads_verifies_places_then_noop() {
+    let srv = TestServer::start().await;
+    let (f, json) = scos_files(&srv);
+    let e = env();
+    let mut rx = e.events.subscribe();
+    let mut score = ScosAssets::new(Source::Url(srv.url("stream.json").parse().unwrap()));
+    score.download = fast();
+
+    let out = run(&e, &score).await.unwrap();
+    let Outcome::Success { changes } = &out else {
+        panic!("expected changes, got {out:?}")
+    };
+    assert_eq!(changes.len(), 3, "{changes:?}");
+    let dir = scos_dir(&e);
+    assert_eq!(std::fs::read(dir.join("kernel")).unwrap(), f.kernel);
+    assert_eq!(
+        std::fs::read(dir.join("initramfs.img")).unwrap(),
+        f.initramfs
+    );
+    assert_eq!(std::fs::read(dir.join("rootfs.img")).unwrap(), f.rootfs);
+    assert_eq!(
+        names_in(&dir),
+        [
+            ".harmony-assets.json",
+            "initramfs.img",
+            "kernel",
+            "rootfs.img"
+        ],
+        "no .part or temp file left"
+    );
+    assert_eq!(srv.requests(), 4, "stream + 3 artifacts");
+    let mut final_progress = 0;
+    while let Ok(ev) = rx.try_recv() {
+        if let Event::Progress { done, total, .. } = ev
+            && done == total
+            && done > 0
+        {
+            final_progress += 1;
+        }
+    }
+    assert!(final_progress >= 3, "one completed progress per file");
+
+    // Second run: only the stream document is fetched.
+    let out = run(&e, &score).await.unwrap();
+    assert!(out.is_noop(), "{out:?}");
+    assert_eq!(srv.requests(), 5, "{:?}", srv.log());
+
+    // From a local stream file: no request at all.
+    let stream_path = e.dir.join("stream.json");
+    std::fs::write(&stream_path, &json).unwrap();
+    let mut local = score.clone();
+    local.stream = Source::Path(stream_path);
+    assert!(run(&e, &local).await.unwrap().is_noop());
+    assert_eq!(srv.requests(), 5);
+
+    // A damaged file is noticed (size/mtime changed) and only it is fetched again.
+    std::fs::write(dir.join("rootfs.img"), b"damaged").unwrap();
+    let out = run(&e, &local).await.unwrap();
+    assert!(!out.is_noop(), "{out:?}");
+    assert_eq!(std::fs::read(dir.join("rootfs.img")).unwrap(), f.rootfs);
+    let log = srv.log();
+    assert_eq!(log.len(), 6);
+    assert_eq!(log[5].path, "/scos/rootfs.x86_64.img");
+
+    // Manifest lost: the files are hashed once, still Noop, no download.
+    std::fs::remove_file(dir.join(".harmony-assets.json")).unwrap();
+    assert!(run(&e, &local).await.unwrap().is_noop());
+    assert_eq!(srv.requests(), 6);
+    assert!(dir.join(".harmony-assets.json").exists());
+}
+
+#[tokio::test]
+async fn scos_custom_names_and_dir() {
+    let srv = TestServer::start().await;
+    let (f, _) = scos_files(&srv);
+    let e = env();
+    let json: ScosAssets = serde_json::from_value(serde_json::json!({
+        "stream": {"url": srv.url("stream.json")},
+        "os_dir": "boot/scos",
+        "kernel_file": "vmlinuz",
+        "download": {"connect_timeout": "2s", "idle_timeout": "5s"}
+    }))
+    .unwrap();
+    assert_eq!(json.initramfs_file.as_str(), "initramfs.img");
+    assert_eq!(json.download.max_redirects, 5);
+    run(&e, &json).await.unwrap();
+    assert_eq!(
+        std::fs::read(e.dir.join("www/boot/scos/vmlinuz")).unwrap(),
+        f.kernel
+    );
+    let defaults = ScosAssets::new(Source::Path("/x".into()));
+    assert_eq!(defaults.os_dir.as_str(), "os/scos-4.19");
+    assert_eq!(defaults.kernel_file.as_str(), "kernel");
+    assert_eq!(defaults.rootfs_file.as_str(), "rootfs.img");
+    let back: ScosAssets =
+        serde_json::from_str(&serde_json::to_string(&defaults).unwrap()).unwrap();
+    assert_eq!(back, defaults);
+}
+
+#[tokio::test]
+async fn interrupted_download_resumes_with_range() {
+    let srv = TestServer::start().await;
+    let (f, _) = scos_files(&srv);
+    srv.behave("scos/rootfs.x86_64.img", Behaviour::DropAfterOnce(100_000));
+    let e = env();
+    let mut score = ScosAssets::new(Source::Url(srv.url("stream.json").parse().unwrap()));
+    score.download = DownloadConfig {
+        attempts: 1,
+        ..fast()
+    };
+
+    let err = run(&e, &score).await.unwrap_err().to_string();
+    assert!(err.contains("rootfs.img"), "{err}");
+    let dest = scos_dir(&e).join("rootfs.img");
+    assert!(!dest.exists(), "nothing placed");
+    let part = part_path(&dest);
+    assert_eq!(std::fs::metadata(&part).unwrap().len(), 100_000);
+    assert!(err.contains("kept"), "state left names the .part: {err}");
+
+    let out = run(&e, &score).await.unwrap();
+    let Outcome::Success { changes } = &out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        changes.len(),
+        1,
+        "kernel and initramfs were already in place"
+    );
+    assert!(changes[0].contains("resumed at byte 100000"), "{changes:?}");
+    assert_eq!(std::fs::read(&dest).unwrap(), f.rootfs);
+    assert!(!part.exists());
+    let log = srv.log();
+    let last = log.last().unwrap();
+    assert_eq!(last.path, "/scos/rootfs.x86_64.img");
+    assert_eq!(last.range.as_deref(), Some("bytes=100000-"));
+}
+
+#[tokio::test]
+async fn dropped_connection_is_retried_within_one_call() {
+    let srv = TestServer::start().await;
+    let body = random_bytes(9, 256 * 1024);
+    srv.put("f", body.clone());
+    srv.behave("f", Behaviour::DropAfterOnce(70_001));
+    let d = tempfile::tempdir().unwrap();
+    let dest = d.path().join("f");
+    let want: Sha256Digest = sha256_hex(&body).parse().unwrap();
+    let report = download::download(
+        &srv.url("f").parse().unwrap(),
+        &dest,
+        &want,
+        &fast(),
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.requests, 2);
+    assert_eq!(report.resumed_from, 0);
+    assert_eq!(std::fs::read(&dest).unwrap(), body);
+    let log = srv.log();
+    assert_eq!(log[0].range, None);
+    assert_eq!(log[1].range.as_deref(), Some("bytes=70001-"));
+}
+
+#[tokio::test]
+async fn checksum_mismatch_names_file_and_both_hashes_and_places_nothing() {
+    let srv = TestServer::start().await;
+    let (f, _) = scos_files(&srv);
+    srv.behave("scos/kernel-x86_64", Behaviour::WrongBytes);
+    let e = env();
+    let mut score = ScosAssets::new(Source::Url(srv.url("stream.json").parse().unwrap()));
+    score.download = fast();
+    let err = run(&e, &score).await.unwrap_err().to_string();
+    let wrong: Vec<u8> = f.kernel.iter().map(|b| !b).collect();
+    assert!(err.contains("checksum mismatch"), "{err}");
+    assert!(err.contains("scos-4.19/kernel"), "{err}");
+    assert!(err.contains(&sha256_hex(&f.kernel)), "expected hash: {err}");
+    assert!(err.contains(&sha256_hex(&wrong)), "actual hash: {err}");
+    let dir = scos_dir(&e);
+    assert!(!dir.join("kernel").exists());
+    assert!(
+        !part_path(&dir.join("kernel")).exists(),
+        "temp file deleted"
+    );
+    assert!(
+        !dir.join("initramfs.img").exists(),
+        "stopped at the first failure"
+    );
+}
+
+#[tokio::test]
+async fn ok_instead_of_partial_content_restarts_from_zero() {
+    let srv = TestServer::start().await;
+    let body = random_bytes(5, 200 * 1024);
+    srv.put("k", body.clone());
+    srv.behave("k", Behaviour::IgnoreRange);
+    let d = tempfile::tempdir().unwrap();
+    let dest = d.path().join("k");
+    // A stale .part whose bytes are not a prefix of the file.
+    std::fs::write(part_path(&dest), vec![0xAAu8; 5000]).unwrap();
+    let want: Sha256Digest = sha256_hex(&body).parse().unwrap();
+    let report = download::download(
+        &srv.url("k").parse().unwrap(),
+        &dest,
+        &want,
+        &fast(),
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(srv.log()[0].range.as_deref(), Some("bytes=5000-"));
+    assert_eq!(report.bytes, body.len() as u64);
+    assert_eq!(std::fs::read(&dest).unwrap(), body);
+    assert!(!part_path(&dest).exists());
+}
+
+#[tokio::test]
+async fn redirects_size_cap_and_status() {
+    let srv = TestServer::start().await;
+    let body = random_bytes(6, 64 * 1024);
+    srv.put("real", body.clone());
+    srv.behave("a", Behaviour::RedirectTo("/b".into()));
+    srv.behave("b", Behaviour::RedirectTo(srv.url("real")));
+    srv.behave("loop", Behaviour::RedirectTo("/loop".into()));
+    srv.behave(
+        "tls",
+        Behaviour::RedirectTo("https://example.invalid/x".into()),
+    );
+    let d = tempfile::tempdir().unwrap();
+    let want: Sha256Digest = sha256_hex(&body).parse().unwrap();
+    let get = |path: &str, cfg: DownloadConfig| {
+        let url = srv.url(path).parse().unwrap();
+        let dest = d.path().join(path);
+        let want = want.clone();
+        async move { download::download(&url, &dest, &want, &cfg, &|_, _| {}).await }
+    };
+
+    let r = get("a", fast()).await.unwrap();
+    assert_eq!(r.requests, 3);
+    assert_eq!(std::fs::read(d.path().join("a")).unwrap(), body);
+
+    let before = srv.requests();
+    let e = get("loop", fast()).await.unwrap_err();
+    assert!(
+        matches!(e, DownloadError::TooManyRedirects { max: 5, .. }),
+        "{e}"
+    );
+    assert_eq!(srv.requests() - before, 6, "first request + 5 redirects");
+
+    let e = get("tls", fast()).await.unwrap_err();
+    assert!(matches!(e, DownloadError::UnsupportedScheme { .. }), "{e}");
+
+    let e = get("missing", fast()).await.unwrap_err();
+    assert!(
+        matches!(e, DownloadError::Status { status: 404, .. }),
+        "{e}"
+    );
+
+    let small = DownloadConfig {
+        max_size: 1000,
+        ..fast()
+    };
+    let e = get("real", small).await.unwrap_err();
+    assert!(
+        matches!(e, DownloadError::TooLarge { limit: 1000, .. }),
+        "{e}"
+    );
+    assert!(!part_path(&d.path().join("real")).exists());
+}
+
+#[tokio::test]
+async fn invalid_stream_metadata_names_the_field() {
+    let e = env();
+    let good = "a".repeat(64);
+    let ok = "http://127.0.0.1:9/k";
+    let cases = [
+        (
+            {
+                let mut v: serde_json::Value =
+                    serde_json::from_str(&stream_json(ok, &good, ok, &good, ok, &good)).unwrap();
+                v["architectures"]["x86_64"]["artifacts"]["metal"]["formats"]["pxe"]["rootfs"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("sha256");
+                v.to_string()
+            },
+            "architectures.x86_64.artifacts.metal.formats.pxe.rootfs.sha256",
+        ),
+        (
+            stream_json("http://x/${mac}", &good, ok, &good, ok, &good),
+            "architectures.x86_64.artifacts.metal.formats.pxe.kernel.location",
+        ),
+        (
+            stream_json(ok, &good, ok, "abc123", ok, &good),
+            "architectures.x86_64.artifacts.metal.formats.pxe.initramfs.sha256",
+        ),
+        (
+            r#"{"architectures": {"aarch64": {}}}"#.to_string(),
+            "architectures.x86_64",
+        ),
+        ("not json".to_string(), "not JSON"),
+    ];
+    for (i, (json, field)) in cases.iter().enumerate() {
+        let p = e.dir.join(format!("stream-{i}.json"));
+        std::fs::write(&p, json).unwrap();
+        let score = ScosAssets::new(Source::Path(p));
+        let err = run(&e, &score).await.unwrap_err().to_string();
+        assert!(err.contains(field), "case {i}: {err}");
+    }
+    assert!(!scos_dir(&e).exists(), "nothing written");
+}
+
+// ---- CentOS ----
+
+struct Iso {
+    path: PathBuf,
+    sha: String,
+    files: Vec<(&'static str, Vec<u8>)>,
+}
+
+fn build_iso(dir: &Path) -> Iso {
+    let tree = dir.join("tree");
+    let files = vec![
+        (
+            ".treeinfo",
+            b"[general]\nname = CentOS-Stream-9\n[stage2]\nmainimage = images/install.img\n"
+                .to_vec(),
+        ),
+        ("images/pxeboot/vmlinuz", random_bytes(11, 120 * 1024)),
+        ("images/pxeboot/initrd.img", random_bytes(12, 200 * 1024)),
+        ("images/install.img", random_bytes(13, 300 * 1024)),
+        ("EFI/BOOT/grub.cfg", b"not extracted\n".to_vec()),
+    ];
+    for (name, bytes) in &files {
+        let p = tree.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    let path = dir.join("boot.iso");
+    let out = Command::new("xorriso")
+        .args([
+            "-as",
+            "mkisofs",
+            "-R",
+            "-J",
+            "-V",
+            "CentOS-Stream-9-BaseOS-x86_64",
+            "-o",
+        ])
+        .arg(&path)
+        .arg(&tree)
+        .output()
+        .expect("xorriso is needed (.ci/setup installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sha = sha256_hex(&std::fs::read(&path).unwrap());
+    Iso {
+        path,
+        sha,
+        files: files.into_iter().take(4).collect(),
+    }
+}
+
+fn centos_dir(e: &Env) -> PathBuf {
+    e.dir.join("www/os/centos-stream-9")
+}
+
+fn assert_tree(e: &Env, iso: &Iso) {
+    let dir = centos_dir(e);
+    for (name, bytes) in &iso.files {
+        assert_eq!(&std::fs::read(dir.join(name)).unwrap(), bytes, "{name}");
+    }
+    assert!(!dir.join("EFI").exists(), "only the listed files");
+    assert_eq!(
+        names_in(&dir),
+        [".harmony-assets.json", ".treeinfo", "images"],
+        "no ISO copy or temp dir left"
+    );
+    assert_eq!(names_in(&dir.join("images")), ["install.img", "pxeboot"]);
+}
+
+#[tokio::test]
+async fn centos_from_url_then_noop() {
+    let e = env();
+    let iso = build_iso(&e.dir);
+    let srv = TestServer::start().await;
+    srv.put("centos/boot.iso", std::fs::read(&iso.path).unwrap());
+    let mut score = CentosInventoryAssets::new(
+        Source::Url(srv.url("centos/boot.iso").parse().unwrap()),
+        iso.sha.parse().unwrap(),
+    );
+    score.download = fast();
+    score.repo_mirror = Some("http://192.0.2.1:8080/centos/9-stream/".parse().unwrap());
+
+    let out = run(&e, &score).await.unwrap();
+    let Outcome::Success { changes } = &out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(changes.len(), 4, "{changes:?}");
+    assert_tree(&e, &iso);
+    assert_eq!(srv.requests(), 1);
+
+    let out = run(&e, &score).await.unwrap();
+    assert!(out.is_noop(), "{out:?}");
+    assert_eq!(srv.requests(), 1, "no request on re-run");
+
+    // A changed file brings the tree back.
+    std::fs::write(centos_dir(&e).join("images/install.img"), b"x").unwrap();
+    assert!(!run(&e, &score).await.unwrap().is_noop());
+    assert_tree(&e, &iso);
+
+    let back: CentosInventoryAssets =
+        serde_json::from_str(&serde_json::to_string(&score).unwrap()).unwrap();
+    assert_eq!(back, score);
+}
+
+#[tokio::test]
+async fn centos_from_local_path_then_noop() {
+    let e = env();
+    let iso = build_iso(&e.dir);
+    let score =
+        CentosInventoryAssets::new(Source::Path(iso.path.clone()), iso.sha.parse().unwrap());
+    assert_eq!(score.os_dir.as_str(), "os/centos-stream-9");
+    assert!(!run(&e, &score).await.unwrap().is_noop());
+    assert_tree(&e, &iso);
+    assert!(iso.path.exists(), "a local ISO is left alone");
+    assert!(run(&e, &score).await.unwrap().is_noop());
+}
+
+#[tokio::test]
+async fn centos_wrong_iso_checksum_extracts_nothing() {
+    let e = env();
+    let iso = build_iso(&e.dir);
+    let wrong = "0".repeat(64);
+
+    let local = CentosInventoryAssets::new(Source::Path(iso.path.clone()), wrong.parse().unwrap());
+    let err = run(&e, &local).await.unwrap_err().to_string();
+    assert!(err.contains("checksum mismatch"), "{err}");
+    assert!(err.contains(&wrong) && err.contains(&iso.sha), "{err}");
+    assert!(err.contains("boot.iso"), "{err}");
+    assert!(!centos_dir(&e).exists(), "nothing extracted");
+
+    let srv = TestServer::start().await;
+    srv.put("boot.iso", std::fs::read(&iso.path).unwrap());
+    let mut remote = CentosInventoryAssets::new(
+        Source::Url(srv.url("boot.iso").parse().unwrap()),
+        wrong.parse().unwrap(),
+    );
+    remote.download = fast();
+    let err = run(&e, &remote).await.unwrap_err().to_string();
+    assert!(err.contains(&wrong) && err.contains(&iso.sha), "{err}");
+    assert_eq!(
+        names_in(&centos_dir(&e)),
+        Vec::<String>::new(),
+        "nothing left"
+    );
+}
+
+#[tokio::test]
+async fn centos_iso_without_the_tree_is_refused() {
+    let e = env();
+    let tree = e.dir.join("empty-tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("README"), b"hi").unwrap();
+    let path = e.dir.join("other.iso");
+    let st = Command::new("xorriso")
+        .args(["-as", "mkisofs", "-R", "-J", "-quiet", "-o"])
+        .arg(&path)
+        .arg(&tree)
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    let sha = sha256_hex(&std::fs::read(&path).unwrap());
+    let score = CentosInventoryAssets::new(Source::Path(path), sha.parse().unwrap());
+    let err = run(&e, &score).await.unwrap_err().to_string();
+    assert!(err.contains("extract"), "{err}");
+    assert!(!centos_dir(&e).join(".treeinfo").exists());
+}
+
+#[tokio::test]
+async fn both_extraction_tools_give_the_same_tree() {
+    use harmony::modules::assets::centos::{Tool, extract_with};
+    let e = env();
+    let iso = build_iso(&e.dir);
+    for tool in [Tool::Bsdtar, Tool::Xorriso] {
+        let into = e.dir.join(format!("{tool:?}"));
+        std::fs::create_dir_all(&into).unwrap();
+        extract_with(tool, &iso.path, &into, std::time::Duration::from_secs(60))
+            .await
+            .unwrap();
+        for (name, bytes) in &iso.files {
+            assert_eq!(
+                &std::fs::read(into.join(name)).unwrap(),
+                bytes,
+                "{tool:?} {name}"
+            );
+        }
+        assert!(
+            !into.join("EFI").exists(),
+            "{tool:?} extracted only the listed files"
+        );
+    }
+}
