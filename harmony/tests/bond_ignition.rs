@@ -415,6 +415,15 @@ fn hostile_agent_values_are_skipped_with_reasons() {
         assert!(!k.contains("reboot") && !k.contains("${"));
     }
     // The Display escapes hostile strings rather than printing them raw.
+    let mut with_nl = host.clone();
+    with_nl
+        .network
+        .push(nic("eth9\nreboot", "52:54:00:00:00:99", Some(1), true, "y"));
+    let text = plan_bond(&with_nl, &SiteBondPolicy::default(), Addressing::Dhcp)
+        .unwrap()
+        .to_string();
+    assert!(!text.contains("eth9\nreboot"), "{text}");
+    assert!(text.contains("eth9\\nreboot"), "{text}");
     let long_name = "e\n".repeat(30);
     let host = inv(vec![nic(
         &long_name,
