@@ -1,4 +1,5 @@
 //! The Scores and the services behind them.
 
+pub mod boot;
 pub mod discovery;
 pub mod okd;
