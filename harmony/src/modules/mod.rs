@@ -1,5 +1,6 @@
 //! The Scores and the services behind them.
 
 pub mod assets;
+pub mod boot;
 pub mod discovery;
 pub mod okd;
