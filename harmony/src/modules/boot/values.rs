@@ -247,3 +247,7 @@ impl FromStr for PullSecret {
         Self::new(s)
     }
 }
+
+crate::domain::values::string_serde!(Sha256Hex);
+crate::domain::values::string_serde!(SshPublicKey);
+crate::domain::values::string_serde!(ClusterName);

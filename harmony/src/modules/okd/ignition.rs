@@ -63,6 +63,19 @@ pub enum IgnitionError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaBundle(String);
 
+impl serde::Serialize for CaBundle {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CaBundle {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let pem = <String as serde::Deserialize>::deserialize(d)?;
+        CaBundle::new(&pem).map_err(serde::de::Error::custom)
+    }
+}
+
 impl CaBundle {
     pub fn new(pem: &str) -> Result<Self, IgnitionError> {
         if !pem.contains("-----BEGIN CERTIFICATE-----")

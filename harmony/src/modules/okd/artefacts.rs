@@ -1,0 +1,315 @@
+//! Everything a server downloads while it boots, for the whole cluster:
+//! `default.ipxe` and `inventory.ks` for unknown hosts, and for each host
+//! with a role its per-MAC `scos-boot` iPXE script (install disk and bond
+//! arguments planned from its inventory) and its Ignition config (role
+//! config merged by URL, host name, persistent bond keyfiles).
+//!
+//! [`render_cluster`] is pure (typed values in, files out);
+//! [`write_artefacts`] writes them atomically into the HTTP root; the
+//! [`BootArtefacts`] Score does both and is a Noop when every file is
+//! already in place. File names come only from typed values:
+//!
+//! | file | name |
+//! |---|---|
+//! | iPXE for unknown hosts | `default.ipxe` |
+//! | discovery kickstart | `inventory.ks` |
+//! | per-MAC iPXE | `ipxe/aa-bb-cc-dd-ee-ff.ipxe` ([`per_mac_ipxe_path`]) |
+//! | per-host Ignition | `ignition/<hostname>.ign` |
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::bond::{Addressing, BondError, SiteBondPolicy, plan_bond};
+use super::ignition::{CaBundle, HostIgnition, IgnitionError, host_ignition};
+use crate::domain::{
+    Change, HostId, HostRecord, HttpUrl, Interpret, InterpretError, Inventory, KernelArg, Outcome,
+    RelativePath, Role, Score, Topology,
+};
+use crate::infra::http_root::HttpRoot;
+use crate::modules::assets::HttpRootAccess;
+use crate::modules::boot::{
+    BootError, CentosBoot, DefaultIpxe, InventoryKs, ScosBoot, Sha256Hex, SshPublicKey,
+    install_device, per_mac_ipxe_path, render_default_ipxe, render_inventory_ks, render_scos_boot,
+};
+
+const NAME: &str = "BootArtefacts";
+
+/// Site-wide boot settings: where the OS assets, the agent and the role
+/// configs are served, and what every boot line carries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SiteBoot {
+    /// SCOS live PXE kernel, initramfs and rootfs under the HTTP root.
+    pub scos_kernel: RelativePath,
+    pub scos_initramfs: RelativePath,
+    pub scos_rootfs: RelativePath,
+    /// CentOS Stream 9 PXE kernel and initrd, and the installable tree
+    /// (`.treeinfo`, `images/install.img`) for `inst.stage2=`.
+    pub centos_kernel: RelativePath,
+    pub centos_initrd: RelativePath,
+    pub centos_tree: RelativePath,
+    /// The static agent binary under the HTTP root, and its SHA-256.
+    pub agent: RelativePath,
+    pub agent_sha256: Sha256Hex,
+    pub agent_port: u16,
+    /// Keys that may log in to the discovery environment.
+    pub ssh_keys: Vec<SshPublicKey>,
+    /// A CentOS repository mirror for the discovery environment.
+    pub repo: Option<HttpUrl>,
+    /// The role configs (`bootstrap.ign`, `master.ign`, `worker.ign` from
+    /// `openshift-install`, or the machine-config server's URLs).
+    pub bootstrap_config: HttpUrl,
+    pub master_config: HttpUrl,
+    pub worker_config: HttpUrl,
+    /// CA of the machine-config server, when role configs come from it.
+    pub ca: Option<CaBundle>,
+    /// Extra kernel arguments for every boot line (console, debugging).
+    pub extra_args: Vec<KernelArg>,
+}
+
+impl SiteBoot {
+    fn role_config(&self, role: Role) -> &HttpUrl {
+        match role {
+            Role::Bootstrap => &self.bootstrap_config,
+            Role::ControlPlane => &self.master_config,
+            Role::Worker => &self.worker_config,
+        }
+    }
+}
+
+/// How one host is networked (from the site file; DHCP and automatic bond
+/// choice by default).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HostNetwork {
+    pub bond: SiteBondPolicy,
+    pub addressing: Option<Addressing>,
+}
+
+/// One file for the HTTP root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artefact {
+    pub path: RelativePath,
+    pub contents: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArtefactError {
+    #[error("host {host}: {reason}")]
+    Host { host: HostId, reason: String },
+    #[error("host {host}: {source}")]
+    Boot {
+        host: HostId,
+        #[source]
+        source: BootError,
+    },
+    #[error("host {host}: bond: {source}")]
+    Bond {
+        host: HostId,
+        #[source]
+        source: BondError,
+    },
+    #[error("host {host}: ignition: {source}")]
+    Ignition {
+        host: HostId,
+        #[source]
+        source: IgnitionError,
+    },
+    #[error("{0}")]
+    Site(#[from] BootError),
+    #[error("{0}")]
+    Value(#[from] crate::domain::ValueError),
+}
+
+/// Renders every artefact of the cluster: the two discovery files, and for
+/// each host with a role its Ignition and its per-MAC iPXE scripts.
+/// Hosts without a role are skipped; a host with a role but no host name,
+/// or whose inventory cannot be planned (no install disk, no usable NIC,
+/// hostile values), fails the whole render naming the host.
+pub fn render_cluster(
+    root: &HttpRoot,
+    site: &SiteBoot,
+    hosts: &[HostRecord],
+    networks: &BTreeMap<HostId, HostNetwork>,
+) -> Result<Vec<Artefact>, ArtefactError> {
+    let url = |p: &RelativePath| root.url_for(p);
+    let mut out = Vec::with_capacity(2 + hosts.len() * 4);
+    let ks_path: RelativePath = "inventory.ks".parse()?;
+    out.push(Artefact {
+        path: "default.ipxe".parse()?,
+        contents: render_default_ipxe(&DefaultIpxe {
+            http_base: root.url_for(&"ipxe".parse()?),
+            centos: CentosBoot {
+                kernel: url(&site.centos_kernel),
+                initrd: url(&site.centos_initrd),
+                stage2: url(&site.centos_tree),
+                kickstart: url(&ks_path),
+                extra_args: site.extra_args.clone(),
+            },
+        })?
+        .into_bytes(),
+    });
+    out.push(Artefact {
+        contents: render_inventory_ks(&InventoryKs {
+            agent_url: url(&site.agent),
+            agent_sha256: site.agent_sha256.clone(),
+            ssh_authorized_keys: site.ssh_keys.clone(),
+            agent_port: site.agent_port,
+            repo: site.repo.clone(),
+        })?
+        .into_bytes(),
+        path: ks_path,
+    });
+    let default_network = HostNetwork::default();
+    for host in hosts {
+        let Some(role) = host.role else { continue };
+        let err = |reason: &str| ArtefactError::Host {
+            host: host.id.clone(),
+            reason: reason.to_string(),
+        };
+        let hostname = host
+            .hostname
+            .clone()
+            .ok_or_else(|| err("has a role but no host name"))?;
+        if host.macs.is_empty() {
+            return Err(err("no MAC to name its iPXE script after"));
+        }
+        let network = networks.get(&host.id).unwrap_or(&default_network);
+        let plan = plan_bond(
+            &host.inventory,
+            &network.bond,
+            network.addressing.clone().unwrap_or(Addressing::Dhcp),
+        )
+        .map_err(|source| ArtefactError::Bond {
+            host: host.id.clone(),
+            source,
+        })?;
+        let bond_err = |source| ArtefactError::Bond {
+            host: host.id.clone(),
+            source,
+        };
+        let ignition = host_ignition(&HostIgnition {
+            hostname: hostname.clone(),
+            role,
+            role_config: site.role_config(role).clone(),
+            ca: site.ca.clone(),
+            keyfiles: plan.keyfiles().map_err(bond_err)?,
+        })
+        .map_err(|source| ArtefactError::Ignition {
+            host: host.id.clone(),
+            source,
+        })?;
+        let ignition_path: RelativePath = format!("ignition/{hostname}.ign").parse()?;
+        let boot_err = |source| ArtefactError::Boot {
+            host: host.id.clone(),
+            source,
+        };
+        let script = render_scos_boot(&ScosBoot {
+            kernel: url(&site.scos_kernel),
+            initramfs: url(&site.scos_initramfs),
+            rootfs: url(&site.scos_rootfs),
+            install_dev: install_device(&host.inventory).map_err(boot_err)?,
+            ignition_url: url(&ignition_path),
+            network_args: plan.kernel_args().map_err(bond_err)?,
+            extra_args: site.extra_args.clone(),
+        })
+        .map_err(boot_err)?;
+        out.push(Artefact {
+            path: ignition_path,
+            contents: ignition,
+        });
+        // Any of the host's NICs may be the one its firmware PXE boots from.
+        for mac in &host.macs {
+            out.push(Artefact {
+                path: per_mac_ipxe_path(mac),
+                contents: script.clone().into_bytes(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Per-host directories this module owns, and the suffix of its files there.
+const OWNED: [(&str, &str); 2] = [("ipxe", ".ipxe"), ("ignition", ".ign")];
+
+/// Writes the artefacts atomically and removes the per-host files (in
+/// `ipxe/` and `ignition/`) of hosts that no longer have one, so a host
+/// that lost its role falls back to discovery. Returns what changed.
+pub fn write_artefacts(
+    root: &HttpRoot,
+    artefacts: &[Artefact],
+) -> Result<Vec<String>, crate::domain::CapabilityError> {
+    let mut changed = Vec::new();
+    for a in artefacts {
+        if root.put_file(&a.path, &a.contents)? == Change::Applied {
+            changed.push(format!("wrote {}", a.path));
+        }
+    }
+    let wanted: std::collections::BTreeSet<&str> =
+        artefacts.iter().map(|a| a.path.as_str()).collect();
+    for (dir, suffix) in OWNED {
+        let Ok(entries) = std::fs::read_dir(root.dir().join(dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(suffix) {
+                continue;
+            }
+            let Ok(path) = format!("{dir}/{name}").parse::<RelativePath>() else {
+                continue;
+            };
+            if !wanted.contains(path.as_str()) && root.remove_file(&path)? == Change::Applied {
+                changed.push(format!("removed {path}"));
+            }
+        }
+    }
+    Ok(changed)
+}
+
+/// Renders and writes the boot artefacts of every host with a role in the
+/// Inventory. Noop when every file already holds what it would write.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BootArtefacts {
+    pub site: SiteBoot,
+    /// Per-host network settings from the site file.
+    #[serde(default)]
+    pub networks: BTreeMap<HostId, HostNetwork>,
+}
+
+impl<T: Topology + HttpRootAccess> Score<T> for BootArtefacts {
+    fn name(&self) -> String {
+        NAME.into()
+    }
+
+    fn create_interpret(&self) -> Box<dyn Interpret<T>> {
+        Box::new(self.clone())
+    }
+}
+
+#[async_trait]
+impl<T: Topology + HttpRootAccess> Interpret<T> for BootArtefacts {
+    async fn execute(
+        &self,
+        inventory: &Inventory,
+        topology: &T,
+    ) -> Result<Outcome, InterpretError> {
+        let repo = inventory.repository().clone();
+        let hosts = tokio::task::spawn_blocking(move || repo.hosts())
+            .await
+            .map_err(|e| InterpretError::new(NAME, "read inventory", e.to_string()))?
+            .map_err(|e| InterpretError::new(NAME, "read inventory", e.to_string()))?;
+        let root = topology.http_root();
+        let artefacts = render_cluster(root, &self.site, &hosts, &self.networks)
+            .map_err(|e| InterpretError::new(NAME, "render boot artefacts", e.to_string()))?;
+        let changed = write_artefacts(root, &artefacts).map_err(|e| {
+            InterpretError::new(NAME, "write boot artefacts", e.to_string())
+                .with_state_left("some files may be new, others old; each file is whole")
+        })?;
+        Ok(if changed.is_empty() {
+            Outcome::noop(format!("{} boot files in place", artefacts.len()))
+        } else {
+            Outcome::success(changed)
+        })
+    }
+}
