@@ -489,6 +489,28 @@ fn show(store: &SqliteStore, host: &str, json: bool) -> Result<(), CliError> {
     for p in host_problems(&h) {
         println!("unfit:      {p}");
     }
+    // The boot plan: what its scos-boot iPXE script would carry (dry run).
+    match harmony::modules::boot::install_device(&h.inventory) {
+        Ok(dev) => println!("install on: {dev}"),
+        Err(e) => println!("install on: none ({e})"),
+    }
+    match harmony::modules::okd::bond::plan_bond(
+        &h.inventory,
+        &Default::default(),
+        harmony::modules::okd::bond::Addressing::Dhcp,
+    ) {
+        Ok(plan) => {
+            println!("network plan:");
+            for line in plan.to_string().lines() {
+                println!("  {}", clean(line));
+            }
+            if let Ok(args) = plan.kernel_args() {
+                let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+                println!("  kernel args: {}", args.join(" "));
+            }
+        }
+        Err(e) => println!("network plan: none ({e})"),
+    }
     println!("hardware:");
     println!("{}", serde_json::to_string_pretty(&h.inventory)?);
     println!("events:");

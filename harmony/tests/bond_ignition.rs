@@ -322,6 +322,36 @@ fn single_nic_host_gets_no_bond() {
     assert!(plan.to_string().contains("no bond: single interface eno1"));
 }
 
+/// Virtio NICs report no speed: such a host is still networked on the NIC
+/// with link, never bonded on a guess; a NIC without link is never chosen.
+#[test]
+fn nic_without_speed_is_used_alone_never_bonded() {
+    let host = inv(vec![
+        nic("eth0", "52:54:00:00:00:01", None, true, "0000:00:03.0"),
+        nic("eth1", "52:54:00:00:00:02", None, true, "0000:00:04.0"),
+        nic("eth2", "52:54:00:00:00:03", None, false, "0000:00:05.0"),
+    ]);
+    let plan = plan_bond(&host, &SiteBondPolicy::default(), Addressing::Dhcp).unwrap();
+    assert!(matches!(&plan.link, PlannedLink::Single { nic } if nic.name.as_str() == "eth0"));
+    assert_eq!(
+        args_str(&plan.kernel_args().unwrap()),
+        ["ip=eth0:dhcp", "rd.neednet=1"]
+    );
+    assert!(
+        plan.notes.join("\n").contains("no NIC reports its speed"),
+        "{plan}"
+    );
+    assert_eq!(refusal_of(&plan, "eth2"), Some(&Refusal::NoCarrier));
+    let down = inv(vec![nic(
+        "eth0",
+        "52:54:00:00:00:01",
+        None,
+        false,
+        "0000:00:03.0",
+    )]);
+    assert!(plan_bond(&down, &SiteBondPolicy::default(), Addressing::Dhcp).is_err());
+}
+
 #[test]
 fn hostile_agent_values_are_skipped_with_reasons() {
     let long = "e".repeat(300);

@@ -491,6 +491,18 @@ fn choose_auto(
         .filter(|&i| parsed[i].refusal.is_none())
         .collect();
     if eligible.is_empty() {
+        // No NIC can be compared for a bond, but one with link and an
+        // unknown speed (virtio, some firmware) still carries the host.
+        if let Some(i) =
+            (0..parsed.len()).find(|&i| parsed[i].refusal == Some(Refusal::UnknownSpeed))
+        {
+            parsed[i].refusal = None;
+            notes.push(format!(
+                "no bond: no NIC reports its speed; {} (link up) used alone",
+                parsed[i].nic.name
+            ));
+            return Ok(vec![i]);
+        }
         return Err(BondError::NoUsableNic(
             "every reported interface was refused (see the candidates)".into(),
         ));
