@@ -77,6 +77,33 @@ async fn discovers_until_expected_then_noop_then_times_out() {
     assert_eq!(discovered, 2);
     assert_eq!(progress.first(), Some(&(2, 2)));
     assert_eq!(progress.last(), Some(&(2, 3)));
+    // Role and phase changes through the Inventory are announced.
+    let inventory = maestro.inventory();
+    let mut rx = inventory.events().subscribe();
+    let id = inventory.repository().hosts().unwrap()[0].id.clone();
+    inventory
+        .assign(
+            &id,
+            Some(harmony::domain::Role::Worker),
+            Some("worker-0".parse().unwrap()),
+        )
+        .unwrap();
+    inventory
+        .set_phase(&id, harmony::domain::InstallPhase::BootConfigured)
+        .unwrap();
+    use harmony::domain::InstallPhase::*;
+    let changes: Vec<(harmony::domain::InstallPhase, harmony::domain::InstallPhase)> =
+        std::iter::from_fn(|| rx.try_recv().ok())
+            .filter_map(|e| match e {
+                Event::HostPhaseChanged { host, from, to } if host == id => Some((from, to)),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(
+        changes,
+        [(Discovered, RoleAssigned), (RoleAssigned, BootConfigured)]
+    );
+
     // The Score is plain data: it round-trips through JSON (site files).
     let text = serde_json::to_string(&score).unwrap();
     assert_eq!(

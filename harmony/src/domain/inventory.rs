@@ -163,4 +163,42 @@ impl Inventory {
     pub fn publish(&self, event: Event) {
         self.events.publish(event);
     }
+
+    /// [`InventoryRepository::assign`], announcing the phase change.
+    pub fn assign(
+        &self,
+        id: &HostId,
+        role: Option<Role>,
+        hostname: Option<Hostname>,
+    ) -> Result<HostRecord, RepositoryError> {
+        let before = self.repo.host(id)?.map(|h| h.phase);
+        let record = self.repo.assign(id, role, hostname)?;
+        if let Some(from) = before
+            && from != record.phase
+        {
+            self.publish(Event::HostPhaseChanged {
+                host: id.clone(),
+                from,
+                to: record.phase,
+            });
+        }
+        Ok(record)
+    }
+
+    /// [`InventoryRepository::set_phase`], announcing the change.
+    pub fn set_phase(
+        &self,
+        id: &HostId,
+        phase: InstallPhase,
+    ) -> Result<InstallPhase, RepositoryError> {
+        let from = self.repo.set_phase(id, phase)?;
+        if from != phase {
+            self.publish(Event::HostPhaseChanged {
+                host: id.clone(),
+                from,
+                to: phase,
+            });
+        }
+        Ok(from)
+    }
 }
