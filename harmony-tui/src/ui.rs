@@ -271,6 +271,28 @@ pub fn details_lines(row: &HostRow) -> Vec<Line<'static>> {
             ))));
         }
     }
+    // What its boot files would carry (the same plan `BootArtefacts` uses).
+    l.push(Line::styled("Boot plan", bold));
+    match harmony::modules::boot::install_device(inv) {
+        Ok(dev) => l.push(Line::from(clean(&format!("  install on {dev}")))),
+        Err(e) => l.push(Line::from(clean(&format!("  install on: none ({e})")))),
+    }
+    match harmony::modules::okd::bond::plan_bond(
+        inv,
+        &Default::default(),
+        harmony::modules::okd::bond::Addressing::Dhcp,
+    ) {
+        Ok(plan) => {
+            for line in plan.to_string().lines() {
+                l.push(Line::from(clean(&format!("  {line}"))));
+            }
+            if let Ok(args) = plan.kernel_args() {
+                let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+                l.push(Line::from(clean(&format!("  args: {}", args.join(" ")))));
+            }
+        }
+        Err(e) => l.push(Line::from(clean(&format!("  network: none ({e})")))),
+    }
     l
 }
 

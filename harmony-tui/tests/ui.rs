@@ -311,6 +311,26 @@ fn progress_updates_one_log_line() {
 }
 
 #[test]
+fn details_show_the_boot_plan() {
+    let f = store_with(1);
+    let app = app(&f);
+    let lines: Vec<String> = harmony_tui::ui::details_lines(app.selected().unwrap())
+        .iter()
+        .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+        .collect();
+    let text = lines.join("\n");
+    assert!(text.contains("Boot plan"), "{text}");
+    assert!(
+        text.contains("install on /dev/disk/by-id/nvme-eui."),
+        "{text}"
+    );
+    assert!(
+        text.contains("args: bond=bond0:eno1,eno2:mode=802.3ad"),
+        "{text}"
+    );
+}
+
+#[test]
 fn role_counts_are_enforced_when_assigning() {
     let f = store_with(3);
     f.store
