@@ -8,39 +8,15 @@
 
 #[path = "../tests/support/store_common.rs"]
 mod common;
+#[path = "../tests/support/site_boot.rs"]
+mod site;
 
 use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
 
 use harmony::domain::{HostRecord, HostSummary, InstallPhase, Role};
 use harmony::infra::http_root::HttpRoot;
-use harmony::modules::okd::artefacts::{SiteBoot, render_cluster, write_artefacts};
-
-fn site() -> SiteBoot {
-    let p = |s: &str| s.parse().unwrap();
-    SiteBoot {
-        scos_kernel: p("os/scos-4.19/kernel"),
-        scos_initramfs: p("os/scos-4.19/initramfs.img"),
-        scos_rootfs: p("os/scos-4.19/rootfs.img"),
-        centos_kernel: p("os/centos-stream-9/images/pxeboot/vmlinuz"),
-        centos_initrd: p("os/centos-stream-9/images/pxeboot/initrd.img"),
-        centos_tree: p("os/centos-stream-9"),
-        agent: p("harmony/harmony-inventory-agent"),
-        agent_sha256: "a".repeat(64).parse().unwrap(),
-        agent_port: 25000,
-        ssh_keys: vec![
-            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUm ops@bastion"
-                .parse()
-                .unwrap(),
-        ],
-        repo: None,
-        bootstrap_config: "http://192.168.77.1:8080/okd/bootstrap.ign".parse().unwrap(),
-        master_config: "http://192.168.77.1:8080/okd/master.ign".parse().unwrap(),
-        worker_config: "http://192.168.77.1:8080/okd/worker.ign".parse().unwrap(),
-        ca: None,
-        extra_args: vec!["console=ttyS0,115200n8".parse().unwrap()],
-    }
-}
+use harmony::modules::okd::artefacts::{render_cluster, write_artefacts};
 
 fn main() {
     let hosts: Vec<HostRecord> = (1..=100u32)
@@ -67,7 +43,7 @@ fn main() {
         .collect();
     let dir = tempfile::tempdir().unwrap();
     let root = HttpRoot::new(dir.path(), "http://192.168.77.1:8080/".parse().unwrap());
-    let site = site();
+    let site = site::site_boot();
     let networks = BTreeMap::new();
 
     let runs = 20;

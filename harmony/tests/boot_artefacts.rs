@@ -6,6 +6,8 @@
 
 #[path = "support/store_common.rs"]
 mod common;
+#[path = "support/site_boot.rs"]
+mod site;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use harmony::domain::{
 };
 use harmony::infra::http_root::HttpRoot;
 use harmony::modules::assets::HttpRootAccess;
-use harmony::modules::okd::artefacts::{BootArtefacts, SiteBoot};
+use harmony::modules::okd::artefacts::BootArtefacts;
 use harmony::modules::okd::bond::parse_network_args;
 use harmony::modules::okd::ignition::{IGNITION_VALIDATE, check_parses, run_ignition_validate};
 use harmony::store::SqliteStore;
@@ -34,32 +36,6 @@ impl Topology for Site {
 impl HttpRootAccess for Site {
     fn http_root(&self) -> &HttpRoot {
         &self.root
-    }
-}
-
-fn site_boot() -> SiteBoot {
-    let p = |s: &str| s.parse().unwrap();
-    SiteBoot {
-        scos_kernel: p("os/scos-4.19/kernel"),
-        scos_initramfs: p("os/scos-4.19/initramfs.img"),
-        scos_rootfs: p("os/scos-4.19/rootfs.img"),
-        centos_kernel: p("os/centos-stream-9/images/pxeboot/vmlinuz"),
-        centos_initrd: p("os/centos-stream-9/images/pxeboot/initrd.img"),
-        centos_tree: p("os/centos-stream-9"),
-        agent: p("harmony/harmony-inventory-agent"),
-        agent_sha256: "a".repeat(64).parse().unwrap(),
-        agent_port: 25000,
-        ssh_keys: vec![
-            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUm ops@bastion"
-                .parse()
-                .unwrap(),
-        ],
-        repo: None,
-        bootstrap_config: "http://192.168.77.1:8080/okd/bootstrap.ign".parse().unwrap(),
-        master_config: "http://192.168.77.1:8080/okd/master.ign".parse().unwrap(),
-        worker_config: "http://192.168.77.1:8080/okd/worker.ign".parse().unwrap(),
-        ca: None,
-        extra_args: vec!["console=ttyS0,115200n8".parse().unwrap()],
     }
 }
 
@@ -114,7 +90,7 @@ async fn renders_writes_validates_then_noop_then_removes() {
     };
     let maestro = Maestro::new(site, Inventory::new(store.clone(), EventBus::default()));
     let score = BootArtefacts {
-        site: site_boot(),
+        site: site::site_boot(),
         networks: Default::default(),
     };
 
@@ -221,7 +197,7 @@ async fn a_host_that_cannot_be_planned_fails_naming_it_and_writes_nothing() {
     let maestro = Maestro::new(site, Inventory::new(store, EventBus::default()));
     let err = maestro
         .interpret(&BootArtefacts {
-            site: site_boot(),
+            site: site::site_boot(),
             networks: Default::default(),
         })
         .await

@@ -240,7 +240,7 @@ pub fn is_install_candidate(disk: &Disk) -> bool {
             .transport
             .as_deref()
             .is_some_and(|t| t.eq_ignore_ascii_case("usb"));
-    !usb && disk.kind != DiskKind::Optical && disk.removable != Some(true)
+    !usb && !matches!(disk.kind, DiskKind::Optical | DiskKind::Mmc) && disk.removable != Some(true)
 }
 
 /// Whether a NIC can carry the host's traffic: physical, a valid MAC, link.

@@ -37,9 +37,7 @@ pub const MIN_INSTALL_DISK_BYTES: u64 = 100 * GIB;
 
 /// Whether `disk` may receive the OS (size included). See the module docs.
 pub fn is_eligible(disk: &Disk) -> bool {
-    is_install_candidate(disk)
-        && disk.kind != DiskKind::Mmc
-        && disk.size_bytes.is_some_and(|s| s >= MIN_INSTALL_DISK_BYTES)
+    is_install_candidate(disk) && disk.size_bytes.is_some_and(|s| s >= MIN_INSTALL_DISK_BYTES)
 }
 
 /// Lower is preferred.
