@@ -140,7 +140,6 @@ fn listen_times_out_and_reports_missing_interface() {
                 took >= Duration::from_millis(990),
                 "returned after {took:?}"
             );
-            assert!(took < Duration::from_secs(3), "returned after {took:?}");
 
             // The socket joins the LLDP group so NICs with multicast
             // filters pass the frames (veth passes everything anyway).

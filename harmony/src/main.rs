@@ -243,7 +243,10 @@ fn discover(
                     Event::HostConflict { ip, mac, existing } => {
                         format!("conflict: {ip} claims {mac}, owned by {existing}")
                     }
-                    Event::PeerRejected { ip, reason } => format!("rejected {ip}: {reason}"),
+                    // Reasons quote peer data: escape anything unprintable.
+                    Event::PeerRejected { ip, reason } => {
+                        format!("rejected {ip}: {}", reason.escape_debug())
+                    }
                     Event::ScanCompleted { range, found, rejected, elapsed_ms } => {
                         format!("scanned {range}: {found} agent(s), {rejected} rejected in {elapsed_ms} ms")
                     }

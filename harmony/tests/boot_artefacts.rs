@@ -100,7 +100,13 @@ async fn renders_writes_validates_then_noop_then_removes() {
     };
     // 2 discovery files + 5 Ignition configs + 2 MACs x 5 hosts.
     assert_eq!(changes.len(), 17, "{changes:#?}");
-    assert!(www.join("default.ipxe").exists() && www.join("inventory.ks").exists());
+    assert!(www.join("inventory.ks").exists());
+    // default.ipxe chains exactly where the per-MAC scripts are written.
+    let default = std::fs::read_to_string(www.join("default.ipxe")).unwrap();
+    assert!(
+        default.contains("chain --autofree http://192.168.77.1:8080/ipxe/${netX/mac:hexhyp}.ipxe "),
+        "{default}"
+    );
 
     for (n, name) in [
         (1, "bootstrap"),

@@ -160,12 +160,14 @@ fn golden_default_ipxe() {
     for want in [
         format!("inst.stage2={BASE}/os/centos-stream-9 "),
         format!("inst.ks={BASE}/inventory.ks "),
-        " ip=dhcp rd.neednet=1 inst.sshd ".into(),
+        " ip=dhcp rd.neednet=1 inst.text ".into(),
         "imgfree\n".into(),
         " net.ifnames=1 || goto failed".into(),
     ] {
         assert!(out.contains(&want), "{want}");
     }
+    // No installer sshd before %pre has locked root and written the keys.
+    assert!(!out.contains("inst.sshd"), "{out}");
     golden("default.ipxe", &out);
 }
 
@@ -266,6 +268,17 @@ fn golden_inventory_ks_never_touches_disks() {
     }
     // Only one section, and it never falls through to the install.
     assert_eq!(out.matches("\n%end").count(), 1);
+    // sshd starts only after root is locked and the keys are written, and
+    // accepts keys only.
+    let lock = out
+        .find("sed -i 's/^root:[^:]*:/root:*:/' /etc/shadow")
+        .unwrap();
+    let keys = out.find("HARMONY_KEYS\nchmod 0600").unwrap();
+    let sshd = out
+        .find("/usr/sbin/sshd -o PasswordAuthentication=no")
+        .unwrap();
+    assert!(lock < keys && keys < sshd, "{out}");
+    assert!(out.contains("PermitRootLogin=prohibit-password"));
     golden("inventory.ks", &out);
 }
 

@@ -165,7 +165,8 @@ async fn hostile_peers_are_rejected_each_with_its_reason_without_stalling() {
     let started = Instant::now();
     let report = Scanner::new(cfg).scan(net("127.0.2.0/24")).await.unwrap();
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(15), "scan took {took:?}");
+    // A stall detector, not a speed goal: a stalled scan would never end.
+    assert!(took < Duration::from_secs(120), "scan took {took:?}");
     assert!(
         took >= Duration::from_secs(2),
         "the time cap was not awaited? {took:?}"
@@ -236,7 +237,11 @@ async fn ipv6_loopback_and_range_cap() {
     assert!(matches!(err, ScanError::TooManyAddresses { count, max, .. }
         if count == 1u128 << 64 && max == 1 << 20));
     assert!(err.to_string().contains("at most 1048576"), "{err}");
-    assert!(scanner.scan(net("10.0.0.0/8")).await.is_err());
+    // 127.0.0.0/8 is 16M addresses: refused by the cap, still only loopback.
+    assert!(matches!(
+        scanner.scan(net("127.0.0.0/8")).await,
+        Err(ScanError::TooManyAddresses { .. })
+    ));
 }
 
 #[tokio::test]

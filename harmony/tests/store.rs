@@ -77,10 +77,13 @@ fn new_then_updated_then_ip_changed() {
     assert_eq!(r.summary.nic_count, 2, "the bridge is not a NIC");
     assert_eq!(r.inventory, moved.inventory);
     assert_eq!(r.phase, InstallPhase::Discovered);
-    assert_eq!(kinds(&s, &h.id), ["discovered", "updated", "ip-changed"]);
+    // Seen again unchanged: last_seen moved, no event (the log does not
+    // grow per scan); then the move is logged.
+    assert_eq!(kinds(&s, &h.id), ["discovered", "ip-changed"]);
     let ev = s.events(&h.id, 10).unwrap();
-    assert_eq!(ev[2].detail, "10.0.0.5 -> 10.0.0.77");
-    assert_eq!(ev[2].at, t(20));
+    assert_eq!(ev[1].detail, "10.0.0.5 -> 10.0.0.77");
+    assert_eq!(ev[1].at, t(20));
+    assert_eq!(s.host(&h.id).unwrap().unwrap().last_seen, t(20));
     // The MAC the host dropped is free for another host.
     let other = host_with(2, "10.0.0.6", vec![mac(1, 2)]);
     assert_eq!(
@@ -141,12 +144,19 @@ fn upsert_never_touches_role_hostname_or_phase() {
     s.assign(&a.id, Some(Role::ControlPlane), Some(hn.clone()))
         .unwrap();
     s.set_phase(&a.id, InstallPhase::BootConfigured).unwrap();
-    s.upsert_discovered(&host(1, "10.0.0.9"), t(9)).unwrap();
+    // Same address and MACs, new hardware facts: the inventory updates,
+    // role, host name and phase stay.
+    let mut again = host(1, "10.0.0.1");
+    again.inventory.cpu.threads = Some(96);
+    assert_eq!(
+        s.upsert_discovered(&again, t(9)).unwrap(),
+        UpsertResult::Updated { ip_changed: false }
+    );
     let r = s.host(&a.id).unwrap().unwrap();
     assert_eq!(r.role, Some(Role::ControlPlane));
     assert_eq!(r.hostname, Some(hn));
     assert_eq!(r.phase, InstallPhase::BootConfigured);
-    assert_eq!(r.ip.to_string(), "10.0.0.9");
+    assert_eq!(r.inventory.cpu.threads, Some(96));
 }
 
 #[test]
@@ -316,7 +326,10 @@ fn event_log_is_append_only_and_ordered() {
     let a = host(1, "10.0.0.1");
     for i in 0..10u64 {
         let ip = format!("10.0.0.{}", 1 + i / 3);
-        s.upsert_discovered(&host(1, &ip), t(i)).unwrap();
+        // Each sighting reports something new, so each is logged.
+        let mut h = host(1, &ip);
+        h.inventory.cpu.threads = Some(u32::try_from(i).unwrap() + 1);
+        s.upsert_discovered(&h, t(i)).unwrap();
     }
     let all = s.events(&a.id, 100).unwrap();
     assert_eq!(all.len(), 10);
@@ -523,4 +536,41 @@ fn fresh_database_is_sound_and_current() {
         .unwrap_or(0);
     assert_eq!(fk, 0);
     assert!(s.hosts().unwrap().is_empty());
+}
+
+/// A peer that answers with a known host's UUID but none of its MACs, or
+/// that moves or re-MACs a host that already has a role, changes nothing.
+#[test]
+fn identity_claims_are_refused_and_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    let h = host(1, "10.0.0.5");
+    s.upsert_discovered(&h, t(0)).unwrap();
+
+    // Same UUID, an attacker's MAC, another address.
+    let forged = host_with(1, "10.0.0.66", vec![mac(99, 1)]);
+    let r = s.upsert_discovered(&forged, t(1)).unwrap();
+    assert!(
+        matches!(&r, UpsertResult::IdentityConflict { existing, reason }
+        if *existing == h.id && reason.contains("none of its MACs")),
+        "{r:?}"
+    );
+    let rec = s.host(&h.id).unwrap().unwrap();
+    assert_eq!(rec.ip.to_string(), "10.0.0.5");
+    assert_eq!(rec.macs, h.macs);
+    assert_eq!(kinds(&s, &h.id), ["discovered", "identity-conflict"]);
+
+    // Once it has a role, even a claim sharing a MAC may not move it.
+    s.assign(&h.id, Some(Role::Worker), Some("worker-0".parse().unwrap()))
+        .unwrap();
+    let moved = host_with(1, "10.0.0.7", vec![mac(1, 1), mac(1, 2)]);
+    let r = s.upsert_discovered(&moved, t(2)).unwrap();
+    assert!(matches!(r, UpsertResult::IdentityConflict { .. }), "{r:?}");
+    assert_eq!(s.host(&h.id).unwrap().unwrap().ip.to_string(), "10.0.0.5");
+    // The real host, unchanged, is still welcome.
+    assert_eq!(
+        s.upsert_discovered(&h, t(3)).unwrap(),
+        UpsertResult::Updated { ip_changed: false }
+    );
+    assert_eq!(s.host(&h.id).unwrap().unwrap().last_seen, t(3));
 }

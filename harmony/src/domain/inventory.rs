@@ -80,6 +80,10 @@ pub enum UpsertResult {
     Updated { ip_changed: bool },
     /// Another host already claims one of this host's MACs: nothing written.
     Conflict { mac: MacAddress, existing: HostId },
+    /// A peer claims this host's identity (UUID, serial) with none of its
+    /// MACs, or with another address or MACs once the host has a role:
+    /// nothing written, the attempt is in the host's event log.
+    IdentityConflict { existing: HostId, reason: String },
 }
 
 /// One entry of a host's append-only event log.

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use async_trait::async_trait;
 
-use super::values::{Hostname, HttpUrl, InterfaceName, MacAddress, RelativePath};
+use super::values::{DevicePath, Hostname, HttpUrl, InterfaceName, MacAddress, RelativePath};
 
 /// Whether an operation changed the system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +156,6 @@ pub trait RemoteShell: Topology {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemoteCommand {
     Reboot,
-    WipeDisk { device: String },
+    WipeDisk { device: DevicePath },
     LinkState { interface: InterfaceName },
 }

@@ -28,6 +28,11 @@ impl HttpRoot {
         &self.dir
     }
 
+    /// The URL of the root itself.
+    pub fn base_url(&self) -> &HttpUrl {
+        &self.base_url
+    }
+
     /// Local path of a served file.
     pub fn local_path(&self, path: &RelativePath) -> PathBuf {
         self.dir.join(path.as_str())

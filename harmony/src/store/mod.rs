@@ -386,6 +386,70 @@ fn upsert_one(
         })
         .ctx(path, "read host")?;
 
+    if let Some((old_ip, _)) = &previous {
+        let (role, phase, stored_json): (Option<String>, String, String) = tx
+            .prepare_cached("SELECT role, phase, inventory_json FROM hosts WHERE host_id = ?1")
+            .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
+            .ctx(path, "read host")?;
+        let stored_macs: Vec<String> = tx
+            .prepare_cached("SELECT mac FROM host_macs WHERE host_id = ?1 ORDER BY mac")
+            .and_then(|mut s| s.query_map([id], |r| r.get(0))?.collect())
+            .ctx(path, "read host MACs")?;
+        let new_macs: Vec<String> = {
+            let mut m: Vec<String> = macs.iter().map(ToString::to_string).collect();
+            m.sort();
+            m
+        };
+        // Anyone can answer a scan with another host's UUID or serial: a
+        // claim with none of the host's MACs, or any change of address or
+        // MACs once the host has a role, is refused and logged.
+        let disjoint = !stored_macs.is_empty() && !new_macs.iter().any(|m| stored_macs.contains(m));
+        let committed = role.is_some() || phase != InstallPhase::Discovered.as_str();
+        let refusal = if disjoint {
+            Some(format!(
+                "{} at {ip} claims this host's identity with none of its MACs",
+                host.id
+            ))
+        } else if committed && (old_ip != &ip || stored_macs != new_macs) {
+            Some(format!(
+                "{} at {ip} reports other MACs or another address than this host (role or install in progress)",
+                host.id
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            append_event(
+                tx,
+                path,
+                &host.id,
+                seen_at,
+                "identity-conflict",
+                &format!("{reason}; not stored"),
+            )?;
+            return Ok(UpsertResult::IdentityConflict {
+                existing: host.id.clone(),
+                reason,
+            });
+        }
+        // Seen again, nothing changed but the collection time: only
+        // last_seen moves, and the event log does not grow per scan.
+        let unchanged = old_ip == &ip
+            && stored_macs == new_macs
+            && serde_json::from_str::<harmony_inventory_agent::model::Inventory>(&stored_json)
+                .map(|mut old| {
+                    old.collected_at.clone_from(&host.inventory.collected_at);
+                    old == host.inventory
+                })
+                .unwrap_or(false);
+        if unchanged {
+            tx.prepare_cached("UPDATE hosts SET last_seen = ?2 WHERE host_id = ?1")
+                .and_then(|mut s| s.execute(params![id, seen]))
+                .ctx(path, "update last_seen")?;
+            return Ok(UpsertResult::Updated { ip_changed: false });
+        }
+    }
+
     let result = match &previous {
         None => {
             tx.prepare_cached(

@@ -218,7 +218,11 @@ impl<T: Topology + HttpRootAccess> Interpret<T> for CentosInventoryAssets {
                 .await
                 .map_err(|e| fail("hash an extracted file", format!("{f}: {e}")))?;
             let dest = dir.join(f);
-            let change = move_atomic(&src, &dest).map_err(|e| {
+            let (from, to) = (src.clone(), dest.clone());
+            let moved = tokio::task::spawn_blocking(move || move_atomic(&from, &to))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            let change = moved.map_err(|e| {
                 fail(
                     "place an extracted file",
                     format!("{}: {e}", dest.display()),

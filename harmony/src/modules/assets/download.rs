@@ -258,7 +258,13 @@ pub async fn download(
                         actual,
                     });
                 }
-                let change = move_atomic(&part, dest).map_err(io_err(dest))?;
+                // fsync and rename (and the comparison with an existing
+                // file) off the async executor: assets are large.
+                let (from, to) = (part.clone(), dest.to_path_buf());
+                let change = tokio::task::spawn_blocking(move || move_atomic(&from, &to))
+                    .await
+                    .map_err(|e| io_err(dest)(std::io::Error::other(e)))?
+                    .map_err(io_err(dest))?;
                 return Ok(DownloadReport {
                     bytes,
                     resumed_from: first_resume.unwrap_or(0),
@@ -435,7 +441,7 @@ async fn attempt_once(
             reported = done;
         }
     }
-    file.sync_all().map_err(|e| (io_err(part)(e), offset))?;
+    // The final fsync happens with the rename, on the blocking pool.
     progress(done, total.max(done));
     Ok((hasher, done, offset))
 }

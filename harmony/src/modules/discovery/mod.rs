@@ -101,6 +101,13 @@ impl Discovery {
                         ip_changed,
                     });
                 }
+                Ok(UpsertResult::IdentityConflict { reason, .. }) => {
+                    counts.conflicts += 1;
+                    self.events.publish(Event::PeerRejected {
+                        ip: host.ip,
+                        reason,
+                    });
+                }
                 Ok(UpsertResult::Conflict { mac, existing }) => {
                     counts.conflicts += 1;
                     self.events.publish(Event::HostConflict {

@@ -136,9 +136,12 @@ pub fn validate(ip: IpAddr, raw: &[u8]) -> Result<DiscoveredHost, Rejection> {
     let mut inv: agent::Inventory =
         serde_json::from_value(tree).map_err(|e| Rejection::Json(e.to_string()))?;
 
+    // The identity comes from the serial as reported: neutralising it for
+    // display could make two different serials equal (`A#1`, `A$1`).
+    let raw_serial = inv.system.serial.clone();
     check_inventory(&mut inv)?;
     let macs = identity_macs(&inv)?;
-    let id = host_id(&inv, &macs)?;
+    let id = host_id(&inv, raw_serial.as_deref(), &macs)?;
     Ok(DiscoveredHost {
         id,
         ip,
@@ -409,11 +412,31 @@ fn check_inventory(inv: &mut agent::Inventory) -> Result<(), Rejection> {
         let p = format!("storage[{i}]");
         component(&format!("{p}.name"), &d.name, &d.name)?;
         dev_path(&format!("{p}.path"), &d.path)?;
-        if let Some(l) = d.by_path.as_deref() {
-            by_link(&format!("{p}.by_path"), l, "path")?;
+        // udev allows link names Harmony does not (`#`, `=`...): such a
+        // link is dropped with a warning, the host is kept (the disk still
+        // has its name, WWN and serial).
+        let mut dropped = Vec::new();
+        for (field, link, kind) in [
+            ("by_path", &mut d.by_path, "path"),
+            ("by_id", &mut d.by_id, "id"),
+        ] {
+            if let Some(l) = link.as_deref()
+                && let Err(e) = by_link(&format!("{p}.{field}"), l, kind)
+            {
+                // The reason only: the rejected value stays out of the document.
+                let reason = match e {
+                    Rejection::Invalid { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                dropped.push(format!("{p}.{field}: {reason}"));
+                *link = None;
+            }
         }
-        if let Some(l) = d.by_id.as_deref() {
-            by_link(&format!("{p}.by_id"), l, "id")?;
+        for message in dropped {
+            inv.warnings.push(agent::Warning {
+                source: "harmony".into(),
+                message: format!("disk link dropped: {message}"),
+            });
         }
         opt_charset(&format!("{p}.wwn"), &d.wwn, ".:_-")?;
         opt_charset(&format!("{p}.transport"), &d.transport, "_-")?;
@@ -492,13 +515,17 @@ fn identity_macs(inv: &agent::Inventory) -> Result<Vec<MacAddress>, Rejection> {
 }
 
 /// UUID, else serial, else the sorted MACs.
-fn host_id(inv: &agent::Inventory, macs: &[MacAddress]) -> Result<HostId, Rejection> {
+fn host_id(
+    inv: &agent::Inventory,
+    raw_serial: Option<&str>,
+    macs: &[MacAddress],
+) -> Result<HostId, Rejection> {
     if let Some(u) = inv.system.uuid.as_deref()
         && let Ok(id) = HostId::from_uuid(u)
     {
         return Ok(id);
     }
-    if let Some(s) = inv.system.serial.as_deref()
+    if let Some(s) = raw_serial
         && let Ok(id) = HostId::from_serial(s)
     {
         return Ok(id);
@@ -622,6 +649,22 @@ mod tests {
         );
     }
 
+    /// Serials that only differ in characters the display form neutralises
+    /// never become one identity: they are not identities at all.
+    #[test]
+    fn odd_serials_do_not_merge_identities() {
+        let mut d = full_doc();
+        d["system"]["uuid"] = Value::Null;
+        d["system"]["serial"] = "A#1".into();
+        let a = validate(IP, &doc_bytes(&d)).unwrap();
+        d["system"]["serial"] = "A$1".into();
+        d["network"][0]["mac"] = "52:54:00:aa:bb:02".into();
+        d["network"][0]["permanent_mac"] = "52:54:00:aa:bb:02".into();
+        let b = validate(IP, &doc_bytes(&d)).unwrap();
+        assert_ne!(a.id, b.id);
+        assert!(a.id.as_str().starts_with("macs:"), "{}", a.id);
+    }
+
     #[test]
     fn rejects_bad_json_and_schema() {
         assert!(matches!(
@@ -720,8 +763,6 @@ mod tests {
             ("/network/0/ipv4/0", "network[0].ipv4/ipv6[0]"),
             ("/storage/0/name", "storage[0].name"),
             ("/storage/0/path", "storage[0].path"),
-            ("/storage/0/by_id", "storage[0].by_id"),
-            ("/storage/0/by_path", "storage[0].by_path"),
             ("/storage/0/wwn", "storage[0].wwn"),
             ("/storage/0/transport", "storage[0].transport"),
             ("/storage/0/hctl", "storage[0].hctl"),
@@ -743,12 +784,40 @@ mod tests {
         let e = validate(IP, &doc_bytes(&d)).unwrap_err();
         assert_eq!(e.field(), Some("$.network[0].name"));
         assert!(e.to_string().contains("eth0\\n#!ipxe"), "escaped: {e}");
+        // A disk link Harmony cannot use is dropped, never kept, and the
+        // host stays (udev allows link names Harmony does not).
+        for (ptr, bad) in [
+            ("/storage/0/by_id", "\"; reboot"),
+            ("/storage/0/by_id", "/dev/disk/by-id/../../sda"),
+            ("/storage/0/by_id", "/dev/disk/by-id/ata-X#1"),
+            ("/storage/0/by_path", "/dev/disk/by-id/x"),
+        ] {
+            let mut d = full_doc();
+            *d.pointer_mut(ptr).unwrap() = bad.into();
+            let h = validate(IP, &doc_bytes(&d)).unwrap();
+            let disk = &h.inventory.storage[0];
+            let kept = if ptr.ends_with("by_id") {
+                &disk.by_id
+            } else {
+                &disk.by_path
+            };
+            assert_eq!(kept, &None, "{ptr} <- {bad}");
+            let w = h.inventory.warnings.last().unwrap();
+            assert!(
+                w.message.starts_with("disk link dropped: storage[0]."),
+                "{}",
+                w.message
+            );
+            assert!(
+                !w.message.contains(bad),
+                "the value stays out: {}",
+                w.message
+            );
+        }
         // Paths outside their directory.
         for (ptr, bad) in [
             ("/storage/0/path", "/etc/passwd"),
             ("/storage/0/path", "/dev/../etc"),
-            ("/storage/0/by_id", "/dev/disk/by-id/../../sda"),
-            ("/storage/0/by_path", "/dev/disk/by-id/x"),
         ] {
             let mut d = full_doc();
             *d.pointer_mut(ptr).unwrap() = bad.into();

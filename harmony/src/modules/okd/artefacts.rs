@@ -138,7 +138,8 @@ pub fn render_cluster(
     out.push(Artefact {
         path: "default.ipxe".parse()?,
         contents: render_default_ipxe(&DefaultIpxe {
-            http_base: root.url_for(&"ipxe".parse()?),
+            // The template appends `ipxe/<mac>.ipxe` to the root URL.
+            http_base: root.base_url().clone(),
             centos: CentosBoot {
                 kernel: url(&site.centos_kernel),
                 initrd: url(&site.centos_initrd),
@@ -248,10 +249,20 @@ pub fn write_artefacts(
     let wanted: std::collections::BTreeSet<&str> =
         artefacts.iter().map(|a| a.path.as_str()).collect();
     for (dir, suffix) in OWNED {
-        let Ok(entries) = std::fs::read_dir(root.dir().join(dir)) else {
-            continue;
+        let entries = match std::fs::read_dir(root.dir().join(dir)) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(crate::domain::CapabilityError::new(
+                    "http root",
+                    format!("list {dir}/ to remove stale boot files: {e}"),
+                ));
+            }
         };
-        for entry in entries.flatten() {
+        for entry in entries {
+            let entry = entry.map_err(|e| {
+                crate::domain::CapabilityError::new("http root", format!("list {dir}/: {e}"))
+            })?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if !name.ends_with(suffix) {
                 continue;
@@ -299,15 +310,22 @@ impl<T: Topology + HttpRootAccess> Interpret<T> for BootArtefacts {
             .await
             .map_err(|e| InterpretError::new(NAME, "read inventory", e.to_string()))?
             .map_err(|e| InterpretError::new(NAME, "read inventory", e.to_string()))?;
-        let root = topology.http_root();
-        let artefacts = render_cluster(root, &self.site, &hosts, &self.networks)
+        let root = topology.http_root().clone();
+        let artefacts = render_cluster(&root, &self.site, &hosts, &self.networks)
             .map_err(|e| InterpretError::new(NAME, "render boot artefacts", e.to_string()))?;
-        let changed = write_artefacts(root, &artefacts).map_err(|e| {
+        // File writes and fsyncs stay off the async executor.
+        let changed = tokio::task::spawn_blocking(move || {
+            write_artefacts(&root, &artefacts).map(|c| (c, artefacts.len()))
+        })
+        .await
+        .map_err(|e| InterpretError::new(NAME, "write boot artefacts", e.to_string()))?
+        .map_err(|e| {
             InterpretError::new(NAME, "write boot artefacts", e.to_string())
                 .with_state_left("some files may be new, others old; each file is whole")
         })?;
+        let (changed, total) = changed;
         Ok(if changed.is_empty() {
-            Outcome::noop(format!("{} boot files in place", artefacts.len()))
+            Outcome::noop(format!("{total} boot files in place"))
         } else {
             Outcome::success(changed)
         })

@@ -70,6 +70,27 @@ impl<T: Topology> Interpret<T> for OKDSetup01Inventory {
             let (report, counts) = discovery.scan_once(self.network).await.map_err(|e| {
                 InterpretError::new(NAME, format!("scan {}", self.network), e.to_string())
             })?;
+            if counts.errors > 0 {
+                return Err(InterpretError::new(
+                    NAME,
+                    format!("store hosts found on {}", self.network),
+                    format!(
+                        "{} of {} found hosts could not be stored (see the log)",
+                        counts.errors,
+                        report.found.len()
+                    ),
+                )
+                .with_state_left(format!(
+                    "{} new and {} updated hosts stored",
+                    counts.new, counts.updated
+                )));
+            }
+            if counts.conflicts > 0 {
+                changes.push(format!(
+                    "{} MAC conflict(s) reported, nothing overwritten",
+                    counts.conflicts
+                ));
+            }
             if counts.new > 0 {
                 changes.push(format!("{} new host(s) on {}", counts.new, self.network));
             }
