@@ -648,3 +648,51 @@ async fn both_extraction_tools_give_the_same_tree() {
         );
     }
 }
+
+/// A real stream lists `https://` locations; with a mirror, each file is
+/// fetched from the mirror by its name and still checked against the
+/// stream's sha256. Without one, https is refused clearly.
+#[tokio::test]
+async fn scos_from_a_mirror_of_an_https_stream() {
+    let srv = TestServer::start().await;
+    let f = Scos {
+        kernel: random_bytes(11, 50 * 1024),
+        initramfs: random_bytes(12, 60 * 1024),
+        rootfs: random_bytes(13, 70 * 1024),
+    };
+    srv.put("mirror/scos-live-kernel.x86_64", f.kernel.clone());
+    srv.put("mirror/scos-live-initramfs.x86_64.img", f.initramfs.clone());
+    srv.put("mirror/scos-live-rootfs.x86_64.img", f.rootfs.clone());
+    let upstream = "https://builds.example.org/prod/streams/c10s/builds/10.0/x86_64";
+    let json = stream_json(
+        &format!("{upstream}/scos-live-kernel.x86_64"),
+        &sha256_hex(&f.kernel),
+        &format!("{upstream}/scos-live-initramfs.x86_64.img"),
+        &sha256_hex(&f.initramfs),
+        &format!("{upstream}/scos-live-rootfs.x86_64.img"),
+        &sha256_hex(&f.rootfs),
+    );
+    let e = env();
+    let stream_path = e.dir.join("stream.json");
+    std::fs::write(&stream_path, json).unwrap();
+
+    let mut direct = ScosAssets::new(Source::Path(stream_path.clone()));
+    direct.download = fast();
+    let err = run(&e, &direct).await.unwrap_err();
+    assert!(err.to_string().contains("https"), "{err}");
+    assert_eq!(srv.requests(), 0, "nothing left this machine");
+
+    let mut mirrored = direct.clone();
+    mirrored.mirror = Some(srv.url("mirror/").parse().unwrap());
+    let out = run(&e, &mirrored).await.unwrap();
+    assert!(matches!(out, Outcome::Success { .. }), "{out:?}");
+    let dir = scos_dir(&e);
+    assert_eq!(std::fs::read(dir.join("kernel")).unwrap(), f.kernel);
+    assert_eq!(std::fs::read(dir.join("rootfs.img")).unwrap(), f.rootfs);
+    let paths: Vec<String> = srv.log().iter().map(|l| l.path.clone()).collect();
+    assert!(
+        paths.iter().all(|p| p.starts_with("/mirror/scos-live-")),
+        "{paths:?}"
+    );
+    assert!(run(&e, &mirrored).await.unwrap().is_noop());
+}

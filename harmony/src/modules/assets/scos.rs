@@ -40,6 +40,13 @@ pub struct ScosAssets {
     pub rootfs_file: RelativePath,
     #[serde(default)]
     pub download: DownloadConfig,
+    /// Fetch the artifacts from this mirror instead of the stream's
+    /// locations: the file name of each location is appended to it (the
+    /// sha256 from the stream still pins the content). For sites without
+    /// internet access, and for streams whose locations are `https://`,
+    /// which the downloader does not speak.
+    #[serde(default)]
+    pub mirror: Option<HttpUrl>,
 }
 
 fn default_os_dir() -> RelativePath {
@@ -64,6 +71,23 @@ impl ScosAssets {
             initramfs_file: default_initramfs(),
             rootfs_file: default_rootfs(),
             download: DownloadConfig::default(),
+            mirror: None,
+        }
+    }
+
+    /// Where `artifact` is fetched from: its location, or the mirror.
+    pub fn source_of(&self, artifact: &PxeArtifact) -> Result<HttpUrl, crate::domain::ValueError> {
+        match &self.mirror {
+            None => Ok(artifact.location.clone()),
+            Some(m) => {
+                let name = artifact
+                    .location
+                    .as_str()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default();
+                m.join(name)
+            }
         }
     }
 
@@ -261,17 +285,16 @@ impl<T: Topology + HttpRootAccess> Interpret<T> for ScosAssets {
                     total,
                 });
             };
-            let report = download::download(
-                &artifact.location,
-                &dest,
-                &artifact.sha256,
-                &self.download,
-                &progress,
-            )
-            .await
-            .map_err(|e| {
-                fail(&format!("download {served}"), e).with_state_left(state_left(&changes, &dest))
-            })?;
+            let source = self
+                .source_of(&artifact)
+                .map_err(|e| fail(&format!("mirror URL for {served}"), e))?;
+            let report =
+                download::download(&source, &dest, &artifact.sha256, &self.download, &progress)
+                    .await
+                    .map_err(|e| {
+                        fail(&format!("download {served}"), e)
+                            .with_state_left(state_left(&changes, &dest))
+                    })?;
             manifest
                 .record(&dir, name.as_str(), &artifact.sha256)
                 .map_err(|e| fail("record the manifest", e))?;
