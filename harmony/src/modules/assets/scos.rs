@@ -286,7 +286,7 @@ impl<T: Topology + HttpRootAccess> Interpret<T> for ScosAssets {
                 });
             };
             let source = self
-                .source_of(&artifact)
+                .source_of(artifact)
                 .map_err(|e| fail(&format!("mirror URL for {served}"), e))?;
             let report =
                 download::download(&source, &dest, &artifact.sha256, &self.download, &progress)
