@@ -587,7 +587,7 @@ impl App {
                     .collect();
                 hosts.push(rec.clone());
                 // The store's order: unassigned first, then by role, IP, id.
-                hosts.sort_by(|a, b| (rank(a.role), a.ip, &a.id).cmp(&(rank(b.role), b.ip, &b.id)));
+                harmony::domain::inventory::sort_hosts(&mut hosts);
                 self.selected = hosts.iter().position(|h| h.id == rec.id).unwrap_or(0);
                 self.set_hosts(hosts);
             }
@@ -597,14 +597,5 @@ impl App {
                 self.log_line(msg);
             }
         }
-    }
-}
-
-fn rank(role: Option<Role>) -> u8 {
-    match role {
-        None => 0,
-        Some(Role::Bootstrap) => 1,
-        Some(Role::ControlPlane) => 2,
-        Some(Role::Worker) => 3,
     }
 }

@@ -71,6 +71,18 @@ pub struct HostRecord {
     pub inventory: agent::Inventory,
 }
 
+/// The Inventory's display order: unassigned hosts first, then bootstrap,
+/// control plane and workers, each by IP, then id.
+pub fn sort_hosts(hosts: &mut [HostRecord]) {
+    let rank = |r: Option<Role>| match r {
+        None => 0u8,
+        Some(Role::Bootstrap) => 1,
+        Some(Role::ControlPlane) => 2,
+        Some(Role::Worker) => 3,
+    };
+    hosts.sort_by(|a, b| (rank(a.role), a.ip, &a.id).cmp(&(rank(b.role), b.ip, &b.id)));
+}
+
 /// What an upsert did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpsertResult {

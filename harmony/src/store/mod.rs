@@ -165,15 +165,6 @@ fn dedup_macs(macs: &[MacAddress]) -> Vec<MacAddress> {
     out
 }
 
-fn role_rank(role: Option<Role>) -> u8 {
-    match role {
-        None => 0,
-        Some(Role::Bootstrap) => 1,
-        Some(Role::ControlPlane) => 2,
-        Some(Role::Worker) => 3,
-    }
-}
-
 const HOST_COLUMNS: &str = "rowid, host_id, ip, first_seen, last_seen, role, hostname, phase, \
      inventory_json, vendor, product, cpu_threads, memory_bytes, disk_count, disk_bytes, nic_count";
 
@@ -378,19 +369,23 @@ fn upsert_one(
     let ip = host.ip.to_string();
     let seen = to_ms(seen_at);
 
-    let previous: Option<(String, i64)> = tx
-        .prepare_cached("SELECT ip, (SELECT count(*) FROM host_macs m WHERE m.host_id = h.host_id) FROM hosts h WHERE host_id = ?1")
+    // The stored row, read once: address, MAC count, role, phase, document.
+    type Row = (String, i64, Option<String>, String, String);
+    let stored: Option<Row> = tx
+        .prepare_cached(
+            "SELECT ip, (SELECT count(*) FROM host_macs m WHERE m.host_id = h.host_id), \
+             role, phase, inventory_json FROM hosts h WHERE host_id = ?1",
+        )
         .and_then(|mut s| {
-            s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
+            s.query_row([id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .optional()
         })
         .ctx(path, "read host")?;
+    let previous: Option<(String, i64)> = stored.as_ref().map(|(ip, n, ..)| (ip.clone(), *n));
 
-    if let Some((old_ip, _)) = &previous {
-        let (role, phase, stored_json): (Option<String>, String, String) = tx
-            .prepare_cached("SELECT role, phase, inventory_json FROM hosts WHERE host_id = ?1")
-            .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
-            .ctx(path, "read host")?;
+    if let Some((old_ip, _, role, phase, stored_json)) = &stored {
         let stored_macs: Vec<String> = tx
             .prepare_cached("SELECT mac FROM host_macs WHERE host_id = ?1 ORDER BY mac")
             .and_then(|mut s| s.query_map([id], |r| r.get(0))?.collect())
@@ -436,7 +431,7 @@ fn upsert_one(
         // last_seen moves, and the event log does not grow per scan.
         let unchanged = old_ip == &ip
             && stored_macs == new_macs
-            && serde_json::from_str::<harmony_inventory_agent::model::Inventory>(&stored_json)
+            && serde_json::from_str::<harmony_inventory_agent::model::Inventory>(stored_json)
                 .map(|mut old| {
                     old.collected_at.clone_from(&host.inventory.collected_at);
                     old == host.inventory
@@ -450,57 +445,41 @@ fn upsert_one(
         }
     }
 
+    // One statement for both cases: a new row, or the discovery columns of
+    // a known host (first_seen, role, hostname and phase are never touched).
+    tx.prepare_cached(
+        "INSERT INTO hosts (host_id, ip, first_seen, last_seen, role, hostname, phase, \
+         inventory_json, raw_json, vendor, product, cpu_threads, memory_bytes, \
+         disk_count, disk_bytes, nic_count) \
+         VALUES (?1, ?2, ?3, ?3, NULL, NULL, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+         ON CONFLICT(host_id) DO UPDATE SET ip = excluded.ip, last_seen = excluded.last_seen, \
+         inventory_json = excluded.inventory_json, raw_json = excluded.raw_json, \
+         vendor = excluded.vendor, product = excluded.product, \
+         cpu_threads = excluded.cpu_threads, memory_bytes = excluded.memory_bytes, \
+         disk_count = excluded.disk_count, disk_bytes = excluded.disk_bytes, \
+         nic_count = excluded.nic_count",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            id,
+            ip,
+            seen,
+            InstallPhase::Discovered.as_str(),
+            inventory_json,
+            host.raw_json,
+            summary.vendor,
+            summary.product,
+            summary.cpu_threads,
+            summary.memory_bytes.map(sat_i64),
+            summary.disk_count,
+            sat_i64(summary.disk_bytes),
+            summary.nic_count,
+        ])
+    })
+    .ctx(path, "upsert host")?;
     let result = match &previous {
-        None => {
-            tx.prepare_cached(
-                "INSERT INTO hosts (host_id, ip, first_seen, last_seen, role, hostname, phase, \
-                 inventory_json, raw_json, vendor, product, cpu_threads, memory_bytes, \
-                 disk_count, disk_bytes, nic_count) \
-                 VALUES (?1, ?2, ?3, ?3, NULL, NULL, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    id,
-                    ip,
-                    seen,
-                    InstallPhase::Discovered.as_str(),
-                    inventory_json,
-                    host.raw_json,
-                    summary.vendor,
-                    summary.product,
-                    summary.cpu_threads,
-                    summary.memory_bytes.map(sat_i64),
-                    summary.disk_count,
-                    sat_i64(summary.disk_bytes),
-                    summary.nic_count,
-                ])
-            })
-            .ctx(path, "insert host")?;
-            UpsertResult::New
-        }
+        None => UpsertResult::New,
         Some((old_ip, _)) => {
-            tx.prepare_cached(
-                "UPDATE hosts SET ip = ?2, last_seen = ?3, inventory_json = ?4, raw_json = ?5, \
-                 vendor = ?6, product = ?7, cpu_threads = ?8, memory_bytes = ?9, \
-                 disk_count = ?10, disk_bytes = ?11, nic_count = ?12 WHERE host_id = ?1",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    id,
-                    ip,
-                    seen,
-                    inventory_json,
-                    host.raw_json,
-                    summary.vendor,
-                    summary.product,
-                    summary.cpu_threads,
-                    summary.memory_bytes.map(sat_i64),
-                    summary.disk_count,
-                    sat_i64(summary.disk_bytes),
-                    summary.nic_count,
-                ])
-            })
-            .ctx(path, "update host")?;
             tx.prepare_cached("DELETE FROM host_macs WHERE host_id = ?1")
                 .and_then(|mut s| s.execute([id]))
                 .ctx(path, "replace MACs")?;
@@ -721,7 +700,7 @@ impl InventoryRepository for SqliteStore {
             let m = id.and_then(|id| macs.remove(&id)).unwrap_or_default();
             out.push(parse_host(row, path, m)?);
         }
-        out.sort_by(|a, b| (role_rank(a.role), a.ip, &a.id).cmp(&(role_rank(b.role), b.ip, &b.id)));
+        crate::domain::inventory::sort_hosts(&mut out);
         Ok(out)
     }
 
