@@ -31,6 +31,7 @@ pub mod inventory;
 pub mod maestro;
 pub mod roles;
 pub mod score;
+pub mod text;
 pub mod topology;
 pub mod values;
 
