@@ -13,31 +13,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use harmony::domain::{
-    EventBus, Inventory, InventoryRepository, KernelArg, Maestro, Outcome, Role, Topology,
+    EventBus, Inventory, InventoryRepository, KernelArg, Maestro, Outcome, Role,
 };
 use harmony::infra::http_root::HttpRoot;
-use harmony::modules::assets::HttpRootAccess;
 use harmony::modules::okd::artefacts::BootArtefacts;
 use harmony::modules::okd::bond::parse_network_args;
 use harmony::modules::okd::ignition::{IGNITION_VALIDATE, check_parses, run_ignition_validate};
 use harmony::store::SqliteStore;
-
-#[derive(Debug)]
-struct Site {
-    root: HttpRoot,
-}
-
-impl Topology for Site {
-    fn name(&self) -> &str {
-        "test-site"
-    }
-}
-
-impl HttpRootAccess for Site {
-    fn http_root(&self) -> &HttpRoot {
-        &self.root
-    }
-}
 
 /// Hosts 1..=5: bootstrap, three masters, one worker; host 6 unassigned.
 fn inventory(dir: &Path) -> Arc<SqliteStore> {
@@ -85,10 +67,11 @@ async fn renders_writes_validates_then_noop_then_removes() {
     let dir = tempfile::tempdir().unwrap();
     let store = inventory(dir.path());
     let www = dir.path().join("www");
-    let site = Site {
-        root: HttpRoot::new(&www, "http://192.168.77.1:8080/".parse().unwrap()),
-    };
-    let maestro = Maestro::new(site, Inventory::new(store.clone(), EventBus::default()));
+    let site = HttpRoot::new(&www, "http://192.168.77.1:8080/".parse().unwrap());
+    let maestro = Maestro::new(
+        site,
+        Inventory::new(store.clone(), EventBus::default()).with_step_log(store.clone()),
+    );
     let score = BootArtefacts {
         site: site::site_boot(),
         networks: Default::default(),
@@ -171,7 +154,7 @@ async fn renders_writes_validates_then_noop_then_removes() {
         panic!("{third:?}")
     };
     assert_eq!(changes.len(), 3, "{changes:#?}");
-    assert!(changes.iter().all(|c| c.starts_with("removed ")));
+    assert!(changes.iter().all(|c| c.starts_with("remove ")));
     assert!(!www.join("ignition/worker-0.ign").exists());
 }
 
@@ -197,9 +180,7 @@ async fn a_host_that_cannot_be_planned_fails_naming_it_and_writes_nothing() {
         )
         .unwrap();
     let www = dir.path().join("www");
-    let site = Site {
-        root: HttpRoot::new(&www, "http://192.168.77.1:8080/".parse().unwrap()),
-    };
+    let site = HttpRoot::new(&www, "http://192.168.77.1:8080/".parse().unwrap());
     let maestro = Maestro::new(site, Inventory::new(store, EventBus::default()));
     let err = maestro
         .interpret(&BootArtefacts {

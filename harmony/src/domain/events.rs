@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use tokio::sync::broadcast;
 
-use super::score::Outcome;
+use super::outcome::Outcome;
 use super::values::{HostId, InstallPhase, MacAddress};
 
 #[derive(Debug, Clone, PartialEq)]

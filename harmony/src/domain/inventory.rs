@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use harmony_inventory_agent::model as agent;
 
 use super::events::{Event, EventBus};
+use super::step_log::{MemoryStepLog, StepLog};
 use super::values::{HostId, Hostname, InstallPhase, MacAddress, PhaseError, Role};
 
 /// A host as discovery validated it: ready to be stored.
@@ -161,11 +162,27 @@ pub trait InventoryRepository: Send + Sync + std::fmt::Debug {
 pub struct Inventory {
     repo: Arc<dyn InventoryRepository>,
     events: EventBus,
+    steps: Arc<dyn StepLog>,
 }
 
 impl Inventory {
+    /// With a step log in memory; see [`Inventory::with_step_log`].
     pub fn new(repo: Arc<dyn InventoryRepository>, events: EventBus) -> Self {
-        Self { repo, events }
+        Self {
+            repo,
+            events,
+            steps: Arc::new(MemoryStepLog::default()),
+        }
+    }
+
+    /// Where sagas record their steps (the store, so a crashed run resumes).
+    pub fn with_step_log(mut self, log: Arc<dyn StepLog>) -> Self {
+        self.steps = log;
+        self
+    }
+
+    pub fn step_log(&self) -> &Arc<dyn StepLog> {
+        &self.steps
     }
 
     pub fn repository(&self) -> &Arc<dyn InventoryRepository> {

@@ -3,7 +3,9 @@
 
 use super::events::{Event, EventBus};
 use super::inventory::Inventory;
-use super::score::{InterpretError, Outcome, Score};
+use super::outcome::Outcome;
+use super::saga::Plan;
+use super::score::{InterpretError, Score};
 use super::topology::Topology;
 
 #[derive(Debug)]
@@ -30,6 +32,14 @@ impl<T: Topology> Maestro<T> {
 
     pub fn events(&self) -> &EventBus {
         self.inventory.events()
+    }
+
+    /// What the Score would change now, without acting (`--dry-run`).
+    pub async fn plan<S: Score<T> + ?Sized>(&self, score: &S) -> Result<Plan, InterpretError> {
+        score
+            .create_interpret()
+            .plan(&self.inventory, &self.topology)
+            .await
     }
 
     /// Runs one Score: `ScoreStarted`, the Interpret, then `ScoreFinished`
@@ -66,9 +76,11 @@ mod tests {
 
     use super::*;
     use crate::domain::inventory::*;
+    use crate::domain::saga::{Prepared, Step, StepContext, StepError};
+    use crate::domain::step_log::{StepKey, UndoData};
     use crate::domain::topology::*;
     use crate::domain::values::*;
-    use crate::domain::{Interpret, Score};
+    use crate::domain::{Interpret, SagaInterpret, SagaScore, Score};
 
     /// An in-memory switch: the pure-logic stand-in for a real one.
     #[derive(Debug, Default)]
@@ -118,25 +130,45 @@ mod tests {
             "PortsScore".into()
         }
         fn create_interpret(&self) -> Box<dyn Interpret<T>> {
-            Box::new(self.clone())
+            Box::new(SagaInterpret(self.clone()))
         }
     }
 
     #[async_trait]
-    impl<T: Topology + Switch> Interpret<T> for PortsScore {
-        async fn execute(&self, _: &Inventory, topology: &T) -> Result<Outcome, InterpretError> {
-            let current = topology
-                .port_mode(&self.ports)
-                .await
-                .map_err(|e| InterpretError::new("PortsScore", "read ports", e.to_string()))?;
+    impl<T: Topology + Switch> SagaScore<T> for PortsScore {
+        fn saga_name(&self) -> String {
+            "PortsScore".into()
+        }
+        async fn steps(
+            &self,
+            _: &Inventory,
+            _: &T,
+        ) -> Result<Vec<Box<dyn Step<T>>>, InterpretError> {
+            Ok(vec![Box::new(self.clone())])
+        }
+    }
+
+    #[async_trait]
+    impl<T: Topology + Switch> Step<T> for PortsScore {
+        fn key(&self) -> StepKey {
+            StepKey(format!("ports {:?}", self.ports))
+        }
+        async fn prepare(&self, ctx: StepContext<'_, T>) -> Result<Prepared, StepError> {
+            let current = ctx.topology.port_mode(&self.ports).await?;
             if current == self.mode {
-                return Ok(Outcome::noop("ports already in mode"));
+                return Ok(Prepared::Unchanged);
             }
-            topology
-                .set_port_mode(&self.ports, &self.mode)
-                .await
-                .map_err(|e| InterpretError::new("PortsScore", "set ports", e.to_string()))?;
-            Ok(Outcome::success(vec![format!("{:?}", self.mode)]))
+            Ok(Prepared::Change {
+                description: format!("{:?}", self.mode),
+                undo: UndoData::of(&format!("{current:?}"))?,
+            })
+        }
+        async fn apply(&self, ctx: StepContext<'_, T>) -> Result<Option<String>, StepError> {
+            ctx.topology.set_port_mode(&self.ports, &self.mode).await?;
+            Ok(None)
+        }
+        async fn undo(&self, _: StepContext<'_, T>, _: &UndoData) -> Result<(), StepError> {
+            Ok(())
         }
     }
 
@@ -185,6 +217,8 @@ mod tests {
                 vlan: 10,
             },
         };
+        let plan = maestro.plan(&score).await.unwrap();
+        assert_eq!(plan.changes.len(), 1, "{plan}");
         let first = maestro.interpret(&score).await.unwrap();
         assert!(matches!(first, Outcome::Success { .. }));
         let second = maestro.interpret(&score).await.unwrap();
@@ -192,7 +226,9 @@ mod tests {
 
         let mut events = vec![];
         while let Ok(e) = rx.try_recv() {
-            events.push(e);
+            if !matches!(e, Event::Progress { .. }) {
+                events.push(e);
+            }
         }
         assert_eq!(
             events,

@@ -29,8 +29,11 @@
 pub mod events;
 pub mod inventory;
 pub mod maestro;
+pub mod outcome;
 pub mod roles;
+pub mod saga;
 pub mod score;
+pub mod step_log;
 pub mod text;
 pub mod topology;
 pub mod values;
@@ -41,11 +44,16 @@ pub use inventory::{
     RepositoryError, UpsertResult,
 };
 pub use maestro::Maestro;
+pub use outcome::Outcome;
 pub use roles::{
     FitnessProblem, Requirements, RolePlan, RoleProblem, default_hostname, fitness,
     fitness_messages,
 };
-pub use score::{Interpret, InterpretError, Outcome, Score};
+pub use saga::{Plan, PlannedChange, Prepared, Step, StepContext, StepError};
+pub use score::{Interpret, InterpretError, SagaInterpret, SagaScore, Score};
+pub use step_log::{
+    MemoryStepLog, RunId, RunState, StepKey, StepLog, StepLogError, StepRecord, StepState, UndoData,
+};
 pub use topology::*;
 pub use values::{
     DevicePath, HostId, Hostname, HttpUrl, InstallPhase, InterfaceName, KernelArg, MacAddress,

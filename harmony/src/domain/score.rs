@@ -6,6 +6,8 @@ use std::fmt;
 use async_trait::async_trait;
 
 use super::inventory::Inventory;
+use super::outcome::Outcome;
+use super::saga::{Plan, Step, StepContext, plan_saga, run_saga};
 use super::topology::Topology;
 
 /// Declares a desired state. Plain, serializable data with a name; it
@@ -22,46 +24,53 @@ pub trait Score<T: Topology>: fmt::Debug + Send + Sync {
 /// with [`Outcome::Noop`].
 #[async_trait]
 pub trait Interpret<T: Topology>: fmt::Debug + Send + Sync {
+    /// The ordered changes `execute` would make now, read from the site
+    /// without acting (`--dry-run`). Empty when it would be a Noop.
+    async fn plan(&self, inventory: &Inventory, topology: &T) -> Result<Plan, InterpretError>;
     async fn execute(&self, inventory: &Inventory, topology: &T)
     -> Result<Outcome, InterpretError>;
 }
 
-/// What an Interpret did.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "status", rename_all = "kebab-case")]
-pub enum Outcome {
-    /// Something changed; each entry says what.
-    Success { changes: Vec<String> },
-    /// The desired state already held.
-    Noop { message: String },
+/// A Score made of undoable [`Step`]s, run on the step log by
+/// [`run_saga`]: resumable after a crash, rolled back on failure.
+#[async_trait]
+pub trait SagaScore<T: Topology>: fmt::Debug + Send + Sync {
+    /// The saga's name in the step log (a resumed run is found by it).
+    fn saga_name(&self) -> String;
+    /// The steps, in order, computed from the Inventory and the site.
+    async fn steps(
+        &self,
+        inventory: &Inventory,
+        topology: &T,
+    ) -> Result<Vec<Box<dyn Step<T>>>, InterpretError>;
 }
 
-impl Outcome {
-    pub fn success(changes: Vec<String>) -> Self {
-        if changes.is_empty() {
-            Outcome::noop("nothing to change")
-        } else {
-            Outcome::Success { changes }
-        }
+/// The Interpret of a [`SagaScore`]: `Box::new(SagaInterpret(score.clone()))`.
+#[derive(Debug, Clone)]
+pub struct SagaInterpret<S>(pub S);
+
+#[async_trait]
+impl<T: Topology, S: SagaScore<T>> Interpret<T> for SagaInterpret<S> {
+    async fn plan(&self, inventory: &Inventory, topology: &T) -> Result<Plan, InterpretError> {
+        let steps = self.0.steps(inventory, topology).await?;
+        let ctx = StepContext {
+            inventory,
+            topology,
+        };
+        plan_saga(&self.0.saga_name(), &steps, ctx).await
     }
 
-    pub fn noop(message: impl Into<String>) -> Self {
-        Outcome::Noop {
-            message: message.into(),
-        }
-    }
-
-    pub fn is_noop(&self) -> bool {
-        matches!(self, Outcome::Noop { .. })
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Outcome::Success { changes } => write!(f, "changed: {}", changes.join("; ")),
-            Outcome::Noop { message } => write!(f, "no change: {message}"),
-        }
+    async fn execute(
+        &self,
+        inventory: &Inventory,
+        topology: &T,
+    ) -> Result<Outcome, InterpretError> {
+        let steps = self.0.steps(inventory, topology).await?;
+        let ctx = StepContext {
+            inventory,
+            topology,
+        };
+        run_saga(&self.0.saga_name(), &steps, ctx).await
     }
 }
 

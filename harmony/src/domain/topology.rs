@@ -75,10 +75,16 @@ pub trait HttpServer: Topology {
         source: &std::path::Path,
     ) -> CapResult<Change>;
     async fn remove_file(&self, path: &RelativePath) -> CapResult<Change>;
+    /// The regular files directly under `dir` (not recursive), sorted;
+    /// empty when `dir` does not exist. Names that are not valid
+    /// [`RelativePath`]s (temp files, odd names) are left out.
+    async fn list_files(&self, dir: &RelativePath) -> CapResult<Vec<RelativePath>>;
     /// The contents of a served file, `None` when absent.
     async fn read_file(&self, path: &RelativePath) -> CapResult<Option<Vec<u8>>>;
     /// The URL hosts use for `path`.
     fn url_for(&self, path: &RelativePath) -> HttpUrl;
+    /// The URL of the root itself (ends with `/`).
+    fn base_url(&self) -> HttpUrl;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::domain::{CapResult, CapabilityError, Change, HttpUrl, RelativePath};
+use async_trait::async_trait;
+
+use crate::domain::{
+    CapResult, CapabilityError, Change, HttpServer, HttpUrl, RelativePath, Topology,
+};
 
 const CAPABILITY: &str = "http root";
 
@@ -63,12 +67,90 @@ impl HttpRoot {
         }
     }
 
+    pub fn list_files(&self, dir: &RelativePath) -> CapResult<Vec<RelativePath>> {
+        let entries = match std::fs::read_dir(self.local_path(dir)) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(err(dir, "list", e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| err(dir, "list", e))?;
+            // symlink_metadata: a link is not a served regular file here.
+            let is_file = entry
+                .path()
+                .symlink_metadata()
+                .map(|m| m.is_file())
+                .unwrap_or(false);
+            let name = entry.file_name();
+            if let (true, Some(name)) = (is_file, name.to_str())
+                && !name.starts_with('.')
+                && let Ok(p) = dir.join(name)
+            {
+                out.push(p);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     pub fn read_file(&self, path: &RelativePath) -> CapResult<Option<Vec<u8>>> {
         match std::fs::read(self.local_path(path)) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(err(path, "read", e)),
         }
+    }
+}
+
+impl Topology for HttpRoot {
+    fn name(&self) -> &str {
+        "http root"
+    }
+}
+
+/// Runs blocking file work off the async executor.
+async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> CapResult<R> + Send + 'static,
+) -> CapResult<R> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| CapabilityError::new(CAPABILITY, format!("file task: {e}")))?
+}
+
+#[async_trait]
+impl HttpServer for HttpRoot {
+    async fn put_file(&self, path: &RelativePath, contents: &[u8]) -> CapResult<Change> {
+        let (root, path, contents) = (self.clone(), path.clone(), contents.to_vec());
+        blocking(move || HttpRoot::put_file(&root, &path, &contents)).await
+    }
+
+    async fn put_file_from(&self, path: &RelativePath, source: &Path) -> CapResult<Change> {
+        let (root, path, source) = (self.clone(), path.clone(), source.to_path_buf());
+        blocking(move || HttpRoot::put_file_from(&root, &path, &source)).await
+    }
+
+    async fn remove_file(&self, path: &RelativePath) -> CapResult<Change> {
+        let (root, path) = (self.clone(), path.clone());
+        blocking(move || HttpRoot::remove_file(&root, &path)).await
+    }
+
+    async fn list_files(&self, dir: &RelativePath) -> CapResult<Vec<RelativePath>> {
+        let (root, dir) = (self.clone(), dir.clone());
+        blocking(move || HttpRoot::list_files(&root, &dir)).await
+    }
+
+    async fn read_file(&self, path: &RelativePath) -> CapResult<Option<Vec<u8>>> {
+        let (root, path) = (self.clone(), path.clone());
+        blocking(move || HttpRoot::read_file(&root, &path)).await
+    }
+
+    fn url_for(&self, path: &RelativePath) -> HttpUrl {
+        HttpRoot::url_for(self, path)
+    }
+
+    fn base_url(&self) -> HttpUrl {
+        HttpRoot::base_url(self).clone()
     }
 }
 

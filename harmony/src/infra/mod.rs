@@ -1,5 +1,6 @@
 //! Capabilities implemented against real systems. One module per system;
 //! each is the only place that knows that system's syntax.
 
+pub mod fakes;
 pub mod fs;
 pub mod http_root;

@@ -3,4 +3,5 @@
 pub mod assets;
 pub mod boot;
 pub mod discovery;
+pub mod http_files;
 pub mod okd;

@@ -63,8 +63,36 @@ CREATE TRIGGER host_events_no_update BEFORE UPDATE ON host_events
 BEGIN SELECT RAISE(ABORT, 'host_events is append-only'); END;
 "#;
 
+/// Version 3: the step log of sagas. A run per saga execution; its entries
+/// are appended (never changed) before and after each step acts, with the
+/// undo data, so a crashed run resumes and a failed one rolls back.
+const V3: &str = r#"
+CREATE TABLE saga_runs (
+    run_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    saga       TEXT NOT NULL,
+    state      TEXT NOT NULL,                   -- running | succeeded | rolled-back | rollback-incomplete
+    started_at INTEGER NOT NULL,                -- unix ms
+    ended_at   INTEGER NULL
+) STRICT;
+CREATE INDEX saga_runs_by_saga ON saga_runs(saga, run_id);
+
+CREATE TABLE step_log (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id      INTEGER NOT NULL REFERENCES saga_runs(run_id),
+    at          INTEGER NOT NULL,               -- unix ms
+    step_key    TEXT NOT NULL,
+    state       TEXT NOT NULL,                  -- started | applied | unchanged | failed | undone | undo-failed
+    description TEXT NOT NULL,
+    undo_json   TEXT NULL
+) STRICT;
+CREATE INDEX step_log_by_run ON step_log(run_id, id);
+
+CREATE TRIGGER step_log_no_update BEFORE UPDATE ON step_log
+BEGIN SELECT RAISE(ABORT, 'step_log is append-only'); END;
+"#;
+
 /// All migrations, oldest first. `MIGRATIONS.len()` is the current version.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

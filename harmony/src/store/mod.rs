@@ -14,6 +14,7 @@
 //! throughput of `FULL` (one fsync per checkpoint instead of per commit).
 
 pub mod migrations;
+mod step_log;
 
 use std::collections::HashMap;
 use std::net::IpAddr;

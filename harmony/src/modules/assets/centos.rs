@@ -121,6 +121,10 @@ fn in_place(manifest: &Manifest, dir: &Path, iso: &Sha256Digest) -> bool {
 
 #[async_trait]
 impl<T: Topology + HttpRootAccess> Interpret<T> for CentosInventoryAssets {
+    async fn plan(&self, _: &Inventory, _: &T) -> Result<crate::domain::Plan, InterpretError> {
+        Err(InterpretError::new(NAME, "plan", "TEMPORARY"))
+    }
+
     async fn execute(
         &self,
         inventory: &Inventory,

@@ -231,6 +231,10 @@ async fn read_stream(s: &ScosAssets) -> Result<Vec<u8>, InterpretError> {
 
 #[async_trait]
 impl<T: Topology + HttpRootAccess> Interpret<T> for ScosAssets {
+    async fn plan(&self, _: &Inventory, _: &T) -> Result<crate::domain::Plan, InterpretError> {
+        Err(InterpretError::new(NAME, "plan", "TEMPORARY"))
+    }
+
     async fn execute(
         &self,
         inventory: &Inventory,

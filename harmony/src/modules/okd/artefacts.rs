@@ -5,9 +5,10 @@
 //! config merged by URL, host name, persistent bond keyfiles).
 //!
 //! [`render_cluster`] is pure (typed values in, files out);
-//! [`write_artefacts`] writes them atomically into the HTTP root; the
-//! [`BootArtefacts`] Score does both and is a Noop when every file is
-//! already in place. File names come only from typed values:
+//! [`artefact_steps`] turns them into saga steps on the `HttpServer`
+//! capability (a put per file, a removal per stale per-host file); the
+//! [`BootArtefacts`] Score does both, on the step log, and is a Noop when
+//! every file is already in place. File names come only from typed values:
 //!
 //! | file | name |
 //! |---|---|
@@ -16,7 +17,7 @@
 //! | per-MAC iPXE | `ipxe/aa-bb-cc-dd-ee-ff.ipxe` ([`per_mac_ipxe_path`]) |
 //! | per-host Ignition | `ignition/<hostname>.ign` |
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -24,15 +25,15 @@ use serde::{Deserialize, Serialize};
 use super::bond::{Addressing, BondError, SiteBondPolicy, plan_bond};
 use super::ignition::{CaBundle, HostIgnition, IgnitionError, host_ignition};
 use crate::domain::{
-    Change, HostId, HostRecord, HttpUrl, Interpret, InterpretError, Inventory, KernelArg, Outcome,
-    RelativePath, Role, Score, Topology,
+    HostId, HostRecord, HttpServer, HttpUrl, Interpret, InterpretError, Inventory, KernelArg,
+    RelativePath, Role, SagaInterpret, SagaScore, Score, Step, Topology,
 };
-use crate::infra::http_root::HttpRoot;
-use crate::modules::assets::HttpRootAccess;
+use crate::modules::assets::const_path;
 use crate::modules::boot::{
     BootError, CentosBoot, DefaultIpxe, InventoryKs, ScosBoot, Sha256Hex, SshPublicKey,
     install_device, per_mac_ipxe_path, render_default_ipxe, render_inventory_ks, render_scos_boot,
 };
+use crate::modules::http_files::{PutFile, RemoveFile};
 
 const NAME: &str = "BootArtefacts";
 
@@ -126,8 +127,8 @@ pub enum ArtefactError {
 /// Hosts without a role are skipped; a host with a role but no host name,
 /// or whose inventory cannot be planned (no install disk, no usable NIC,
 /// hostile values), fails the whole render naming the host.
-pub fn render_cluster(
-    root: &HttpRoot,
+pub fn render_cluster<H: HttpServer + ?Sized>(
+    root: &H,
     site: &SiteBoot,
     hosts: &[HostRecord],
     networks: &BTreeMap<HostId, HostNetwork>,
@@ -139,7 +140,7 @@ pub fn render_cluster(
         path: "default.ipxe".parse()?,
         contents: render_default_ipxe(&DefaultIpxe {
             // The template appends `ipxe/<mac>.ipxe` to the root URL.
-            http_base: root.base_url().clone(),
+            http_base: root.base_url(),
             centos: CentosBoot {
                 kernel: url(&site.centos_kernel),
                 initrd: url(&site.centos_initrd),
@@ -233,49 +234,31 @@ pub fn render_cluster(
 /// Per-host directories this module owns, and the suffix of its files there.
 const OWNED: [(&str, &str); 2] = [("ipxe", ".ipxe"), ("ignition", ".ign")];
 
-/// Writes the artefacts atomically and removes the per-host files (in
-/// `ipxe/` and `ignition/`) of hosts that no longer have one, so a host
-/// that lost its role falls back to discovery. Returns what changed.
-pub fn write_artefacts(
-    root: &HttpRoot,
-    artefacts: &[Artefact],
-) -> Result<Vec<String>, crate::domain::CapabilityError> {
-    let mut changed = Vec::new();
+/// The steps that make the HTTP root hold exactly `artefacts`: a put per
+/// file, then a removal per stale per-host file (in `ipxe/` and
+/// `ignition/`) of a host that no longer has one, so a host that lost its
+/// role falls back to discovery.
+pub async fn artefact_steps<T: Topology + HttpServer>(
+    root: &T,
+    artefacts: Vec<Artefact>,
+) -> Result<Vec<Box<dyn Step<T>>>, crate::domain::CapabilityError> {
+    let wanted: BTreeSet<RelativePath> = artefacts.iter().map(|a| a.path.clone()).collect();
+    let mut steps: Vec<Box<dyn Step<T>>> = Vec::with_capacity(artefacts.len());
     for a in artefacts {
-        if root.put_file(&a.path, &a.contents)? == Change::Applied {
-            changed.push(format!("wrote {}", a.path));
-        }
+        steps.push(Box::new(PutFile {
+            path: a.path,
+            contents: a.contents,
+        }));
     }
-    let wanted: std::collections::BTreeSet<&str> =
-        artefacts.iter().map(|a| a.path.as_str()).collect();
     for (dir, suffix) in OWNED {
-        let entries = match std::fs::read_dir(root.dir().join(dir)) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                return Err(crate::domain::CapabilityError::new(
-                    "http root",
-                    format!("list {dir}/ to remove stale boot files: {e}"),
-                ));
-            }
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| {
-                crate::domain::CapabilityError::new("http root", format!("list {dir}/: {e}"))
-            })?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.ends_with(suffix) {
-                continue;
-            }
-            let Ok(path) = format!("{dir}/{name}").parse::<RelativePath>() else {
-                continue;
-            };
-            if !wanted.contains(path.as_str()) && root.remove_file(&path)? == Change::Applied {
-                changed.push(format!("removed {path}"));
+        let dir = const_path(dir);
+        for path in root.list_files(&dir).await? {
+            if path.as_str().ends_with(suffix) && !wanted.contains(&path) {
+                steps.push(Box::new(RemoveFile { path }));
             }
         }
     }
-    Ok(changed)
+    Ok(steps)
 }
 
 /// Renders and writes the boot artefacts of every host with a role in the
@@ -288,46 +271,36 @@ pub struct BootArtefacts {
     pub networks: BTreeMap<HostId, HostNetwork>,
 }
 
-impl<T: Topology + HttpRootAccess> Score<T> for BootArtefacts {
+impl<T: Topology + HttpServer> Score<T> for BootArtefacts {
     fn name(&self) -> String {
         NAME.into()
     }
 
     fn create_interpret(&self) -> Box<dyn Interpret<T>> {
-        Box::new(self.clone())
+        Box::new(SagaInterpret(self.clone()))
     }
 }
 
 #[async_trait]
-impl<T: Topology + HttpRootAccess> Interpret<T> for BootArtefacts {
-    async fn execute(
+impl<T: Topology + HttpServer> SagaScore<T> for BootArtefacts {
+    fn saga_name(&self) -> String {
+        NAME.into()
+    }
+
+    async fn steps(
         &self,
         inventory: &Inventory,
         topology: &T,
-    ) -> Result<Outcome, InterpretError> {
+    ) -> Result<Vec<Box<dyn Step<T>>>, InterpretError> {
         let repo = inventory.repository().clone();
         let hosts = tokio::task::spawn_blocking(move || repo.hosts())
             .await
             .map_err(|e| InterpretError::new(NAME, "read inventory", e.to_string()))?
             .map_err(|e| InterpretError::new(NAME, "read inventory", e.to_string()))?;
-        let root = topology.http_root().clone();
-        let artefacts = render_cluster(&root, &self.site, &hosts, &self.networks)
+        let artefacts = render_cluster(topology, &self.site, &hosts, &self.networks)
             .map_err(|e| InterpretError::new(NAME, "render boot artefacts", e.to_string()))?;
-        // File writes and fsyncs stay off the async executor.
-        let changed = tokio::task::spawn_blocking(move || {
-            write_artefacts(&root, &artefacts).map(|c| (c, artefacts.len()))
-        })
-        .await
-        .map_err(|e| InterpretError::new(NAME, "write boot artefacts", e.to_string()))?
-        .map_err(|e| {
-            InterpretError::new(NAME, "write boot artefacts", e.to_string())
-                .with_state_left("some files may be new, others old; each file is whole")
-        })?;
-        let (changed, total) = changed;
-        Ok(if changed.is_empty() {
-            Outcome::noop(format!("{total} boot files in place"))
-        } else {
-            Outcome::success(changed)
-        })
+        artefact_steps(topology, artefacts)
+            .await
+            .map_err(|e| InterpretError::new(NAME, "list the HTTP root", e.to_string()))
     }
 }

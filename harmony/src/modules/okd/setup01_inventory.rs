@@ -7,7 +7,10 @@ use async_trait::async_trait;
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Event, Interpret, InterpretError, Inventory, Outcome, Score, Topology};
+use crate::domain::{
+    Event, Interpret, InterpretError, Inventory, Prepared, SagaInterpret, SagaScore, Score, Step,
+    StepContext, StepError, StepKey, Topology, UndoData,
+};
 use crate::modules::discovery::{Discovery, ScanConfig};
 
 const NAME: &str = "OKDSetup01Inventory";
@@ -48,17 +51,70 @@ impl<T: Topology> Score<T> for OKDSetup01Inventory {
     }
 
     fn create_interpret(&self) -> Box<dyn Interpret<T>> {
-        Box::new(self.clone())
+        Box::new(SagaInterpret(self.clone()))
     }
 }
 
 #[async_trait]
-impl<T: Topology> Interpret<T> for OKDSetup01Inventory {
-    async fn execute(
-        &self,
-        inventory: &Inventory,
-        _topology: &T,
-    ) -> Result<Outcome, InterpretError> {
+impl<T: Topology> SagaScore<T> for OKDSetup01Inventory {
+    fn saga_name(&self) -> String {
+        NAME.into()
+    }
+
+    async fn steps(&self, _: &Inventory, _: &T) -> Result<Vec<Box<dyn Step<T>>>, InterpretError> {
+        Ok(vec![Box::new(DiscoverHosts(self.clone()))])
+    }
+}
+
+/// The one step: scan until the expected hosts are known. What it adds to
+/// the Inventory are observations, not site changes: its undo is empty.
+#[derive(Debug, Clone)]
+struct DiscoverHosts(OKDSetup01Inventory);
+
+#[async_trait]
+impl<T: Topology> Step<T> for DiscoverHosts {
+    fn key(&self) -> StepKey {
+        StepKey(format!(
+            "discover {} hosts on {}",
+            self.0.expected_hosts, self.0.network
+        ))
+    }
+
+    async fn prepare(&self, ctx: StepContext<'_, T>) -> Result<Prepared, StepError> {
+        let known = self
+            .0
+            .known_hosts(ctx.inventory)
+            .await
+            .map_err(|e| StepError::new(e.to_string()))?;
+        if known >= self.0.expected_hosts {
+            return Ok(Prepared::InPlace(format!("{known} hosts already known")));
+        }
+        Ok(Prepared::Change {
+            description: format!(
+                "scan {} port {} until {} hosts are known ({known} now)",
+                self.0.network, self.0.port, self.0.expected_hosts
+            ),
+            undo: UndoData::none(),
+        })
+    }
+
+    async fn apply(&self, ctx: StepContext<'_, T>) -> Result<Option<String>, StepError> {
+        match self.0.discover(ctx.inventory).await {
+            Ok(changes) if changes.is_empty() => Ok(None),
+            Ok(changes) => Ok(Some(changes.join("; "))),
+            Err(e) => Err(StepError::new(e.message).with_state_left(e.state_left)),
+        }
+    }
+
+    async fn undo(&self, _: StepContext<'_, T>, _: &UndoData) -> Result<(), StepError> {
+        Ok(())
+    }
+}
+
+impl OKDSetup01Inventory {
+    /// Scans every `interval` until the expected hosts are known, or the
+    /// timeout. Returns what the scans changed in the Inventory.
+    async fn discover(&self, inventory: &Inventory) -> Result<Vec<String>, InterpretError> {
         let discovery = Discovery::new(
             ScanConfig::new(self.port),
             inventory.repository().clone(),
@@ -107,11 +163,7 @@ impl<T: Topology> Interpret<T> for OKDSetup01Inventory {
                 "discovery scan"
             );
             if known >= self.expected_hosts {
-                return Ok(if changes.is_empty() {
-                    Outcome::noop(format!("{known} hosts already known"))
-                } else {
-                    Outcome::success(changes)
-                });
+                return Ok(changes);
             }
             let elapsed = start.elapsed();
             if elapsed + self.interval > self.timeout {
@@ -128,9 +180,7 @@ impl<T: Topology> Interpret<T> for OKDSetup01Inventory {
             tokio::time::sleep(self.interval).await;
         }
     }
-}
 
-impl OKDSetup01Inventory {
     /// Hosts in the inventory whose last address is on this network.
     async fn known_hosts(&self, inventory: &Inventory) -> Result<usize, InterpretError> {
         let repo = inventory.repository().clone();

@@ -1,0 +1,501 @@
+//! Steps with undo, the step log, and the runner that resumes from it.
+//!
+//! A Score that changes a site is a *saga*: an ordered list of [`Step`]s.
+//! Each step has a stable idempotency key, reads the site before acting
+//! ([`Step::prepare`]: nothing to do, or the change it would make and the
+//! data needed to undo it), acts ([`Step::apply`]) and can put the site back
+//! ([`Step::undo`]).
+//!
+//! [`run_saga`] records every step in a [`StepLog`] *before* acting (the
+//! step, the change, its undo data) and *after* (applied or unchanged), so:
+//!
+//! - a crash at any point resumes the same run: steps logged as done are
+//!   skipped, a step logged as started is prepared again (it reads the
+//!   site, so a side effect that already happened is not repeated) and
+//!   keeps the undo data recorded before the crash;
+//! - a failed step rolls the run back: every applied step, the failed one
+//!   included, is undone in reverse order from its logged undo data;
+//! - a log that cannot be written stops the run at once, acting no further
+//!   and undoing nothing (the next run resumes from what was logged).
+//!
+//! [`plan_saga`] lists the changes without acting: the `--dry-run` of every
+//! saga Score. A second run of a finished saga is all `Unchanged`: `Noop`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::events::Event;
+use super::inventory::Inventory;
+use super::outcome::Outcome;
+use super::score::InterpretError;
+use super::step_log::{
+    RunId, RunState, StepKey, StepLog, StepLogError, StepRecord, StepState, UndoData,
+};
+use super::topology::{CapabilityError, Topology};
+
+/// What [`Step::prepare`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prepared {
+    /// The site already holds what the step wants.
+    Unchanged,
+    /// Unchanged, and why, in words for the operator (the Noop message).
+    InPlace(String),
+    /// The step would make this change; `undo` restores the state read now.
+    Change { description: String, undo: UndoData },
+}
+
+/// A step failed: what went wrong, in words for the operator, and what
+/// the step itself left behind that its undo does not cover (e.g. hosts
+/// found by a scan stay in the Inventory).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct StepError {
+    pub message: String,
+    pub state_left: Option<String>,
+}
+
+impl StepError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            state_left: None,
+        }
+    }
+
+    pub fn with_state_left(mut self, state: impl Into<String>) -> Self {
+        self.state_left = Some(state.into());
+        self
+    }
+}
+
+impl From<StepLogError> for StepError {
+    fn from(e: StepLogError) -> Self {
+        Self::new(e.0)
+    }
+}
+
+impl From<CapabilityError> for StepError {
+    fn from(e: CapabilityError) -> Self {
+        Self::new(e.to_string())
+    }
+}
+
+/// What a step reads and acts on.
+#[derive(Debug)]
+pub struct StepContext<'a, T> {
+    pub inventory: &'a Inventory,
+    pub topology: &'a T,
+}
+
+// Two shared references: copyable whatever `T` is (a derive would ask `T: Copy`).
+impl<T> Clone for StepContext<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for StepContext<'_, T> {}
+
+/// One idempotent, undoable change of a site.
+#[async_trait]
+pub trait Step<T: Topology>: fmt::Debug + Send + Sync {
+    fn key(&self) -> StepKey;
+    /// Reads the site: nothing to do, or the change and its undo data.
+    async fn prepare(&self, ctx: StepContext<'_, T>) -> Result<Prepared, StepError>;
+    /// Makes the change. Safe to repeat (a resumed run may call it again).
+    /// May say what it actually did (e.g. "resumed at byte N"); `None`
+    /// keeps the description [`Step::prepare`] gave.
+    async fn apply(&self, ctx: StepContext<'_, T>) -> Result<Option<String>, StepError>;
+    /// Restores the state `undo` describes. Safe to repeat. Not called for
+    /// a step whose undo data is [`UndoData::none`] (nothing to restore).
+    async fn undo(&self, ctx: StepContext<'_, T>, undo: &UndoData) -> Result<(), StepError>;
+}
+
+/// One change a Score would make.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedChange {
+    pub step: StepKey,
+    pub description: String,
+}
+
+/// What a Score would change, in order, without acting. Empty: a Noop.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub score: String,
+    pub changes: Vec<PlannedChange>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.changes.is_empty() {
+            return write!(f, "{}: nothing to change", self.score);
+        }
+        writeln!(f, "{}: {} change(s)", self.score, self.changes.len())?;
+        for (i, c) in self.changes.iter().enumerate() {
+            writeln!(f, "  {:>3}. {}", i + 1, c.description)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_keys<T: Topology>(saga: &str, steps: &[Box<dyn Step<T>>]) -> Result<(), InterpretError> {
+    let mut seen = HashSet::new();
+    for s in steps {
+        let key = s.key();
+        if !seen.insert(key.clone()) {
+            return Err(InterpretError::new(
+                saga,
+                "plan its steps",
+                format!("two steps share the key {key}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The changes `steps` would make, read from the site without acting.
+pub async fn plan_saga<T: Topology>(
+    saga: &str,
+    steps: &[Box<dyn Step<T>>],
+    ctx: StepContext<'_, T>,
+) -> Result<Plan, InterpretError> {
+    check_keys(saga, steps)?;
+    let mut plan = Plan {
+        score: saga.to_string(),
+        changes: Vec::new(),
+    };
+    for step in steps {
+        let key = step.key();
+        match step.prepare(ctx).await {
+            Ok(Prepared::Unchanged | Prepared::InPlace(_)) => {}
+            Ok(Prepared::Change { description, .. }) => plan.changes.push(PlannedChange {
+                step: key,
+                description,
+            }),
+            Err(e) => {
+                return Err(InterpretError::new(saga, format!("read {key}"), e.message));
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// Runs the log's synchronous calls off the async executor.
+async fn logged<R: Send + 'static>(
+    log: &Arc<dyn StepLog>,
+    f: impl FnOnce(&dyn StepLog) -> Result<R, StepLogError> + Send + 'static,
+) -> Result<R, StepLogError> {
+    let log = log.clone();
+    tokio::task::spawn_blocking(move || f(log.as_ref()))
+        .await
+        .map_err(|e| StepLogError(format!("log task: {e}")))?
+}
+
+/// A step applied in this run: its index, undo data and change.
+struct Done {
+    index: usize,
+    undo: UndoData,
+    description: String,
+}
+
+/// Runs `steps` as the saga `saga`, resuming its open run if the log has
+/// one; see the module documentation for what is logged when.
+pub async fn run_saga<T: Topology>(
+    saga: &str,
+    steps: &[Box<dyn Step<T>>],
+    ctx: StepContext<'_, T>,
+) -> Result<Outcome, InterpretError> {
+    check_keys(saga, steps)?;
+    let log = ctx.inventory.step_log().clone();
+    let log_err = |e: StepLogError| {
+        InterpretError::new(saga, "write the step log", e.0)
+            .with_state_left("stopped at once, nothing undone; the next run resumes from the log")
+    };
+    let name = saga.to_string();
+    let open = logged(&log, move |l| l.open_run(&name))
+        .await
+        .map_err(log_err)?;
+    let (run, earlier) = match open {
+        Some((run, records)) => {
+            tracing::info!(saga, %run, entries = records.len(), "resuming");
+            (run, records)
+        }
+        None => {
+            let name = saga.to_string();
+            let run = logged(&log, move |l| l.begin_run(&name))
+                .await
+                .map_err(log_err)?;
+            (run, Vec::new())
+        }
+    };
+    // The latest entry of each key, and the undo data it was started with.
+    let mut last: BTreeMap<StepKey, StepRecord> = BTreeMap::new();
+    for r in earlier {
+        let keep_undo = match (&r.undo, last.get(&r.key)) {
+            (None, Some(prev)) => prev.undo.clone(),
+            _ => r.undo.clone(),
+        };
+        last.insert(
+            r.key.clone(),
+            StepRecord {
+                undo: keep_undo,
+                ..r
+            },
+        );
+    }
+
+    // A crash interrupted a rollback: finish it, then start a fresh run.
+    let (run, last) = if last.values().any(|r| r.state == StepState::Failed) {
+        let pending: Vec<Done> = steps
+            .iter()
+            .enumerate()
+            .filter_map(|(index, s)| {
+                let r = last.get(&s.key())?;
+                matches!(r.state, StepState::Applied | StepState::Started).then(|| Done {
+                    index,
+                    undo: r.undo.clone().unwrap_or_default(),
+                    description: r.description.clone(),
+                })
+            })
+            .collect();
+        let state = rollback(saga, &log, run, steps, ctx, pending).await;
+        tracing::warn!(saga, %run, state, "finished the rollback of an interrupted run");
+        let name = saga.to_string();
+        let fresh = logged(&log, move |l| l.begin_run(&name))
+            .await
+            .map_err(log_err)?;
+        (fresh, BTreeMap::new())
+    } else {
+        (run, last)
+    };
+
+    let write = |key: StepKey, state: StepState, description: String, undo: Option<UndoData>| {
+        let log = log.clone();
+        async move {
+            let record = StepRecord {
+                key,
+                state,
+                description,
+                undo,
+            };
+            logged(&log, move |l| l.record(run, &record)).await
+        }
+    };
+
+    let mut done: Vec<Done> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    let mut changed_now = false;
+    for (index, step) in steps.iter().enumerate() {
+        let key = step.key();
+        let before = last.get(&key);
+        let started_undo = match before.map(|r| r.state) {
+            Some(StepState::Applied) => {
+                done.push(Done {
+                    index,
+                    undo: before.and_then(|r| r.undo.clone()).unwrap_or_default(),
+                    description: before.map(|r| r.description.clone()).unwrap_or_default(),
+                });
+                continue;
+            }
+            Some(StepState::Unchanged) => continue,
+            Some(StepState::Started) => before.and_then(|r| r.undo.clone()),
+            _ => None,
+        };
+        let prepared = match step.prepare(ctx).await {
+            Ok(p) => p,
+            Err(e) => {
+                return Err(fail(saga, &log, run, steps, ctx, done, &key, e).await);
+            }
+        };
+        if let Prepared::InPlace(note) = &prepared {
+            notes.push(note.clone());
+        }
+        match (prepared, started_undo) {
+            (Prepared::Unchanged | Prepared::InPlace(_), None) => {
+                write(key, StepState::Unchanged, String::new(), None)
+                    .await
+                    .map_err(log_err)?;
+            }
+            (Prepared::Unchanged | Prepared::InPlace(_), Some(undo)) => {
+                // Applied before a crash, not yet logged as such.
+                let description = before.map(|r| r.description.clone()).unwrap_or_default();
+                write(
+                    key,
+                    StepState::Applied,
+                    description.clone(),
+                    Some(undo.clone()),
+                )
+                .await
+                .map_err(log_err)?;
+                done.push(Done {
+                    index,
+                    undo,
+                    description,
+                });
+            }
+            (Prepared::Change { description, undo }, started) => {
+                let undo = started.unwrap_or(undo);
+                write(
+                    key.clone(),
+                    StepState::Started,
+                    description.clone(),
+                    Some(undo.clone()),
+                )
+                .await
+                .map_err(log_err)?;
+                let description = match step.apply(ctx).await {
+                    Ok(report) => report.unwrap_or(description),
+                    Err(e) => {
+                        // Undo the failed step too: its undo restores the
+                        // state read before it acted, whatever part happened.
+                        done.push(Done {
+                            index,
+                            undo,
+                            description,
+                        });
+                        return Err(fail(saga, &log, run, steps, ctx, done, &key, e).await);
+                    }
+                };
+                write(key, StepState::Applied, description.clone(), None)
+                    .await
+                    .map_err(log_err)?;
+                changed_now = true;
+                done.push(Done {
+                    index,
+                    undo,
+                    description,
+                });
+            }
+        }
+        ctx.inventory.publish(Event::Progress {
+            task: saga.to_string(),
+            done: index as u64 + 1,
+            total: steps.len() as u64,
+        });
+    }
+    logged(&log, move |l| l.end_run(run, RunState::Succeeded))
+        .await
+        .map_err(log_err)?;
+    let changes: Vec<String> = done.into_iter().map(|d| d.description).collect();
+    Ok(if changes.is_empty() && !notes.is_empty() {
+        Outcome::noop(notes.join("; "))
+    } else if changes.is_empty() {
+        Outcome::noop(format!("{} step(s), all in place", steps.len()))
+    } else {
+        if !changed_now {
+            tracing::info!(
+                saga,
+                "resumed run had applied every change before it stopped"
+            );
+        }
+        Outcome::success(changes)
+    })
+}
+
+/// Logs the failure, undoes `done` in reverse order and builds the error.
+#[allow(clippy::too_many_arguments)]
+async fn fail<T: Topology>(
+    saga: &str,
+    log: &Arc<dyn StepLog>,
+    run: RunId,
+    steps: &[Box<dyn Step<T>>],
+    ctx: StepContext<'_, T>,
+    done: Vec<Done>,
+    failed: &StepKey,
+    error: StepError,
+) -> InterpretError {
+    let err = InterpretError::new(saga, format!("step {failed}"), error.message.clone());
+    let record = StepRecord {
+        key: failed.clone(),
+        state: StepState::Failed,
+        description: error.message.clone(),
+        undo: None,
+    };
+    if let Err(e) = logged(log, move |l| l.record(run, &record)).await {
+        return err.with_state_left(format!(
+            "step log unavailable ({}); nothing undone, the next run resumes",
+            e.0
+        ));
+    }
+    let rolled = rollback(saga, log, run, steps, ctx, done).await;
+    err.with_state_left(match error.state_left {
+        Some(own) if rolled == NOTHING_CHANGED => own,
+        Some(own) => format!("{own}; {rolled}"),
+        None => rolled,
+    })
+}
+
+const NOTHING_CHANGED: &str = "nothing had changed";
+
+/// Undoes `done` in reverse order, logging each undo, closes the run and
+/// says what state the site was left in.
+async fn rollback<T: Topology>(
+    saga: &str,
+    log: &Arc<dyn StepLog>,
+    run: RunId,
+    steps: &[Box<dyn Step<T>>],
+    ctx: StepContext<'_, T>,
+    done: Vec<Done>,
+) -> String {
+    let mut undone = Vec::new();
+    let mut kept = Vec::new();
+    for d in done.into_iter().rev() {
+        let Some(step) = steps.get(d.index) else {
+            continue;
+        };
+        if d.undo == UndoData::none() {
+            continue;
+        }
+        let key = step.key();
+        let (state, text) = match step.undo(ctx, &d.undo).await {
+            Ok(()) => {
+                undone.push(d.description.clone());
+                (StepState::Undone, d.description)
+            }
+            Err(e) => {
+                kept.push(format!("{} (undo failed: {})", d.description, e.message));
+                (StepState::UndoFailed, e.message)
+            }
+        };
+        let record = StepRecord {
+            key,
+            state,
+            description: text,
+            undo: None,
+        };
+        if let Err(e) = logged(log, move |l| l.record(run, &record)).await {
+            tracing::warn!(saga, error = %e, "could not log an undo");
+        }
+    }
+    let end = if kept.is_empty() {
+        RunState::RolledBack
+    } else {
+        RunState::RollbackIncomplete
+    };
+    if let Err(e) = logged(log, move |l| l.end_run(run, end)).await {
+        tracing::warn!(saga, error = %e, "could not close the run in the step log");
+    }
+    match (undone.is_empty(), kept.is_empty()) {
+        (true, true) => NOTHING_CHANGED.to_string(),
+        (false, true) => format!("rolled back: undid {}", undone.join("; ")),
+        (_, false) => format!(
+            "rollback incomplete: still applied: {}; undone: {}",
+            kept.join("; "),
+            if undone.is_empty() {
+                "nothing".to_string()
+            } else {
+                undone.join("; ")
+            }
+        ),
+    }
+}

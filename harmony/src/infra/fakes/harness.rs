@@ -1,0 +1,245 @@
+//! The checks every saga Score must pass, on a [`FakeSite`]:
+//!
+//! 1. the plan lists changes without making any, and a run makes them;
+//! 2. a second run is a Noop and changes nothing;
+//! 3. a failure injected at every change in turn leaves the site as it was
+//!    before the run (the saga undid what it had done);
+//! 4. a crash after every step-log write in turn (every later log write
+//!    fails, so the run stops at once), then a new run on the same log,
+//!    finishes with the same site as an uninterrupted run and each side
+//!    effect applied exactly once.
+//!
+//! A check that fails returns a message naming the check, the injection
+//! point and what differed.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{Capability, FakeSite};
+use crate::domain::{
+    Interpret, Inventory, MemoryStepLog, RunId, RunState, Score, StepLog, StepLogError, StepRecord,
+};
+
+/// What the harness saw, for the test to print or check further.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HarnessReport {
+    /// Changes of an uninterrupted first run.
+    pub changes: usize,
+    /// Failure points tried (one per change of the first run).
+    pub failures_injected: usize,
+    /// Crash points tried (one per step-log write of the first run).
+    pub crashes_injected: usize,
+}
+
+/// A step log that works for `allowed` writes, then fails every call, as
+/// if the process had died right after the last allowed write.
+#[derive(Debug)]
+pub struct CrashingLog {
+    inner: Arc<dyn StepLog>,
+    allowed: usize,
+    writes: AtomicUsize,
+}
+
+impl CrashingLog {
+    pub fn new(inner: Arc<dyn StepLog>, allowed: usize) -> Self {
+        Self {
+            inner,
+            allowed,
+            writes: AtomicUsize::new(0),
+        }
+    }
+
+    fn write(&self) -> Result<(), StepLogError> {
+        if self.writes.fetch_add(1, Ordering::SeqCst) >= self.allowed {
+            return Err(StepLogError("simulated crash".into()));
+        }
+        Ok(())
+    }
+
+    fn dead(&self) -> Result<(), StepLogError> {
+        if self.writes.load(Ordering::SeqCst) > self.allowed {
+            return Err(StepLogError("simulated crash".into()));
+        }
+        Ok(())
+    }
+}
+
+impl StepLog for CrashingLog {
+    fn open_run(&self, saga: &str) -> Result<Option<(RunId, Vec<StepRecord>)>, StepLogError> {
+        self.dead()?;
+        self.inner.open_run(saga)
+    }
+    fn begin_run(&self, saga: &str) -> Result<RunId, StepLogError> {
+        self.write()?;
+        self.inner.begin_run(saga)
+    }
+    fn record(&self, run: RunId, record: &StepRecord) -> Result<(), StepLogError> {
+        self.write()?;
+        self.inner.record(run, record)
+    }
+    fn end_run(&self, run: RunId, state: RunState) -> Result<(), StepLogError> {
+        self.write()?;
+        self.inner.end_run(run, state)
+    }
+}
+
+/// A harness failure: which check, and what it saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HarnessFailure(pub String);
+
+impl fmt::Display for HarnessFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HarnessFailure {}
+
+fn fail(msg: String) -> HarnessFailure {
+    HarnessFailure(msg)
+}
+
+/// Counts the entries of a state's changes, for "exactly once".
+fn multiset(changes: &[(Capability, &'static str, String)]) -> Vec<String> {
+    let mut v: Vec<String> = changes
+        .iter()
+        .map(|(c, op, t)| format!("{c:?} {op} {t}"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Runs the four checks on `score`. `setup` makes a fresh Inventory and
+/// site for each attempt (the same starting state every time); it may be
+/// async (e.g. a store in a temp dir, agents on loopback).
+pub async fn check_saga<S, F, Fut>(score: &S, setup: F) -> Result<HarnessReport, HarnessFailure>
+where
+    S: Score<FakeSite>,
+    F: Fn() -> Fut,
+    Fut: Future<Output = (Inventory, FakeSite)>,
+{
+    let name = score.name();
+    let interpret: Box<dyn Interpret<FakeSite>> = score.create_interpret();
+
+    // 1. Plan, then an uninterrupted run.
+    let (inventory, site) = setup().await;
+    let initial = site.state();
+    let log = Arc::new(MemoryStepLog::default());
+    let inventory = inventory.with_step_log(log.clone());
+    let plan = interpret
+        .plan(&inventory, &site)
+        .await
+        .map_err(|e| fail(format!("{name}: plan failed: {e}")))?;
+    if site.mutating_calls() != 0 {
+        return Err(fail(format!(
+            "{name}: the plan changed the site: {:?}",
+            site.calls()
+        )));
+    }
+    let outcome = interpret
+        .execute(&inventory, &site)
+        .await
+        .map_err(|e| fail(format!("{name}: first run failed: {e}")))?;
+    let clean_changes = multiset(&site.changes());
+    let expected = site.state();
+    if plan.is_empty() != outcome.is_noop() {
+        return Err(fail(format!(
+            "{name}: the plan ({} changes) disagrees with the run ({outcome})",
+            plan.changes.len()
+        )));
+    }
+    let mutations = site.mutating_calls();
+
+    // 2. A second run changes nothing.
+    let before = site.changes().len();
+    let second = interpret
+        .execute(&inventory, &site)
+        .await
+        .map_err(|e| fail(format!("{name}: second run failed: {e}")))?;
+    if !second.is_noop() || site.changes().len() != before {
+        return Err(fail(format!(
+            "{name}: second run was not a Noop: {second}; site changes {:?}",
+            &site.changes()[before..]
+        )));
+    }
+    let replan = interpret
+        .plan(&inventory, &site)
+        .await
+        .map_err(|e| fail(format!("{name}: plan after the run failed: {e}")))?;
+    if !replan.is_empty() {
+        return Err(fail(format!(
+            "{name}: plan after the run is not empty: {replan}"
+        )));
+    }
+
+    // 3. A failure at every change in turn is undone.
+    for k in 1..=mutations {
+        let (inventory, site) = setup().await;
+        let inventory = inventory.with_step_log(Arc::new(MemoryStepLog::default()));
+        site.fail_at_change(k);
+        let result = interpret.execute(&inventory, &site).await;
+        site.heal();
+        match result {
+            Ok(o) => {
+                return Err(fail(format!(
+                    "{name}: failure injected at change {k} of {mutations}, yet the run succeeded: {o}"
+                )));
+            }
+            Err(e) if site.state() != initial => {
+                return Err(fail(format!(
+                    "{name}: failure injected at change {k} of {mutations} ({e}); the site was \
+                     not put back: before {initial:?}, after {:?}",
+                    site.state()
+                )));
+            }
+            Err(_) => {}
+        }
+    }
+
+    // 4. A crash after every log write in turn, then a resumed run.
+    // Writes of the first run: its begin, its entries, its end.
+    let writes = log.runs().first().map_or(0, |(_, _, r)| r.len() + 2);
+    for j in 0..writes {
+        let (inventory, site) = setup().await;
+        let durable: Arc<dyn StepLog> = Arc::new(MemoryStepLog::default());
+        let crashing = inventory
+            .clone()
+            .with_step_log(Arc::new(CrashingLog::new(durable.clone(), j)));
+        if let Ok(o) = interpret.execute(&crashing, &site).await {
+            // A crash after the last write is a finished run.
+            if j + 1 < writes {
+                return Err(fail(format!(
+                    "{name}: crash after log write {j} of {writes}, yet the run finished: {o}"
+                )));
+            }
+        }
+        let resumed = inventory.with_step_log(durable);
+        interpret.execute(&resumed, &site).await.map_err(|e| {
+            fail(format!(
+                "{name}: run resumed after a crash at log write {j} of {writes} failed: {e}"
+            ))
+        })?;
+        if site.state() != expected {
+            return Err(fail(format!(
+                "{name}: resumed after a crash at log write {j}: site differs from an \
+                 uninterrupted run: expected {expected:?}, got {:?}",
+                site.state()
+            )));
+        }
+        let changes = multiset(&site.changes());
+        if changes != clean_changes {
+            return Err(fail(format!(
+                "{name}: resumed after a crash at log write {j}: side effects not applied \
+                 exactly once: uninterrupted {clean_changes:?}, crash + resume {changes:?}"
+            )));
+        }
+    }
+
+    Ok(HarnessReport {
+        changes: clean_changes.len(),
+        failures_injected: mutations,
+        crashes_injected: writes,
+    })
+}

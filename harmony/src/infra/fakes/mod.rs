@@ -1,0 +1,526 @@
+//! `FakeSite`: every capability of the domain in memory, for tests of
+//! Score logic (plans, Noop, undo, resume). It records every call, counts
+//! the calls that changed something, and fails on demand at the Nth call
+//! of a chosen capability (or the Nth change of any), so a test can inject
+//! a failure at every step in turn. Tests against the real programs
+//! (dnsmasq, Caddy, HAProxy, OVS, sshd) stay; this is for pure logic.
+//! [`harness`] runs any saga Score through the checks every saga must pass.
+
+pub mod harness;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    CapResult, CapabilityError, Change, CommandOutput, DhcpReservation, DhcpServer, DnsRecord,
+    DnsServer, Hostname, HttpServer, HttpUrl, LagStatus, LoadBalancer, LoadBalancerService,
+    MacAddress, PortMode, RelativePath, RemoteCommand, RemoteShell, Switch, SwitchPort, TftpServer,
+    Topology,
+};
+
+/// Where the fake HTTP root says it is served (never contacted).
+const FAKE_BASE_URL: &str = "http://192.0.2.10:8080/";
+
+/// The capabilities a site can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Capability {
+    Dhcp,
+    Tftp,
+    Http,
+    Dns,
+    LoadBalancer,
+    Switch,
+    RemoteShell,
+}
+
+impl Capability {
+    fn name(self) -> &'static str {
+        match self {
+            Capability::Dhcp => "dhcp",
+            Capability::Tftp => "tftp",
+            Capability::Http => "http",
+            Capability::Dns => "dns",
+            Capability::LoadBalancer => "load balancer",
+            Capability::Switch => "switch",
+            Capability::RemoteShell => "remote shell",
+        }
+    }
+}
+
+/// One recorded call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub capability: Capability,
+    pub op: &'static str,
+    /// What it was called on (a path, a MAC, a host name, ports...).
+    pub target: String,
+    /// The call would change the site (a write, not a read).
+    pub mutating: bool,
+    /// It did change the site (`Change::Applied`).
+    pub changed: bool,
+    /// It failed because a failure was injected.
+    pub failed: bool,
+}
+
+/// Everything the fake site holds: compare two snapshots to check that a
+/// rolled-back run left the site as it found it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteState {
+    pub http_files: BTreeMap<RelativePath, Vec<u8>>,
+    pub tftp_files: BTreeMap<String, Vec<u8>>,
+    pub reservations: BTreeMap<MacAddress, DhcpReservation>,
+    pub dns: BTreeMap<Hostname, IpAddr>,
+    pub services: BTreeMap<String, LoadBalancerService>,
+    pub ports: BTreeMap<SwitchPort, PortMode>,
+    /// Remote commands run, in order (they cannot be taken back).
+    pub commands: Vec<(IpAddr, RemoteCommand)>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    state: SiteState,
+    calls: Vec<Call>,
+    /// Fail the Nth call (1-based) of a capability.
+    fail_call: Option<(Capability, usize)>,
+    /// Fail the Nth mutating call (1-based) of any capability.
+    fail_mutation: Option<usize>,
+}
+
+/// Every capability in memory. See the module documentation.
+#[derive(Debug)]
+pub struct FakeSite {
+    name: String,
+    base_url: HttpUrl,
+    inner: Mutex<Inner>,
+}
+
+impl Default for FakeSite {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakeSite {
+    /// An empty site. Its HTTP base URL is a documentation address
+    /// (192.0.2.0/24) that nothing ever contacts.
+    pub fn new() -> Self {
+        Self::with_state(SiteState::default())
+    }
+
+    pub fn with_state(state: SiteState) -> Self {
+        Self {
+            name: "fake site".into(),
+            base_url: FAKE_BASE_URL
+                .parse()
+                .unwrap_or_else(|_| unreachable!("a constant URL that a unit test parses")),
+            inner: Mutex::new(Inner {
+                state,
+                ..Inner::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The Nth call (1-based, reads included) of `capability` fails.
+    pub fn fail_at(&self, capability: Capability, n: usize) {
+        self.lock().fail_call = Some((capability, n));
+    }
+
+    /// The Nth mutating call (1-based) of any capability fails.
+    pub fn fail_at_change(&self, n: usize) {
+        self.lock().fail_mutation = Some(n);
+    }
+
+    /// No more injected failures.
+    pub fn heal(&self) {
+        let mut g = self.lock();
+        g.fail_call = None;
+        g.fail_mutation = None;
+    }
+
+    pub fn state(&self) -> SiteState {
+        self.lock().state.clone()
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    /// The calls that changed the site, as `(capability, op, target)`.
+    pub fn changes(&self) -> Vec<(Capability, &'static str, String)> {
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| c.changed)
+            .map(|c| (c.capability, c.op, c.target.clone()))
+            .collect()
+    }
+
+    /// Mutating calls so far (failed ones included).
+    pub fn mutating_calls(&self) -> usize {
+        self.lock().calls.iter().filter(|c| c.mutating).count()
+    }
+
+    /// Records a call; `Err` when a failure is injected for it, else runs
+    /// `f` on the state and records whether it changed anything.
+    fn call<R>(
+        &self,
+        capability: Capability,
+        op: &'static str,
+        target: String,
+        mutating: bool,
+        f: impl FnOnce(&mut SiteState) -> (R, bool),
+    ) -> CapResult<R> {
+        let mut g = self.lock();
+        let nth = g
+            .calls
+            .iter()
+            .filter(|c| c.capability == capability)
+            .count()
+            + 1;
+        let nth_mutation = g.calls.iter().filter(|c| c.mutating).count() + 1;
+        let fails = g.fail_call == Some((capability, nth))
+            || (mutating && g.fail_mutation == Some(nth_mutation));
+        if fails {
+            g.calls.push(Call {
+                capability,
+                op,
+                target: target.clone(),
+                mutating,
+                changed: false,
+                failed: true,
+            });
+            return Err(CapabilityError::new(
+                capability.name(),
+                format!("injected failure: {op} {target}"),
+            ));
+        }
+        let (r, changed) = f(&mut g.state);
+        g.calls.push(Call {
+            capability,
+            op,
+            target,
+            mutating,
+            changed,
+            failed: false,
+        });
+        Ok(r)
+    }
+}
+
+fn change(changed: bool) -> (Change, bool) {
+    (
+        if changed {
+            Change::Applied
+        } else {
+            Change::Unchanged
+        },
+        changed,
+    )
+}
+
+/// Inserts `value` at `key`; whether the map changed.
+fn put<K: Ord, V: PartialEq>(map: &mut BTreeMap<K, V>, key: K, value: V) -> bool {
+    if map.get(&key) == Some(&value) {
+        return false;
+    }
+    map.insert(key, value);
+    true
+}
+
+impl Topology for FakeSite {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[async_trait]
+impl HttpServer for FakeSite {
+    async fn put_file(&self, path: &RelativePath, contents: &[u8]) -> CapResult<Change> {
+        self.call(Capability::Http, "put", path.to_string(), true, |s| {
+            change(put(&mut s.http_files, path.clone(), contents.to_vec()))
+        })
+    }
+
+    async fn put_file_from(&self, path: &RelativePath, source: &Path) -> CapResult<Change> {
+        let contents = std::fs::read(source)
+            .map_err(|e| CapabilityError::new("http", format!("read {}: {e}", source.display())))?;
+        let r = self.call(Capability::Http, "put", path.to_string(), true, |s| {
+            change(put(&mut s.http_files, path.clone(), contents))
+        })?;
+        // Like a real root, the source is moved, not copied.
+        std::fs::remove_file(source).map_err(|e| {
+            CapabilityError::new("http", format!("remove {}: {e}", source.display()))
+        })?;
+        Ok(r)
+    }
+
+    async fn remove_file(&self, path: &RelativePath) -> CapResult<Change> {
+        self.call(Capability::Http, "remove", path.to_string(), true, |s| {
+            change(s.http_files.remove(path).is_some())
+        })
+    }
+
+    async fn list_files(&self, dir: &RelativePath) -> CapResult<Vec<RelativePath>> {
+        let prefix = format!("{dir}/");
+        self.call(Capability::Http, "list", dir.to_string(), false, |s| {
+            let files = s
+                .http_files
+                .keys()
+                .filter(|p| {
+                    p.as_str()
+                        .strip_prefix(&prefix)
+                        .is_some_and(|rest| !rest.contains('/'))
+                })
+                .cloned()
+                .collect();
+            (files, false)
+        })
+    }
+
+    async fn read_file(&self, path: &RelativePath) -> CapResult<Option<Vec<u8>>> {
+        self.call(Capability::Http, "read", path.to_string(), false, |s| {
+            (s.http_files.get(path).cloned(), false)
+        })
+    }
+
+    fn url_for(&self, path: &RelativePath) -> HttpUrl {
+        self.base_url
+            .join(path.as_str())
+            .unwrap_or_else(|_| self.base_url.clone())
+    }
+
+    fn base_url(&self) -> HttpUrl {
+        self.base_url.clone()
+    }
+}
+
+#[async_trait]
+impl TftpServer for FakeSite {
+    async fn put_tftp_file(&self, name: &str, contents: &[u8]) -> CapResult<Change> {
+        self.call(Capability::Tftp, "put", name.to_string(), true, |s| {
+            change(put(&mut s.tftp_files, name.to_string(), contents.to_vec()))
+        })
+    }
+}
+
+#[async_trait]
+impl DhcpServer for FakeSite {
+    async fn reserve(&self, r: &DhcpReservation) -> CapResult<Change> {
+        self.call(Capability::Dhcp, "reserve", r.mac.to_string(), true, |s| {
+            change(put(&mut s.reservations, r.mac, r.clone()))
+        })
+    }
+
+    async fn release(&self, mac: &MacAddress) -> CapResult<Change> {
+        self.call(Capability::Dhcp, "release", mac.to_string(), true, |s| {
+            change(s.reservations.remove(mac).is_some())
+        })
+    }
+
+    async fn reservations(&self) -> CapResult<Vec<DhcpReservation>> {
+        self.call(Capability::Dhcp, "list", String::new(), false, |s| {
+            (s.reservations.values().cloned().collect(), false)
+        })
+    }
+}
+
+#[async_trait]
+impl DnsServer for FakeSite {
+    async fn set_record(&self, r: &DnsRecord) -> CapResult<Change> {
+        self.call(Capability::Dns, "set", r.name.to_string(), true, |s| {
+            change(put(&mut s.dns, r.name.clone(), r.ip))
+        })
+    }
+
+    async fn remove_record(&self, name: &Hostname) -> CapResult<Change> {
+        self.call(Capability::Dns, "remove", name.to_string(), true, |s| {
+            change(s.dns.remove(name).is_some())
+        })
+    }
+
+    async fn records(&self) -> CapResult<Vec<DnsRecord>> {
+        self.call(Capability::Dns, "list", String::new(), false, |s| {
+            let records = s
+                .dns
+                .iter()
+                .map(|(name, ip)| DnsRecord {
+                    name: name.clone(),
+                    ip: *ip,
+                })
+                .collect();
+            (records, false)
+        })
+    }
+}
+
+#[async_trait]
+impl LoadBalancer for FakeSite {
+    async fn set_service(&self, svc: &LoadBalancerService) -> CapResult<Change> {
+        self.call(
+            Capability::LoadBalancer,
+            "set",
+            svc.name.clone(),
+            true,
+            |s| change(put(&mut s.services, svc.name.clone(), svc.clone())),
+        )
+    }
+
+    async fn services(&self) -> CapResult<Vec<LoadBalancerService>> {
+        self.call(
+            Capability::LoadBalancer,
+            "list",
+            String::new(),
+            false,
+            |s| (s.services.values().cloned().collect(), false),
+        )
+    }
+}
+
+fn port_list(ports: &[SwitchPort]) -> String {
+    ports
+        .iter()
+        .map(|p| p.0.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[async_trait]
+impl Switch for FakeSite {
+    async fn port_mode(&self, ports: &[SwitchPort]) -> CapResult<PortMode> {
+        self.call(Capability::Switch, "read", port_list(ports), false, |s| {
+            let mode = ports
+                .first()
+                .and_then(|p| s.ports.get(p))
+                .cloned()
+                .unwrap_or(PortMode::Access { vlan: 1 });
+            (mode, false)
+        })
+    }
+
+    async fn set_port_mode(&self, ports: &[SwitchPort], mode: &PortMode) -> CapResult<Change> {
+        self.call(Capability::Switch, "set", port_list(ports), true, |s| {
+            let mut changed = false;
+            for p in ports {
+                changed |= put(&mut s.ports, p.clone(), mode.clone());
+            }
+            change(changed)
+        })
+    }
+
+    async fn lag_status(&self, lag_id: u16) -> CapResult<LagStatus> {
+        self.call(Capability::Switch, "lag", lag_id.to_string(), false, |s| {
+            let active_ports: Vec<SwitchPort> = s
+                .ports
+                .iter()
+                .filter(|(_, m)| matches!(m, PortMode::Lacp { lag_id: l, .. } if *l == lag_id))
+                .map(|(p, _)| p.clone())
+                .collect();
+            let negotiated = !active_ports.is_empty();
+            (
+                LagStatus {
+                    lag_id,
+                    active_ports,
+                    negotiated,
+                },
+                false,
+            )
+        })
+    }
+}
+
+#[async_trait]
+impl RemoteShell for FakeSite {
+    async fn run(&self, host: IpAddr, command: &RemoteCommand) -> CapResult<CommandOutput> {
+        self.call(
+            Capability::RemoteShell,
+            "run",
+            format!("{host}: {command:?}"),
+            true,
+            |s| {
+                s.commands.push((host, command.clone()));
+                (
+                    CommandOutput {
+                        exit_status: Some(0),
+                        stdout: String::new(),
+                        stderr: String::new(),
+                    },
+                    true,
+                )
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> RelativePath {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn base_url_parses() {
+        assert_eq!(FakeSite::new().base_url().as_str(), FAKE_BASE_URL);
+    }
+
+    #[tokio::test]
+    async fn records_calls_and_changes() {
+        let site = FakeSite::new();
+        assert_eq!(
+            site.put_file(&p("a/x.ipxe"), b"1").await.unwrap(),
+            Change::Applied
+        );
+        assert_eq!(
+            site.put_file(&p("a/x.ipxe"), b"1").await.unwrap(),
+            Change::Unchanged
+        );
+        site.put_file(&p("a/b/y.ipxe"), b"2").await.unwrap();
+        assert_eq!(site.list_files(&p("a")).await.unwrap(), vec![p("a/x.ipxe")]);
+        assert_eq!(site.read_file(&p("nope")).await.unwrap(), None);
+        assert_eq!(site.changes().len(), 2);
+        assert_eq!(site.mutating_calls(), 3);
+        assert_eq!(site.calls().len(), 5);
+    }
+
+    #[tokio::test]
+    async fn fails_at_the_nth_call_of_a_capability_only() {
+        let site = FakeSite::new();
+        site.fail_at(Capability::Http, 2);
+        site.put_file(&p("a"), b"1").await.unwrap();
+        let err = site.read_file(&p("a")).await.unwrap_err();
+        assert!(
+            err.to_string().contains("injected failure: read a"),
+            "{err}"
+        );
+        site.read_file(&p("a")).await.unwrap();
+        // Other capabilities are not affected by an HTTP failure.
+        site.fail_at(Capability::Dns, 1);
+        site.put_file(&p("b"), b"2").await.unwrap();
+        assert_eq!(site.state().http_files.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn fails_at_the_nth_change_and_leaves_state_alone() {
+        let site = FakeSite::new();
+        site.fail_at_change(2);
+        site.put_file(&p("a"), b"1").await.unwrap();
+        site.read_file(&p("a")).await.unwrap();
+        assert!(site.put_file(&p("b"), b"2").await.is_err());
+        assert_eq!(
+            site.state().http_files.keys().collect::<Vec<_>>(),
+            [&p("a")]
+        );
+        site.heal();
+        site.put_file(&p("b"), b"2").await.unwrap();
+        assert_eq!(site.state().http_files.len(), 2);
+    }
+}
