@@ -36,8 +36,8 @@ fn main() {
                 role: Some(role),
                 hostname: Some(name.parse().unwrap()),
                 phase: InstallPhase::RoleAssigned,
-                summary: HostSummary::from_inventory(&d.inventory),
-                inventory: d.inventory,
+                summary: HostSummary::from_hardware(&d.hardware),
+                hardware: d.hardware,
             }
         })
         .collect();

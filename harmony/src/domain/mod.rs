@@ -27,6 +27,7 @@
 //! ```
 
 pub mod events;
+pub mod hardware;
 pub mod inventory;
 pub mod maestro;
 pub mod roles;
@@ -36,6 +37,7 @@ pub mod topology;
 pub mod values;
 
 pub use events::{Event, EventBus};
+pub use hardware::{HardwareError, HostHardware};
 pub use inventory::{
     DiscoveredHost, HostEvent, HostRecord, HostSummary, Inventory, InventoryRepository,
     RepositoryError, UpsertResult,
@@ -46,6 +48,7 @@ pub use roles::{
     fitness_messages,
 };
 pub use score::{Interpret, InterpretError, Outcome, Score};
+pub use text::SafeText;
 pub use topology::*;
 pub use values::{
     DevicePath, HostId, Hostname, HttpUrl, InstallPhase, InterfaceName, KernelArg, MacAddress,
