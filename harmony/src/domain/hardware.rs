@@ -1030,7 +1030,8 @@ mod tests {
 
     #[test]
     fn a_bad_identifier_names_its_field() {
-        let cases: [(fn(&mut wire::Inventory), &str); 5] = [
+        type Damage = fn(&mut wire::Inventory);
+        let cases: [(Damage, &str); 5] = [
             (
                 |d| d.network[0].name = "eth0;reboot".into(),
                 "network[0].name",
