@@ -1,17 +1,20 @@
-//! The application state and its only mutator, [`App::update`].
+//! The application state and its only mutator, [`App::update`]. It never
+//! depends on the view (`ui`); what both need is in `view_model`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crossterm::event::KeyEvent;
-use harmony::domain::roles::format_gib;
 use harmony::domain::{
-    Event, EventBus, HostId, HostRecord, Hostname, InventoryRepository, Role, RolePlan,
+    Event, EventBus, HostId, HostRecord, Hostname, Inventory, InventoryRepository, Role, RolePlan,
     RoleProblem, default_hostname, fitness_messages,
 };
+use harmony::modules::okd::boot_plan::{SiteNetworks, network_of};
 
 use crate::keymap::{self, Command, PromptCommand};
+pub use crate::view_model::HostRow;
+use crate::view_model::{describe, shown, table_rows_for_height};
 
 /// Lines kept in the event log.
 pub const LOG_CAPACITY: usize = 500;
@@ -55,73 +58,6 @@ pub struct Prompt {
     pub error: Option<String>,
 }
 
-/// One host, with its table cells computed once per reload (not per frame).
-#[derive(Debug, Clone)]
-pub struct HostRow {
-    pub record: HostRecord,
-    /// hostname/IP, vendor/product, threads, memory, disks, NICs, role, phase.
-    pub cells: [String; 8],
-    /// Why the host is unfit for its role; empty when fit or unassigned.
-    pub problems: Vec<String>,
-}
-
-/// Removes control characters: agent strings are untrusted and end up on a terminal.
-pub fn clean(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).collect()
-}
-
-impl HostRow {
-    pub fn new(record: HostRecord) -> Self {
-        let s = &record.summary;
-        let name = match &record.hostname {
-            Some(h) => format!("{h} {}", record.ip),
-            None => record.ip.to_string(),
-        };
-        let vp = clean(&format!(
-            "{} {}",
-            s.vendor.as_deref().unwrap_or("?"),
-            s.product.as_deref().unwrap_or("?")
-        ));
-        let problems = fitness_messages(&record.inventory, record.role);
-        let role = match record.role {
-            Some(r) if !problems.is_empty() => format!("! {r}"),
-            Some(r) => r.to_string(),
-            None => "-".into(),
-        };
-        let cells = [
-            name,
-            vp,
-            s.cpu_threads.map_or_else(|| "?".into(), |t| t.to_string()),
-            s.memory_bytes.map_or_else(|| "?".into(), size),
-            format!("{} / {}", s.disk_count, size(s.disk_bytes)),
-            s.nic_count.to_string(),
-            role,
-            record.phase.to_string(),
-        ];
-        Self {
-            record,
-            cells,
-            problems,
-        }
-    }
-
-    pub fn unfit(&self) -> bool {
-        !self.problems.is_empty()
-    }
-}
-
-/// `894.3 GiB`, or `3.5 TiB` from 1 TiB up.
-pub fn size(bytes: u64) -> String {
-    const TIB: u64 = 1 << 40;
-    if bytes >= TIB {
-        #[allow(clippy::cast_precision_loss)]
-        let t = bytes as f64 / TIB as f64;
-        format!("{t:.1} TiB")
-    } else {
-        format_gib(bytes)
-    }
-}
-
 /// `HH:MM:SS` (UTC) of now.
 fn clock() -> String {
     let secs = SystemTime::now()
@@ -134,43 +70,6 @@ fn clock() -> String {
         (secs / 60) % 60,
         secs % 60
     )
-}
-
-/// One log line for a harmony event.
-pub fn describe(event: &Event) -> String {
-    match event {
-        Event::ScoreStarted { score } => format!("score {score} started"),
-        Event::ScoreFinished { score, result } => match result {
-            Ok(o) => format!("score {score} finished: {o:?}"),
-            Err(e) => format!("score {score} failed: {}", clean(e)),
-        },
-        Event::HostDiscovered { host, ip } => format!("host discovered: {host} at {ip}"),
-        Event::HostUpdated {
-            host,
-            ip,
-            ip_changed,
-        } => {
-            if *ip_changed {
-                format!("host updated: {host} moved to {ip}")
-            } else {
-                format!("host updated: {host} at {ip}")
-            }
-        }
-        Event::HostLost { host } => format!("host lost: {host}"),
-        Event::HostConflict { ip, mac, existing } => {
-            format!("conflict: {ip} claims {mac}, owned by {existing}")
-        }
-        Event::PeerRejected { ip, reason } => format!("rejected {ip}: {}", clean(reason)),
-        Event::HostPhaseChanged { host, from, to } => format!("host {host}: {from} -> {to}"),
-        Event::Progress { task, done, total } => format!("{task}: {done}/{total}"),
-        Event::ScanCompleted {
-            range,
-            found,
-            rejected,
-            elapsed_ms,
-        } => format!("scan of {range}: {found} agent(s), {rejected} rejected, {elapsed_ms} ms"),
-        Event::ScanFailed { range, reason } => format!("scan of {range} failed: {}", clean(reason)),
-    }
 }
 
 /// Whether an event may have changed the stored hosts.
@@ -188,8 +87,12 @@ fn changes_hosts(event: &Event) -> bool {
 /// The whole state of the TUI.
 #[derive(Debug)]
 pub struct App {
-    repo: Arc<dyn InventoryRepository>,
-    bus: EventBus,
+    /// The Inventory: the store and the bus; role changes go through its
+    /// rule ([`Inventory::assign`]).
+    inventory: Inventory,
+    /// The site's per-host network policy the boot plans are computed
+    /// under (what `BootArtefacts` is given).
+    networks: SiteNetworks,
     rows: Vec<HostRow>,
     selected: usize,
     offset: usize,
@@ -210,12 +113,14 @@ pub struct App {
 }
 
 impl App {
+    /// An app over `repo` and `bus`, planning boots under the default site
+    /// policy (what `BootArtefacts` uses when the site file says nothing).
     pub fn new(repo: Arc<dyn InventoryRepository>, bus: EventBus) -> Self {
         let plan = RolePlan::default();
         let last_progress = None;
         Self {
-            repo,
-            bus,
+            inventory: Inventory::new(repo, bus),
+            networks: SiteNetworks::new(),
             rows: Vec::new(),
             selected: 0,
             offset: 0,
@@ -232,6 +137,15 @@ impl App {
             reloading: false,
             reload_pending: false,
         }
+    }
+
+    /// The same app planning boots under the site's per-host network
+    /// policy (the `networks` of the site's `BootArtefacts`).
+    pub fn with_networks(mut self, networks: SiteNetworks) -> Self {
+        self.networks = networks;
+        let hosts: Vec<HostRecord> = self.rows.drain(..).map(|r| r.record).collect();
+        self.set_hosts(hosts);
+        self
     }
 
     // --- read access for the view -------------------------------------
@@ -292,7 +206,7 @@ impl App {
             self.log.pop_front();
         }
         self.log
-            .push_back(format!("{} {}", clock(), clean(line.as_ref())));
+            .push_back(format!("{} {}", clock(), shown(line.as_ref())));
     }
 
     /// Replaces the hosts (keeps the selection on the same host).
@@ -300,13 +214,24 @@ impl App {
         let keep = self.selected().map(|r| r.record.id.clone());
         self.plan = RolePlan::new(hosts.iter().map(|h| (h.id.clone(), h.role)));
         self.plan_problems = self.plan.problems();
-        self.rows = hosts.into_iter().map(HostRow::new).collect();
+        let networks = &self.networks;
+        self.rows = hosts
+            .into_iter()
+            .map(|h| {
+                let network = network_of(networks, &h.id);
+                HostRow::new(h, network)
+            })
+            .collect();
         self.select_id(keep.as_ref());
     }
 
     /// Reads the hosts from the store now (tests, and the first frame).
     pub fn reload_blocking(&mut self) -> Option<Action> {
-        let hosts = self.repo.hosts().map_err(|e| e.to_string());
+        let hosts = self
+            .inventory
+            .repository()
+            .hosts()
+            .map_err(|e| e.to_string());
         self.reloading = true;
         self.update(Msg::HostsReloaded(hosts))
     }
@@ -347,7 +272,7 @@ impl App {
                 }
             }
             Msg::Resize(_, h) => {
-                self.viewport = usize::from(crate::ui::table_rows_for_height(h)).max(1);
+                self.viewport = usize::from(table_rows_for_height(h)).max(1);
                 self.scroll_to_selected();
                 None
             }
@@ -457,8 +382,10 @@ impl App {
             return;
         };
         let host = row.record.id.clone();
-        // Exactly 1 bootstrap and 3 control-plane hosts: refuse a 2nd/4th.
-        if let Some(problem) = self.plan.with(&host, Some(role)).excess().first() {
+        // The domain's rule (exactly 1 bootstrap and 3 control-plane
+        // hosts), checked before asking for a name; `Inventory::assign`
+        // enforces it again when saving.
+        if let Err(problem) = self.plan.check_assign(&host, role) {
             self.status = Some(format!("cannot assign {role}: {problem}"));
             return;
         }
@@ -550,35 +477,22 @@ impl App {
         self.save(&id, None, None);
     }
 
-    /// Writes the assignment to the store and updates the table at once.
+    /// Assigns through the Inventory (the domain's role rule, the store,
+    /// the phase-change event) and updates the table at once.
     fn save(&mut self, id: &HostId, role: Option<Role>, hostname: Option<Hostname>) {
-        let before = self
-            .rows
-            .iter()
-            .find(|r| &r.record.id == id)
-            .map(|r| r.record.phase);
-        match self.repo.assign(id, role, hostname) {
+        match self.inventory.assign(id, role, hostname) {
             Ok(rec) => {
                 let msg = match (&rec.role, &rec.hostname) {
                     (Some(r), Some(h)) => format!("assigned {r} {h} to {id}"),
                     (Some(r), None) => format!("assigned {r} to {id}"),
                     _ => format!("unassigned {id}"),
                 };
-                let problems = fitness_messages(&rec.inventory, rec.role);
+                let problems = fitness_messages(&rec.hardware, rec.role);
                 self.status = Some(match problems.first() {
-                    Some(p) => format!("{msg} — unfit: {p}"),
+                    Some(p) => format!("{msg}; unfit: {p}"),
                     None => msg.clone(),
                 });
                 self.log_line(msg);
-                if let Some(from) = before
-                    && from != rec.phase
-                {
-                    self.bus.publish(Event::HostPhaseChanged {
-                        host: rec.id.clone(),
-                        from,
-                        to: rec.phase,
-                    });
-                }
                 let mut hosts: Vec<HostRecord> = self
                     .rows
                     .drain(..)

@@ -8,11 +8,14 @@
 //! from a single channel; [`keymap`] turns keys into commands;
 //! [`ui::draw`] renders `&App` and changes nothing; the binary's loop only
 //! routes messages and runs the [`app::Action`]s `update` asks for.
+//! [`view_model`] holds what both need (rows, boot plans, log lines,
+//! layout figures): `ui` depends on `app`, `app` never on `ui`.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod app;
 pub mod discovery;
 pub mod keymap;
 pub mod ui;
+pub mod view_model;
 
 pub use app::{Action, App, Msg, Pane};

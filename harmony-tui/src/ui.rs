@@ -1,24 +1,23 @@
 //! The view: `draw(&App, &mut Frame)` renders the state and changes nothing.
 //! Only the visible table rows are turned into widgets, from strings
-//! computed when the hosts were loaded.
+//! computed when the hosts were loaded (`view_model`). Hardware is shown
+//! from typed values and safe text; other messages through
+//! [`crate::view_model::shown`].
 
 use harmony::domain::Role;
-use harmony::domain::roles::{format_gib, installed_memory};
+use harmony::domain::hardware::HostHardware;
+use harmony::domain::roles::format_gib;
 use harmony::domain::{RoleProblem, fitness};
-use harmony::inventory_model::Inventory;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
 
-use crate::app::{App, HostRow, Pane, clean};
+use crate::app::{App, Pane};
 use crate::keymap::HELP;
-
-/// Height of the event log pane, borders included.
-const LOG_HEIGHT: u16 = 9;
-/// Rows of the layout outside the main area: plan line, log, help line.
-const CHROME: u16 = 1 + LOG_HEIGHT + 1;
+pub use crate::view_model::table_rows_for_height;
+use crate::view_model::{HostRow, LOG_HEIGHT, shown};
 
 const HEADER: [&str; 9] = [
     "",
@@ -31,12 +30,6 @@ const HEADER: [&str; 9] = [
     "ROLE",
     "PHASE",
 ];
-
-/// Table body rows visible in a terminal `height` rows high.
-pub fn table_rows_for_height(height: u16) -> u16 {
-    // Borders (2) and the header (1).
-    height.saturating_sub(CHROME).saturating_sub(3)
-}
 
 fn pane_block(title: &str, focused: bool) -> Block<'_> {
     let style = if focused {
@@ -66,7 +59,7 @@ pub fn draw(app: &App, frame: &mut Frame<'_>) {
     draw_log(app, frame, log);
     let help_line = match app.status() {
         Some(s) => Line::from(vec![
-            Span::styled(clean(s), Style::default().fg(Color::Yellow)),
+            Span::styled(shown(s), Style::default().fg(Color::Yellow)),
             Span::raw("  |  "),
             Span::raw(HELP),
         ]),
@@ -142,7 +135,12 @@ fn opt<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "?".into(), |v| v.to_string())
 }
 
-fn fit_summary(inv: &Inventory) -> String {
+fn text<T: ToString>(v: &Option<T>, none: &str) -> String {
+    v.as_ref()
+        .map_or_else(|| none.to_string(), ToString::to_string)
+}
+
+fn fit_summary(inv: &HostHardware) -> String {
     Role::ALL
         .iter()
         .map(|r| {
@@ -156,7 +154,7 @@ fn fit_summary(inv: &Inventory) -> String {
 /// The details of the selected host, as lines.
 pub fn details_lines(row: &HostRow) -> Vec<Line<'static>> {
     let h = &row.record;
-    let inv = &h.inventory;
+    let inv = &h.hardware;
     let bold = Style::default().add_modifier(Modifier::BOLD);
     let mut l: Vec<Line<'static>> = Vec::new();
     l.push(Line::styled(format!("{}", h.id), bold));
@@ -177,32 +175,35 @@ pub fn details_lines(row: &HostRow) -> Vec<Line<'static>> {
         ));
     }
     l.push(Line::from(format!("Fits: {}", fit_summary(inv))));
+    // Everything below is typed values and safe text.
     let s = &inv.system;
     l.push(Line::styled("System", bold));
-    l.push(Line::from(clean(&format!(
+    l.push(Line::from(format!(
         "  {} {} serial {} BMC {}",
-        s.vendor.as_deref().unwrap_or("?"),
-        s.product.as_deref().unwrap_or("?"),
-        s.serial.as_deref().unwrap_or("?"),
-        s.bmc_address.as_deref().unwrap_or("-")
-    ))));
+        text(&s.vendor, "?"),
+        text(&s.product, "?"),
+        text(&s.serial, "?"),
+        text(&s.bmc_address, "-")
+    )));
     let c = &inv.cpu;
     l.push(Line::styled("CPU", bold));
-    l.push(Line::from(clean(&format!(
+    l.push(Line::from(format!(
         "  {} ({} sockets, {} cores, {} threads, {} MHz)",
-        c.model.as_deref().unwrap_or("?"),
+        text(&c.model, "?"),
         opt(c.sockets),
         opt(c.cores),
         opt(c.threads),
         c.mhz.map_or_else(|| "?".into(), |m| format!("{m:.0}"))
-    ))));
+    )));
     if !c.flags.is_empty() {
-        l.push(Line::from(clean(&format!("  flags {}", c.flags.join(" ")))));
+        let flags: Vec<&str> = c.flags.iter().map(|f| f.as_str()).collect();
+        l.push(Line::from(format!("  flags {}", flags.join(" "))));
     }
     l.push(Line::styled(
         format!(
             "Memory {} (kernel {})",
-            installed_memory(inv).map_or_else(|| "?".into(), format_gib),
+            inv.installed_memory()
+                .map_or_else(|| "?".into(), format_gib),
             inv.memory
                 .total_bytes
                 .map_or_else(|| "?".into(), format_gib)
@@ -210,31 +211,31 @@ pub fn details_lines(row: &HostRow) -> Vec<Line<'static>> {
         bold,
     ));
     for d in &inv.memory.dimms {
-        l.push(Line::from(clean(&format!(
+        l.push(Line::from(format!(
             "  {} {} {} {} MT/s {}",
-            d.locator.as_deref().unwrap_or("?"),
+            text(&d.locator, "?"),
             d.size_bytes.map_or_else(|| "?".into(), format_gib),
-            d.memory_type.as_deref().unwrap_or("?"),
+            text(&d.memory_type, "?"),
             opt(d.speed_mts),
-            d.manufacturer.as_deref().unwrap_or("")
-        ))));
+            text(&d.manufacturer, "")
+        )));
     }
-    l.push(Line::styled(format!("Disks ({})", inv.storage.len()), bold));
-    for d in &inv.storage {
-        l.push(Line::from(clean(&format!(
+    l.push(Line::styled(format!("Disks ({})", inv.disks.len()), bold));
+    for d in &inv.disks {
+        l.push(Line::from(format!(
             "  {} {:?} {} {}{}",
             d.name,
             d.kind,
             d.size_bytes.map_or_else(|| "?".into(), format_gib),
-            d.model.as_deref().unwrap_or(""),
+            text(&d.model, ""),
             if d.removable == Some(true) {
                 " removable"
             } else {
                 ""
             }
-        ))));
+        )));
         if let Some(id) = &d.by_id {
-            l.push(Line::from(clean(&format!("    {id}"))));
+            l.push(Line::from(format!("    {id}")));
         }
     }
     l.push(Line::styled(
@@ -242,56 +243,33 @@ pub fn details_lines(row: &HostRow) -> Vec<Line<'static>> {
         bold,
     ));
     for n in inv.physical_nics() {
-        let link = match (n.carrier, n.operstate.as_deref()) {
-            (Some(true), _) | (_, Some("up")) => "up",
-            _ => "down",
-        };
-        l.push(Line::from(clean(&format!(
+        let link = if n.link_up() { "up" } else { "down" };
+        l.push(Line::from(format!(
             "  {} {} {} {}",
             n.name,
-            n.permanent_mac
-                .as_deref()
-                .or(n.mac.as_deref())
-                .unwrap_or("no MAC"),
+            n.identity_mac()
+                .map_or_else(|| "no MAC".into(), |m| m.to_string()),
             n.speed_mbps
                 .map_or_else(|| "? Mb/s".into(), |s| format!("{s} Mb/s")),
             link
-        ))));
+        )));
         if let Some(lldp) = &n.lldp {
-            l.push(Line::from(clean(&format!(
+            l.push(Line::from(format!(
                 "    LLDP {} port {}",
-                lldp.system_name
-                    .as_deref()
-                    .or(lldp.chassis_id.as_deref())
-                    .unwrap_or("?"),
-                lldp.port_id
-                    .as_deref()
-                    .or(lldp.port_description.as_deref())
-                    .unwrap_or("?")
-            ))));
+                text(&lldp.system_name.as_ref().or(lldp.chassis_id.as_ref()), "?"),
+                text(
+                    &lldp.port_id.as_ref().or(lldp.port_description.as_ref()),
+                    "?"
+                )
+            )));
         }
     }
-    // What its boot files would carry (the same plan `BootArtefacts` uses).
+    // What its boot files carry: the plan computed with the hosts, under
+    // the site's policy, by the function `BootArtefacts` uses.
     l.push(Line::styled("Boot plan", bold));
-    match harmony::modules::boot::install_device(inv) {
-        Ok(dev) => l.push(Line::from(clean(&format!("  install on {dev}")))),
-        Err(e) => l.push(Line::from(clean(&format!("  install on: none ({e})")))),
-    }
-    match harmony::modules::okd::bond::plan_bond(
-        inv,
-        &Default::default(),
-        harmony::modules::okd::bond::Addressing::Dhcp,
-    ) {
-        Ok(plan) => {
-            for line in plan.to_string().lines() {
-                l.push(Line::from(clean(&format!("  {line}"))));
-            }
-            if let Ok(args) = plan.kernel_args() {
-                let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
-                l.push(Line::from(clean(&format!("  args: {}", args.join(" ")))));
-            }
-        }
-        Err(e) => l.push(Line::from(clean(&format!("  network: none ({e})")))),
+    match &row.boot {
+        Ok(lines) => l.extend(lines.iter().map(|line| Line::from(format!("  {line}")))),
+        Err(e) => l.push(Line::from(format!("  none ({e})"))),
     }
     l
 }
@@ -360,13 +338,13 @@ fn draw_prompt(app: &App, frame: &mut Frame<'_>, area: Rect) {
         Line::from(vec![
             Span::raw("Hostname: "),
             Span::styled(
-                format!("{}_", clean(&p.input)),
+                format!("{}_", shown(&p.input)),
                 Style::default().add_modifier(Modifier::BOLD),
             ),
         ]),
     ];
     match &p.error {
-        Some(e) => lines.push(Line::styled(clean(e), Style::default().fg(Color::Red))),
+        Some(e) => lines.push(Line::styled(shown(e), Style::default().fg(Color::Red))),
         None => lines.push(Line::from("Enter save  Esc cancel  Ctrl-U clear")),
     }
     frame.render_widget(Clear, popup);

@@ -5,8 +5,9 @@
 mod support;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use harmony::domain::SafeText;
+use harmony::domain::hardware::{Dimm, Lldp};
 use harmony::domain::{Event, HostId, InventoryRepository, Role};
-use harmony::inventory_model::Lldp;
 use harmony_tui::{Action, App, Msg, Pane};
 use ratatui::style::Color;
 use support::{app, common, host, line_of, render, store, store_with, text};
@@ -79,18 +80,19 @@ fn unassigned_hosts_come_first_with_their_columns() {
 fn selected_host_details_show_full_hardware() {
     let f = store();
     let mut h = host(1);
-    h.inventory.network[0].lldp = Some(Lldp {
-        chassis_id: Some("aa:bb:cc:00:00:01".into()),
-        port_id: Some("ethernet1/1/7".into()),
-        system_name: Some("tor-a".into()),
+    let t = |s: &str| Some(SafeText::new(s));
+    h.hardware.nics[0].lldp = Some(Lldp {
+        chassis_id: t("aa:bb:cc:00:00:01"),
+        port_id: t("ethernet1/1/7"),
+        system_name: t("tor-a"),
         port_description: None,
     });
-    h.inventory.memory.dimms = vec![harmony::inventory_model::Dimm {
-        locator: Some("A1".into()),
+    h.hardware.memory.dimms = vec![Dimm {
+        locator: t("A1"),
         size_bytes: Some(32 << 30),
-        memory_type: Some("DDR4".into()),
+        memory_type: t("DDR4"),
         speed_mts: Some(3200),
-        manufacturer: Some("Samsung".into()),
+        manufacturer: t("Samsung"),
         ..Default::default()
     }];
     f.store.upsert_discovered(&h, common::t(1)).unwrap();
@@ -144,8 +146,8 @@ fn role_plan_problems_are_shown() {
 fn unfit_host_is_flagged() {
     let f = store();
     let mut small = host(1);
-    small.inventory.memory.smbios_total_bytes = Some(8 << 30);
-    small.inventory.memory.total_bytes = Some(8 << 30);
+    small.hardware.memory.smbios_total_bytes = Some(8 << 30);
+    small.hardware.memory.total_bytes = Some(8 << 30);
     f.store.upsert_discovered(&small, common::t(1)).unwrap();
     f.store
         .assign(
@@ -379,7 +381,7 @@ async fn discovery_finds_a_loopback_agent() {
     use std::io::{Read, Write};
     let f = store();
     let agent = host(7);
-    let body = serde_json::to_vec(&agent.inventory).unwrap();
+    let body = serde_json::to_vec(&agent.hardware.to_wire()).unwrap();
     let listener = std::net::TcpListener::bind("127.0.6.10:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -442,4 +444,41 @@ fn scrolling_keeps_the_selection_visible() {
     assert_eq!(app.selected_index(), 299);
     key(&mut app, KeyCode::Home);
     assert_eq!(app.selected_index(), 0);
+}
+
+/// The boot plan shown is computed, with the hosts, under the site's
+/// per-host policy the app is given (the `networks` of `BootArtefacts`),
+/// by the same function that writes the boot files.
+#[test]
+fn details_show_the_boot_plan_under_the_site_policy() {
+    use harmony::modules::okd::bond::{MemberOverride, SiteBondPolicy};
+    use harmony::modules::okd::boot_plan::{HostNetwork, SiteNetworks, network_of, plan_boot};
+    let f = store_with(1);
+    let repo: std::sync::Arc<dyn InventoryRepository> = f.store.clone();
+    let mut networks = SiteNetworks::new();
+    networks.insert(
+        id(1),
+        HostNetwork {
+            bond: SiteBondPolicy {
+                members: Some(MemberOverride::Names(vec!["eno2".parse().unwrap()])),
+                allow_multi_chassis: false,
+            },
+            addressing: None,
+        },
+    );
+    let mut app =
+        App::new(repo, harmony::domain::EventBus::default()).with_networks(networks.clone());
+    app.reload_blocking();
+    let row = app.selected().unwrap();
+    let want = plan_boot(&row.record.hardware, network_of(&networks, &id(1)))
+        .unwrap()
+        .lines();
+    assert_eq!(row.boot.as_ref().unwrap(), &want);
+    let text: Vec<String> = harmony_tui::ui::details_lines(row)
+        .iter()
+        .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+        .collect();
+    let text = text.join("\n");
+    assert!(text.contains("no bond: single interface eno2"), "{text}");
+    assert!(text.contains("args: ip=eno2:dhcp rd.neednet=1"), "{text}");
 }

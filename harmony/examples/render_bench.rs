@@ -40,8 +40,8 @@ async fn main() {
                 role: Some(role),
                 hostname: Some(name.parse().unwrap()),
                 phase: InstallPhase::RoleAssigned,
-                summary: HostSummary::from_inventory(&d.inventory),
-                inventory: d.inventory,
+                summary: HostSummary::from_hardware(&d.hardware),
+                hardware: d.hardware,
             }
         })
         .collect();

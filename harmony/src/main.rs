@@ -345,7 +345,7 @@ fn time(t: SystemTime) -> String {
 }
 
 fn host_problems(h: &HostRecord) -> Vec<String> {
-    fitness_messages(&h.inventory, h.role)
+    fitness_messages(&h.hardware, h.role)
 }
 
 fn host_json(h: &HostRecord) -> Value {
@@ -465,7 +465,7 @@ fn show(store: &SqliteStore, host: &str, json: bool) -> Result<(), CliError> {
     let events = store.events(&h.id, 20)?;
     if json {
         let mut v = host_json(&h);
-        v["inventory"] = serde_json::to_value(&h.inventory)?;
+        v["inventory"] = serde_json::to_value(h.hardware.to_wire())?;
         v["events"] = Value::Array(
             events
                 .iter()
@@ -493,12 +493,12 @@ fn show(store: &SqliteStore, host: &str, json: bool) -> Result<(), CliError> {
         println!("unfit:      {p}");
     }
     // The boot plan: what its scos-boot iPXE script would carry (dry run).
-    match harmony::modules::boot::install_device(&h.inventory) {
+    match harmony::modules::boot::install_device(&h.hardware) {
         Ok(dev) => println!("install on: {dev}"),
         Err(e) => println!("install on: none ({e})"),
     }
     match harmony::modules::okd::bond::plan_bond(
-        &h.inventory,
+        &h.hardware,
         &Default::default(),
         harmony::modules::okd::bond::Addressing::Dhcp,
     ) {
@@ -515,7 +515,7 @@ fn show(store: &SqliteStore, host: &str, json: bool) -> Result<(), CliError> {
         Err(e) => println!("network plan: none ({e})"),
     }
     println!("hardware:");
-    println!("{}", serde_json::to_string_pretty(&h.inventory)?);
+    println!("{}", serde_json::to_string_pretty(&h.hardware.to_wire())?);
     println!("events:");
     for e in &events {
         println!("  {}  {:<14} {}", time(e.at), e.kind, clean(&e.detail));
@@ -554,7 +554,7 @@ fn assign(
             other.id
         )));
     }
-    let unfit = fitness_messages(&h.inventory, role);
+    let unfit = fitness_messages(&h.hardware, role);
     let plan = plan_of(&hosts).with(&h.id, role);
     for p in &unfit {
         eprintln!("unfit: {p}");

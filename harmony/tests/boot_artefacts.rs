@@ -163,13 +163,12 @@ async fn a_host_that_cannot_be_planned_fails_naming_it_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("inv.sqlite3")).unwrap());
     let mut host = common::host(9, "192.168.77.29");
-    // A hostile agent: every disk path is an injection attempt.
-    for d in &mut host.inventory.storage {
-        d.by_id = Some("/dev/disk/by-id/x;reboot".into());
-        d.by_path = None;
-        d.wwn = None;
-        d.name = "sda;reboot".into();
-        d.path = "/dev/sda;reboot".into();
+    // Hostile disk paths never get this far (discovery's conversion to
+    // typed hardware refuses them, see `domain::hardware`): here every disk
+    // is a USB stick, so the host has no install disk.
+    for d in &mut host.hardware.disks {
+        d.kind = harmony::domain::hardware::DiskKind::Usb;
+        d.removable = Some(true);
     }
     store.upsert_discovered(&host, common::t(1)).unwrap();
     store

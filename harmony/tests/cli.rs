@@ -25,8 +25,8 @@ fn db() -> Db {
     for n in 1..=4 {
         let mut h = host(n, &format!("10.0.0.{n}"));
         if n == 4 {
-            h.inventory.memory.total_bytes = Some(8 << 30);
-            h.inventory.memory.smbios_total_bytes = Some(8 << 30);
+            h.hardware.memory.total_bytes = Some(8 << 30);
+            h.hardware.memory.smbios_total_bytes = Some(8 << 30);
         }
         store.upsert_discovered(&h, t(u64::from(n))).unwrap();
     }

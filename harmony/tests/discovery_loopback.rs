@@ -62,11 +62,11 @@ async fn finds_every_loopback_agent_and_stores_them() {
         assert_eq!(h.id.as_str(), format!("uuid:{}", uuid(*i)));
         assert_eq!(h.macs, vec![mac(&format!("52:54:00:00:00:{i:02x}"))]);
         assert_eq!(
-            h.inventory.hostname.as_deref(),
+            h.hardware.hostname.as_ref().map(|n| n.as_str()),
             Some(format!("node-{i}").as_str())
         );
-        assert_eq!(h.inventory.cpu.threads, Some(u32::from(*i) + 1));
-        assert_eq!(h.inventory.storage[0].size_bytes, Some(u64::from(*i) << 30));
+        assert_eq!(h.hardware.cpu.threads, Some(u32::from(*i) + 1));
+        assert_eq!(h.hardware.disks[0].size_bytes, Some(u64::from(*i) << 30));
     }
     assert_eq!(counts.new, 5);
     assert_eq!(repo.count(), 5);
@@ -420,7 +420,10 @@ async fn discovery_into_the_sqlite_store() {
         .find(|h| h.id.as_str() == format!("uuid:{}", uuid(1)))
         .unwrap();
     assert_eq!(moved.ip, v4(0, 3, 30));
-    assert_eq!(moved.inventory.hostname, inventory(1).hostname);
+    assert_eq!(
+        moved.hardware.hostname.as_ref().map(ToString::to_string),
+        inventory(1).hostname
+    );
     let events = reopened.events(&moved.id, 10).unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["discovered", "ip-changed"]);

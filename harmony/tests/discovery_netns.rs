@@ -189,19 +189,21 @@ fn real_agents_on_a_bridge() {
         let dev = format!("v{k}");
         let mac = link_mac(ns, &dev);
         let nic = h
-            .inventory
-            .network
+            .hardware
+            .nics
             .iter()
-            .find(|n| n.name == dev)
-            .unwrap_or_else(|| panic!("{dev} not in {:?}", h.inventory.network));
-        assert_eq!(nic.mac.as_deref(), Some(mac.as_str()));
+            .find(|n| n.name.as_str() == dev)
+            .unwrap_or_else(|| panic!("{dev} not in {:?}", h.hardware.nics));
+        assert_eq!(nic.mac.map(|m| m.to_string()), Some(mac.clone()));
         assert!(
-            nic.ipv4.contains(&format!("198.51.100.{k}/24")),
+            nic.ipv4
+                .iter()
+                .any(|a| a.to_string() == format!("198.51.100.{k}/24")),
             "{:?}",
             nic.ipv4
         );
         assert!(h.macs.iter().any(|m| m.to_string() == mac), "{:?}", h.macs);
-        assert_eq!(h.inventory.schema_version, 1);
+        assert_eq!(h.hardware.to_wire().schema_version, 1);
     }
     assert_eq!(report.rejected.len(), 1, "{:?}", report.rejected);
     assert_eq!(report.rejected[0].0, ip(14));

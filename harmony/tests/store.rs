@@ -62,7 +62,7 @@ fn new_then_updated_then_ip_changed() {
         UpsertResult::Updated { ip_changed: false }
     );
     let mut moved = host_with(1, "10.0.0.77", vec![mac(1, 1), mac(1, 3)]);
-    moved.inventory.cpu.threads = Some(64);
+    moved.hardware.cpu.threads = Some(64);
     assert_eq!(
         s.upsert_discovered(&moved, t(20)).unwrap(),
         UpsertResult::Updated { ip_changed: true }
@@ -72,10 +72,10 @@ fn new_then_updated_then_ip_changed() {
     assert_eq!(r.first_seen, t(0));
     assert_eq!(r.last_seen, t(20));
     assert_eq!(r.macs, vec![mac(1, 1), mac(1, 3)]);
-    assert_eq!(r.summary, HostSummary::from_inventory(&moved.inventory));
+    assert_eq!(r.summary, HostSummary::from_hardware(&moved.hardware));
     assert_eq!(r.summary.cpu_threads, Some(64));
     assert_eq!(r.summary.nic_count, 2, "the bridge is not a NIC");
-    assert_eq!(r.inventory, moved.inventory);
+    assert_eq!(r.hardware, moved.hardware);
     assert_eq!(r.phase, InstallPhase::Discovered);
     // Seen again unchanged: last_seen moved, no event (the log does not
     // grow per scan); then the move is logged.
@@ -147,7 +147,7 @@ fn upsert_never_touches_role_hostname_or_phase() {
     // Same address and MACs, new hardware facts: the inventory updates,
     // role, host name and phase stay.
     let mut again = host(1, "10.0.0.1");
-    again.inventory.cpu.threads = Some(96);
+    again.hardware.cpu.threads = Some(96);
     assert_eq!(
         s.upsert_discovered(&again, t(9)).unwrap(),
         UpsertResult::Updated { ip_changed: false }
@@ -156,7 +156,7 @@ fn upsert_never_touches_role_hostname_or_phase() {
     assert_eq!(r.role, Some(Role::ControlPlane));
     assert_eq!(r.hostname, Some(hn));
     assert_eq!(r.phase, InstallPhase::BootConfigured);
-    assert_eq!(r.inventory.cpu.threads, Some(96));
+    assert_eq!(r.hardware.cpu.threads, Some(96));
 }
 
 #[test]
@@ -328,7 +328,7 @@ fn event_log_is_append_only_and_ordered() {
         let ip = format!("10.0.0.{}", 1 + i / 3);
         // Each sighting reports something new, so each is logged.
         let mut h = host(1, &ip);
-        h.inventory.cpu.threads = Some(u32::try_from(i).unwrap() + 1);
+        h.hardware.cpu.threads = Some(u32::try_from(i).unwrap() + 1);
         s.upsert_discovered(&h, t(i)).unwrap();
     }
     let all = s.events(&a.id, 100).unwrap();
@@ -399,7 +399,7 @@ fn migrates_v1_database_and_backfills_summary() {
             rusqlite::params![
                 h.id.as_str(),
                 h.ip.to_string(),
-                serde_json::to_string(&h.inventory).unwrap(),
+                serde_json::to_string(&h.hardware.to_wire()).unwrap(),
                 h.raw_json
             ],
         )
@@ -415,7 +415,7 @@ fn migrates_v1_database_and_backfills_summary() {
     let s = SqliteStore::open(&path).unwrap();
     assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
     let r = s.host(&h.id).unwrap().unwrap();
-    assert_eq!(r.summary, HostSummary::from_inventory(&h.inventory));
+    assert_eq!(r.summary, HostSummary::from_hardware(&h.hardware));
     assert!(r.summary.disk_bytes > 0 && r.summary.nic_count == 2);
     assert_eq!(r.role, Some(Role::Worker));
     assert_eq!(r.macs, h.macs);
@@ -573,4 +573,92 @@ fn identity_claims_are_refused_and_logged() {
         UpsertResult::Updated { ip_changed: false }
     );
     assert_eq!(s.host(&h.id).unwrap().unwrap().last_seen, t(3));
+}
+
+/// The role change rule lives in the domain: `Inventory::assign` refuses a
+/// second bootstrap and a fourth control-plane host (nothing written),
+/// allows any number of workers and clearing a role, and announces each
+/// phase change.
+#[test]
+fn inventory_assign_enforces_role_counts_and_announces_phases() {
+    use harmony::domain::{Event, EventBus, Inventory};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir));
+    let hosts: Vec<_> = (1..=6).map(|n| host(n, &format!("10.0.0.{n}"))).collect();
+    store.upsert_many(&hosts, t(0)).unwrap();
+    let bus = EventBus::default();
+    let mut rx = bus.subscribe();
+    let inventory = Inventory::new(store.clone(), bus);
+    inventory
+        .assign(&hosts[0].id, Some(Role::Bootstrap), None)
+        .unwrap();
+    match rx.try_recv().unwrap() {
+        Event::HostPhaseChanged { host, from, to } => {
+            assert_eq!(host, hosts[0].id);
+            assert_eq!(
+                (from, to),
+                (InstallPhase::Discovered, InstallPhase::RoleAssigned)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = inventory
+        .assign(&hosts[1].id, Some(Role::Bootstrap), None)
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RepositoryError::RoleCount {
+                role: Role::Bootstrap,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("too many bootstrap: 2 assigned, 1 wanted"),
+        "{e}"
+    );
+    assert_eq!(store.host(&hosts[1].id).unwrap().unwrap().role, None);
+    assert!(rx.try_recv().is_err(), "nothing announced for a refusal");
+    // Re-assigning the bootstrap its own role is not a second one.
+    inventory
+        .assign(
+            &hosts[0].id,
+            Some(Role::Bootstrap),
+            Some("bootstrap".parse().unwrap()),
+        )
+        .unwrap();
+    for h in &hosts[1..4] {
+        inventory
+            .assign(&h.id, Some(Role::ControlPlane), None)
+            .unwrap();
+    }
+    let e = inventory
+        .assign(&hosts[4].id, Some(Role::ControlPlane), None)
+        .unwrap_err();
+    assert!(e.to_string().contains("too many control-plane"), "{e}");
+    inventory
+        .assign(&hosts[4].id, Some(Role::Worker), None)
+        .unwrap();
+    inventory
+        .assign(&hosts[5].id, Some(Role::Worker), None)
+        .unwrap();
+    // Moving a control-plane host to bootstrap is refused; clearing is fine.
+    assert!(
+        inventory
+            .assign(&hosts[1].id, Some(Role::Bootstrap), None)
+            .is_err()
+    );
+    inventory.assign(&hosts[0].id, None, None).unwrap();
+    inventory
+        .assign(&hosts[1].id, Some(Role::Bootstrap), None)
+        .unwrap();
+    let unknown = host(99, "10.0.0.99").id;
+    assert!(matches!(
+        inventory.assign(&unknown, Some(Role::Worker), None),
+        Err(RepositoryError::NotFound(_))
+    ));
 }

@@ -6,9 +6,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use harmony_inventory_agent::model as agent;
-
 use super::events::{Event, EventBus};
+use super::hardware::HostHardware;
+use super::roles::{RolePlan, RoleProblem};
 use super::step_log::{MemoryStepLog, StepLog};
 use super::values::{HostId, Hostname, InstallPhase, MacAddress, PhaseError, Role};
 
@@ -20,14 +20,14 @@ pub struct DiscoveredHost {
     pub ip: IpAddr,
     /// Permanent (else current) MACs of the physical NICs, validated.
     pub macs: Vec<MacAddress>,
-    /// The agent's document. Its strings are still untrusted: only the
-    /// validated fields of this struct may reach templates or commands.
-    pub inventory: agent::Inventory,
+    /// What the agent reported, typed (identifiers parsed, free text safe).
+    pub hardware: HostHardware,
     /// The exact bytes the agent served (kept for audit).
     pub raw_json: Vec<u8>,
 }
 
-/// The columns the TUI and CLI show without parsing the whole document.
+/// The columns the TUI and CLI show without parsing the whole document
+/// (computed from the typed hardware; vendor and product are safe text).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HostSummary {
     pub vendor: Option<String>,
@@ -40,19 +40,15 @@ pub struct HostSummary {
 }
 
 impl HostSummary {
-    pub fn from_inventory(inv: &agent::Inventory) -> Self {
+    pub fn from_hardware(hw: &HostHardware) -> Self {
         Self {
-            vendor: inv.system.vendor.clone(),
-            product: inv.system.product.clone(),
-            cpu_threads: inv.cpu.threads,
-            memory_bytes: inv.memory.total_bytes,
-            disk_count: u32::try_from(inv.storage.len()).unwrap_or(u32::MAX),
-            disk_bytes: inv
-                .storage
-                .iter()
-                .filter_map(|d| d.size_bytes)
-                .fold(0u64, u64::saturating_add),
-            nic_count: u32::try_from(inv.physical_nics().count()).unwrap_or(u32::MAX),
+            vendor: hw.system.vendor.as_ref().map(ToString::to_string),
+            product: hw.system.product.as_ref().map(ToString::to_string),
+            cpu_threads: hw.cpu.threads,
+            memory_bytes: hw.memory.total_bytes,
+            disk_count: u32::try_from(hw.disks.len()).unwrap_or(u32::MAX),
+            disk_bytes: hw.disk_bytes(),
+            nic_count: u32::try_from(hw.physical_nics().count()).unwrap_or(u32::MAX),
         }
     }
 }
@@ -69,7 +65,7 @@ pub struct HostRecord {
     pub hostname: Option<Hostname>,
     pub phase: InstallPhase,
     pub summary: HostSummary,
-    pub inventory: agent::Inventory,
+    pub hardware: HostHardware,
 }
 
 /// The Inventory's display order: unassigned hosts first, then bootstrap,
@@ -116,6 +112,13 @@ pub enum RepositoryError {
     Phase(#[from] PhaseError),
     #[error("host {host}: {reason}")]
     Rejected { host: HostId, reason: String },
+    /// The assignment would break the cluster's role counts.
+    #[error("host {host}: cannot assign {role}: {problem}")]
+    RoleCount {
+        host: HostId,
+        role: Role,
+        problem: RoleProblem,
+    },
     #[error("inventory store: {0}")]
     Backend(String),
 }
@@ -197,14 +200,30 @@ impl Inventory {
         self.events.publish(event);
     }
 
-    /// [`InventoryRepository::assign`], announcing the phase change.
+    /// The role change rule, then [`InventoryRepository::assign`],
+    /// announcing the phase change. A role is refused when it would exceed
+    /// its count ([`RolePlan::check_assign`]: 1 bootstrap, 3 control-plane,
+    /// any number of workers); clearing a role is always allowed.
     pub fn assign(
         &self,
         id: &HostId,
         role: Option<Role>,
         hostname: Option<Hostname>,
     ) -> Result<HostRecord, RepositoryError> {
-        let before = self.repo.host(id)?.map(|h| h.phase);
+        let hosts = self.repo.hosts()?;
+        let before = hosts.iter().find(|h| &h.id == id).map(|h| h.phase);
+        if before.is_none() {
+            return Err(RepositoryError::NotFound(id.clone()));
+        }
+        if let Some(r) = role {
+            RolePlan::new(hosts.iter().map(|h| (h.id.clone(), h.role)))
+                .check_assign(id, r)
+                .map_err(|problem| RepositoryError::RoleCount {
+                    host: id.clone(),
+                    role: r,
+                    problem,
+                })?;
+        }
         let record = self.repo.assign(id, role, hostname)?;
         if let Some(from) = before
             && from != record.phase

@@ -27,6 +27,7 @@
 //! ```
 
 pub mod events;
+pub mod hardware;
 pub mod inventory;
 pub mod maestro;
 pub mod outcome;
@@ -39,6 +40,7 @@ pub mod topology;
 pub mod values;
 
 pub use events::{Event, EventBus};
+pub use hardware::{HardwareError, HostHardware};
 pub use inventory::{
     DiscoveredHost, HostEvent, HostRecord, HostSummary, Inventory, InventoryRepository,
     RepositoryError, UpsertResult,
@@ -54,6 +56,7 @@ pub use score::{Interpret, InterpretError, SagaInterpret, SagaScore, Score};
 pub use step_log::{
     MemoryStepLog, RunId, RunState, StepKey, StepLog, StepLogError, StepRecord, StepState, UndoData,
 };
+pub use text::SafeText;
 pub use topology::*;
 pub use values::{
     DevicePath, HostId, Hostname, HttpUrl, InstallPhase, InterfaceName, KernelArg, MacAddress,

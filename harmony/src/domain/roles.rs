@@ -5,9 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use harmony_inventory_agent::model::{Disk, DiskKind, Inventory, Nic};
-
-use super::values::{HostId, Hostname, MacAddress, Role, ValueError};
+use super::hardware::{Disk, DiskKind, HostHardware, Nic};
+use super::values::{HostId, Hostname, Role, ValueError};
 
 /// One GiB, in bytes.
 pub const GIB: u64 = 1024 * 1024 * 1024;
@@ -103,6 +102,21 @@ impl RolePlan {
             .collect()
     }
 
+    /// Whether `id` may take `role`: the count of `role` after the change
+    /// must not exceed what the cluster wants (moving a host between roles
+    /// or re-assigning its own role counts it once).
+    pub fn check_assign(&self, id: &HostId, role: Role) -> Result<(), RoleProblem> {
+        let next = self.with(id, Some(role));
+        match wanted(role) {
+            Some(want) if next.count(role) > want => Err(RoleProblem::TooMany {
+                role,
+                have: next.count(role),
+                want,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Only the problems that exceed a limit (what `--check` refuses).
     pub fn excess(&self) -> Vec<RoleProblem> {
         self.problems()
@@ -126,10 +140,10 @@ impl fmt::Display for RolePlan {
     }
 }
 
-/// Why `inventory` cannot host `role`, as messages; empty without a role.
-pub fn fitness_messages(inventory: &Inventory, role: Option<Role>) -> Vec<String> {
+/// Why `hardware` cannot host `role`, as messages; empty without a role.
+pub fn fitness_messages(hardware: &HostHardware, role: Option<Role>) -> Vec<String> {
     role.map(|r| {
-        fitness(inventory, r)
+        fitness(hardware, r)
             .iter()
             .map(ToString::to_string)
             .collect()
@@ -238,34 +252,24 @@ pub fn is_install_candidate(disk: &Disk) -> bool {
     let usb = disk.kind == DiskKind::Usb
         || disk
             .transport
-            .as_deref()
-            .is_some_and(|t| t.eq_ignore_ascii_case("usb"));
+            .as_ref()
+            .is_some_and(|t| t.as_str().eq_ignore_ascii_case("usb"));
     !usb && !matches!(disk.kind, DiskKind::Optical | DiskKind::Mmc) && disk.removable != Some(true)
 }
 
 /// Whether a NIC can carry the host's traffic: physical, a valid MAC, link.
 pub fn is_usable_nic(nic: &Nic) -> bool {
-    let has_mac = nic
-        .permanent_mac
-        .as_deref()
-        .or(nic.mac.as_deref())
-        .is_some_and(|m| m.parse::<MacAddress>().is_ok());
-    let link = nic.carrier == Some(true)
-        || nic
-            .operstate
-            .as_deref()
-            .is_some_and(|s| s.eq_ignore_ascii_case("up"));
-    !nic.is_virtual && has_mac && link
+    !nic.is_virtual && nic.identity_mac().is_some() && nic.link_up()
 }
 
 /// Installed memory: the SMBIOS DIMM total when known (what the OKD
 /// minimums refer to), else what the kernel reports (a little less).
-pub fn installed_memory(inv: &Inventory) -> Option<u64> {
-    inv.memory.smbios_total_bytes.or(inv.memory.total_bytes)
+pub fn installed_memory(hw: &HostHardware) -> Option<u64> {
+    hw.installed_memory()
 }
 
 /// Every reason `inv` is not fit for `role`; empty when it is.
-pub fn fitness(inv: &Inventory, role: Role) -> Vec<FitnessProblem> {
+pub fn fitness(inv: &HostHardware, role: Role) -> Vec<FitnessProblem> {
     let req = Requirements::for_role(role);
     let mut out = Vec::new();
     if inv.cpu.threads.is_none_or(|t| t < req.cpu_threads) {
@@ -284,7 +288,7 @@ pub fn fitness(inv: &Inventory, role: Role) -> Vec<FitnessProblem> {
         });
     }
     let largest = inv
-        .storage
+        .disks
         .iter()
         .filter(|d| is_install_candidate(d))
         .filter_map(|d| d.size_bytes)
@@ -326,7 +330,15 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use harmony_inventory_agent::model::{Cpu, Memory, System};
+    use crate::domain::values::MacAddress;
+    use harmony_inventory_agent::model::{
+        self as wire, Cpu, Disk, DiskKind, Inventory, Memory, Nic, System,
+    };
+
+    /// The fixtures are agent documents, typed by the one conversion.
+    fn fitness(inv: &Inventory, role: Role) -> Vec<FitnessProblem> {
+        super::fitness(&HostHardware::from_wire(inv).unwrap(), role)
+    }
 
     fn id(n: u8) -> HostId {
         HostId::from_macs(&[MacAddress::new([0x52, 0, 0, 0, 0, n])]).unwrap()
@@ -353,7 +365,7 @@ mod tests {
         }
     }
 
-    fn nic() -> Nic {
+    fn nic() -> wire::Nic {
         let mut n = Nic::new("eno1");
         n.mac = Some("52:54:00:00:00:01".into());
         n.carrier = Some(true);

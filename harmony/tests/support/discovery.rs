@@ -204,8 +204,8 @@ impl InventoryRepository for MemRepo {
             rec.ip = host.ip;
             rec.last_seen = seen_at;
             rec.macs = host.macs.clone();
-            rec.inventory = host.inventory.clone();
-            rec.summary = HostSummary::from_inventory(&host.inventory);
+            rec.hardware = host.hardware.clone();
+            rec.summary = HostSummary::from_hardware(&host.hardware);
             return Ok(UpsertResult::Updated { ip_changed });
         }
         hosts.insert(
@@ -219,8 +219,8 @@ impl InventoryRepository for MemRepo {
                 role: None,
                 hostname: None,
                 phase: InstallPhase::Discovered,
-                summary: HostSummary::from_inventory(&host.inventory),
-                inventory: host.inventory.clone(),
+                summary: HostSummary::from_hardware(&host.hardware),
+                hardware: host.hardware.clone(),
             },
         );
         Ok(UpsertResult::New)

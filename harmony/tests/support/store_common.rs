@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use harmony::domain::{DiscoveredHost, HostId, MacAddress};
+use harmony::domain::{DiscoveredHost, HostHardware, HostId, MacAddress};
 use harmony::inventory_model::{Cpu, Disk, DiskKind, Inventory, Memory, Nic, System};
 
 pub fn t(ms: u64) -> SystemTime {
@@ -101,7 +101,7 @@ pub fn host_with(n: u32, ip: &str, macs: Vec<MacAddress>) -> DiscoveredHost {
         id: HostId::from_uuid(&uuid).unwrap(),
         ip: ip.parse::<IpAddr>().unwrap(),
         macs,
-        inventory,
+        hardware: HostHardware::from_wire(&inventory).unwrap(),
         raw_json,
     }
 }

@@ -22,15 +22,15 @@
 //! named by the most stable link the agent reported: `/dev/disk/by-id/wwn-…`
 //! (the agent's `by_id` when it is a `wwn-` link, else built from a
 //! `0x…` WWN), else its other by-id link, else its by-path link, else
-//! `/dev/NAME`. Every path field of the chosen disk is parsed through
-//! [`DevicePath`] (and the WWN through its own rule); one hostile or
-//! malformed value rejects the disk with an error, it is never rendered.
-
-use harmony_inventory_agent::model::{Disk, DiskKind, Inventory};
+//! `/dev/NAME`. Every path and the WWN are already typed
+//! ([`crate::domain::hardware::Disk`]): discovery refused hostile ones, so
+//! nothing here parses an agent's string.
 
 use super::BootError;
+use crate::domain::DevicePath;
+use crate::domain::ValueError;
+use crate::domain::hardware::{Disk, DiskKind, HostHardware};
 use crate::domain::roles::{GIB, is_install_candidate};
-use crate::domain::{DevicePath, ValueError};
 
 /// Smallest disk CoreOS is installed on.
 pub const MIN_INSTALL_DISK_BYTES: u64 = 100 * GIB;
@@ -52,10 +52,10 @@ fn kind_rank(kind: DiskKind) -> u8 {
     }
 }
 
-/// The install disk of `inv`, as its most stable device path.
-pub fn install_device(inv: &Inventory) -> Result<DevicePath, BootError> {
-    let disk = inv
-        .storage
+/// The install disk of `hw`, as its most stable device path.
+pub fn install_device(hw: &HostHardware) -> Result<DevicePath, BootError> {
+    let disk = hw
+        .disks
         .iter()
         .filter(|d| is_eligible(d))
         .min_by(|a, b| {
@@ -66,92 +66,53 @@ pub fn install_device(inv: &Inventory) -> Result<DevicePath, BootError> {
             ))
         })
         .ok_or(BootError::NoInstallDisk {
-            disks: inv.storage.len(),
+            disks: hw.disks.len(),
             min_gib: MIN_INSTALL_DISK_BYTES / GIB,
         })?;
     stable_path(disk)
 }
 
-/// The most stable path of `disk`, every field validated first.
+/// The most stable path of `disk`: a `wwn-` by-id link, else the udev link
+/// of its `0x…` WWN, else its by-id link, else its by-path link, else its
+/// `/dev/NAME`. A disk whose path is not `/dev/` and its own name is not
+/// trusted with the others.
 pub fn stable_path(disk: &Disk) -> Result<DevicePath, BootError> {
-    let bad = |field: &'static str, source: ValueError| BootError::InvalidDisk { field, source };
-    // Every field is checked, used or not: a disk reporting one hostile
-    // value is not trusted with the others.
-    let dev: DevicePath = format!("/dev/{}", disk.name)
-        .parse()
-        .map_err(|e| bad("name", e))?;
-    if disk.name.contains('/') {
-        return Err(bad(
-            "name",
-            ValueError::new("disk name", &disk.name, "a kernel name has no '/'"),
-        ));
-    }
-    if disk.path != dev.as_str() {
-        return Err(bad(
-            "path",
-            ValueError::new(
+    if disk.path.as_str().strip_prefix("/dev/") != Some(disk.name.as_str()) {
+        return Err(BootError::InvalidDisk {
+            field: "path",
+            source: ValueError::new(
                 "disk path",
-                &disk.path,
+                disk.path.as_str(),
                 "must be /dev/ followed by the disk name",
             ),
-        ));
+        });
     }
-    let by_id = link(disk.by_id.as_deref(), "/dev/disk/by-id/", "by_id")?;
-    let by_path = link(disk.by_path.as_deref(), "/dev/disk/by-path/", "by_path")?;
-    let wwn_link = match disk.wwn.as_deref() {
-        None => None,
-        Some(w) => {
-            let ok = !w.is_empty()
-                && w.len() <= 64
-                && w.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'));
-            if !ok {
-                return Err(bad(
-                    "wwn",
-                    ValueError::new("WWN", w, "must be 1 to 64 of letters, digits and . _ - :"),
-                ));
-            }
-            // udev names SCSI/ATA disks `wwn-0x…`; other WWN forms (NVMe
-            // `eui.…`) have no `wwn-` link, so none is made up for them.
-            match w.strip_prefix("0x") {
-                Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => Some(
-                    format!("/dev/disk/by-id/wwn-{w}")
-                        .parse::<DevicePath>()
-                        .map_err(|e| bad("wwn", e))?,
-                ),
-                _ => None,
-            }
-        }
-    };
-    let by_id_wwn = by_id
+    let by_id_wwn = disk
+        .by_id
         .as_ref()
         .filter(|p| p.as_str().starts_with("/dev/disk/by-id/wwn-"))
         .cloned();
-    Ok(by_id_wwn.or(wwn_link).or(by_id).or(by_path).unwrap_or(dev))
-}
-
-/// `value` parsed as a device path that must live under `prefix`.
-fn link(
-    value: Option<&str>,
-    prefix: &str,
-    field: &'static str,
-) -> Result<Option<DevicePath>, BootError> {
-    let Some(v) = value else { return Ok(None) };
-    let bad = |source| BootError::InvalidDisk { field, source };
-    let path: DevicePath = v.parse().map_err(bad)?;
-    if !path.as_str().starts_with(prefix) {
-        return Err(bad(ValueError::new(
-            "device link",
-            v,
-            "not under the expected /dev/disk directory",
-        )));
-    }
-    Ok(Some(path))
+    let by_id = disk
+        .by_id
+        .as_ref()
+        .filter(|p| p.as_str().starts_with("/dev/disk/by-id/"))
+        .cloned();
+    let by_path = disk
+        .by_path
+        .as_ref()
+        .filter(|p| p.as_str().starts_with("/dev/disk/by-path/"))
+        .cloned();
+    Ok(by_id_wwn
+        .or_else(|| disk.wwn.as_ref().and_then(|w| w.udev_link()))
+        .or(by_id)
+        .or(by_path)
+        .unwrap_or_else(|| disk.path.clone()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use harmony_inventory_agent::model::{Disk, DiskKind, Inventory};
 
     fn disk(name: &str, kind: DiskKind, gib: u64) -> Disk {
         Disk {
@@ -174,7 +135,16 @@ mod tests {
         }
     }
 
-    fn inv(storage: Vec<Disk>) -> Inventory {
+    /// The fixtures are agent documents, typed by the one conversion.
+    fn inv(storage: Vec<Disk>) -> HostHardware {
+        HostHardware::from_wire(&wire_inv(storage)).unwrap()
+    }
+
+    fn typed(d: &Disk) -> crate::domain::hardware::Disk {
+        inv(vec![d.clone()]).disks.remove(0)
+    }
+
+    fn wire_inv(storage: Vec<Disk>) -> Inventory {
         Inventory {
             schema_version: 1,
             agent_version: "0.1.0".into(),
@@ -249,85 +219,95 @@ mod tests {
         let mut d = disk("sda", DiskKind::Ssd, 480);
         d.by_id = Some("/dev/disk/by-id/wwn-0x5002538f4231e1a2".into());
         assert_eq!(
-            stable_path(&d).unwrap().as_str(),
+            stable_path(&typed(&d)).unwrap().as_str(),
             "/dev/disk/by-id/wwn-0x5002538f4231e1a2"
         );
         d.by_id = Some("/dev/disk/by-id/ata-X_Y".into());
         d.wwn = Some("0x5002538f4231e1a2".into());
         assert_eq!(
-            stable_path(&d).unwrap().as_str(),
+            stable_path(&typed(&d)).unwrap().as_str(),
             "/dev/disk/by-id/wwn-0x5002538f4231e1a2"
         );
         d.wwn = Some("eui.0025388b71b2c3d4".into());
-        assert_eq!(stable_path(&d).unwrap().as_str(), "/dev/disk/by-id/ata-X_Y");
+        assert_eq!(
+            stable_path(&typed(&d)).unwrap().as_str(),
+            "/dev/disk/by-id/ata-X_Y"
+        );
         d.by_id = None;
         assert_eq!(
-            stable_path(&d).unwrap().as_str(),
+            stable_path(&typed(&d)).unwrap().as_str(),
             "/dev/disk/by-path/pci-0000:00:17.0-ata-sda"
         );
         d.by_path = None;
-        assert_eq!(stable_path(&d).unwrap().as_str(), "/dev/sda");
+        assert_eq!(stable_path(&typed(&d)).unwrap().as_str(), "/dev/sda");
     }
 
+    /// Hostile names and WWNs never reach planning: the conversion refuses
+    /// the host naming the field; a hostile udev link is dropped, so the
+    /// next stable path is used; a path that is not the disk's own name is
+    /// refused when the disk is chosen.
     #[test]
     fn hostile_fields_are_rejected() {
         let base = disk("sda", DiskKind::Ssd, 480);
-        let cases: Vec<(&str, Disk)> = vec![
+        let refused: Vec<(&str, Disk)> = vec![
             (
-                "name",
+                "storage[0].name",
                 Disk {
                     name: "sda; reboot".into(),
                     ..base.clone()
                 },
             ),
             (
-                "name",
+                "storage[0].name",
                 Disk {
                     name: "../../x".into(),
                     ..base.clone()
                 },
             ),
             (
-                "path",
-                Disk {
-                    path: "/dev/sdb".into(),
-                    ..base.clone()
-                },
-            ),
-            (
-                "by_id",
-                Disk {
-                    by_id: Some("/dev/disk/by-id/x\n#!ipxe".into()),
-                    ..base.clone()
-                },
-            ),
-            (
-                "by_id",
-                Disk {
-                    by_id: Some("/dev/sda".into()),
-                    ..base.clone()
-                },
-            ),
-            (
-                "by_path",
-                Disk {
-                    by_path: Some("/dev/disk/by-path/${x}".into()),
-                    ..base.clone()
-                },
-            ),
-            (
-                "wwn",
+                "storage[0].wwn",
                 Disk {
                     wwn: Some("0x5\"; reboot".into()),
                     ..base.clone()
                 },
             ),
         ];
-        for (field, d) in cases {
-            match install_device(&inv(vec![d.clone()])) {
-                Err(BootError::InvalidDisk { field: f, .. }) => assert_eq!(f, field, "{d:?}"),
-                other => panic!("{d:?} gave {other:?}"),
-            }
+        for (field, d) in refused {
+            let e = HostHardware::from_wire(&wire_inv(vec![d.clone()])).unwrap_err();
+            assert_eq!(e.field, field, "{d:?}");
+        }
+        for (d, want) in [
+            (
+                Disk {
+                    by_id: Some("/dev/disk/by-id/x\n#!ipxe".into()),
+                    ..base.clone()
+                },
+                "/dev/disk/by-path/pci-0000:00:17.0-ata-sda",
+            ),
+            (
+                Disk {
+                    by_id: Some("/dev/sda".into()),
+                    ..base.clone()
+                },
+                "/dev/disk/by-path/pci-0000:00:17.0-ata-sda",
+            ),
+            (
+                Disk {
+                    by_path: Some("/dev/disk/by-path/${x}".into()),
+                    ..base.clone()
+                },
+                "/dev/disk/by-id/ata-MODEL_sda",
+            ),
+        ] {
+            assert_eq!(install_device(&inv(vec![d])).unwrap().as_str(), want);
+        }
+        let moved = Disk {
+            path: "/dev/sdb".into(),
+            ..base.clone()
+        };
+        match install_device(&inv(vec![moved])) {
+            Err(BootError::InvalidDisk { field, .. }) => assert_eq!(field, "path"),
+            other => panic!("gave {other:?}"),
         }
     }
 }

@@ -22,7 +22,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::bond::{Addressing, BondError, SiteBondPolicy, plan_bond};
+use super::bond::BondError;
+pub use super::boot_plan::HostNetwork;
+use super::boot_plan::{BootPlanError, network_of, plan_boot};
 use super::ignition::{CaBundle, HostIgnition, IgnitionError, host_ignition};
 use crate::domain::{
     HostId, HostRecord, HttpServer, HttpUrl, Interpret, InterpretError, Inventory, KernelArg,
@@ -31,7 +33,7 @@ use crate::domain::{
 use crate::modules::assets::const_path;
 use crate::modules::boot::{
     BootError, CentosBoot, DefaultIpxe, InventoryKs, ScosBoot, Sha256Hex, SshPublicKey,
-    install_device, per_mac_ipxe_path, render_default_ipxe, render_inventory_ks, render_scos_boot,
+    per_mac_ipxe_path, render_default_ipxe, render_inventory_ks, render_scos_boot,
 };
 use crate::modules::http_files::{PutFile, RemoveFile};
 
@@ -77,14 +79,6 @@ impl SiteBoot {
             Role::Worker => &self.worker_config,
         }
     }
-}
-
-/// How one host is networked (from the site file; DHCP and automatic bond
-/// choice by default).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct HostNetwork {
-    pub bond: SiteBondPolicy,
-    pub addressing: Option<Addressing>,
 }
 
 /// One file for the HTTP root.
@@ -162,7 +156,6 @@ pub fn render_cluster<H: HttpServer + ?Sized>(
         .into_bytes(),
         path: ks_path,
     });
-    let default_network = HostNetwork::default();
     for host in hosts {
         let Some(role) = host.role else { continue };
         let err = |reason: &str| ArtefactError::Host {
@@ -176,16 +169,17 @@ pub fn render_cluster<H: HttpServer + ?Sized>(
         if host.macs.is_empty() {
             return Err(err("no MAC to name its iPXE script after"));
         }
-        let network = networks.get(&host.id).unwrap_or(&default_network);
-        let plan = plan_bond(
-            &host.inventory,
-            &network.bond,
-            network.addressing.clone().unwrap_or(Addressing::Dhcp),
-        )
-        .map_err(|source| ArtefactError::Bond {
-            host: host.id.clone(),
-            source,
-        })?;
+        let plan =
+            plan_boot(&host.hardware, network_of(networks, &host.id)).map_err(|e| match e {
+                BootPlanError::Bond(source) => ArtefactError::Bond {
+                    host: host.id.clone(),
+                    source,
+                },
+                BootPlanError::Disk(source) => ArtefactError::Boot {
+                    host: host.id.clone(),
+                    source,
+                },
+            })?;
         let bond_err = |source| ArtefactError::Bond {
             host: host.id.clone(),
             source,
@@ -195,7 +189,7 @@ pub fn render_cluster<H: HttpServer + ?Sized>(
             role,
             role_config: site.role_config(role).clone(),
             ca: site.ca.clone(),
-            keyfiles: plan.keyfiles().map_err(bond_err)?,
+            keyfiles: plan.bond.keyfiles().map_err(bond_err)?,
         })
         .map_err(|source| ArtefactError::Ignition {
             host: host.id.clone(),
@@ -210,9 +204,9 @@ pub fn render_cluster<H: HttpServer + ?Sized>(
             kernel: url(&site.scos_kernel),
             initramfs: url(&site.scos_initramfs),
             rootfs: url(&site.scos_rootfs),
-            install_dev: install_device(&host.inventory).map_err(boot_err)?,
+            install_dev: plan.install_device.clone(),
             ignition_url: url(&ignition_path),
-            network_args: plan.kernel_args().map_err(bond_err)?,
+            network_args: plan.network_args.clone(),
             extra_args: site.extra_args.clone(),
         })
         .map_err(boot_err)?;
