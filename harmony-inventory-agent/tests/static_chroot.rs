@@ -22,7 +22,7 @@ fn static_binary() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/x86_64-unknown-linux-musl/release/harmony-inventory-agent")
+                .join("../target/x86_64-unknown-linux-musl/agent/harmony-inventory-agent")
         });
     assert!(
         path.exists(),

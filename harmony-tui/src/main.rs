@@ -41,19 +41,12 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let path = match args.db.clone().or_else(|| {
-        std::env::var_os("HARMONY_DB")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    }) {
-        Some(p) => p,
-        None => match SqliteStore::default_path() {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("harmony-tui: {e}");
-                return ExitCode::from(1);
-            }
-        },
+    let path = match harmony::cli::db_path(args.db.clone()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("harmony-tui: {e}");
+            return ExitCode::from(1);
+        }
     };
     let store: Arc<dyn InventoryRepository> = match SqliteStore::open(&path) {
         Ok(s) => Arc::new(s),

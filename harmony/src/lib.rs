@@ -3,10 +3,12 @@
 //! The library holds the domain (Score, Interpret, Topology and its
 //! capability traits, Inventory, Maestro), the implementations of those
 //! capabilities against real systems (`infra`), the Scores themselves
-//! (`modules`) and the SQLite inventory store (`store`). See
+//! (`modules`), the SQLite inventory store (`store`) and the command line
+//! the `harmony` binary dispatches to (`cli`). See
 //! `ARCHITECTURE.md` at the workspace root for the map.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod cli;
 pub mod domain;
 pub mod infra;
 pub mod modules;

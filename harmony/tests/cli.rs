@@ -279,9 +279,19 @@ fn check_refuses_unfit_and_excess_but_plain_assign_warns() {
         "{}",
         stderr(&o)
     );
+    // The role counts are the domain's rule (`Inventory::assign`): an
+    // excess is refused with or without --check, and nothing is written.
     let o = harmony(&db.path, &["inventory", "assign", "10.0.0.2", "bootstrap"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(stdout(&o).contains("too many bootstrap"), "{}", stdout(&o));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("too many bootstrap"), "{}", stderr(&o));
+    let store = SqliteStore::open(&db.path).unwrap();
+    let bootstraps = store
+        .hosts()
+        .unwrap()
+        .iter()
+        .filter(|h| h.role == Some(harmony::domain::Role::Bootstrap))
+        .count();
+    assert_eq!(bootstraps, 1);
 }
 
 #[test]

@@ -49,7 +49,7 @@ impl Drop for ThreadGuard {
 
 fn agent_binary() -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/x86_64-unknown-linux-musl/release/harmony-inventory-agent");
+        .join("../target/x86_64-unknown-linux-musl/agent/harmony-inventory-agent");
     assert!(
         p.exists(),
         "{} missing: run `cargo agent` first",

@@ -1,0 +1,138 @@
+//! The command line's shape: clap types for `harmony` and its `inventory`
+//! subcommands. Values that need the domain's validation (network, role,
+//! host, host name) stay strings here and are parsed by the commands, so
+//! that their errors name the field and value the way the domain does.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use super::output::JSON_FIELDS;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "harmony",
+    version,
+    about = "Harmony: bare-metal OKD installation"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The inventory: discovered hosts, their hardware and roles.
+    #[command(subcommand)]
+    Inventory(InventoryCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct DbArg {
+    /// Inventory database [default: $HARMONY_DB, else the user data dir's harmony/inventory.sqlite3].
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InventoryCmd {
+    /// Scan the provisioning network for inventory agents until the expected
+    /// number of hosts is known (OKDSetup01Inventory); stores what answers.
+    Discover {
+        /// The network to scan, e.g. 192.168.77.0/24 (IPv4 or IPv6).
+        #[arg(long, value_name = "CIDR")]
+        network: String,
+        /// The agents' port.
+        #[arg(long, default_value_t = crate::inventory_model::DEFAULT_PORT)]
+        port: u16,
+        /// Hosts to wait for (bootstrap + control plane + workers).
+        #[arg(long, default_value_t = 1)]
+        expected: usize,
+        /// Give up after this long (e.g. 30s, 20m).
+        #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+        /// Pause between scans.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        interval: Duration,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// List the hosts, unassigned first.
+    #[command(after_long_help = JSON_FIELDS)]
+    List {
+        #[command(flatten)]
+        db: DbArg,
+        /// Print a JSON array instead of a table (fields: see --help).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one host: summary, full hardware, recent events.
+    #[command(after_long_help = JSON_FIELDS)]
+    Show {
+        /// Host id (uuid:..., serial:..., macs:...), IP address or assigned host name.
+        host: String,
+        #[command(flatten)]
+        db: DbArg,
+        /// Print one JSON object (fields: see --help).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a host a role (or `none` to unassign it) and a host name.
+    Assign {
+        /// Host id (uuid:..., serial:..., macs:...), IP address or assigned host name.
+        host: String,
+        /// bootstrap | control-plane (or master) | worker | none.
+        role: String,
+        /// RFC 1123 host name [default: the host's current one, else bootstrap / master-N / worker-N].
+        #[arg(long, value_name = "NAME")]
+        hostname: Option<String>,
+        /// Refuse (exit 2) if the host is unfit for the role or the role is already full.
+        #[arg(long)]
+        check: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn assign_parses_its_arguments() {
+        let cli = Cli::try_parse_from([
+            "harmony",
+            "inventory",
+            "assign",
+            "10.0.0.1",
+            "worker",
+            "--hostname",
+            "w1",
+            "--check",
+            "--db",
+            "/tmp/x",
+        ])
+        .unwrap();
+        let Command::Inventory(InventoryCmd::Assign {
+            host,
+            role,
+            hostname,
+            check,
+            db,
+        }) = cli.command
+        else {
+            panic!("not assign");
+        };
+        assert_eq!((host.as_str(), role.as_str()), ("10.0.0.1", "worker"));
+        assert_eq!(hostname.as_deref(), Some("w1"));
+        assert!(check);
+        assert_eq!(db.db, Some(PathBuf::from("/tmp/x")));
+    }
+}

@@ -1,0 +1,101 @@
+//! Progress lines for a terminal, drawn from the domain's events while a
+//! Score runs (`harmony inventory discover`): one line per host found,
+//! conflict, rejected peer and finished scan, on stderr.
+
+use tokio::sync::broadcast::{Receiver, error::RecvError};
+
+use crate::domain::Event;
+use crate::domain::text::{MAX_TEXT, safe_text};
+
+/// The Score whose `Progress` events are shown.
+const DISCOVERY_TASK: &str = "OKDSetup01Inventory";
+
+/// The line shown for `event`, or `None` for events the CLI does not show.
+/// Text that quotes a peer goes through [`safe_text`].
+pub fn progress_line(event: &Event) -> Option<String> {
+    let line = match event {
+        Event::HostDiscovered { host, ip } => format!("new host {host} at {ip}"),
+        Event::HostUpdated { host, ip, .. } => format!("known host {host} at {ip}"),
+        Event::HostConflict { ip, mac, existing } => {
+            format!("conflict: {ip} claims {mac}, owned by {existing}")
+        }
+        Event::PeerRejected { ip, reason } => {
+            format!("rejected {ip}: {}", safe_text(reason, MAX_TEXT))
+        }
+        Event::ScanCompleted {
+            range,
+            found,
+            rejected,
+            elapsed_ms,
+        } => format!(
+            "scanned {}: {found} agent(s), {rejected} rejected in {elapsed_ms} ms",
+            safe_text(range, MAX_TEXT)
+        ),
+        Event::ScanFailed { range, reason } => format!(
+            "scan of {} failed: {}",
+            safe_text(range, MAX_TEXT),
+            safe_text(reason, MAX_TEXT)
+        ),
+        Event::Progress { task, done, total } if task == DISCOVERY_TASK => {
+            format!("{done} of {total} expected hosts known")
+        }
+        _ => return None,
+    };
+    Some(line)
+}
+
+/// Prints [`progress_line`] of every event to stderr until every sender of
+/// the channel is gone. Missed events (a lagging receiver) are skipped.
+pub async fn print_progress(mut rx: Receiver<Event>) {
+    loop {
+        match rx.recv().await {
+            Ok(event) => {
+                if let Some(line) = progress_line(&event) {
+                    eprintln!("{line}");
+                }
+            }
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rejected_peer_cannot_drive_the_terminal() {
+        let line = progress_line(&Event::PeerRejected {
+            ip: "127.0.0.9".parse().unwrap(),
+            reason: "invalid name \x1b[2J\u{202e}x\n".into(),
+        })
+        .unwrap();
+        assert!(
+            line.starts_with("rejected 127.0.0.9: invalid name "),
+            "{line}"
+        );
+        assert!(
+            !line.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{line:?}"
+        );
+    }
+
+    #[test]
+    fn only_discovery_progress_is_shown() {
+        let p = |task: &str| Event::Progress {
+            task: task.into(),
+            done: 1,
+            total: 3,
+        };
+        assert_eq!(
+            progress_line(&p(DISCOVERY_TASK)).as_deref(),
+            Some("1 of 3 expected hosts known")
+        );
+        assert_eq!(progress_line(&p("other")), None);
+        assert_eq!(
+            progress_line(&Event::ScoreStarted { score: "x".into() }),
+            None
+        );
+    }
+}
