@@ -474,3 +474,31 @@ fn discover_finds_a_loopback_agent_then_noop_then_times_out() {
     let _ = stop_tx.send(());
     server.join().unwrap();
 }
+
+#[test]
+fn discover_dry_run_prints_the_plan_and_scans_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inv.sqlite3");
+    let args = [
+        "inventory",
+        "discover",
+        "--network",
+        "127.0.9.0/30",
+        "--port",
+        "1",
+        "--expected",
+        "2",
+        "--dry-run",
+    ];
+    let o = harmony(&path, &args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "OKDSetup01Inventory: 1 change(s)\n    1. scan 127.0.9.0/30 port 1 until 2 hosts are known (0 now)\n"
+    );
+    let store = SqliteStore::open(&path).unwrap();
+    assert!(store.hosts().unwrap().is_empty());
+    // Nothing ran, so nothing was logged as a saga run.
+    use harmony::domain::StepLog;
+    assert_eq!(store.open_run("OKDSetup01Inventory").unwrap(), None);
+}

@@ -55,6 +55,9 @@ pub enum InventoryCmd {
         /// Pause between scans.
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         interval: Duration,
+        /// Print what it would do (the plan) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         db: DbArg,
     },

@@ -26,6 +26,7 @@ pub fn run(cmd: InventoryCmd) -> Result<(), CliError> {
             expected,
             timeout,
             interval,
+            dry_run,
             db,
         } => {
             let network: IpNetwork = network.parse().map_err(|e: ipnetwork::IpNetworkError| {
@@ -38,7 +39,7 @@ pub fn run(cmd: InventoryCmd) -> Result<(), CliError> {
             score.port = port;
             score.timeout = timeout;
             score.interval = interval;
-            discover(open(db)?, &score)
+            discover(open(db)?, &score, dry_run)
         }
         InventoryCmd::List { db, json } => list(&open(db)?, json),
         InventoryCmd::Show { host, db, json } => {
@@ -60,8 +61,9 @@ pub fn run(cmd: InventoryCmd) -> Result<(), CliError> {
 
 /// The Inventory on the database [`db_path`] resolves, with its own event bus.
 pub fn open(db: DbArg) -> Result<Inventory, CliError> {
-    let store = SqliteStore::open(&db_path(db.db)?)?;
-    Ok(Inventory::new(Arc::new(store), EventBus::default()))
+    let store = Arc::new(SqliteStore::open(&db_path(db.db)?)?);
+    // The store is also the step log: an interrupted run resumes.
+    Ok(Inventory::new(store.clone(), EventBus::default()).with_step_log(store))
 }
 
 /// The site as the CLI sees it: discovery needs no capability.
@@ -76,13 +78,26 @@ impl Topology for CliSite {
 
 /// Runs OKDSetup01Inventory, printing its events as progress lines
 /// (stderr) and its outcome (stdout).
-pub fn discover(inventory: Inventory, score: &OKDSetup01Inventory) -> Result<(), CliError> {
+pub fn discover(
+    inventory: Inventory,
+    score: &OKDSetup01Inventory,
+    dry_run: bool,
+) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(CliError::Runtime)?;
     runtime.block_on(async move {
+        if dry_run {
+            // What it would do, read from the Inventory; nothing scanned.
+            let plan = Maestro::new(CliSite, inventory).plan(score).await?;
+            print!("{plan}");
+            if plan.is_empty() {
+                println!();
+            }
+            return Ok(());
+        }
         let printer = tokio::spawn(print_progress(inventory.events().subscribe()));
         let maestro = Maestro::new(CliSite, inventory);
         let result = maestro.interpret(score).await;
