@@ -2,4 +2,6 @@
 //! each is the only place that knows that system's syntax.
 
 pub mod fs;
+pub mod http_client;
 pub mod http_root;
+pub mod process;
