@@ -71,7 +71,11 @@ async fn timeout_kills_the_whole_group_including_the_grandchild() {
     assert!(msg.contains("grandchild started"), "stderr: {msg}");
     assert!(msg.contains("500ms"), "{msg}");
     let pids = read_pids(&pids);
-    assert_eq!(alive_after_wait(&pids), Vec::<i32>::new(), "shell and sleep");
+    assert_eq!(
+        alive_after_wait(&pids),
+        Vec::<i32>::new(),
+        "shell and sleep"
+    );
 }
 
 #[tokio::test]
@@ -196,7 +200,11 @@ async fn a_missing_program_is_named() {
 async fn stdin_env_and_working_directory_pass_through() {
     // More than a pipe buffer, so writing and reading must overlap.
     let input: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-    let out = Program::new("cat").stdin(input.clone()).run().await.unwrap();
+    let out = Program::new("cat")
+        .stdin(input.clone())
+        .run()
+        .await
+        .unwrap();
     assert_eq!(out.stdout, input);
     assert!(!out.stdout_truncated);
 
@@ -236,7 +244,10 @@ async fn output_is_capped_and_the_rest_drained() {
     assert_eq!(out.stdout.len(), 1000);
     assert!(out.stdout_truncated);
     assert!(!out.stderr_truncated);
-    assert!(out.status.success(), "the program was not blocked on a full pipe");
+    assert!(
+        out.status.success(),
+        "the program was not blocked on a full pipe"
+    );
 }
 
 #[tokio::test]
