@@ -388,8 +388,15 @@ impl Program {
                 // The group is dead, so the pipes close; bounded anyway in
                 // case a process escaped the group and holds them.
                 let stderr = match tokio::time::timeout(DRAIN_AFTER_KILL, &mut work).await {
-                    Ok((_, _, Ok(e))) => self.stderr_for_error(&e.0, e.1),
-                    _ => String::new(),
+                    Ok((_, _, err)) => {
+                        // Reaped, and the group killed again: done with it.
+                        group.disarm();
+                        err.map(|e| self.stderr_for_error(&e.0, e.1))
+                            .unwrap_or_default()
+                    }
+                    // Not reaped yet: the guard and kill_on_drop act on
+                    // return.
+                    Err(_) => String::new(),
                 };
                 tracing::warn!(command = %self.command_line(), after = ?self.timeout, "timed out; process group killed");
                 return Err(ProcessError::Timeout {
