@@ -815,6 +815,7 @@ async fn https_with_a_wrong_site_ca_is_refused() {
         let err = run(&e, &score).await.unwrap_err().to_string();
         assert!(err.contains(&stream_url), "names the URL: {err}");
         assert!(err.contains("not trusted"), "{site_ca:?}: {err}");
+        eprintln!("refused as expected: {err}");
         assert!(!scos_dir(&e).join("kernel").exists());
     }
     assert_eq!(srv.requests(), 0, "no request got past the handshake");

@@ -211,7 +211,7 @@ fn classify(url: &HttpUrl, e: reqwest::Error, connect_timeout: Duration) -> Http
             return match tls {
                 rustls::Error::InvalidCertificate(why) => HttpError::Untrusted {
                     url: url_s,
-                    reason: why.to_string(),
+                    reason: certificate_problem(why),
                 },
                 other => HttpError::Tls {
                     url: url_s,
@@ -237,6 +237,22 @@ fn classify(url: &HttpUrl, e: reqwest::Error, connect_timeout: Duration) -> Http
         url: url_s,
         message: chain_message(&e),
         source: e,
+    }
+}
+
+/// A certificate problem in words (rustls shows variant names).
+fn certificate_problem(e: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        C::UnknownIssuer => "issued by a CA that is not trusted here".into(),
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "not valid for this host name or address".into()
+        }
+        C::Expired | C::ExpiredContext { .. } => "expired".into(),
+        C::NotValidYet | C::NotValidYetContext { .. } => "not valid yet".into(),
+        C::Revoked => "revoked".into(),
+        C::BadEncoding => "badly encoded".into(),
+        other => other.to_string(),
     }
 }
 
