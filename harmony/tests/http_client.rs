@@ -164,3 +164,14 @@ async fn the_download_profile_follows_a_few_redirects_then_stops() {
         "first request + 2 redirects"
     );
 }
+
+#[tokio::test]
+async fn the_tcp_check_tells_open_from_refused() {
+    use harmony::infra::http_client::{TcpCheck, tcp_check};
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let open = l.local_addr().unwrap();
+    let t = Duration::from_millis(500);
+    assert!(matches!(tcp_check(open, t).await, TcpCheck::Open));
+    drop(l);
+    assert!(matches!(tcp_check(open, t).await, TcpCheck::Refused));
+}

@@ -17,12 +17,17 @@
 //! - No proxy from the environment: the provisioning network is local and
 //!   the tests stay on loopback whatever the environment says.
 //!
+//! [`tcp_check`] is the cheap first step of a scan: a bare TCP connect,
+//! closed at once, so that the tens of thousands of closed addresses of a
+//! range never cost a whole HTTP request.
+//!
 //! Errors keep the reqwest error as their source, so callers can walk the
 //! chain to the `io::Error` ([`HttpError::io_cause`]), as the scanner does
 //! to tell "this machine ran out of sockets" from "that host is down".
 
 use std::error::Error as StdError;
 use std::io;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -103,10 +108,9 @@ pub enum HttpError {
     Setup(String),
     #[error("{url}: no connection within {}", humantime::format_duration(*after))]
     ConnectTimeout { url: String, after: Duration },
-    #[error("{url}: connect failed: {message}")]
+    #[error("{url}: connect failed: {}", chain_message(source))]
     Connect {
         url: String,
-        message: String,
         #[source]
         source: reqwest::Error,
     },
@@ -121,10 +125,9 @@ pub enum HttpError {
     Timeout { url: String, after: Duration },
     #[error("{url}: server idle for {}", humantime::format_duration(*after))]
     Idle { url: String, after: Duration },
-    #[error("{url}: HTTP error: {message}")]
+    #[error("{url}: HTTP error: {}", chain_message(source))]
     Transport {
         url: String,
-        message: String,
         #[source]
         source: reqwest::Error,
     },
@@ -192,7 +195,8 @@ fn causes<'a>(e: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'stati
     out
 }
 
-/// The messages of the chain, joined (reqwest's own is terse).
+/// The messages of the chain, joined (reqwest's own is terse). Built
+/// only when shown: a scan meets tens of thousands of refused connects.
 fn chain_message(e: &reqwest::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for c in causes(e) {
@@ -229,13 +233,11 @@ fn classify(url: &HttpUrl, e: reqwest::Error, connect_timeout: Duration) -> Http
         }
         return HttpError::Connect {
             url: url_s,
-            message: chain_message(&e),
             source: e,
         };
     }
     HttpError::Transport {
         url: url_s,
-        message: chain_message(&e),
         source: e,
     }
 }
@@ -253,6 +255,29 @@ fn certificate_problem(e: &rustls::CertificateError) -> String {
         C::Revoked => "revoked".into(),
         C::BadEncoding => "badly encoded".into(),
         other => other.to_string(),
+    }
+}
+
+/// What a bare TCP connect found.
+#[derive(Debug)]
+pub enum TcpCheck {
+    /// Something accepted (the connection was closed again).
+    Open,
+    Refused,
+    /// No answer within the time given.
+    TimedOut,
+    /// Any other error, local (EMFILE, ENOBUFS, ...) or remote
+    /// (unreachable).
+    Failed(io::Error),
+}
+
+/// Connects to `addr` within `timeout` and closes the connection at once.
+pub async fn tcp_check(addr: SocketAddr, timeout: Duration) -> TcpCheck {
+    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+        Err(_) => TcpCheck::TimedOut,
+        Ok(Ok(_stream)) => TcpCheck::Open,
+        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => TcpCheck::Refused,
+        Ok(Err(e)) => TcpCheck::Failed(e),
     }
 }
 
@@ -522,7 +547,6 @@ impl HttpResponse {
             }),
             Ok(Err(e)) => Err(HttpError::Transport {
                 url: self.url.to_string(),
-                message: chain_message(&e),
                 source: e,
             }),
             Ok(Ok(c)) => Ok(c),
