@@ -585,15 +585,20 @@ fn real_ipxe_runs_our_scripts() {
             stop(&mut vm_unknown);
         }
         // A VM that exits on its own (-no-reboot) will fetch nothing more.
-        let exited = [(&mut vm_known, "known"), (&mut vm_unknown, "unknown")]
-            .into_iter()
-            .filter_map(|(vm, name)| {
-                vm.try_wait()
-                    .ok()
-                    .flatten()
-                    .map(|st| format!("{name} VM exited: {st}"))
-            })
-            .collect::<Vec<_>>();
+        // (A VM stopped above because it is done keeps its exit state.)
+        let exited = [
+            (&mut vm_known, "known", known_at),
+            (&mut vm_unknown, "unknown", unknown_at),
+        ]
+        .into_iter()
+        .filter(|(_, _, done)| done.is_none())
+        .filter_map(|(vm, name, _)| {
+            vm.try_wait()
+                .ok()
+                .flatten()
+                .map(|st| format!("{name} VM exited: {st}"))
+        })
+        .collect::<Vec<_>>();
         if !exited.is_empty() {
             eprintln!("{TEST}: {}", exited.join("; "));
             break;
