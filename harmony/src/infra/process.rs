@@ -369,12 +369,13 @@ impl Program {
                 Ok(())
             };
             let exited = async {
-                let (status, fed) = tokio::join!(child.wait(), feed);
+                let status = child.wait().await;
                 // Stragglers left in the group would hold the pipes open.
                 group_ref.kill();
-                (status, fed)
+                status
             };
-            tokio::join!(exited, read_capped(stdout, max), read_capped(stderr, max))
+            let both = async { tokio::join!(exited, feed) };
+            tokio::join!(both, read_capped(stdout, max), read_capped(stderr, max))
         };
         tokio::pin!(work);
         let outcome = tokio::select! {
