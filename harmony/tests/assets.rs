@@ -1,6 +1,6 @@
 //! Boot assets against a real HTTP server on 127.0.0.1 (which can drop
-//! connections, serve wrong bytes or ignore Range), and CentOS extraction
-//! from a real ISO built with xorriso.
+//! connections, serve wrong bytes or ignore Range), over https with a site
+//! CA made here, and CentOS extraction from a real ISO built with xorriso.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/assets_server.rs"]
@@ -11,6 +11,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use harmony::domain::{Event, EventBus, Inventory, Outcome, Score, Topology};
+use harmony::infra::http_client::HttpError;
 use harmony::infra::http_root::HttpRoot;
 use harmony::modules::assets::download::{self, DownloadConfig, DownloadError, part_path};
 use harmony::modules::assets::{
@@ -386,13 +387,20 @@ async fn redirects_size_cap_and_status() {
     let before = srv.requests();
     let e = get("loop", fast()).await.unwrap_err();
     assert!(
-        matches!(e, DownloadError::TooManyRedirects { max: 5, .. }),
+        matches!(
+            e,
+            DownloadError::Http(HttpError::TooManyRedirects { max: 5, .. })
+        ),
         "{e}"
     );
     assert_eq!(srv.requests() - before, 6, "first request + 5 redirects");
 
+    // http -> https is refused before anything is sent there.
     let e = get("tls", fast()).await.unwrap_err();
-    assert!(matches!(e, DownloadError::UnsupportedScheme { .. }), "{e}");
+    assert!(
+        matches!(e, DownloadError::Http(HttpError::SchemeChange { .. })),
+        "{e}"
+    );
 
     let e = get("missing", fast()).await.unwrap_err();
     assert!(
@@ -649,9 +657,10 @@ async fn both_extraction_tools_give_the_same_tree() {
     }
 }
 
-/// A real stream lists `https://` locations; with a mirror, each file is
+/// A site without internet access serves the artifacts of a stream whose
+/// locations are `https://` upstream from a local mirror: each file is
 /// fetched from the mirror by its name and still checked against the
-/// stream's sha256. Without one, https is refused clearly.
+/// stream's sha256; the upstream host is never contacted.
 #[tokio::test]
 async fn scos_from_a_mirror_of_an_https_stream() {
     let srv = TestServer::start().await;
@@ -676,13 +685,8 @@ async fn scos_from_a_mirror_of_an_https_stream() {
     let stream_path = e.dir.join("stream.json");
     std::fs::write(&stream_path, json).unwrap();
 
-    let mut direct = ScosAssets::new(Source::Path(stream_path.clone()));
-    direct.download = fast();
-    let err = run(&e, &direct).await.unwrap_err();
-    assert!(err.to_string().contains("https"), "{err}");
-    assert_eq!(srv.requests(), 0, "nothing left this machine");
-
-    let mut mirrored = direct.clone();
+    let mut mirrored = ScosAssets::new(Source::Path(stream_path.clone()));
+    mirrored.download = fast();
     mirrored.mirror = Some(srv.url("mirror/").parse().unwrap());
     let out = run(&e, &mirrored).await.unwrap();
     assert!(matches!(out, Outcome::Success { .. }), "{out:?}");
@@ -695,4 +699,140 @@ async fn scos_from_a_mirror_of_an_https_stream() {
         "{paths:?}"
     );
     assert!(run(&e, &mirrored).await.unwrap().is_noop());
+}
+
+/// A site CA made for the test, and a server certificate for 127.0.0.1
+/// signed by it.
+struct SitePki {
+    ca_pem: String,
+    server: Arc<rustls::ServerConfig>,
+}
+
+fn site_pki(name: &str) -> SitePki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        SanType,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, name);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca, ca_key);
+
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.distinguished_name
+        .push(DnType::CommonName, "127.0.0.1");
+    leaf.subject_alt_names = vec![SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into())];
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    SitePki {
+        ca_pem,
+        server: Arc::new(server),
+    }
+}
+
+/// A real `https://` stream location, no mirror: the stream JSON and the
+/// artifacts come over TLS from a server whose certificate chains to the
+/// site CA given in `download.site_ca`.
+#[tokio::test]
+async fn scos_over_https_with_the_site_ca() {
+    let pki = site_pki("Harmony test site CA");
+    let srv = TestServer::start_tls(pki.server.clone()).await;
+    let (f, _) = scos_files(&srv);
+    assert!(srv.url("stream.json").starts_with("https://127.0.0.1:"));
+    let e = env();
+    let ca = e.dir.join("site-ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let mut score = ScosAssets::new(Source::Url(srv.url("stream.json").parse().unwrap()));
+    score.download = DownloadConfig {
+        site_ca: Some(ca.clone()),
+        ..fast()
+    };
+    assert_eq!(score.mirror, None);
+
+    let out = run(&e, &score).await.unwrap();
+    let Outcome::Success { changes } = &out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(changes.len(), 3, "{changes:?}");
+    let dir = scos_dir(&e);
+    assert_eq!(std::fs::read(dir.join("kernel")).unwrap(), f.kernel);
+    assert_eq!(
+        std::fs::read(dir.join("initramfs.img")).unwrap(),
+        f.initramfs
+    );
+    assert_eq!(std::fs::read(dir.join("rootfs.img")).unwrap(), f.rootfs);
+    assert_eq!(srv.requests(), 4, "stream + 3 artifacts: {:?}", srv.log());
+
+    // Resume over https too.
+    std::fs::remove_file(dir.join("rootfs.img")).unwrap();
+    std::fs::write(part_path(&dir.join("rootfs.img")), &f.rootfs[..1000]).unwrap();
+    run(&e, &score).await.unwrap();
+    assert_eq!(std::fs::read(dir.join("rootfs.img")).unwrap(), f.rootfs);
+    assert_eq!(
+        srv.log().last().unwrap().range.as_deref(),
+        Some("bytes=1000-")
+    );
+}
+
+/// The server's certificate chains to another CA than the one given, or
+/// to none of the built-in roots: refused, naming the URL and saying the
+/// certificate is not trusted; nothing is written.
+#[tokio::test]
+async fn https_with_a_wrong_site_ca_is_refused() {
+    let pki = site_pki("Harmony test site CA");
+    let other = site_pki("Some other CA");
+    let srv = TestServer::start_tls(pki.server.clone()).await;
+    scos_files(&srv);
+    let e = env();
+    let wrong = e.dir.join("other-ca.pem");
+    std::fs::write(&wrong, &other.ca_pem).unwrap();
+    let stream_url = srv.url("stream.json");
+
+    for site_ca in [Some(wrong.clone()), None] {
+        let mut score = ScosAssets::new(Source::Url(stream_url.parse().unwrap()));
+        score.download = DownloadConfig {
+            site_ca: site_ca.clone(),
+            ..fast()
+        };
+        let err = run(&e, &score).await.unwrap_err().to_string();
+        assert!(err.contains(&stream_url), "names the URL: {err}");
+        assert!(err.contains("not trusted"), "{site_ca:?}: {err}");
+        eprintln!("refused as expected: {err}");
+        assert!(!scos_dir(&e).join("kernel").exists());
+    }
+    assert_eq!(srv.requests(), 0, "no request got past the handshake");
+
+    // The same through the downloader itself: a typed error.
+    let d = tempfile::tempdir().unwrap();
+    let cfg = DownloadConfig {
+        site_ca: Some(wrong),
+        ..fast()
+    };
+    let want: Sha256Digest = "0".repeat(64).parse().unwrap();
+    let url = srv.url("scos/kernel-x86_64").parse().unwrap();
+    let err = download::download(&url, &d.path().join("k"), &want, &cfg, &|_, _| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DownloadError::Http(HttpError::Untrusted { .. })),
+        "{err:?}"
+    );
 }

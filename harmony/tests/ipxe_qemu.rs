@@ -25,19 +25,18 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use harmony::domain::{HttpUrl, KernelArg, MacAddress};
+use harmony::infra::process::{Program, Service};
 use harmony::modules::boot::{
     CentosBoot, DefaultIpxe, ScosBoot, per_mac_ipxe_path, render_default_ipxe, render_scos_boot,
 };
 use netns::NetNs;
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 
 const TEST: &str = "ipxe_qemu::real_ipxe_runs_our_scripts";
 const SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
@@ -66,74 +65,30 @@ const HARD_KILL_SECS: &str = "150";
 
 // ---------------------------------------------------------------- guards
 
-/// A child started as `ip netns exec NS timeout -s KILL N PROG...`:
-/// `timeout` leads its own process group (same pid as the child), so
-/// killing the group kills the program too. Killed and reaped on drop.
-struct GroupChild {
-    name: &'static str,
-    child: Option<Child>,
+/// Starts `ip netns exec NS timeout -s KILL N PROG...` through Harmony's
+/// process runner: the returned guard owns the process group (`ip` execs
+/// `timeout`, which leads it), so dropping it kills the program too;
+/// `timeout` is a last resort if this process dies without unwinding.
+fn spawn_in(name: &'static str, ns: &NetNs, argv: &[&str], log: &Path) -> Service {
+    Program::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns.name(),
+            "timeout",
+            "-s",
+            "KILL",
+            HARD_KILL_SECS,
+        ])
+        .args(argv)
+        .start(log)
+        .unwrap_or_else(|e| panic!("{TEST}: starting {name}: {e}"))
 }
 
-impl GroupChild {
-    fn spawn(name: &'static str, ns: &NetNs, argv: &[&str], stderr: File) -> GroupChild {
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                ns.name(),
-                "timeout",
-                "-s",
-                "KILL",
-                HARD_KILL_SECS,
-            ])
-            .args(argv)
-            .stdin(Stdio::null())
-            .stdout(stderr.try_clone().unwrap())
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{TEST}: starting {name}: {e}"));
-        GroupChild {
-            name,
-            child: Some(child),
-        }
-    }
-
-    /// Whether it is still running (`None`) or its exit status.
-    fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
-        self.child
-            .as_mut()
-            .and_then(|c| c.try_wait().ok().flatten())
-    }
-
-    /// SIGTERM to `timeout`, which passes it on and reaps the program;
-    /// after 3 s SIGKILL to the whole group.
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let pid = i32::try_from(child.id()).ok().map(Pid::from_raw);
-            if let Some(pid) = pid {
-                let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
-            }
-            let until = Instant::now() + Duration::from_secs(3);
-            while Instant::now() < until && matches!(child.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if matches!(child.try_wait(), Ok(None)) {
-                if let Some(pid) = pid {
-                    let _ = killpg(pid, Signal::SIGKILL);
-                }
-                let _ = child.kill();
-            }
-            // SIGKILL cannot be ignored: this wait is short.
-            if let Err(e) = child.wait() {
-                eprintln!("{TEST}: reaping {}: {e}", self.name);
-            }
-        }
-    }
-}
-
-impl Drop for GroupChild {
-    fn drop(&mut self) {
-        self.stop();
+/// SIGTERM to the group, SIGKILL after 3 s.
+fn stop(svc: &mut Service) {
+    if let Err(e) = svc.stop_blocking(Duration::from_secs(3)) {
+        eprintln!("{TEST}: stopping {}: {e}", svc.command_line());
     }
 }
 
@@ -551,11 +506,11 @@ fn real_ipxe_runs_our_scripts() {
     .unwrap();
     let dnsmasq_log = dir.path().join("dnsmasq.log");
     let conf_arg = format!("--conf-file={}", conf.display());
-    let mut dnsmasq = GroupChild::spawn(
+    let mut dnsmasq = spawn_in(
         "dnsmasq",
         &ns,
         &["dnsmasq", "--no-daemon", &conf_arg],
-        File::create(&dnsmasq_log).unwrap(),
+        &dnsmasq_log,
     );
 
     let t0 = Instant::now();
@@ -566,7 +521,7 @@ fn real_ipxe_runs_our_scripts() {
         t0 + VM_BUDGET + Duration::from_secs(5),
     );
     std::thread::sleep(Duration::from_millis(300));
-    if let Some(st) = dnsmasq.try_wait() {
+    if let Some(st) = dnsmasq.try_wait().unwrap() {
         panic!(
             "{TEST}: dnsmasq exited early ({st}):\n{}",
             read_lossy(&dnsmasq_log)
@@ -574,7 +529,7 @@ fn real_ipxe_runs_our_scripts() {
     }
 
     // The VMs.
-    let vm = |name: &'static str, tap: &str, mac: &str| -> (GroupChild, PathBuf) {
+    let vm = |name: &'static str, tap: &str, mac: &str| -> (Service, PathBuf) {
         let serial = dir.path().join(format!("{name}.serial"));
         let serial_arg = format!("file:{}", serial.display());
         let netdev = format!("tap,id=n0,ifname={tap},script=no,downscript=no");
@@ -582,7 +537,7 @@ fn real_ipxe_runs_our_scripts() {
         // /usr/lib/ipxe/qemu itself; an explicit absolute `romfile=` loaded
         // no ROM at all here (QEMU 7.2).
         let device = format!("virtio-net-pci,netdev=n0,mac={mac}");
-        let child = GroupChild::spawn(
+        let child = spawn_in(
             name,
             &ns,
             &[
@@ -604,7 +559,7 @@ fn real_ipxe_runs_our_scripts() {
                 "-boot",
                 "n",
             ],
-            File::create(dir.path().join(format!("{name}.stderr"))).unwrap(),
+            &dir.path().join(format!("{name}.stderr")),
         );
         (child, serial)
     };
@@ -623,27 +578,37 @@ fn real_ipxe_runs_our_scripts() {
     while Instant::now() < deadline && (known_at.is_none() || unknown_at.is_none()) {
         if known_at.is_none() && known_done(&requests_of(&log, KNOWN_IP)) {
             known_at = Some(t0.elapsed());
-            vm_known.stop();
+            stop(&mut vm_known);
         }
         if unknown_at.is_none() && unknown_done(&requests_of(&log, UNKNOWN_IP)) {
             unknown_at = Some(t0.elapsed());
-            vm_unknown.stop();
+            stop(&mut vm_unknown);
         }
         // A VM that exits on its own (-no-reboot) will fetch nothing more.
-        let exited = [(&mut vm_known, "known"), (&mut vm_unknown, "unknown")]
-            .into_iter()
-            .filter_map(|(vm, name)| vm.try_wait().map(|st| format!("{name} VM exited: {st}")))
-            .collect::<Vec<_>>();
+        // (A VM stopped above because it is done keeps its exit state.)
+        let exited = [
+            (&mut vm_known, "known", known_at),
+            (&mut vm_unknown, "unknown", unknown_at),
+        ]
+        .into_iter()
+        .filter(|(_, _, done)| done.is_none())
+        .filter_map(|(vm, name, _)| {
+            vm.try_wait()
+                .ok()
+                .flatten()
+                .map(|st| format!("{name} VM exited: {st}"))
+        })
+        .collect::<Vec<_>>();
         if !exited.is_empty() {
             eprintln!("{TEST}: {}", exited.join("; "));
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    vm_known.stop();
-    vm_unknown.stop();
+    stop(&mut vm_known);
+    stop(&mut vm_unknown);
     drop(server);
-    dnsmasq.stop();
+    stop(&mut dnsmasq);
 
     let known_reqs = requests_of(&log, KNOWN_IP);
     let unknown_reqs = requests_of(&log, UNKNOWN_IP);

@@ -3,4 +3,6 @@
 
 pub mod fakes;
 pub mod fs;
+pub mod http_client;
 pub mod http_root;
+pub mod process;

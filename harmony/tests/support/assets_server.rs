@@ -1,6 +1,7 @@
 //! A small HTTP/1.1 file server on 127.0.0.1 for the asset tests
 //! (included with `#[path]`): serves in-memory files, honours
-//! `Range: bytes=N-`, logs every request, and misbehaves on demand.
+//! `Range: bytes=N-`, logs every request, and misbehaves on demand. Plain
+//! HTTP, or https with a rustls server configuration the test made.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -8,8 +9,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 /// How one path is answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,27 +43,60 @@ struct State {
 pub struct TestServer {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
+    scheme: &'static str,
 }
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        Self::start_with(None).await
+    }
+
+    /// An https server presenting the certificate of `tls`.
+    pub async fn start_tls(tls: Arc<rustls::ServerConfig>) -> TestServer {
+        Self::start_with(Some(tokio_rustls::TlsAcceptor::from(tls))).await
+    }
+
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
         let st = state.clone();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
                 let st = st.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let _ = tokio::time::timeout(Duration::from_secs(20), handle(sock, st)).await;
+                    let _ = sock.set_nodelay(true);
+                    let _ = tokio::time::timeout(Duration::from_secs(20), async move {
+                        match tls {
+                            None => handle(sock, st).await,
+                            // A client that refuses our certificate ends here.
+                            Some(acceptor) => {
+                                if let Ok(s) = acceptor.accept(sock).await {
+                                    handle(s, st).await;
+                                }
+                            }
+                        }
+                    })
+                    .await;
                 });
             }
         });
-        TestServer { addr, state }
+        TestServer {
+            addr,
+            state,
+            scheme,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}/{}", self.addr, path.trim_start_matches('/'))
+        format!(
+            "{}://{}/{}",
+            self.scheme,
+            self.addr,
+            path.trim_start_matches('/')
+        )
     }
 
     pub fn put(&self, path: &str, body: Vec<u8>) {
@@ -109,8 +143,7 @@ pub fn sha256_hex(b: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(b))
 }
 
-async fn handle(mut sock: TcpStream, st: Arc<Mutex<State>>) {
-    let _ = sock.set_nodelay(true);
+async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut sock: S, st: Arc<Mutex<State>>) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     // Read the request head (bounded by size).

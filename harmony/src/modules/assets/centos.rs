@@ -10,8 +10,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -24,6 +23,7 @@ use crate::domain::{
     Topology,
 };
 use crate::infra::fs::move_atomic;
+use crate::infra::process::{ProcessError, Program};
 
 const NAME: &str = "CentosInventoryAssets";
 
@@ -269,14 +269,10 @@ pub enum ExtractError {
          (bsdtar; Fedora: bsdtar) or xorriso"
     )]
     NoTool,
-    #[error("{tool} did not finish within {}; killed", humantime::format_duration(*after))]
-    Timeout { tool: &'static str, after: Duration },
-    #[error("{tool} failed ({status}): {stderr}")]
-    Failed {
-        tool: &'static str,
-        status: String,
-        stderr: String,
-    },
+    /// The tool could not run, timed out (its process group killed) or
+    /// failed; the error carries the command line and its stderr.
+    #[error(transparent)]
+    Tool(#[from] ProcessError),
     #[error("{0}")]
     Io(#[from] io::Error),
 }
@@ -294,11 +290,9 @@ pub enum Tool {
 /// when bsdtar is not installed; makes them readable (0644, dirs 0755).
 pub async fn extract(iso: &Path, into: &Path, timeout: Duration) -> Result<(), ExtractError> {
     match extract_with(Tool::Bsdtar, iso, into, timeout).await {
-        Err(ExtractError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+        Err(ExtractError::Tool(ProcessError::NotFound { .. })) => {
             match extract_with(Tool::Xorriso, iso, into, timeout).await {
-                Err(ExtractError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
-                    Err(ExtractError::NoTool)
-                }
+                Err(ExtractError::Tool(ProcessError::NotFound { .. })) => Err(ExtractError::NoTool),
                 r => r,
             }
         }
@@ -306,36 +300,32 @@ pub async fn extract(iso: &Path, into: &Path, timeout: Duration) -> Result<(), E
     }
 }
 
-/// [`extract`] with one given tool; a missing tool is `Io(NotFound)`.
+/// [`extract`] with one given tool; a missing tool is
+/// `Tool(ProcessError::NotFound)`.
 pub async fn extract_with(
     tool: Tool,
     iso: &Path,
     into: &Path,
     timeout: Duration,
 ) -> Result<(), ExtractError> {
-    match tool {
-        Tool::Bsdtar => {
-            let mut bsdtar = Command::new("bsdtar");
-            bsdtar
-                .arg("-xf")
-                .arg(iso)
-                .arg("-C")
-                .arg(into)
-                .args(TREE_FILES);
-            run_tool("bsdtar", bsdtar, timeout).await?;
-        }
+    let program = match tool {
+        Tool::Bsdtar => Program::new("bsdtar")
+            .arg("-xf")
+            .arg(iso)
+            .arg("-C")
+            .arg(into)
+            .args(TREE_FILES),
         Tool::Xorriso => {
-            let mut xorriso = Command::new("xorriso");
-            xorriso.arg("-osirrox").arg("on").arg("-indev").arg(iso);
+            let mut p = Program::new("xorriso")
+                .args(["-osirrox", "on", "-indev"])
+                .arg(iso);
             for f in TREE_FILES {
-                xorriso
-                    .arg("-extract")
-                    .arg(format!("/{f}"))
-                    .arg(into.join(f));
+                p = p.arg("-extract").arg(format!("/{f}")).arg(into.join(f));
             }
-            run_tool("xorriso", xorriso, timeout).await?;
+            p
         }
-    }
+    };
+    program.timeout(timeout).run().await?;
     make_readable(into)?;
     Ok(())
 }
@@ -364,47 +354,4 @@ fn make_readable(root: &Path) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Runs `cmd` to completion or kills it at `timeout`. Spawn errors come
-/// back as `Io` (NotFound when the tool is missing).
-async fn run_tool(
-    tool: &'static str,
-    mut cmd: Command,
-    timeout: Duration,
-) -> Result<(), ExtractError> {
-    let stderr_file = tempfile::tempfile()?;
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(stderr_file.try_clone()?))
-        .spawn()?;
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(ExtractError::Timeout {
-                tool,
-                after: timeout,
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    if status.success() {
-        return Ok(());
-    }
-    use std::io::{Read, Seek};
-    let mut f = stderr_file;
-    let mut stderr = String::new();
-    f.seek(io::SeekFrom::Start(0))?;
-    let _ = f.take(4096).read_to_string(&mut stderr);
-    Err(ExtractError::Failed {
-        tool,
-        status: status.to_string(),
-        stderr: stderr.trim().to_string(),
-    })
 }

@@ -1,4 +1,5 @@
-//! A resumable, verifying HTTP downloader on hyper's http1 client.
+//! A resumable, verifying downloader on Harmony's HTTP client
+//! ([`crate::infra::http_client`], download profile).
 //!
 //! The body streams into `<dest>.part` in the destination directory while
 //! SHA-256 is computed; an existing `.part` is hashed first and resumed with
@@ -6,10 +7,10 @@
 //! is checked against the expected digest and only then renamed onto `dest`
 //! ([`move_atomic`]); a mismatch deletes the `.part`.
 //!
-//! Plain `http://` only: boot assets are verified by SHA-256, so transport
-//! security adds nothing to their integrity, and the provisioning network
-//! mirrors are plain HTTP. An `https://` URL (or a redirect to one) is
-//! refused with [`DownloadError::UnsupportedScheme`].
+//! `http://` and `https://` both work: https is verified against the
+//! built-in Mozilla roots plus the site CA of [`DownloadConfig::site_ca`].
+//! Redirects are followed to the same scheme only. The SHA-256 pins the
+//! content either way.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -18,16 +19,12 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::{Request, StatusCode, header};
-use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
-use tokio::net::TcpStream;
 
 use crate::domain::{Change, HttpUrl, ValueError};
 use crate::infra::fs::move_atomic;
+use crate::infra::http_client::{HttpClient, HttpError, HttpProfile, HttpResponse};
 
 /// A SHA-256 digest as 64 lower-case hex characters (upper case accepted
 /// on input).
@@ -94,10 +91,26 @@ pub struct DownloadConfig {
     pub idle_timeout: Duration,
     /// Largest file accepted, in bytes.
     pub max_size: u64,
-    /// Redirects followed (http only).
+    /// Redirects followed (to the same scheme only).
     pub max_redirects: u8,
     /// Attempts per call; each one resumes from the `.part` left by the last.
     pub attempts: u32,
+    /// A PEM file of the site's own CA certificates, trusted for https in
+    /// addition to the built-in Mozilla roots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site_ca: Option<PathBuf>,
+}
+
+impl DownloadConfig {
+    /// The HTTP client profile these limits give.
+    pub fn http_profile(&self) -> HttpProfile {
+        HttpProfile::download(
+            self.connect_timeout,
+            self.idle_timeout,
+            self.max_redirects,
+            self.site_ca.clone(),
+        )
+    }
 }
 
 impl Default for DownloadConfig {
@@ -108,6 +121,7 @@ impl Default for DownloadConfig {
             max_size: 8 << 30,
             max_redirects: 5,
             attempts: 3,
+            site_ca: None,
         }
     }
 }
@@ -129,26 +143,13 @@ pub struct DownloadReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
-    #[error("{url}: only http:// is supported (assets are verified by SHA-256)")]
-    UnsupportedScheme { url: String },
-    #[error("{url}: invalid URL: {reason}")]
-    BadUrl { url: String, reason: String },
-    #[error("{url}: connect failed: {source}")]
-    Connect {
-        url: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{url}: no connection within {}", humantime::format_duration(*after))]
-    ConnectTimeout { url: String, after: Duration },
-    #[error("{url}: server idle for {}", humantime::format_duration(*after))]
-    IdleTimeout { url: String, after: Duration },
-    #[error("{url}: HTTP error: {message}")]
-    Http { url: String, message: String },
+    /// Connecting, TLS, redirects, timeouts: see [`HttpError`].
+    #[error(transparent)]
+    Http(#[from] HttpError),
     #[error("{url}: server answered HTTP {status}")]
     Status { url: String, status: u16 },
-    #[error("{url}: more than {max} redirects")]
-    TooManyRedirects { url: String, max: u8 },
+    #[error("{url}: the 206 answer does not start at byte {offset}")]
+    WrongRange { url: String, offset: u64 },
     #[error("{url}: larger than the {limit}-byte limit")]
     TooLarge { url: String, limit: u64 },
     #[error(
@@ -172,13 +173,11 @@ impl DownloadError {
     /// Worth another attempt (from the `.part`): transport trouble, not a
     /// wrong answer.
     fn retryable(&self) -> bool {
-        matches!(
-            self,
-            DownloadError::Connect { .. }
-                | DownloadError::ConnectTimeout { .. }
-                | DownloadError::IdleTimeout { .. }
-                | DownloadError::Http { .. }
-        )
+        match self {
+            DownloadError::Http(e) => e.is_transient(),
+            DownloadError::WrongRange { .. } => true,
+            _ => false,
+        }
     }
 }
 
@@ -241,12 +240,13 @@ pub async fn download(
     })?;
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let part = part_path(dest);
+    let client = HttpClient::new(cfg.http_profile())?;
     let mut requests = 0u32;
     let mut first_resume: Option<u64> = None;
     let attempts = cfg.attempts.max(1);
     let mut last_err = None;
     for attempt in 1..=attempts {
-        match attempt_once(url, &part, cfg, progress, &mut requests).await {
+        match attempt_once(&client, url, &part, cfg, progress, &mut requests).await {
             Ok((hasher, bytes, resumed)) => {
                 first_resume.get_or_insert(resumed);
                 let actual = Sha256Digest::from_hasher(hasher);
@@ -283,9 +283,9 @@ pub async fn download(
             }
         }
     }
-    Err(last_err.unwrap_or(DownloadError::Http {
-        url: url.to_string(),
-        message: "no attempt made".into(),
+    Err(last_err.unwrap_or_else(|| DownloadError::Io {
+        path: dest.to_path_buf(),
+        source: io::Error::other("no download attempt made"),
     }))
 }
 
@@ -294,6 +294,7 @@ type AttemptResult = Result<(Sha256, u64, u64), (DownloadError, u64)>;
 /// One attempt: resumes `part` if present. Returns the hasher over the
 /// whole file, its size and the offset resumed from.
 async fn attempt_once(
+    client: &HttpClient,
     url: &HttpUrl,
     part: &Path,
     cfg: &DownloadConfig,
@@ -317,16 +318,21 @@ async fn attempt_once(
         }
         _ => 0,
     };
-    let (resp, final_url) = get_following(url, cfg, (offset > 0).then_some(offset), requests)
-        .await
-        .map_err(|e| (e, offset))?;
-    let u = final_url.to_string();
+    let mut get = client.get(url);
+    if offset > 0 {
+        get = get.range_from(offset);
+    }
+    let sent = get.send().await;
+    *requests += match &sent {
+        Ok(r) => r.requests(),
+        Err(_) => 1,
+    };
+    let mut resp: HttpResponse = sent.map_err(|e| (e.into(), offset))?;
+    let u = resp.url().to_string();
     let (mut file, start) = match resp.status() {
-        StatusCode::PARTIAL_CONTENT if offset > 0 => {
+        206 if offset > 0 => {
             let starts_at_offset = resp
-                .headers()
-                .get(header::CONTENT_RANGE)
-                .and_then(|v| v.to_str().ok())
+                .header("content-range")
                 .and_then(|v| v.strip_prefix("bytes "))
                 .and_then(|v| v.split('-').next())
                 .and_then(|v| v.parse::<u64>().ok())
@@ -334,13 +340,7 @@ async fn attempt_once(
             if !starts_at_offset {
                 // Not the range we asked for: start over next attempt.
                 let _ = fs::remove_file(part);
-                return Err((
-                    DownloadError::Http {
-                        url: u,
-                        message: format!("206 answer does not start at byte {offset}"),
-                    },
-                    offset,
-                ));
+                return Err((DownloadError::WrongRange { url: u, offset }, offset));
             }
             let f = OpenOptions::new()
                 .append(true)
@@ -348,7 +348,7 @@ async fn attempt_once(
                 .map_err(|e| (io_err(part)(e), offset))?;
             (f, offset)
         }
-        StatusCode::OK => {
+        200 => {
             if offset > 0 {
                 tracing::info!(url = %u, offset, "server ignored the range; restarting from zero");
             }
@@ -356,27 +356,16 @@ async fn attempt_once(
             let f = File::create(part).map_err(|e| (io_err(part)(e), offset))?;
             (f, 0)
         }
-        StatusCode::RANGE_NOT_SATISFIABLE if offset > 0 => {
+        416 if offset > 0 => {
             // The .part may already be complete; the checksum decides, and
             // a wrong one deletes it so that the next run starts over.
             return Ok((hasher, offset, offset));
         }
         s => {
-            return Err((
-                DownloadError::Status {
-                    url: u,
-                    status: s.as_u16(),
-                },
-                offset,
-            ));
+            return Err((DownloadError::Status { url: u, status: s }, offset));
         }
     };
-    let announced = resp
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let total = announced.map_or(0, |n| n + start);
+    let total = resp.content_length().map_or(0, |n| n + start);
     if total > cfg.max_size {
         let _ = fs::remove_file(part);
         return Err((
@@ -390,36 +379,16 @@ async fn attempt_once(
     let mut done = start;
     let mut reported = done;
     progress(done, total);
-    let mut body = resp.into_body();
-    // Bounded: each frame moves `done` forward and `done` is capped by
+    // Bounded: each chunk moves `done` forward and `done` is capped by
     // max_size; each wait is capped by idle_timeout.
     loop {
-        let frame = match tokio::time::timeout(cfg.idle_timeout, body.frame()).await {
-            Err(_) => {
-                let _ = file.sync_all();
-                return Err((
-                    DownloadError::IdleTimeout {
-                        url: u,
-                        after: cfg.idle_timeout,
-                    },
-                    offset,
-                ));
-            }
+        let data = match resp.chunk().await {
             Ok(None) => break,
-            Ok(Some(Err(e))) => {
+            Ok(Some(d)) => d,
+            Err(e) => {
                 let _ = file.sync_all();
-                return Err((
-                    DownloadError::Http {
-                        url: u,
-                        message: e.to_string(),
-                    },
-                    offset,
-                ));
+                return Err((e.into(), offset));
             }
-            Ok(Some(Ok(f))) => f,
-        };
-        let Ok(data) = frame.into_data() else {
-            continue;
         };
         if done + data.len() as u64 > cfg.max_size {
             drop(file);
@@ -446,166 +415,6 @@ async fn attempt_once(
     Ok((hasher, done, offset))
 }
 
-type Response = hyper::Response<hyper::body::Incoming>;
-
-/// GET with an optional `Range: bytes=N-`, following up to
-/// `cfg.max_redirects` redirects. Returns the response and the URL that
-/// answered it.
-async fn get_following(
-    url: &HttpUrl,
-    cfg: &DownloadConfig,
-    range_from: Option<u64>,
-    requests: &mut u32,
-) -> Result<(Response, HttpUrl), DownloadError> {
-    let mut current = url.clone();
-    for _ in 0..=cfg.max_redirects {
-        *requests += 1;
-        let resp = get_once(&current, cfg, range_from).await?;
-        if !resp.status().is_redirection() || resp.status() == StatusCode::NOT_MODIFIED {
-            return Ok((resp, current));
-        }
-        let location = resp
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| DownloadError::Http {
-                url: current.to_string(),
-                message: format!("redirect {} without a Location", resp.status()),
-            })?;
-        current = resolve_redirect(&current, location)?;
-    }
-    Err(DownloadError::TooManyRedirects {
-        url: url.to_string(),
-        max: cfg.max_redirects,
-    })
-}
-
-fn resolve_redirect(base: &HttpUrl, location: &str) -> Result<HttpUrl, DownloadError> {
-    let bad = |reason: String| DownloadError::BadUrl {
-        url: location.to_string(),
-        reason,
-    };
-    let absolute = if location.starts_with("http://") || location.starts_with("https://") {
-        location.to_string()
-    } else if location.starts_with('/') && !location.starts_with("//") {
-        let target = Target::parse(base)?;
-        format!("http://{}{location}", target.authority)
-    } else {
-        return Err(bad("only absolute redirects are followed".into()));
-    };
-    let next: HttpUrl = absolute
-        .parse()
-        .map_err(|e: ValueError| bad(e.to_string()))?;
-    if next.as_str().starts_with("https://") {
-        return Err(DownloadError::UnsupportedScheme {
-            url: next.to_string(),
-        });
-    }
-    Ok(next)
-}
-
-/// Where to connect and what to ask for.
-struct Target {
-    authority: String,
-    host: String,
-    port: u16,
-    path: String,
-}
-
-impl Target {
-    fn parse(url: &HttpUrl) -> Result<Self, DownloadError> {
-        let s = url.as_str();
-        let rest = s
-            .strip_prefix("http://")
-            .ok_or_else(|| DownloadError::UnsupportedScheme { url: s.to_string() })?;
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        let bad = |reason: &str| DownloadError::BadUrl {
-            url: s.to_string(),
-            reason: reason.to_string(),
-        };
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (addr, after) = v6.split_once(']').ok_or_else(|| bad("unclosed bracket"))?;
-            let port = match after.strip_prefix(':') {
-                Some(p) => p.parse().map_err(|_| bad("invalid port"))?,
-                None => 80,
-            };
-            (addr.to_string(), port)
-        } else {
-            match authority.split_once(':') {
-                Some((h, p)) => (h.to_string(), p.parse().map_err(|_| bad("invalid port"))?),
-                None => (authority.to_string(), 80),
-            }
-        };
-        if host.is_empty() {
-            return Err(bad("no host"));
-        }
-        Ok(Self {
-            authority: authority.to_string(),
-            host,
-            port,
-            path: path.to_string(),
-        })
-    }
-}
-
-async fn get_once(
-    url: &HttpUrl,
-    cfg: &DownloadConfig,
-    range_from: Option<u64>,
-) -> Result<Response, DownloadError> {
-    let t = Target::parse(url)?;
-    let u = url.to_string();
-    let stream = tokio::time::timeout(
-        cfg.connect_timeout,
-        TcpStream::connect((t.host.as_str(), t.port)),
-    )
-    .await
-    .map_err(|_| DownloadError::ConnectTimeout {
-        url: u.clone(),
-        after: cfg.connect_timeout,
-    })?
-    .map_err(|source| DownloadError::Connect {
-        url: u.clone(),
-        source,
-    })?;
-    let http = |e: &dyn fmt::Display| DownloadError::Http {
-        url: u.clone(),
-        message: e.to_string(),
-    };
-    let (mut sender, conn) = tokio::time::timeout(
-        cfg.idle_timeout,
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)),
-    )
-    .await
-    .map_err(|_| DownloadError::IdleTimeout {
-        url: u.clone(),
-        after: cfg.idle_timeout,
-    })?
-    .map_err(|e| http(&e))?;
-    // The connection task ends with the response body (Connection: close).
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let mut req = Request::get(t.path.as_str())
-        .header(header::HOST, t.authority.as_str())
-        .header(header::USER_AGENT, "harmony-assets")
-        .header(header::CONNECTION, "close");
-    if let Some(n) = range_from {
-        req = req.header(header::RANGE, format!("bytes={n}-"));
-    }
-    let req = req.body(Empty::<Bytes>::new()).map_err(|e| http(&e))?;
-    tokio::time::timeout(cfg.idle_timeout, sender.send_request(req))
-        .await
-        .map_err(|_| DownloadError::IdleTimeout {
-            url: u.clone(),
-            after: cfg.idle_timeout,
-        })?
-        .map_err(|e| http(&e))
-}
-
 /// Fetches a small document (e.g. stream metadata) into memory, at most
 /// `max` bytes.
 pub async fn fetch_bytes(
@@ -613,42 +422,15 @@ pub async fn fetch_bytes(
     cfg: &DownloadConfig,
     max: u64,
 ) -> Result<Vec<u8>, DownloadError> {
-    let mut requests = 0;
-    let (resp, final_url) = get_following(url, cfg, None, &mut requests).await?;
-    let u = final_url.to_string();
-    if resp.status() != StatusCode::OK {
+    let client = HttpClient::new(cfg.http_profile())?;
+    let resp = client.get(url).send().await?;
+    if resp.status() != 200 {
         return Err(DownloadError::Status {
-            url: u,
-            status: resp.status().as_u16(),
+            url: resp.url().to_string(),
+            status: resp.status(),
         });
     }
-    let mut body = resp.into_body();
-    let mut out = Vec::new();
-    loop {
-        match tokio::time::timeout(cfg.idle_timeout, body.frame()).await {
-            Err(_) => {
-                return Err(DownloadError::IdleTimeout {
-                    url: u,
-                    after: cfg.idle_timeout,
-                });
-            }
-            Ok(None) => return Ok(out),
-            Ok(Some(Err(e))) => {
-                return Err(DownloadError::Http {
-                    url: u,
-                    message: e.to_string(),
-                });
-            }
-            Ok(Some(Ok(frame))) => {
-                if let Ok(data) = frame.into_data() {
-                    if out.len() as u64 + data.len() as u64 > max {
-                        return Err(DownloadError::TooLarge { url: u, limit: max });
-                    }
-                    out.extend_from_slice(&data);
-                }
-            }
-        }
-    }
+    Ok(resp.bytes_capped(max).await?)
 }
 
 pub(crate) mod humantime_duration {
@@ -680,26 +462,5 @@ mod tests {
             part_path(Path::new("/srv/os/kernel")),
             Path::new("/srv/os/kernel.part")
         );
-    }
-
-    #[test]
-    fn redirects_resolve_http_only() {
-        let base: HttpUrl = "http://10.0.0.1:8080/a/b".parse().unwrap();
-        assert_eq!(
-            resolve_redirect(&base, "/c/d").unwrap().as_str(),
-            "http://10.0.0.1:8080/c/d"
-        );
-        assert_eq!(
-            resolve_redirect(&base, "http://m.example/x")
-                .unwrap()
-                .as_str(),
-            "http://m.example/x"
-        );
-        assert!(matches!(
-            resolve_redirect(&base, "https://m.example/x"),
-            Err(DownloadError::UnsupportedScheme { .. })
-        ));
-        assert!(resolve_redirect(&base, "rel/x").is_err());
-        assert!(resolve_redirect(&base, "//evil/x").is_err());
     }
 }

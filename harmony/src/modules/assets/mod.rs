@@ -34,7 +34,7 @@ pub trait HttpRootAccess {
 pub enum Source {
     /// A file on the machine running Harmony.
     Path(PathBuf),
-    /// Downloaded over plain HTTP.
+    /// Downloaded over HTTP or HTTPS.
     Url(HttpUrl),
 }
 

@@ -38,13 +38,14 @@ pub struct ScosAssets {
     /// Default `rootfs.img`.
     #[serde(default = "default_rootfs")]
     pub rootfs_file: RelativePath,
+    /// Timeouts, size cap, redirects, retries and the site CA (https).
     #[serde(default)]
     pub download: DownloadConfig,
     /// Fetch the artifacts from this mirror instead of the stream's
     /// locations: the file name of each location is appended to it (the
     /// sha256 from the stream still pins the content). For sites without
-    /// internet access, and for streams whose locations are `https://`,
-    /// which the downloader does not speak.
+    /// internet access; the stream's own `https://` locations work without
+    /// it (trusted through the built-in roots, or `download.site_ca`).
     #[serde(default)]
     pub mirror: Option<HttpUrl>,
 }

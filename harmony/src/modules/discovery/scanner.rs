@@ -4,6 +4,11 @@
 //! runs out of sockets or file descriptors.
 //!
 //! The scanner has no default range: it scans exactly what the caller gives.
+//! Each address gets a bare TCP connect first ([`tcp_check`], 500 ms): almost
+//! every address of a range is closed, and that answer costs one syscall
+//! round. Only open ports get `GET /` through [`crate::infra::http_client`]
+//! with the scanner profile (one client per scan, no connection pooling, no
+//! redirects, 3 s for the whole exchange, 1 MiB cap).
 
 use std::collections::VecDeque;
 use std::io;
@@ -11,17 +16,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::{Request, StatusCode, header};
-use hyper_util::rt::TokioIo;
 use ipnetwork::IpNetwork;
-use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
 use super::validate::{Rejection, validate};
+use crate::domain::HttpUrl;
 use crate::domain::events::{Event, EventBus};
 use crate::domain::inventory::DiscoveredHost;
+use crate::infra::http_client::{HttpClient, HttpError, HttpProfile, TcpCheck, tcp_check};
 
 /// Tunables. [`ScanConfig::new`] gives the defaults for a port.
 #[derive(Debug, Clone)]
@@ -63,6 +65,8 @@ impl ScanConfig {
 /// The range could not be scanned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScanError {
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(String),
     #[error("range {range} holds {count} addresses; at most {max} may be scanned at once")]
     TooManyAddresses {
         range: String,
@@ -189,14 +193,6 @@ pub fn addresses(
     })
 }
 
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 impl Scanner {
     pub fn new(config: ScanConfig) -> Self {
         Self {
@@ -215,9 +211,30 @@ impl Scanner {
         &self.config
     }
 
-    /// Probes `ip` once.
+    /// The HTTP client of one scan.
+    fn client(&self) -> Result<HttpClient, ScanError> {
+        // The exchange after the TCP check: its connect (again) and the
+        // whole GET within host_timeout.
+        HttpClient::new(HttpProfile::scanner(
+            self.config.connect_timeout,
+            self.config.host_timeout,
+        ))
+        .map_err(|e| ScanError::Client(e.to_string()))
+    }
+
+    /// Probes `ip` once (with a client of its own: for single checks; a
+    /// scan shares one client over all its addresses).
     pub async fn probe(&self, ip: IpAddr) -> ProbeResult {
-        match probe(ip, self.config.clone()).await {
+        let client = match self.client() {
+            Ok(c) => c,
+            Err(e) => {
+                return ProbeResult::Rejected {
+                    ip,
+                    reason: Rejection::Http(e.to_string()),
+                };
+            }
+        };
+        match probe(ip, self.config.clone(), &client).await {
             Attempt::Done(r) => r,
             Attempt::Local => ProbeResult::NotListening(NotListening::Unreachable),
         }
@@ -228,6 +245,7 @@ impl Scanner {
         let cfg = &self.config;
         let started = Instant::now();
         let addrs: Vec<IpAddr> = addresses(range, cfg.max_addresses)?.collect();
+        let client = self.client()?;
         let total = addrs.len() as u64;
         let mut pending: VecDeque<(IpAddr, u32)> = addrs.into_iter().map(|a| (a, 0)).collect();
 
@@ -257,12 +275,13 @@ impl Scanner {
                     break;
                 };
                 let cfg = cfg.clone();
+                let client = client.clone();
                 set.spawn(async move {
                     if tries > 0 {
                         let exp = cfg.retry_backoff.saturating_mul(1 << (tries - 1).min(16));
                         tokio::time::sleep(exp.min(Duration::from_secs(1))).await;
                     }
-                    (ip, tries, probe(ip, cfg).await)
+                    (ip, tries, probe(ip, cfg, &client).await)
                 });
             }
             let Some(joined) = set.join_next().await else {
@@ -334,92 +353,74 @@ impl Scanner {
     }
 }
 
-async fn probe(ip: IpAddr, cfg: Arc<ScanConfig>) -> Attempt {
+async fn probe(ip: IpAddr, cfg: Arc<ScanConfig>, client: &HttpClient) -> Attempt {
     let addr = SocketAddr::new(ip, cfg.port);
-    let stream = match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr)).await {
-        Err(_) => return Attempt::Done(ProbeResult::NotListening(NotListening::ConnectTimeout)),
-        Ok(Err(e)) if is_local(&e) => return Attempt::Local,
-        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
-            return Attempt::Done(ProbeResult::NotListening(NotListening::Refused));
+    let nobody = |n| Attempt::Done(ProbeResult::NotListening(n));
+    match tcp_check(addr, cfg.connect_timeout).await {
+        TcpCheck::Open => {}
+        TcpCheck::Refused => return nobody(NotListening::Refused),
+        TcpCheck::TimedOut => return nobody(NotListening::ConnectTimeout),
+        TcpCheck::Failed(e) if is_local(&e) => return Attempt::Local,
+        TcpCheck::Failed(e) if e.kind() == io::ErrorKind::TimedOut => {
+            return nobody(NotListening::ConnectTimeout);
         }
-        Ok(Err(e)) if e.kind() == io::ErrorKind::TimedOut => {
-            return Attempt::Done(ProbeResult::NotListening(NotListening::ConnectTimeout));
+        TcpCheck::Failed(_) => return nobody(NotListening::Unreachable),
+    }
+    let url: HttpUrl = match format!("http://{addr}/").parse() {
+        Ok(u) => u,
+        Err(e) => {
+            return Attempt::Done(ProbeResult::Rejected {
+                ip,
+                reason: Rejection::Http(format!("{e}")),
+            });
         }
-        Ok(Err(_)) => return Attempt::Done(ProbeResult::NotListening(NotListening::Unreachable)),
-        Ok(Ok(s)) => s,
     };
-    let fetched = tokio::time::timeout(cfg.host_timeout, fetch(stream, addr, &cfg)).await;
-    let result = match fetched {
-        Err(_) => Err(Rejection::Timeout(cfg.host_timeout)),
-        Ok(Err(FetchError::Local)) => return Attempt::Local,
-        Ok(Err(FetchError::Rejected(r))) => Err(r),
-        Ok(Ok(body)) => validate(ip, &body),
+    let resp = client
+        .get(&url)
+        .header("accept", "application/json")
+        .header("connection", "close")
+        .send()
+        .await;
+    let resp = match resp {
+        Ok(r) => r,
+        Err(e) => return failed(ip, &cfg, e),
     };
-    Attempt::Done(match result {
+    if resp.status() != 200 {
+        return Attempt::Done(ProbeResult::Rejected {
+            ip,
+            reason: Rejection::Status(resp.status()),
+        });
+    }
+    let body = match resp.bytes_capped(cfg.max_body as u64).await {
+        Ok(b) => b,
+        Err(e) => return failed(ip, &cfg, e),
+    };
+    Attempt::Done(match validate(ip, &body) {
         Ok(host) => ProbeResult::Found(Box::new(host)),
         Err(reason) => ProbeResult::Rejected { ip, reason },
     })
 }
 
-enum FetchError {
-    Local,
-    Rejected(Rejection),
-}
-
-fn http_error(e: &hyper::Error) -> FetchError {
-    use std::error::Error as _;
-    if let Some(io) = e.source().and_then(|s| s.downcast_ref::<io::Error>())
-        && is_local(io)
-    {
-        return FetchError::Local;
+/// What a failed exchange means: a local shortage (retry), nobody
+/// listening, or an answer not accepted.
+fn failed(ip: IpAddr, cfg: &ScanConfig, e: HttpError) -> Attempt {
+    let io = e.io_cause();
+    if io.is_some_and(is_local) {
+        return Attempt::Local;
     }
-    FetchError::Rejected(Rejection::Http(e.to_string()))
-}
-
-/// `GET /` on an open connection; the body, at most `max_body` bytes.
-async fn fetch(
-    stream: TcpStream,
-    addr: SocketAddr,
-    cfg: &ScanConfig,
-) -> Result<Vec<u8>, FetchError> {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| http_error(&e))?;
-    let _conn = AbortOnDrop(tokio::spawn(async move {
-        let _ = conn.await;
-    }));
-    let req = Request::get("/")
-        .header(header::HOST, addr.to_string())
-        .header(header::USER_AGENT, "harmony-discovery")
-        .header(header::ACCEPT, "application/json")
-        .header(header::CONNECTION, "close")
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| FetchError::Rejected(Rejection::Http(e.to_string())))?;
-    let resp = sender.send_request(req).await.map_err(|e| http_error(&e))?;
-    if resp.status() != StatusCode::OK {
-        return Err(FetchError::Rejected(Rejection::Status(
-            resp.status().as_u16(),
-        )));
-    }
-    let too_large = || FetchError::Rejected(Rejection::TooLarge(cfg.max_body));
-    let announced = resp
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > cfg.max_body as u64) {
-        return Err(too_large());
-    }
-    let mut body = resp.into_body();
-    let mut out = Vec::with_capacity(announced.map_or(8192, |n| n as usize).min(cfg.max_body));
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| http_error(&e))?;
-        if let Ok(data) = frame.into_data() {
-            if out.len() + data.len() > cfg.max_body {
-                return Err(too_large());
-            }
-            out.extend_from_slice(&data);
+    let nobody = |n| Attempt::Done(ProbeResult::NotListening(n));
+    let rejected = |reason| Attempt::Done(ProbeResult::Rejected { ip, reason });
+    match e {
+        HttpError::ConnectTimeout { .. } => nobody(NotListening::ConnectTimeout),
+        HttpError::Connect { .. } => match io.map(io::Error::kind) {
+            Some(io::ErrorKind::ConnectionRefused) => nobody(NotListening::Refused),
+            Some(io::ErrorKind::TimedOut) => nobody(NotListening::ConnectTimeout),
+            _ => nobody(NotListening::Unreachable),
+        },
+        HttpError::Timeout { .. } | HttpError::Idle { .. } => {
+            rejected(Rejection::Timeout(cfg.host_timeout))
         }
+        HttpError::TooLarge { .. } => rejected(Rejection::TooLarge(cfg.max_body)),
+        other => rejected(Rejection::Http(other.to_string())),
     }
-    Ok(out)
 }

@@ -10,13 +10,14 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::time::Duration;
 
 use base64::Engine as _;
 use ignition_config::v3_2 as ign;
 use sha2::Digest as _;
 
 use crate::domain::values::{Hostname, HttpUrl, RelativePath, Role};
+use crate::infra::process::{ProcessError, Program};
 
 /// Where NetworkManager reads keyfiles on the installed system.
 pub const KEYFILE_DIR: &str = "/etc/NetworkManager/system-connections";
@@ -24,15 +25,19 @@ pub const KEYFILE_DIR: &str = "/etc/NetworkManager/system-connections";
 /// Default location of `ignition-validate` (Debian's `ignition` package).
 pub const IGNITION_VALIDATE: &str = "/usr/bin/ignition-validate";
 
+/// Time limit of `ignition-validate` on one config.
+const VALIDATE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time limit of `openshift-install create ignition-configs`.
+const INSTALLER_TIMEOUT: Duration = Duration::from_secs(600);
+
 #[derive(Debug, thiserror::Error)]
 pub enum IgnitionError {
     #[error("{0} not found (or not a file): install it or configure its path")]
     BinaryMissing(PathBuf),
-    #[error("could not run {binary}: {source}")]
-    Spawn {
-        binary: PathBuf,
-        source: std::io::Error,
-    },
+    /// Could not start, timed out (process group killed) or, for
+    /// `ignition-validate`, I/O trouble; the command line is in it.
+    #[error(transparent)]
+    Process(#[from] ProcessError),
     #[error(
         "openshift-install failed ({status}); see {dir}/.openshift_install.log \
          (output not shown: it may carry secrets)"
@@ -242,13 +247,11 @@ pub fn run_ignition_validate(binary: &Path, bytes: &[u8]) -> Result<(), Ignition
         .tempfile()
         .map_err(IgnitionError::Temp)?;
     std::io::Write::write_all(&mut tmp, bytes).map_err(IgnitionError::Temp)?;
-    let out = Command::new(binary)
+    let out = Program::new(binary)
         .arg(tmp.path())
-        .output()
-        .map_err(|source| IgnitionError::Spawn {
-            binary: binary.to_path_buf(),
-            source,
-        })?;
+        .timeout(VALIDATE_TIMEOUT)
+        .max_output(64 << 10)
+        .output_blocking()?;
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     if !out.status.success() || !text.trim().is_empty() {
@@ -319,14 +322,13 @@ pub fn create_ignition_configs(
         ));
     }
     tracing::info!(dir = %install_dir.display(), "running openshift-install create ignition-configs");
-    let out = Command::new(openshift_install)
+    // Its output may quote the install config (pull secret): withheld.
+    let out = Program::new(openshift_install)
         .args(["create", "ignition-configs", "--dir"])
         .arg(install_dir)
-        .output()
-        .map_err(|source| IgnitionError::Spawn {
-            binary: openshift_install.to_path_buf(),
-            source,
-        })?;
+        .timeout(INSTALLER_TIMEOUT)
+        .withhold_output()
+        .output_blocking()?;
     if !out.status.success() {
         return Err(IgnitionError::InstallerFailed {
             status: out.status.to_string(),
