@@ -117,8 +117,6 @@ fn tui_reaches_no_infra() {
 }
 
 #[test]
-#[ignore = "known violations (discovery/scanner.rs, assets/download.rs, assets/centos.rs, \
-            okd/ignition.rs) move into infra in a parallel change; un-ignore once merged"]
 fn only_infra_starts_processes_or_opens_sockets() {
     let root = workspace();
     let files = rust_files(&root, "harmony/src", &["harmony/src/infra"]);
