@@ -556,8 +556,8 @@ fn typed_values() {
         !format!("{k:?}").contains("AAAAC3"),
         "Debug omits the key body"
     );
-    assert!("ab".parse::<Sha256Hex>().is_err());
-    assert!("g".repeat(64).parse::<Sha256Hex>().is_err());
+    assert!("ab".parse::<Sha256Digest>().is_err());
+    assert!("g".repeat(64).parse::<Sha256Digest>().is_err());
     for bad in ["", "Ocp", "1ocp", "ocp-", "o.cp", &"a".repeat(64)] {
         assert!(bad.parse::<ClusterName>().is_err(), "{bad:?}");
     }
@@ -594,7 +594,7 @@ fn injection_strings_are_rejected_or_contained() {
             "{s:?}"
         );
         assert!(s.parse::<MacAddress>().is_err(), "MacAddress {s:?}");
-        assert!(s.parse::<Sha256Hex>().is_err(), "Sha256Hex {s:?}");
+        assert!(s.parse::<Sha256Digest>().is_err(), "Sha256Digest {s:?}");
         assert!(s.parse::<ClusterName>().is_err(), "ClusterName {s:?}");
         assert!(s.parse::<SshPublicKey>().is_err(), "SshPublicKey {s:?}");
         // As an SSH key comment: rejected, or (a plain path-like word)

@@ -60,5 +60,5 @@ pub use text::SafeText;
 pub use topology::*;
 pub use values::{
     DevicePath, HostId, Hostname, HttpUrl, InstallPhase, InterfaceName, KernelArg, MacAddress,
-    PhaseError, RelativePath, Role, ValueError,
+    PhaseError, RelativePath, Role, Sha256Digest, ValueError,
 };

@@ -969,3 +969,46 @@ mod tests {
         );
     }
 }
+
+/// A SHA-256 digest: 64 hex characters, stored lower-case (upper case is
+/// accepted on input). Pins every file Harmony downloads or serves.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Sha256Digest(String);
+
+impl Sha256Digest {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Validates `s` as the value of `field` (named in the error).
+    pub fn parse_field(field: &'static str, s: &str) -> Result<Self, ValueError> {
+        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ValueError::new(
+                field,
+                s,
+                "expected 64 hex characters (SHA-256)",
+            ));
+        }
+        Ok(Self(s.to_ascii_lowercase()))
+    }
+
+    /// The digest of 32 raw bytes (a finished hash).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(hex::encode(bytes))
+    }
+}
+
+impl FromStr for Sha256Digest {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse_field("sha256", s)
+    }
+}
+
+impl fmt::Display for Sha256Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+string_serde!(Sha256Digest);

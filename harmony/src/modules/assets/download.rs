@@ -12,72 +12,18 @@
 //! Redirects are followed to the same scheme only. The SHA-256 pins the
 //! content either way.
 
-use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::domain::{Change, HttpUrl, ValueError};
+pub use crate::domain::Sha256Digest;
+use crate::domain::{Change, HttpUrl};
 use crate::infra::fs::move_atomic;
 use crate::infra::http_client::{HttpClient, HttpError, HttpProfile, HttpResponse};
-
-/// A SHA-256 digest as 64 lower-case hex characters (upper case accepted
-/// on input).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Sha256Digest(String);
-
-impl Sha256Digest {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Validates `s` as the value of `field` (named in the error).
-    pub fn parse_field(field: &'static str, s: &str) -> Result<Self, ValueError> {
-        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ValueError::new(
-                field,
-                s,
-                "expected 64 hex characters (SHA-256)",
-            ));
-        }
-        Ok(Self(s.to_ascii_lowercase()))
-    }
-
-    fn from_hasher(h: Sha256) -> Self {
-        Self(hex::encode(h.finalize()))
-    }
-}
-
-impl FromStr for Sha256Digest {
-    type Err = ValueError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse_field("sha256", s)
-    }
-}
-
-impl fmt::Display for Sha256Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Serialize for Sha256Digest {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Sha256Digest {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        raw.parse().map_err(serde::de::Error::custom)
-    }
-}
 
 /// Limits of one download.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,7 +145,7 @@ pub fn part_path(dest: &Path) -> PathBuf {
 pub fn hash_file(path: &Path) -> io::Result<(Sha256Digest, u64)> {
     let mut h = Sha256::new();
     let n = hash_into(path, &mut h)?;
-    Ok((Sha256Digest::from_hasher(h), n))
+    Ok((Sha256Digest::from_bytes(h.finalize().into()), n))
 }
 
 /// [`hash_file`] on the blocking pool.
@@ -249,7 +195,7 @@ pub async fn download(
         match attempt_once(&client, url, &part, cfg, progress, &mut requests).await {
             Ok((hasher, bytes, resumed)) => {
                 first_resume.get_or_insert(resumed);
-                let actual = Sha256Digest::from_hasher(hasher);
+                let actual = Sha256Digest::from_bytes(hasher.finalize().into());
                 if &actual != expected {
                     let _ = fs::remove_file(&part);
                     return Err(DownloadError::Checksum {

@@ -39,7 +39,8 @@ use askama::Template;
 use ipnetwork::IpNetwork;
 
 pub use disk::{MIN_INSTALL_DISK_BYTES, install_device, is_eligible, stable_path};
-pub use values::{ClusterName, PullSecret, PullSecretError, Sha256Hex, SshPublicKey};
+pub use crate::domain::Sha256Digest;
+pub use values::{ClusterName, PullSecret, PullSecretError, SshPublicKey};
 
 use crate::domain::{
     DevicePath, Hostname, HttpUrl, KernelArg, MacAddress, RelativePath, ValueError,
@@ -123,7 +124,7 @@ pub struct InventoryKs {
     /// The static inventory agent binary.
     pub agent_url: HttpUrl,
     /// Its SHA-256; the kickstart refuses to run anything else.
-    pub agent_sha256: Sha256Hex,
+    pub agent_sha256: Sha256Digest,
     /// Operator keys for `root` in the RAM environment (at least one).
     pub ssh_authorized_keys: Vec<SshPublicKey>,
     pub agent_port: u16,

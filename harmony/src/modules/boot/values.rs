@@ -1,5 +1,4 @@
-//! Typed values only the boot artefacts need: a SHA-256 digest, an SSH
-//! public key, a cluster name and the pull secret. Like
+//! Typed values only the boot artefacts need: an SSH public key, a cluster name and the pull secret. Like
 //! [`crate::domain::values`], each is validated at construction, so a
 //! template can render it without escaping.
 
@@ -9,37 +8,6 @@ use std::str::FromStr;
 use base64::Engine as _;
 
 use crate::domain::ValueError;
-
-/// A SHA-256 digest: exactly 64 hex digits, stored lower-case.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Sha256Hex(String);
-
-impl Sha256Hex {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for Sha256Hex {
-    type Err = ValueError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ValueError::new(
-                "SHA-256 digest",
-                s,
-                "expected exactly 64 hex digits",
-            ));
-        }
-        Ok(Self(s.to_ascii_lowercase()))
-    }
-}
-
-impl fmt::Display for Sha256Hex {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// Key algorithms accepted in an [`SshPublicKey`].
 const SSH_ALGORITHMS: &[&str] = &[
@@ -248,6 +216,5 @@ impl FromStr for PullSecret {
     }
 }
 
-crate::domain::values::string_serde!(Sha256Hex);
 crate::domain::values::string_serde!(SshPublicKey);
 crate::domain::values::string_serde!(ClusterName);

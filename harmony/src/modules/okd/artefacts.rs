@@ -32,7 +32,7 @@ use crate::domain::{
 };
 use crate::modules::assets::const_path;
 use crate::modules::boot::{
-    BootError, CentosBoot, DefaultIpxe, InventoryKs, ScosBoot, Sha256Hex, SshPublicKey,
+    BootError, CentosBoot, DefaultIpxe, InventoryKs, ScosBoot, Sha256Digest, SshPublicKey,
     per_mac_ipxe_path, render_default_ipxe, render_inventory_ks, render_scos_boot,
 };
 use crate::modules::http_files::{PutFile, RemoveFile};
@@ -54,7 +54,7 @@ pub struct SiteBoot {
     pub centos_tree: RelativePath,
     /// The static agent binary under the HTTP root, and its SHA-256.
     pub agent: RelativePath,
-    pub agent_sha256: Sha256Hex,
+    pub agent_sha256: Sha256Digest,
     pub agent_port: u16,
     /// Keys that may log in to the discovery environment.
     pub ssh_keys: Vec<SshPublicKey>,
