@@ -3,6 +3,8 @@
 //! CA made here, and CentOS extraction from a real ISO built with xorriso.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/asset_fixtures.rs"]
+mod fixtures;
 #[path = "support/assets_server.rs"]
 mod server;
 
@@ -10,32 +12,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use harmony::domain::{Event, EventBus, Inventory, Outcome, Score, Topology};
+use fixtures::{Iso, Scos, build_iso, scos_files, stream_json};
+use harmony::domain::{Event, EventBus, Inventory, Outcome, Score};
 use harmony::infra::http_client::HttpError;
 use harmony::infra::http_root::HttpRoot;
 use harmony::modules::assets::download::{self, DownloadConfig, DownloadError, part_path};
-use harmony::modules::assets::{
-    CentosInventoryAssets, HttpRootAccess, ScosAssets, Sha256Digest, Source,
-};
+use harmony::modules::assets::{CentosInventoryAssets, ScosAssets, Sha256Digest, Source};
 use harmony::store::SqliteStore;
 use server::{Behaviour, TestServer, random_bytes, sha256_hex};
 
-#[derive(Debug)]
-struct Site {
-    root: HttpRoot,
-}
-
-impl Topology for Site {
-    fn name(&self) -> &str {
-        "assets-test"
-    }
-}
-
-impl HttpRootAccess for Site {
-    fn http_root(&self) -> &HttpRoot {
-        &self.root
-    }
-}
+type Site = HttpRoot;
 
 struct Env {
     _tmp: tempfile::TempDir,
@@ -51,11 +37,12 @@ fn env() -> Env {
     let root = HttpRoot::new(dir.join("www"), "http://192.0.2.1:8080/".parse().unwrap());
     let store = SqliteStore::open(&dir.join("inv.sqlite3")).unwrap();
     let events = EventBus::default();
-    let inventory = Inventory::new(Arc::new(store), events.clone());
+    let store = Arc::new(store);
+    let inventory = Inventory::new(store.clone(), events.clone()).with_step_log(store);
     Env {
         _tmp: tmp,
         dir,
-        site: Site { root },
+        site: root,
         inventory,
         events,
     }
@@ -71,61 +58,6 @@ fn fast() -> DownloadConfig {
         idle_timeout: std::time::Duration::from_secs(5),
         ..DownloadConfig::default()
     }
-}
-
-struct Scos {
-    kernel: Vec<u8>,
-    initramfs: Vec<u8>,
-    rootfs: Vec<u8>,
-}
-
-/// Serves three artifacts and returns them with the stream JSON.
-fn scos_files(srv: &TestServer) -> (Scos, String) {
-    let f = Scos {
-        kernel: random_bytes(1, 300 * 1024),
-        initramfs: random_bytes(2, 400 * 1024 + 17),
-        rootfs: random_bytes(3, 600 * 1024 + 3),
-    };
-    srv.put("scos/kernel-x86_64", f.kernel.clone());
-    srv.put("scos/initramfs.x86_64.img", f.initramfs.clone());
-    srv.put("scos/rootfs.x86_64.img", f.rootfs.clone());
-    let json = stream_json(
-        &srv.url("scos/kernel-x86_64"),
-        &sha256_hex(&f.kernel),
-        &srv.url("scos/initramfs.x86_64.img"),
-        &sha256_hex(&f.initramfs),
-        &srv.url("scos/rootfs.x86_64.img"),
-        &sha256_hex(&f.rootfs),
-    );
-    srv.put("stream.json", json.clone().into_bytes());
-    (f, json)
-}
-
-/// The shape `openshift-install coreos print-stream-json` prints.
-fn stream_json(k: &str, ks: &str, i: &str, is: &str, r: &str, rs: &str) -> String {
-    serde_json::json!({
-        "stream": "rhcos-4.19",
-        "metadata": {"last-modified": "2025-06-01T00:00:00Z", "generator": "test"},
-        "architectures": {
-            "x86_64": {
-                "artifacts": {
-                    "metal": {
-                        "release": "9.0.20250601-0",
-                        "formats": {
-                            "iso": {"disk": {"location": "http://example.invalid/x.iso", "sha256": "0".repeat(64)}},
-                            "pxe": {
-                                "kernel": {"location": k, "signature": "http://example.invalid/k.sig", "sha256": ks},
-                                "initramfs": {"location": i, "signature": "http://example.invalid/i.sig", "sha256": is},
-                                "rootfs": {"location": r, "signature": "http://example.invalid/r.sig", "sha256": rs}
-                            }
-                        }
-                    }
-                },
-                "images": {}
-            }
-        }
-    })
-    .to_string()
 }
 
 fn scos_dir(e: &Env) -> PathBuf {
@@ -259,20 +191,27 @@ async fn interrupted_download_resumes_with_range() {
     assert!(err.contains("rootfs.img"), "{err}");
     let dest = scos_dir(&e).join("rootfs.img");
     assert!(!dest.exists(), "nothing placed");
-    let part = part_path(&dest);
+    // The run rolled back: kernel and initramfs went back to the staging
+    // cache (not deleted), the partial rootfs stays there for resume.
+    assert!(!scos_dir(&e).join("kernel").exists(), "rolled back: {err}");
+    assert!(err.contains("rolled back"), "{err}");
+    let part = part_path(&staged(&e, &f.rootfs));
     assert_eq!(std::fs::metadata(&part).unwrap().len(), 100_000);
     assert!(err.contains("kept"), "state left names the .part: {err}");
+    let requests = srv.requests();
 
     let out = run(&e, &score).await.unwrap();
     let Outcome::Success { changes } = &out else {
         panic!("{out:?}")
     };
-    assert_eq!(
-        changes.len(),
-        1,
-        "kernel and initramfs were already in place"
+    assert_eq!(changes.len(), 3, "{changes:?}");
+    assert!(
+        changes[0].contains("from the staging cache")
+            && changes[1].contains("from the staging cache"),
+        "kernel and initramfs were not downloaded again: {changes:?}"
     );
-    assert!(changes[0].contains("resumed at byte 100000"), "{changes:?}");
+    assert!(changes[2].contains("resumed at byte 100000"), "{changes:?}");
+    assert_eq!(srv.requests(), requests + 2, "stream + the rest of rootfs");
     assert_eq!(std::fs::read(&dest).unwrap(), f.rootfs);
     assert!(!part.exists());
     let log = srv.log();
@@ -324,9 +263,10 @@ async fn checksum_mismatch_names_file_and_both_hashes_and_places_nothing() {
     let dir = scos_dir(&e);
     assert!(!dir.join("kernel").exists());
     assert!(
-        !part_path(&dir.join("kernel")).exists(),
+        !part_path(&staged(&e, &f.kernel)).exists(),
         "temp file deleted"
     );
+    assert!(!staged(&e, &f.kernel).exists(), "nothing unverified cached");
     assert!(
         !dir.join("initramfs.img").exists(),
         "stopped at the first failure"
@@ -464,56 +404,12 @@ async fn invalid_stream_metadata_names_the_field() {
 
 // ---- CentOS ----
 
-struct Iso {
-    path: PathBuf,
-    sha: String,
-    files: Vec<(&'static str, Vec<u8>)>,
-}
-
-fn build_iso(dir: &Path) -> Iso {
-    let tree = dir.join("tree");
-    let files = vec![
-        (
-            ".treeinfo",
-            b"[general]\nname = CentOS-Stream-9\n[stage2]\nmainimage = images/install.img\n"
-                .to_vec(),
-        ),
-        ("images/pxeboot/vmlinuz", random_bytes(11, 120 * 1024)),
-        ("images/pxeboot/initrd.img", random_bytes(12, 200 * 1024)),
-        ("images/install.img", random_bytes(13, 300 * 1024)),
-        ("EFI/BOOT/grub.cfg", b"not extracted\n".to_vec()),
-    ];
-    for (name, bytes) in &files {
-        let p = tree.join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, bytes).unwrap();
-    }
-    let path = dir.join("boot.iso");
-    let out = Command::new("xorriso")
-        .args([
-            "-as",
-            "mkisofs",
-            "-R",
-            "-J",
-            "-V",
-            "CentOS-Stream-9-BaseOS-x86_64",
-            "-o",
-        ])
-        .arg(&path)
-        .arg(&tree)
-        .output()
-        .expect("xorriso is needed (.ci/setup installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let sha = sha256_hex(&std::fs::read(&path).unwrap());
-    Iso {
-        path,
-        sha,
-        files: files.into_iter().take(4).collect(),
-    }
+/// Where the staging cache keeps a verified file with these bytes.
+fn staged(e: &Env, bytes: &[u8]) -> PathBuf {
+    e.dir
+        .join("www")
+        .join(harmony::infra::http_root::STAGING)
+        .join(sha256_hex(bytes))
 }
 
 fn centos_dir(e: &Env) -> PathBuf {
@@ -528,10 +424,18 @@ fn assert_tree(e: &Env, iso: &Iso) {
     assert!(!dir.join("EFI").exists(), "only the listed files");
     assert_eq!(
         names_in(&dir),
-        [".harmony-assets.json", ".treeinfo", "images"],
+        [
+            ".harmony-assets.json",
+            ".harmony-tree.json",
+            ".treeinfo",
+            "images"
+        ],
         "no ISO copy or temp dir left"
     );
-    assert_eq!(names_in(&dir.join("images")), ["install.img", "pxeboot"]);
+    assert_eq!(
+        names_in(&dir.join("images")),
+        [".harmony-assets.json", "install.img", "pxeboot"]
+    );
 }
 
 #[tokio::test]
@@ -551,9 +455,14 @@ async fn centos_from_url_then_noop() {
     let Outcome::Success { changes } = &out else {
         panic!("{out:?}")
     };
-    assert_eq!(changes.len(), 4, "{changes:?}");
+    // One step, naming each of the 4 placed files.
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].matches(" bytes)").count(), 4, "{changes:?}");
     assert_tree(&e, &iso);
     assert_eq!(srv.requests(), 1);
+    // The downloaded ISO is not kept once the tree is served.
+    let staging = e.dir.join("www").join(harmony::infra::http_root::STAGING);
+    assert!(!staging.join(&iso.sha).exists());
 
     let out = run(&e, &score).await.unwrap();
     assert!(out.is_noop(), "{out:?}");
@@ -783,7 +692,7 @@ async fn scos_over_https_with_the_site_ca() {
 
     // Resume over https too.
     std::fs::remove_file(dir.join("rootfs.img")).unwrap();
-    std::fs::write(part_path(&dir.join("rootfs.img")), &f.rootfs[..1000]).unwrap();
+    std::fs::write(part_path(&staged(&e, &f.rootfs)), &f.rootfs[..1000]).unwrap();
     run(&e, &score).await.unwrap();
     assert_eq!(std::fs::read(dir.join("rootfs.img")).unwrap(), f.rootfs);
     assert_eq!(

@@ -9,6 +9,10 @@
 mod common;
 #[path = "support/discovery.rs"]
 mod discovery;
+#[path = "support/asset_fixtures.rs"]
+mod fixtures;
+#[path = "support/assets_server.rs"]
+mod server;
 #[path = "support/site_boot.rs"]
 mod site;
 
@@ -22,6 +26,8 @@ use harmony::domain::{
 };
 use harmony::infra::fakes::harness::check_saga;
 use harmony::infra::fakes::{FakeSite, SiteState};
+use harmony::modules::assets::download::DownloadConfig;
+use harmony::modules::assets::{CentosInventoryAssets, ScosAssets, Source};
 use harmony::modules::okd::OKDSetup01Inventory;
 use harmony::modules::okd::artefacts::BootArtefacts;
 use harmony::store::SqliteStore;
@@ -165,6 +171,57 @@ async fn okd_setup01_passes_the_saga_harness() {
     // Discovery changes the Inventory, not the site.
     assert_eq!(report.changes, 0);
     assert_eq!(report.crashes_injected, 4);
+}
+
+fn empty_inventory() -> Inventory {
+    let store = harmony::store::SqliteStore::open(std::path::Path::new(":memory:")).unwrap();
+    Inventory::new(Arc::new(store), EventBus::default())
+}
+
+#[tokio::test]
+async fn scos_assets_pass_the_saga_harness() {
+    let srv = server::TestServer::start().await;
+    let (files, _) = fixtures::scos_files(&srv);
+    let mut score = ScosAssets::new(Source::Url(srv.url("stream.json").parse().unwrap()));
+    score.download = DownloadConfig {
+        connect_timeout: Duration::from_secs(2),
+        idle_timeout: Duration::from_secs(5),
+        ..DownloadConfig::default()
+    };
+    // A site that already serves an older kernel: undo must put it back.
+    let mut state = SiteState::default();
+    state.http_files.insert(
+        "os/scos-4.19/kernel".parse().unwrap(),
+        b"an older kernel".to_vec(),
+    );
+    let report = check_saga(&score, || {
+        let state = state.clone();
+        async move { (empty_inventory(), FakeSite::with_state(state)) }
+    })
+    .await
+    .unwrap();
+    // put x3 (and the old kernel taken out to the staging cache).
+    assert_eq!(report.changes, 4, "{report:?}");
+    let site = FakeSite::with_state(state.clone());
+    let maestro = Maestro::new(site, empty_inventory());
+    maestro.interpret(&score).await.unwrap();
+    assert_eq!(
+        maestro.topology().state().http_files[&"os/scos-4.19/rootfs.img".parse().unwrap()],
+        files.rootfs
+    );
+}
+
+#[tokio::test]
+async fn centos_assets_pass_the_saga_harness() {
+    let dir = tempfile::tempdir().unwrap();
+    let iso = fixtures::build_iso(dir.path());
+    let score =
+        CentosInventoryAssets::new(Source::Path(iso.path.clone()), iso.sha.parse().unwrap());
+    let report = check_saga(&score, || async { (empty_inventory(), FakeSite::new()) })
+        .await
+        .unwrap();
+    // 4 tree files and the marker.
+    assert_eq!(report.changes, 5, "{report:?}");
 }
 
 #[test]

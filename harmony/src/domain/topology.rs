@@ -8,7 +8,9 @@ use std::net::IpAddr;
 
 use async_trait::async_trait;
 
-use super::values::{DevicePath, Hostname, HttpUrl, InterfaceName, MacAddress, RelativePath};
+use super::values::{
+    DevicePath, Hostname, HttpUrl, InterfaceName, MacAddress, RelativePath, Sha256Digest,
+};
 
 /// Whether an operation changed the system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +81,17 @@ pub trait HttpServer: Topology {
     /// empty when `dir` does not exist. Names that are not valid
     /// [`RelativePath`]s (temp files, odd names) are left out.
     async fn list_files(&self, dir: &RelativePath) -> CapResult<Vec<RelativePath>>;
+    /// Moves a served file out of the root to the local path `dest` (the
+    /// inverse of `put_file_from`: undoing a placed multi-GiB asset keeps
+    /// it for the next run instead of deleting it). `Unchanged` when absent.
+    async fn take_file(&self, path: &RelativePath, dest: &std::path::Path) -> CapResult<Change>;
+    /// The SHA-256 of a served file, `None` when absent. Implementations
+    /// may answer from a cache keyed by size and modification time.
+    async fn file_sha256(&self, path: &RelativePath) -> CapResult<Option<Sha256Digest>>;
+    /// A local directory on the same filesystem as the root, kept between
+    /// runs, where large files are prepared (downloads, ISO extraction)
+    /// before `put_file_from` renames them into place.
+    async fn staging_dir(&self) -> CapResult<std::path::PathBuf>;
     /// The contents of a served file, `None` when absent.
     async fn read_file(&self, path: &RelativePath) -> CapResult<Option<Vec<u8>>>;
     /// The URL hosts use for `path`.

@@ -7,11 +7,14 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
+use super::digest_cache::Manifest;
 use crate::domain::{
-    CapResult, CapabilityError, Change, HttpServer, HttpUrl, RelativePath, Topology,
+    CapResult, CapabilityError, Change, HttpServer, HttpUrl, RelativePath, Sha256Digest, Topology,
 };
 
 const CAPABILITY: &str = "http root";
+/// The staging directory under the root (a dot name: never a `RelativePath`).
+pub const STAGING: &str = ".harmony-staging";
 
 /// A served directory and its public URL.
 #[derive(Debug, Clone)]
@@ -94,6 +97,47 @@ impl HttpRoot {
         Ok(out)
     }
 
+    pub fn take_file(&self, path: &RelativePath, dest: &Path) -> CapResult<Change> {
+        let src = self.local_path(path);
+        if !src.is_file() {
+            return Ok(Change::Unchanged);
+        }
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| err(path, "take out", e))?;
+        }
+        std::fs::rename(&src, dest).map_err(|e| err(path, "take out", e))?;
+        Ok(Change::Applied)
+    }
+
+    /// Through the digest cache of the file's directory
+    /// ([`super::digest_cache`]): hashed once, then trusted while its size
+    /// and modification time stay the same.
+    pub fn file_sha256(&self, path: &RelativePath) -> CapResult<Option<Sha256Digest>> {
+        let local = self.local_path(path);
+        let (Some(dir), Some(name)) = (local.parent(), local.file_name().and_then(|n| n.to_str()))
+        else {
+            return Ok(None);
+        };
+        let mut cache = Manifest::load(dir);
+        let digest = cache.digest(dir, name).map_err(|e| err(path, "hash", e))?;
+        if dir.is_dir() {
+            cache
+                .save(dir)
+                .map_err(|e| err(path, "record the digest of", e))?;
+        }
+        Ok(digest)
+    }
+
+    /// `<root>/.harmony-staging` (created): same filesystem, so renames
+    /// into the root are atomic.
+    pub fn staging_dir(&self) -> CapResult<PathBuf> {
+        let dir = self.dir.join(STAGING);
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            CapabilityError::new(CAPABILITY, format!("create {}: {e}", dir.display()))
+        })?;
+        Ok(dir)
+    }
+
     pub fn read_file(&self, path: &RelativePath) -> CapResult<Option<Vec<u8>>> {
         match std::fs::read(self.local_path(path)) {
             Ok(b) => Ok(Some(b)),
@@ -138,6 +182,21 @@ impl HttpServer for HttpRoot {
     async fn list_files(&self, dir: &RelativePath) -> CapResult<Vec<RelativePath>> {
         let (root, dir) = (self.clone(), dir.clone());
         blocking(move || HttpRoot::list_files(&root, &dir)).await
+    }
+
+    async fn take_file(&self, path: &RelativePath, dest: &Path) -> CapResult<Change> {
+        let (root, path, dest) = (self.clone(), path.clone(), dest.to_path_buf());
+        blocking(move || HttpRoot::take_file(&root, &path, &dest)).await
+    }
+
+    async fn file_sha256(&self, path: &RelativePath) -> CapResult<Option<Sha256Digest>> {
+        let (root, path) = (self.clone(), path.clone());
+        blocking(move || HttpRoot::file_sha256(&root, &path)).await
+    }
+
+    async fn staging_dir(&self) -> CapResult<PathBuf> {
+        let root = self.clone();
+        blocking(move || HttpRoot::staging_dir(&root)).await
     }
 
     async fn read_file(&self, path: &RelativePath) -> CapResult<Option<Vec<u8>>> {

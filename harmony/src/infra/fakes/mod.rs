@@ -10,16 +10,17 @@ pub mod harness;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 
 use crate::domain::{
     CapResult, CapabilityError, Change, CommandOutput, DhcpReservation, DhcpServer, DnsRecord,
     DnsServer, Hostname, HttpServer, HttpUrl, LagStatus, LoadBalancer, LoadBalancerService,
-    MacAddress, PortMode, RelativePath, RemoteCommand, RemoteShell, Switch, SwitchPort, TftpServer,
-    Topology,
+    MacAddress, PortMode, RelativePath, RemoteCommand, RemoteShell, Sha256Digest, Switch,
+    SwitchPort, TftpServer, Topology,
 };
 
 /// Where the fake HTTP root says it is served (never contacted).
@@ -94,6 +95,8 @@ struct Inner {
 #[derive(Debug)]
 pub struct FakeSite {
     name: String,
+    /// The local staging directory (a temp dir removed with the site).
+    staging: tempfile::TempDir,
     base_url: HttpUrl,
     inner: Mutex<Inner>,
 }
@@ -111,9 +114,14 @@ impl FakeSite {
         Self::with_state(SiteState::default())
     }
 
+    ///
+    /// # Panics
+    /// When no temporary directory can be created (a broken test machine).
+    #[allow(clippy::expect_used)]
     pub fn with_state(state: SiteState) -> Self {
         Self {
             name: "fake site".into(),
+            staging: tempfile::tempdir().expect("a temp dir for the fake site's staging"),
             base_url: FAKE_BASE_URL
                 .parse()
                 .unwrap_or_else(|_| unreachable!("a constant URL that a unit test parses")),
@@ -266,6 +274,37 @@ impl HttpServer for FakeSite {
         self.call(Capability::Http, "remove", path.to_string(), true, |s| {
             change(s.http_files.remove(path).is_some())
         })
+    }
+
+    async fn take_file(&self, path: &RelativePath, dest: &Path) -> CapResult<Change> {
+        let taken = self.call(Capability::Http, "take", path.to_string(), true, |s| {
+            let old = s.http_files.remove(path);
+            let changed = old.is_some();
+            (old, changed)
+        })?;
+        match taken {
+            None => Ok(Change::Unchanged),
+            Some(bytes) => {
+                std::fs::write(dest, bytes).map_err(|e| {
+                    CapabilityError::new("http", format!("write {}: {e}", dest.display()))
+                })?;
+                Ok(Change::Applied)
+            }
+        }
+    }
+
+    async fn file_sha256(&self, path: &RelativePath) -> CapResult<Option<Sha256Digest>> {
+        self.call(Capability::Http, "hash", path.to_string(), false, |s| {
+            let sha = s
+                .http_files
+                .get(path)
+                .map(|b| Sha256Digest::from_bytes(Sha256::digest(b).into()));
+            (sha, false)
+        })
+    }
+
+    async fn staging_dir(&self) -> CapResult<PathBuf> {
+        Ok(self.staging.path().to_path_buf())
     }
 
     async fn list_files(&self, dir: &RelativePath) -> CapResult<Vec<RelativePath>> {

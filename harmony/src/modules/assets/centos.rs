@@ -7,6 +7,7 @@
 //! `<os_dir>/.treeinfo`, which points at `images/install.img`; iPXE boots
 //! `<os_dir>/images/pxeboot/vmlinuz` and `initrd.img`.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -16,13 +17,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::download::{self, DownloadConfig, Sha256Digest, hash_file_async, humantime_duration};
-use super::manifest::Manifest;
-use super::{HttpRootAccess, Source, const_path};
+use super::staging::{cached_and_verified, cached_path, place, restore};
+use super::{Source, const_path};
 use crate::domain::{
-    Change, Event, HttpUrl, Interpret, InterpretError, Inventory, Outcome, RelativePath, Score,
-    Topology,
+    Change, Event, HttpServer, HttpUrl, Interpret, InterpretError, Inventory, Prepared,
+    RelativePath, SagaInterpret, SagaScore, Score, Step, StepContext, StepError, StepKey, Topology,
+    UndoData,
 };
-use crate::infra::fs::move_atomic;
 use crate::infra::process::{ProcessError, Program};
 
 const NAME: &str = "CentosInventoryAssets";
@@ -93,74 +94,96 @@ impl CentosInventoryAssets {
     }
 }
 
-impl<T: Topology + HttpRootAccess> Score<T> for CentosInventoryAssets {
+impl<T: Topology + HttpServer> Score<T> for CentosInventoryAssets {
     fn name(&self) -> String {
         NAME.into()
     }
 
     fn create_interpret(&self) -> Box<dyn Interpret<T>> {
-        Box::new(self.clone())
+        Box::new(SagaInterpret(self.clone()))
     }
-}
-
-fn fail(action: &str, e: impl std::fmt::Display) -> InterpretError {
-    InterpretError::new(NAME, action, e.to_string())
-}
-
-/// Whether the manifest says the tree came from this ISO and no file has
-/// changed since (size and mtime).
-fn in_place(manifest: &Manifest, dir: &Path, iso: &Sha256Digest) -> bool {
-    manifest.source_sha256.as_ref() == Some(iso)
-        && TREE_FILES.iter().all(|f| {
-            manifest
-                .files
-                .get(*f)
-                .is_some_and(|e| manifest.matches(dir, f, &e.sha256))
-        })
 }
 
 #[async_trait]
-impl<T: Topology + HttpRootAccess> Interpret<T> for CentosInventoryAssets {
-    async fn plan(&self, _: &Inventory, _: &T) -> Result<crate::domain::Plan, InterpretError> {
-        Err(InterpretError::new(NAME, "plan", "TEMPORARY"))
+impl<T: Topology + HttpServer> SagaScore<T> for CentosInventoryAssets {
+    fn saga_name(&self) -> String {
+        NAME.into()
     }
 
-    async fn execute(
-        &self,
-        inventory: &Inventory,
-        topology: &T,
-    ) -> Result<Outcome, InterpretError> {
-        let dir = topology.http_root().local_path(&self.os_dir);
-        let manifest = Manifest::load(&dir);
-        if in_place(&manifest, &dir, &self.iso_sha256) {
-            return Ok(Outcome::noop(format!(
-                "CentOS Stream 9 tree from ISO {} in place under {}",
-                self.iso_sha256, self.os_dir
-            )));
-        }
+    async fn steps(&self, _: &Inventory, _: &T) -> Result<Vec<Box<dyn Step<T>>>, InterpretError> {
+        let marker = self
+            .os_dir
+            .join(MARKER)
+            .map_err(|e| InterpretError::new(NAME, "build the marker path", e.to_string()))?;
+        Ok(vec![Box::new(StageTree {
+            assets: self.clone(),
+            marker,
+        })])
+    }
+}
 
-        // 1. The ISO, verified before extraction.
-        let (iso_path, downloaded) = match &self.iso {
+/// `<os_dir>/.harmony-tree.json`: which ISO the served tree came from and
+/// the digest of each of its files, so a re-run tells "in place" without
+/// the ISO.
+pub const MARKER: &str = ".harmony-tree.json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct TreeMarker {
+    iso_sha256: Sha256Digest,
+    files: BTreeMap<String, Sha256Digest>,
+}
+
+/// What the tree held before: each file's digest, and the old marker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct TreeUndo {
+    files: Vec<(String, Option<Sha256Digest>)>,
+    marker: Option<String>,
+}
+
+/// The one step: the tree extracted from the verified ISO, each file
+/// placed through the staging cache, then the marker.
+#[derive(Debug, Clone)]
+struct StageTree {
+    assets: CentosInventoryAssets,
+    marker: RelativePath,
+}
+
+impl StageTree {
+    fn served(&self, f: &str) -> Result<RelativePath, StepError> {
+        self.assets
+            .os_dir
+            .join(f)
+            .map_err(|e| StepError::new(e.to_string()))
+    }
+
+    /// The ISO on local disk, verified: the given file, or the download
+    /// in the staging cache. `true` when it was downloaded.
+    async fn iso<T: HttpServer>(
+        &self,
+        ctx: StepContext<'_, T>,
+        staging: &Path,
+    ) -> Result<(PathBuf, bool), StepError> {
+        let want = &self.assets.iso_sha256;
+        match &self.assets.iso {
             Source::Path(p) => {
                 let (actual, _) = hash_file_async(p)
                     .await
-                    .map_err(|e| fail("hash the ISO", format!("{}: {e}", p.display())))?;
-                if actual != self.iso_sha256 {
-                    return Err(fail(
-                        "verify the ISO",
-                        format!(
-                            "checksum mismatch for {}: expected sha256 {}, got {actual}",
-                            p.display(),
-                            self.iso_sha256
-                        ),
-                    ));
+                    .map_err(|e| StepError::new(format!("hash the ISO {}: {e}", p.display())))?;
+                if &actual != want {
+                    return Err(StepError::new(format!(
+                        "checksum mismatch for {}: expected sha256 {want}, got {actual}",
+                        p.display()
+                    )));
                 }
-                (p.clone(), false)
+                Ok((p.clone(), false))
             }
             Source::Url(u) => {
-                let dest = dir.join(ISO_CACHE_NAME);
+                let dest = cached_path(staging, want);
+                if cached_and_verified(staging, want).await? {
+                    return Ok((dest, true));
+                }
                 let task = format!("{NAME} boot.iso");
-                let events = inventory.events().clone();
+                let events = ctx.inventory.events().clone();
                 let progress = move |done: u64, total: u64| {
                     events.publish(Event::Progress {
                         task: task.clone(),
@@ -168,96 +191,137 @@ impl<T: Topology + HttpRootAccess> Interpret<T> for CentosInventoryAssets {
                         total,
                     });
                 };
-                download::download(u, &dest, &self.iso_sha256, &self.download, &progress)
+                download::download(u, &dest, want, &self.assets.download, &progress)
                     .await
                     .map_err(|e| {
                         let kept = download::part_path(&dest);
-                        let state = if kept.exists() {
-                            format!("partial ISO kept at {} for resume", kept.display())
+                        let err = StepError::new(format!("download the ISO: {e}"));
+                        if kept.exists() {
+                            err.with_state_left(format!(
+                                "partial ISO kept at {} for resume",
+                                kept.display()
+                            ))
                         } else {
-                            "nothing extracted".into()
-                        };
-                        fail("download the ISO", e).with_state_left(state)
+                            err
+                        }
                     })?;
-                (dest, true)
+                Ok((dest, true))
             }
-        };
+        }
+    }
+}
 
-        // 2. Extract into a temp dir next to the tree (same filesystem).
-        fs::create_dir_all(&dir).map_err(|e| {
-            fail(
-                "create the tree directory",
-                format!("{}: {e}", dir.display()),
-            )
-        })?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".harmony-extract-")
-            .tempdir_in(&dir)
-            .map_err(|e| fail("create a temp dir", format!("{}: {e}", dir.display())))?;
-        let tmp_path = tmp.path().to_path_buf();
-        let iso_for_tool = iso_path.clone();
-        let timeout = self.extract_timeout;
-        extract(&iso_for_tool, &tmp_path, timeout)
-            .await
-            .map_err(|e| fail("extract the ISO", e))?;
+#[async_trait]
+impl<T: Topology + HttpServer> Step<T> for StageTree {
+    fn key(&self) -> StepKey {
+        StepKey(format!(
+            "tree {} from ISO {}",
+            self.assets.os_dir, self.assets.iso_sha256
+        ))
+    }
 
-        // 3. Verify presence, then move each file into place.
-        let mut manifest = Manifest {
-            source_sha256: Some(self.iso_sha256.clone()),
-            ..Manifest::default()
-        };
-        let mut changes = Vec::new();
+    async fn prepare(&self, ctx: StepContext<'_, T>) -> Result<Prepared, StepError> {
+        let site = ctx.topology;
+        let old_marker = site.read_file(&self.marker).await?;
+        let parsed: Option<TreeMarker> = old_marker
+            .as_deref()
+            .and_then(|b| serde_json::from_slice(b).ok());
+        let mut files = Vec::with_capacity(TREE_FILES.len());
+        let mut in_place = parsed
+            .as_ref()
+            .is_some_and(|m| m.iso_sha256 == self.assets.iso_sha256);
         for f in TREE_FILES {
-            let src = tmp_path.join(f);
-            if !src.is_file() {
-                return Err(fail(
-                    "extract the ISO",
-                    format!("{} has no {f}: not a CentOS boot.iso?", iso_path.display()),
-                ));
-            }
+            let current = site.file_sha256(&self.served(f)?).await?;
+            in_place &= current.is_some()
+                && parsed.as_ref().and_then(|m| m.files.get(f)) == current.as_ref();
+            files.push((f.to_string(), current));
         }
-        for f in TREE_FILES {
-            let src = tmp_path.join(f);
-            let (sha, size) = hash_file_async(&src)
-                .await
-                .map_err(|e| fail("hash an extracted file", format!("{f}: {e}")))?;
-            let dest = dir.join(f);
-            let (from, to) = (src.clone(), dest.clone());
-            let moved = tokio::task::spawn_blocking(move || move_atomic(&from, &to))
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-            let change = moved.map_err(|e| {
-                fail(
-                    "place an extracted file",
-                    format!("{}: {e}", dest.display()),
-                )
-                .with_state_left(if changes.is_empty() {
-                    "nothing placed".to_string()
-                } else {
-                    changes.join("; ")
-                })
-            })?;
-            manifest
-                .record(&dir, f, &sha)
-                .map_err(|e| fail("record the manifest", e))?;
-            if change == Change::Applied {
-                changes.push(format!("placed {}/{f} ({size} bytes)", self.os_dir));
-            }
-        }
-        manifest
-            .save(&dir)
-            .map_err(|e| fail("write the manifest", format!("{}: {e}", dir.display())))?;
-        drop(tmp);
-        if downloaded {
-            let _ = fs::remove_file(&iso_path);
-        }
-        if changes.is_empty() {
-            return Ok(Outcome::noop(format!(
-                "CentOS Stream 9 tree already matched ISO {} under {}",
-                self.iso_sha256, self.os_dir
+        if in_place {
+            return Ok(Prepared::InPlace(format!(
+                "CentOS Stream 9 tree from ISO {} in place under {}",
+                self.assets.iso_sha256, self.assets.os_dir
             )));
         }
-        Ok(Outcome::success(changes))
+        Ok(Prepared::Change {
+            description: format!(
+                "extract the CentOS Stream 9 tree from ISO {} ({}) into {}",
+                self.assets.iso_sha256, self.assets.iso, self.assets.os_dir
+            ),
+            undo: UndoData::of(&TreeUndo {
+                files,
+                marker: old_marker.map(|b| String::from_utf8_lossy(&b).into_owned()),
+            })?,
+        })
+    }
+
+    async fn apply(&self, ctx: StepContext<'_, T>) -> Result<Option<String>, StepError> {
+        let site = ctx.topology;
+        let staging = site.staging_dir().await?;
+        let (iso, downloaded) = self.iso(ctx, &staging).await?;
+
+        // Extract next to the cache (same filesystem: renames, no copies).
+        let tmp = tempfile::Builder::new()
+            .prefix("extract-")
+            .tempdir_in(&staging)
+            .map_err(|e| StepError::new(format!("temp dir in {}: {e}", staging.display())))?;
+        extract(&iso, tmp.path(), self.assets.extract_timeout)
+            .await
+            .map_err(|e| StepError::new(format!("extract the ISO: {e}")))?;
+        for f in TREE_FILES {
+            if !tmp.path().join(f).is_file() {
+                return Err(StepError::new(format!(
+                    "extract the ISO: {} has no {f}: not a CentOS boot.iso?",
+                    iso.display()
+                )));
+            }
+        }
+        let mut marker = TreeMarker {
+            iso_sha256: self.assets.iso_sha256.clone(),
+            files: BTreeMap::new(),
+        };
+        let mut placed = Vec::new();
+        for f in TREE_FILES {
+            let src = tmp.path().join(f);
+            let (sha, size) = hash_file_async(&src)
+                .await
+                .map_err(|e| StepError::new(format!("hash the extracted {f}: {e}")))?;
+            std::fs::rename(&src, cached_path(&staging, &sha))
+                .map_err(|e| StepError::new(format!("stage the extracted {f}: {e}")))?;
+            if place(site, &self.served(f)?, &sha, &staging).await? == Change::Applied {
+                placed.push(format!("{}/{f} ({size} bytes)", self.assets.os_dir));
+            }
+            marker.files.insert(f.to_string(), sha);
+        }
+        let json = serde_json::to_vec_pretty(&marker)
+            .map_err(|e| StepError::new(format!("encode {MARKER}: {e}")))?;
+        site.put_file(&self.marker, &json).await?;
+        drop(tmp);
+        if downloaded {
+            // The tree is what is served; the ISO is not needed any more.
+            let _ = std::fs::remove_file(&iso);
+        }
+        Ok(Some(if placed.is_empty() {
+            format!(
+                "recorded the tree under {} as from ISO {}",
+                self.assets.os_dir, self.assets.iso_sha256
+            )
+        } else {
+            format!("placed {}", placed.join(", "))
+        }))
+    }
+
+    async fn undo(&self, ctx: StepContext<'_, T>, undo: &UndoData) -> Result<(), StepError> {
+        let site = ctx.topology;
+        let staging = site.staging_dir().await?;
+        let undo: TreeUndo = undo.decode()?;
+        for (f, previous) in undo.files.iter().rev() {
+            restore(site, &self.served(f)?, previous.as_ref(), &staging).await?;
+        }
+        match undo.marker {
+            Some(old) => site.put_file(&self.marker, old.as_bytes()).await?,
+            None => site.remove_file(&self.marker).await?,
+        };
+        Ok(())
     }
 }
 

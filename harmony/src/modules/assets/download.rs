@@ -141,12 +141,7 @@ pub fn part_path(dest: &Path) -> PathBuf {
     dest.with_file_name(name)
 }
 
-/// SHA-256 and size of a file (blocking; large files take a while).
-pub fn hash_file(path: &Path) -> io::Result<(Sha256Digest, u64)> {
-    let mut h = Sha256::new();
-    let n = hash_into(path, &mut h)?;
-    Ok((Sha256Digest::from_bytes(h.finalize().into()), n))
-}
+pub use crate::infra::digest_cache::hash_file;
 
 /// [`hash_file`] on the blocking pool.
 pub async fn hash_file_async(path: &Path) -> io::Result<(Sha256Digest, u64)> {

@@ -9,24 +9,18 @@
 
 pub mod centos;
 pub mod download;
-pub mod manifest;
 pub mod scos;
+pub mod staging;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::HttpUrl;
-use crate::infra::http_root::HttpRoot;
 
 pub use centos::CentosInventoryAssets;
 pub use download::{DownloadConfig, DownloadError, Sha256Digest};
 pub use scos::{ScosAssets, StreamError};
-
-/// Topologies whose HTTP root is a local directory Harmony writes to.
-pub trait HttpRootAccess {
-    fn http_root(&self) -> &HttpRoot;
-}
 
 /// Where an input file comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

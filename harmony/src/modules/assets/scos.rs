@@ -2,17 +2,18 @@
 //! by CoreOS stream metadata (`openshift-install coreos print-stream-json`),
 //! downloaded, verified and placed under the HTTP root.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::download::{self, DownloadConfig, Sha256Digest};
-use super::manifest::Manifest;
-use super::{HttpRootAccess, Source, const_path};
+use super::staging::{Placement, cached_and_verified, cached_path, place, unplace};
+use super::{Source, const_path};
 use crate::domain::{
-    Event, HttpUrl, Interpret, InterpretError, Inventory, Outcome, RelativePath, Score, Topology,
+    Event, HttpServer, HttpUrl, Interpret, InterpretError, Inventory, Prepared, RelativePath,
+    SagaInterpret, SagaScore, Score, Step, StepContext, StepError, StepKey, Topology, UndoData,
 };
 
 const NAME: &str = "ScosAssets";
@@ -195,13 +196,13 @@ fn string_field<'a>(v: &'a Value, key: &str, base: &str) -> Result<&'a str, Stre
         })
 }
 
-impl<T: Topology + HttpRootAccess> Score<T> for ScosAssets {
+impl<T: Topology + HttpServer> Score<T> for ScosAssets {
     fn name(&self) -> String {
         NAME.into()
     }
 
     fn create_interpret(&self) -> Box<dyn Interpret<T>> {
-        Box::new(self.clone())
+        Box::new(SagaInterpret(self.clone()))
     }
 }
 
@@ -231,112 +232,158 @@ async fn read_stream(s: &ScosAssets) -> Result<Vec<u8>, InterpretError> {
 }
 
 #[async_trait]
-impl<T: Topology + HttpRootAccess> Interpret<T> for ScosAssets {
-    async fn plan(&self, _: &Inventory, _: &T) -> Result<crate::domain::Plan, InterpretError> {
-        Err(InterpretError::new(NAME, "plan", "TEMPORARY"))
+impl<T: Topology + HttpServer> SagaScore<T> for ScosAssets {
+    fn saga_name(&self) -> String {
+        NAME.into()
     }
 
-    async fn execute(
-        &self,
-        inventory: &Inventory,
-        topology: &T,
-    ) -> Result<Outcome, InterpretError> {
+    /// One step per PXE file, from the stream document (read, never
+    /// written: fetching it is part of planning).
+    async fn steps(&self, _: &Inventory, _: &T) -> Result<Vec<Box<dyn Step<T>>>, InterpretError> {
         let json = read_stream(self).await?;
         let stream = parse_stream(&json).map_err(|e| fail("parse stream metadata", e))?;
-        let root = topology.http_root();
-        let dir: PathBuf = root.local_path(&self.os_dir);
+        let release = stream.release.clone().unwrap_or_else(|| "unknown".into());
         let wanted = [
             (&self.kernel_file, &stream.kernel),
             (&self.initramfs_file, &stream.initramfs),
             (&self.rootfs_file, &stream.rootfs),
         ];
-
-        // Plan: which files are not in place.
-        let mut manifest = Manifest::load(&dir);
-        let mut todo = Vec::new();
+        let mut steps: Vec<Box<dyn Step<T>>> = Vec::with_capacity(3);
         for (name, artifact) in wanted {
-            let ok = manifest
-                .verify(&dir, name.as_str(), &artifact.sha256)
-                .await
-                .map_err(|e| fail("check existing files", format!("{}: {e}", dir.display())))?;
-            if !ok {
-                todo.push((name, artifact));
-            }
-        }
-        let release = stream.release.as_deref().unwrap_or("unknown release");
-        if todo.is_empty() {
-            // Re-hashed files may have been recorded; that is bookkeeping,
-            // not a change of what is served.
-            save_manifest(&manifest, &dir)?;
-            return Ok(Outcome::noop(format!(
-                "SCOS {release} PXE files in place under {}",
-                self.os_dir
-            )));
-        }
-
-        let mut changes = Vec::new();
-        for (name, artifact) in todo {
-            let served = self
+            let path = self
                 .os_dir
                 .join(name.as_str())
                 .map_err(|e| fail("build the served path", e))?;
-            let dest = root.local_path(&served);
-            let task = format!("{NAME} {served}");
-            let events = inventory.events().clone();
-            let progress = move |done: u64, total: u64| {
-                events.publish(Event::Progress {
-                    task: task.clone(),
-                    done,
-                    total,
-                });
-            };
             let source = self
                 .source_of(artifact)
-                .map_err(|e| fail(&format!("mirror URL for {served}"), e))?;
-            let report =
-                download::download(&source, &dest, &artifact.sha256, &self.download, &progress)
-                    .await
-                    .map_err(|e| {
-                        fail(&format!("download {served}"), e)
-                            .with_state_left(state_left(&changes, &dest))
-                    })?;
-            manifest
-                .record(&dir, name.as_str(), &artifact.sha256)
-                .map_err(|e| fail("record the manifest", e))?;
-            save_manifest(&manifest, &dir)?;
-            changes.push(format!(
-                "placed {served} ({} bytes, sha256 {}{})",
-                report.bytes,
-                artifact.sha256,
-                if report.resumed_from > 0 {
-                    format!(", resumed at byte {}", report.resumed_from)
-                } else {
-                    String::new()
-                }
-            ));
+                .map_err(|e| fail(&format!("mirror URL for {path}"), e))?;
+            steps.push(Box::new(StageFile {
+                path,
+                source: Source::Url(source),
+                sha256: artifact.sha256.clone(),
+                download: self.download.clone(),
+                what: format!("SCOS {release}"),
+            }));
         }
-        Ok(Outcome::success(changes))
+        Ok(steps)
     }
 }
 
-fn save_manifest(m: &Manifest, dir: &Path) -> Result<(), InterpretError> {
-    m.save(dir)
-        .map(|_| ())
-        .map_err(|e| fail("write the manifest", format!("{}: {e}", dir.display())))
+/// Places one verified file at `path`: from the staging cache when it is
+/// there, else downloaded (resumable) or copied from a local source.
+#[derive(Debug, Clone)]
+pub struct StageFile {
+    pub path: RelativePath,
+    pub source: Source,
+    pub sha256: Sha256Digest,
+    pub download: DownloadConfig,
+    /// For descriptions, e.g. `SCOS 9.0.20250510-0`.
+    pub what: String,
 }
 
-fn state_left(done: &[String], dest: &Path) -> String {
-    let part = download::part_path(dest);
-    let mut s = if done.is_empty() {
-        "no file placed".to_string()
-    } else {
-        done.join("; ")
-    };
-    if part.exists() {
-        s.push_str(&format!(
-            "; partial download kept at {} for resume",
-            part.display()
-        ));
+#[async_trait]
+impl<T: Topology + HttpServer> Step<T> for StageFile {
+    fn key(&self) -> StepKey {
+        StepKey(format!("place {} {}", self.path, self.sha256))
     }
-    s
+
+    async fn prepare(&self, ctx: StepContext<'_, T>) -> Result<Prepared, StepError> {
+        let current = ctx.topology.file_sha256(&self.path).await?;
+        if current.as_ref() == Some(&self.sha256) {
+            return Ok(Prepared::Unchanged);
+        }
+        Ok(Prepared::Change {
+            description: format!(
+                "place {} {} (sha256 {}) from {}",
+                self.what, self.path, self.sha256, self.source
+            ),
+            undo: UndoData::of(&Placement {
+                previous: current,
+                placed: self.sha256.clone(),
+            })?,
+        })
+    }
+
+    async fn apply(&self, ctx: StepContext<'_, T>) -> Result<Option<String>, StepError> {
+        let site = ctx.topology;
+        let staging = site.staging_dir().await?;
+        let cached = cached_path(&staging, &self.sha256);
+        let how = if cached_and_verified(&staging, &self.sha256).await? {
+            "from the staging cache".to_string()
+        } else {
+            match &self.source {
+                Source::Url(url) => {
+                    let task = format!("{NAME} {}", self.path);
+                    let events = ctx.inventory.events().clone();
+                    let progress = move |done: u64, total: u64| {
+                        events.publish(Event::Progress {
+                            task: task.clone(),
+                            done,
+                            total,
+                        });
+                    };
+                    let report =
+                        download::download(url, &cached, &self.sha256, &self.download, &progress)
+                            .await
+                            .map_err(|e| {
+                                let part = download::part_path(&cached);
+                                let err = StepError::new(format!("download {}: {e}", self.path));
+                                if part.exists() {
+                                    err.with_state_left(format!(
+                                        "partial download kept at {} for resume",
+                                        part.display()
+                                    ))
+                                } else {
+                                    err
+                                }
+                            })?;
+                    if report.resumed_from > 0 {
+                        format!(
+                            "{} bytes, resumed at byte {}",
+                            report.bytes, report.resumed_from
+                        )
+                    } else {
+                        format!("{} bytes", report.bytes)
+                    }
+                }
+                Source::Path(p) => {
+                    copy_verified(p, &cached, &self.sha256).await?;
+                    format!("copied from {}", p.display())
+                }
+            }
+        };
+        place(site, &self.path, &self.sha256, &staging).await?;
+        Ok(Some(format!(
+            "placed {} (sha256 {}, {how})",
+            self.path, self.sha256
+        )))
+    }
+
+    async fn undo(&self, ctx: StepContext<'_, T>, undo: &UndoData) -> Result<(), StepError> {
+        let staging = ctx.topology.staging_dir().await?;
+        unplace(ctx.topology, &self.path, &undo.decode()?, &staging).await
+    }
+}
+
+/// Copies a local file into the cache at `dest`, verifying its digest.
+async fn copy_verified(src: &Path, dest: &Path, sha: &Sha256Digest) -> Result<(), StepError> {
+    let (src, dest, sha) = (src.to_path_buf(), dest.to_path_buf(), sha.clone());
+    tokio::task::spawn_blocking(move || {
+        let part = download::part_path(&dest);
+        std::fs::copy(&src, &part)
+            .map_err(|e| StepError::new(format!("copy {}: {e}", src.display())))?;
+        let (actual, _) = download::hash_file(&part)
+            .map_err(|e| StepError::new(format!("hash {}: {e}", part.display())))?;
+        if actual != sha {
+            let _ = std::fs::remove_file(&part);
+            return Err(StepError::new(format!(
+                "checksum mismatch for {}: expected sha256 {sha}, got {actual}",
+                src.display()
+            )));
+        }
+        std::fs::rename(&part, &dest)
+            .map_err(|e| StepError::new(format!("rename into {}: {e}", dest.display())))
+    })
+    .await
+    .map_err(|e| StepError::new(format!("copy task: {e}")))?
 }

@@ -38,8 +38,8 @@ use std::fmt;
 use askama::Template;
 use ipnetwork::IpNetwork;
 
-pub use disk::{MIN_INSTALL_DISK_BYTES, install_device, is_eligible, stable_path};
 pub use crate::domain::Sha256Digest;
+pub use disk::{MIN_INSTALL_DISK_BYTES, install_device, is_eligible, stable_path};
 pub use values::{ClusterName, PullSecret, PullSecretError, SshPublicKey};
 
 use crate::domain::{

@@ -1,5 +1,6 @@
-//! `<os_dir>/.harmony-assets.json`: what Harmony placed in an asset
-//! directory, so that a re-run can tell "in place" cheaply.
+//! The HTTP root's digest cache: `<dir>/.harmony-assets.json` records the
+//! SHA-256 of the files of `dir`, so that "is this 1 GiB rootfs in place?"
+//! does not re-hash it on every run.
 //!
 //! A file counts as in place when the manifest records the wanted sha256
 //! for it and the file's size and modification time still equal the
@@ -16,8 +17,9 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
-use super::download::{Sha256Digest, hash_file_async};
-use crate::domain::Change;
+use sha2::{Digest, Sha256};
+
+use crate::domain::{Change, Sha256Digest};
 use crate::infra::fs::write_atomic;
 
 pub const FILE_NAME: &str = ".harmony-assets.json";
@@ -32,9 +34,6 @@ pub struct Entry {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// Digest of the input the files came from (the ISO), when there is one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_sha256: Option<Sha256Digest>,
     /// Relative path under the asset directory -> entry.
     #[serde(default)]
     pub files: BTreeMap<String, Entry>,
@@ -79,28 +78,40 @@ impl Manifest {
         Ok(())
     }
 
-    /// In place by the manifest, or else by a full hash (then recorded).
-    /// `Ok(false)` when the file is absent or differs.
-    pub async fn verify(
-        &mut self,
-        dir: &Path,
-        name: &str,
-        sha256: &Sha256Digest,
-    ) -> io::Result<bool> {
-        if self.matches(dir, name, sha256) {
-            return Ok(true);
+    /// The SHA-256 of `dir/name`: from the manifest while size and mtime
+    /// are unchanged, else by a full hash (then recorded). `None` when the
+    /// file is absent.
+    pub fn digest(&mut self, dir: &Path, name: &str) -> io::Result<Option<Sha256Digest>> {
+        let Some((size, mtime_ns)) = stat(&dir.join(name))? else {
+            self.files.remove(name);
+            return Ok(None);
+        };
+        if let Some(e) = self.files.get(name)
+            && e.size == size
+            && e.mtime_ns == mtime_ns
+        {
+            return Ok(Some(e.sha256.clone()));
         }
-        let path = dir.join(name);
-        if stat(&path)?.is_none() {
-            return Ok(false);
+        let (sha, _) = hash_file(&dir.join(name))?;
+        self.record(dir, name, &sha)?;
+        Ok(Some(sha))
+    }
+}
+
+/// SHA-256 and length of a file, read in 1 MiB chunks.
+pub fn hash_file(path: &Path) -> io::Result<(Sha256Digest, u64)> {
+    use std::io::Read;
+    let mut f = fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            return Ok((Sha256Digest::from_bytes(h.finalize().into()), n));
         }
-        let (actual, _) = hash_file_async(&path).await?;
-        if &actual == sha256 {
-            self.record(dir, name, sha256)?;
-            Ok(true)
-        } else {
-            Ok(false)
-        }
+        h.update(&buf[..k]);
+        n += k as u64;
     }
 }
 
