@@ -842,3 +842,111 @@ fn f<'a>(s: &'a str) -> &'a str {
         vec![("harmony/src/domain/x.rs".into(), 5)]
     );
 }
+
+// ------------------------------------------------------- import cycles
+
+/// The modules of one flat directory that `file` refers to through
+/// `prefix` (`super::` in the domain, `crate::` in the TUI), outside
+/// `#[cfg(test)]` code.
+fn module_refs(file: &Path, prefix: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+    let mut out = BTreeSet::new();
+    for (i, _) in code.match_indices(prefix) {
+        let rest = &code[i + prefix.len()..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if modules.contains(&name) {
+            out.insert(name);
+        }
+    }
+    out
+}
+
+/// A cycle in the module graph of `dir` (each `.rs` file a module), as
+/// the list of modules along it; `None` when the graph is acyclic.
+fn find_cycle(dir: &Path, prefix: &str) -> Option<Vec<String>> {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .collect();
+    let name = |p: &Path| p.file_stem().unwrap().to_string_lossy().into_owned();
+    let modules: BTreeSet<String> = files.iter().map(|p| name(p)).collect();
+    let graph: BTreeMap<String, BTreeSet<String>> = files
+        .iter()
+        .map(|p| {
+            let mut refs = module_refs(p, prefix, &modules);
+            refs.remove(&name(p));
+            (name(p), refs)
+        })
+        .collect();
+    // Depth-first search with the current path on a stack.
+    fn visit(
+        n: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|p| p == n) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(n.to_string());
+            return Some(cycle);
+        }
+        if done.contains(n) {
+            return None;
+        }
+        path.push(n.to_string());
+        for m in graph.get(n).into_iter().flatten() {
+            if let Some(c) = visit(m, graph, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(n.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    for n in graph.keys() {
+        if let Some(c) = visit(n, &graph, &mut Vec::new(), &mut done) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+#[test]
+fn no_import_cycles_in_the_domain_or_the_tui() {
+    let root = workspace();
+    for (dir, prefix) in [
+        ("harmony/src/domain", "super::"),
+        ("harmony-tui/src", "crate::"),
+    ] {
+        if let Some(cycle) = find_cycle(&root.join(dir), prefix) {
+            panic!("import cycle in {dir}: {}", cycle.join(" -> "));
+        }
+    }
+}
+
+#[test]
+fn the_cycle_finder_finds_a_planted_cycle() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("a.rs"), "use super::b::X;\n").unwrap();
+    std::fs::write(d.path().join("b.rs"), "use super::c::Y;\n").unwrap();
+    std::fs::write(
+        d.path().join("c.rs"),
+        "pub struct Y;\n#[cfg(test)]\nmod t { use super::a; }\n",
+    )
+    .unwrap();
+    assert_eq!(
+        find_cycle(d.path(), "super::"),
+        None,
+        "test code does not count"
+    );
+    std::fs::write(d.path().join("c.rs"), "use super::a::Z;\n").unwrap();
+    let cycle = find_cycle(d.path(), "super::").expect("a -> b -> c -> a");
+    assert_eq!(cycle.first(), cycle.last());
+    assert_eq!(cycle.len(), 4, "{cycle:?}");
+}

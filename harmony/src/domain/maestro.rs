@@ -3,9 +3,9 @@
 
 use super::events::{Event, EventBus};
 use super::inventory::Inventory;
-use super::outcome::Outcome;
+use super::outcome::{InterpretError, Outcome};
 use super::saga::Plan;
-use super::score::{InterpretError, Score};
+use super::score::Score;
 use super::topology::Topology;
 
 #[derive(Debug)]

@@ -46,13 +46,13 @@ pub use inventory::{
     RepositoryError, UpsertResult,
 };
 pub use maestro::Maestro;
-pub use outcome::Outcome;
+pub use outcome::{InterpretError, Outcome};
 pub use roles::{
     FitnessProblem, Requirements, RolePlan, RoleProblem, default_hostname, fitness,
     fitness_messages,
 };
 pub use saga::{Plan, PlannedChange, Prepared, Step, StepContext, StepError};
-pub use score::{Interpret, InterpretError, SagaInterpret, SagaScore, Score};
+pub use score::{Interpret, SagaInterpret, SagaScore, Score};
 pub use step_log::{
     MemoryStepLog, RunId, RunState, StepKey, StepLog, StepLogError, StepRecord, StepState, UndoData,
 };

@@ -1,6 +1,6 @@
-//! What an Interpret did ([`Outcome`]). Kept apart from `score` so that
-//! events can carry outcomes without depending on Scores (no import cycle:
-//! `score` -> `inventory` -> `events` -> `outcome`).
+//! What an Interpret did ([`Outcome`]) or why it failed
+//! ([`InterpretError`]). Kept apart from `score` so that events and the
+//! saga runner use them without depending on Scores (no import cycle).
 
 use std::fmt;
 
@@ -40,5 +40,43 @@ impl fmt::Display for Outcome {
             Outcome::Success { changes } => write!(f, "changed: {}", changes.join("; ")),
             Outcome::Noop { message } => write!(f, "no change: {message}"),
         }
+    }
+}
+
+/// Why an Interpret failed: what it was doing, and the state it left.
+#[derive(Debug, thiserror::Error)]
+#[error("{score}: {action} failed: {message} (state left: {state_left})")]
+pub struct InterpretError {
+    pub score: String,
+    pub action: String,
+    pub message: String,
+    pub state_left: String,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl InterpretError {
+    pub fn new(
+        score: impl Into<String>,
+        action: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            score: score.into(),
+            action: action.into(),
+            message: message.into(),
+            state_left: "unchanged".into(),
+            source: None,
+        }
+    }
+
+    pub fn with_state_left(mut self, state: impl Into<String>) -> Self {
+        self.state_left = state.into();
+        self
+    }
+
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
     }
 }

@@ -30,8 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::events::Event;
 use super::inventory::Inventory;
-use super::outcome::Outcome;
-use super::score::InterpretError;
+use super::outcome::{InterpretError, Outcome};
 use super::step_log::{
     RunId, RunState, StepKey, StepLog, StepLogError, StepRecord, StepState, UndoData,
 };

@@ -6,7 +6,7 @@ use std::fmt;
 use async_trait::async_trait;
 
 use super::inventory::Inventory;
-use super::outcome::Outcome;
+use super::outcome::{InterpretError, Outcome};
 use super::saga::{Plan, Step, StepContext, plan_saga, run_saga};
 use super::topology::Topology;
 
@@ -71,43 +71,5 @@ impl<T: Topology, S: SagaScore<T>> Interpret<T> for SagaInterpret<S> {
             topology,
         };
         run_saga(&self.0.saga_name(), &steps, ctx).await
-    }
-}
-
-/// Why an Interpret failed: what it was doing, and the state it left.
-#[derive(Debug, thiserror::Error)]
-#[error("{score}: {action} failed: {message} (state left: {state_left})")]
-pub struct InterpretError {
-    pub score: String,
-    pub action: String,
-    pub message: String,
-    pub state_left: String,
-    #[source]
-    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
-}
-
-impl InterpretError {
-    pub fn new(
-        score: impl Into<String>,
-        action: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            score: score.into(),
-            action: action.into(),
-            message: message.into(),
-            state_left: "unchanged".into(),
-            source: None,
-        }
-    }
-
-    pub fn with_state_left(mut self, state: impl Into<String>) -> Self {
-        self.state_left = state.into();
-        self
-    }
-
-    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
-        self
     }
 }
