@@ -284,3 +284,29 @@ fn the_sqlite_step_log_resumes_across_processes_and_is_append_only() {
 fn rusqlite_conn(path: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()
 }
+
+#[tokio::test]
+async fn a_noop_run_writes_nothing_to_the_step_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(harmony::domain::MemoryStepLog::default());
+    let inventory =
+        Inventory::new(cluster_store(dir.path()), EventBus::default()).with_step_log(log.clone());
+    let maestro = Maestro::new(FakeSite::new(), inventory);
+    let score = BootArtefacts {
+        site: site::site_boot(),
+        networks: Default::default(),
+    };
+    assert!(!maestro.interpret(&score).await.unwrap().is_noop());
+    let runs = log.runs();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].1, RunState::Succeeded);
+    // Every entry is a change: started, then applied.
+    assert!(
+        runs[0]
+            .2
+            .iter()
+            .all(|r| matches!(r.state, StepState::Started | StepState::Applied))
+    );
+    assert!(maestro.interpret(&score).await.unwrap().is_noop());
+    assert_eq!(log.runs().len(), 1, "the Noop run left no trace");
+}

@@ -6,8 +6,10 @@
 //! data needed to undo it), acts ([`Step::apply`]) and can put the site back
 //! ([`Step::undo`]).
 //!
-//! [`run_saga`] records every step in a [`StepLog`] *before* acting (the
-//! step, the change, its undo data) and *after* (applied or unchanged), so:
+//! [`run_saga`] records every step that changes something in a [`StepLog`]
+//! *before* acting (the step, the change, its undo data) and *after*
+//! (applied), so (a step found in place is not logged, and a run with no
+//! change writes nothing):
 //!
 //! - a crash at any point resumes the same run: steps logged as done are
 //!   skipped, a step logged as started is prepared again (it reads the
@@ -227,15 +229,10 @@ pub async fn run_saga<T: Topology>(
     let (run, earlier) = match open {
         Some((run, records)) => {
             tracing::info!(saga, %run, entries = records.len(), "resuming");
-            (run, records)
+            (Some(run), records)
         }
-        None => {
-            let name = saga.to_string();
-            let run = logged(&log, move |l| l.begin_run(&name))
-                .await
-                .map_err(log_err)?;
-            (run, Vec::new())
-        }
+        // A run is begun at the first change: a Noop writes nothing.
+        None => (None, Vec::new()),
     };
     // The latest entry of each key, and the undo data it was started with.
     let mut last: BTreeMap<StepKey, StepRecord> = BTreeMap::new();
@@ -254,7 +251,9 @@ pub async fn run_saga<T: Topology>(
     }
 
     // A crash interrupted a rollback: finish it, then start a fresh run.
-    let (run, last) = if last.values().any(|r| r.state == StepState::Failed) {
+    let (run, last) = if let Some(run) = run
+        && last.values().any(|r| r.state == StepState::Failed)
+    {
         let pending: Vec<Done> = steps
             .iter()
             .enumerate()
@@ -269,26 +268,14 @@ pub async fn run_saga<T: Topology>(
             .collect();
         let state = rollback(saga, &log, run, steps, ctx, pending).await;
         tracing::warn!(saga, %run, state, "finished the rollback of an interrupted run");
-        let name = saga.to_string();
-        let fresh = logged(&log, move |l| l.begin_run(&name))
-            .await
-            .map_err(log_err)?;
-        (fresh, BTreeMap::new())
+        (None, BTreeMap::new())
     } else {
         (run, last)
     };
-
-    let write = |key: StepKey, state: StepState, description: String, undo: Option<UndoData>| {
-        let log = log.clone();
-        async move {
-            let record = StepRecord {
-                key,
-                state,
-                description,
-                undo,
-            };
-            logged(&log, move |l| l.record(run, &record)).await
-        }
+    let mut run = RunLog {
+        log: log.clone(),
+        saga,
+        run,
     };
 
     let mut done: Vec<Done> = Vec::new();
@@ -306,29 +293,25 @@ pub async fn run_saga<T: Topology>(
                 });
                 continue;
             }
-            Some(StepState::Unchanged) => continue,
             Some(StepState::Started) => before.and_then(|r| r.undo.clone()),
             _ => None,
         };
         let prepared = match step.prepare(ctx).await {
             Ok(p) => p,
             Err(e) => {
-                return Err(fail(saga, &log, run, steps, ctx, done, &key, e).await);
+                return Err(fail(saga, &log, run.run, steps, ctx, done, &key, e).await);
             }
         };
         if let Prepared::InPlace(note) = &prepared {
             notes.push(note.clone());
         }
         match (prepared, started_undo) {
-            (Prepared::Unchanged | Prepared::InPlace(_), None) => {
-                write(key, StepState::Unchanged, String::new(), None)
-                    .await
-                    .map_err(log_err)?;
-            }
+            // Nothing to log: a resumed run prepares it again just as cheaply.
+            (Prepared::Unchanged | Prepared::InPlace(_), None) => {}
             (Prepared::Unchanged | Prepared::InPlace(_), Some(undo)) => {
                 // Applied before a crash, not yet logged as such.
                 let description = before.map(|r| r.description.clone()).unwrap_or_default();
-                write(
+                run.record(
                     key,
                     StepState::Applied,
                     description.clone(),
@@ -344,7 +327,7 @@ pub async fn run_saga<T: Topology>(
             }
             (Prepared::Change { description, undo }, started) => {
                 let undo = started.unwrap_or(undo);
-                write(
+                run.record(
                     key.clone(),
                     StepState::Started,
                     description.clone(),
@@ -362,10 +345,10 @@ pub async fn run_saga<T: Topology>(
                             undo,
                             description,
                         });
-                        return Err(fail(saga, &log, run, steps, ctx, done, &key, e).await);
+                        return Err(fail(saga, &log, run.run, steps, ctx, done, &key, e).await);
                     }
                 };
-                write(key, StepState::Applied, description.clone(), None)
+                run.record(key, StepState::Applied, description.clone(), None)
                     .await
                     .map_err(log_err)?;
                 changed_now = true;
@@ -382,9 +365,11 @@ pub async fn run_saga<T: Topology>(
             total: steps.len() as u64,
         });
     }
-    logged(&log, move |l| l.end_run(run, RunState::Succeeded))
-        .await
-        .map_err(log_err)?;
+    if let Some(run) = run.run {
+        logged(&log, move |l| l.end_run(run, RunState::Succeeded))
+            .await
+            .map_err(log_err)?;
+    }
     let changes: Vec<String> = done.into_iter().map(|d| d.description).collect();
     Ok(if changes.is_empty() && !notes.is_empty() {
         Outcome::noop(notes.join("; "))
@@ -401,12 +386,46 @@ pub async fn run_saga<T: Topology>(
     })
 }
 
+/// The run being written: begun at its first entry.
+struct RunLog<'a> {
+    log: Arc<dyn StepLog>,
+    saga: &'a str,
+    run: Option<RunId>,
+}
+
+impl RunLog<'_> {
+    async fn record(
+        &mut self,
+        key: StepKey,
+        state: StepState,
+        description: String,
+        undo: Option<UndoData>,
+    ) -> Result<(), StepLogError> {
+        let run = match self.run {
+            Some(run) => run,
+            None => {
+                let name = self.saga.to_string();
+                let run = logged(&self.log, move |l| l.begin_run(&name)).await?;
+                self.run = Some(run);
+                run
+            }
+        };
+        let record = StepRecord {
+            key,
+            state,
+            description,
+            undo,
+        };
+        logged(&self.log, move |l| l.record(run, &record)).await
+    }
+}
+
 /// Logs the failure, undoes `done` in reverse order and builds the error.
 #[allow(clippy::too_many_arguments)]
 async fn fail<T: Topology>(
     saga: &str,
     log: &Arc<dyn StepLog>,
-    run: RunId,
+    run: Option<RunId>,
     steps: &[Box<dyn Step<T>>],
     ctx: StepContext<'_, T>,
     done: Vec<Done>,
@@ -414,6 +433,10 @@ async fn fail<T: Topology>(
     error: StepError,
 ) -> InterpretError {
     let err = InterpretError::new(saga, format!("step {failed}"), error.message.clone());
+    let Some(run) = run else {
+        // Nothing was logged, so nothing had been applied in this run.
+        return err.with_state_left(error.state_left.unwrap_or_else(|| NOTHING_CHANGED.into()));
+    };
     let record = StepRecord {
         key: failed.clone(),
         state: StepState::Failed,

@@ -64,7 +64,6 @@ pub enum StepState {
     /// Logged before acting, with its undo data.
     Started,
     Applied,
-    Unchanged,
     Failed,
     Undone,
     UndoFailed,
@@ -75,7 +74,6 @@ impl StepState {
         match self {
             StepState::Started => "started",
             StepState::Applied => "applied",
-            StepState::Unchanged => "unchanged",
             StepState::Failed => "failed",
             StepState::Undone => "undone",
             StepState::UndoFailed => "undo-failed",
@@ -86,7 +84,6 @@ impl StepState {
         [
             StepState::Started,
             StepState::Applied,
-            StepState::Unchanged,
             StepState::Failed,
             StepState::Undone,
             StepState::UndoFailed,

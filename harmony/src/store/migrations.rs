@@ -81,7 +81,7 @@ CREATE TABLE step_log (
     run_id      INTEGER NOT NULL REFERENCES saga_runs(run_id),
     at          INTEGER NOT NULL,               -- unix ms
     step_key    TEXT NOT NULL,
-    state       TEXT NOT NULL,                  -- started | applied | unchanged | failed | undone | undo-failed
+    state       TEXT NOT NULL,                  -- started | applied | failed | undone | undo-failed
     description TEXT NOT NULL,
     undo_json   TEXT NULL
 ) STRICT;
