@@ -90,12 +90,7 @@ async fn scos_downloads_verifies_places_then_noop() {
     };
     assert_eq!(changes.len(), 3, "{changes:?}");
     let dir = scos_dir(&e);
-    assert_eq!(std::fs::read(dir.join("kernel")).unwrap(), f.kernel);
-    assert_eq!(
-        std::fs::read(dir.join("initramfs.img")).unwrap(),
-        f.initramfs
-    );
-    assert_eq!(std::fs::read(dir.join("rootfs.img")).unwrap(), f.rootfs);
+    assert_scos_served(&dir, &f);
     assert_eq!(
         names_in(&dir),
         [
@@ -404,6 +399,16 @@ async fn invalid_stream_metadata_names_the_field() {
 
 // ---- CentOS ----
 
+/// The three PXE files are served with the stream's bytes.
+fn assert_scos_served(dir: &Path, f: &Scos) {
+    assert_eq!(std::fs::read(dir.join("kernel")).unwrap(), f.kernel);
+    assert_eq!(
+        std::fs::read(dir.join("initramfs.img")).unwrap(),
+        f.initramfs
+    );
+    assert_eq!(std::fs::read(dir.join("rootfs.img")).unwrap(), f.rootfs);
+}
+
 /// Where the staging cache keeps a verified file with these bytes.
 fn staged(e: &Env, bytes: &[u8]) -> PathBuf {
     e.dir
@@ -682,12 +687,7 @@ async fn scos_over_https_with_the_site_ca() {
     };
     assert_eq!(changes.len(), 3, "{changes:?}");
     let dir = scos_dir(&e);
-    assert_eq!(std::fs::read(dir.join("kernel")).unwrap(), f.kernel);
-    assert_eq!(
-        std::fs::read(dir.join("initramfs.img")).unwrap(),
-        f.initramfs
-    );
-    assert_eq!(std::fs::read(dir.join("rootfs.img")).unwrap(), f.rootfs);
+    assert_scos_served(&dir, &f);
     assert_eq!(srv.requests(), 4, "stream + 3 artifacts: {:?}", srv.log());
 
     // Resume over https too.

@@ -52,6 +52,11 @@ fn shown(s: &str) -> String {
     safe_text(s, MAX_TEXT)
 }
 
+/// Agent-reported text made safe, or `?` when the agent did not report it.
+fn shown_or_unknown(s: Option<&str>) -> String {
+    s.map_or_else(|| "?".to_string(), shown)
+}
+
 /// An event's detail for a terminal: Harmony writes `a -> b` steps around
 /// values that may come from an agent; the values are made safe, the
 /// arrows kept.
@@ -147,11 +152,11 @@ pub fn host_table(hosts: &[HostRecord]) -> String {
                 h.id.to_string(),
                 h.ip.to_string(),
                 opt(&h.hostname),
-                shown(&format!(
+                format!(
                     "{} {}",
-                    s.vendor.as_deref().unwrap_or("?"),
-                    s.product.as_deref().unwrap_or("?")
-                )),
+                    shown_or_unknown(s.vendor.as_deref()),
+                    shown_or_unknown(s.product.as_deref())
+                ),
                 opt(&s.cpu_threads),
                 s.memory_bytes.map_or_else(|| "-".into(), format_gib),
                 format!("{} / {}", s.disk_count, format_gib(s.disk_bytes)),
@@ -204,8 +209,8 @@ pub fn host_page(h: &HostRecord, events: &[HostEvent]) -> Result<String, serde_j
     let _ = writeln!(
         out,
         "system:     {} {}",
-        shown(s.vendor.as_deref().unwrap_or("?")),
-        shown(s.product.as_deref().unwrap_or("?"))
+        shown_or_unknown(s.vendor.as_deref()),
+        shown_or_unknown(s.product.as_deref())
     );
     for p in host_problems(h) {
         let _ = writeln!(out, "unfit:      {p}");
@@ -286,6 +291,12 @@ mod tests {
             "role - -> worker, phase discovered -> role-assigned"
         );
         assert_eq!(shown_detail("name \x1b[2J -> x\n"), "name __2J -> x_");
+    }
+
+    #[test]
+    fn unknown_text_is_a_question_mark_not_a_neutralised_one() {
+        assert_eq!(shown_or_unknown(None), "?");
+        assert_eq!(shown_or_unknown(Some("Dell\x1bInc.")), "Dell_Inc.");
     }
 
     #[test]

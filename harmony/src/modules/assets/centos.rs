@@ -16,13 +16,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::download::{self, DownloadConfig, Sha256Digest, hash_file_async, humantime_duration};
-use super::staging::{cached_and_verified, cached_path, place, restore};
+use super::download::{DownloadConfig, Sha256Digest, hash_file_async, humantime_duration};
+use super::staging::{cached_and_verified, cached_path, download_to_cache, place, restore};
 use super::{Source, const_path};
 use crate::domain::{
-    Change, Event, HttpServer, HttpUrl, Interpret, InterpretError, Inventory, Prepared,
-    RelativePath, SagaInterpret, SagaScore, Score, Step, StepContext, StepError, StepKey, Topology,
-    UndoData,
+    Change, HttpServer, HttpUrl, Interpret, InterpretError, Inventory, Prepared, RelativePath,
+    SagaInterpret, SagaScore, Score, Step, StepContext, StepError, StepKey, Topology, UndoData,
 };
 use crate::infra::process::{ProcessError, Program};
 
@@ -182,29 +181,16 @@ impl StageTree {
                 if cached_and_verified(staging, want).await? {
                     return Ok((dest, true));
                 }
-                let task = format!("{NAME} boot.iso");
-                let events = ctx.inventory.events().clone();
-                let progress = move |done: u64, total: u64| {
-                    events.publish(Event::Progress {
-                        task: task.clone(),
-                        done,
-                        total,
-                    });
-                };
-                download::download(u, &dest, want, &self.assets.download, &progress)
-                    .await
-                    .map_err(|e| {
-                        let kept = download::part_path(&dest);
-                        let err = StepError::new(format!("download the ISO: {e}"));
-                        if kept.exists() {
-                            err.with_state_left(format!(
-                                "partial ISO kept at {} for resume",
-                                kept.display()
-                            ))
-                        } else {
-                            err
-                        }
-                    })?;
+                download_to_cache(
+                    u,
+                    want,
+                    &self.assets.download,
+                    staging,
+                    ctx.inventory.events(),
+                    format!("{NAME} boot.iso"),
+                    "the ISO",
+                )
+                .await?;
                 Ok((dest, true))
             }
         }

@@ -9,10 +9,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::download::{self, DownloadConfig, Sha256Digest};
-use super::staging::{Placement, cached_and_verified, cached_path, place, unplace};
+use super::staging::{
+    Placement, cached_and_verified, cached_path, download_to_cache, place, unplace,
+};
 use super::{Source, const_path};
 use crate::domain::{
-    Event, HttpServer, HttpUrl, Interpret, InterpretError, Inventory, Prepared, RelativePath,
+    HttpServer, HttpUrl, Interpret, InterpretError, Inventory, Prepared, RelativePath,
     SagaInterpret, SagaScore, Score, Step, StepContext, StepError, StepKey, Topology, UndoData,
 };
 
@@ -313,30 +315,16 @@ impl<T: Topology + HttpServer> Step<T> for StageFile {
         } else {
             match &self.source {
                 Source::Url(url) => {
-                    let task = format!("{NAME} {}", self.path);
-                    let events = ctx.inventory.events().clone();
-                    let progress = move |done: u64, total: u64| {
-                        events.publish(Event::Progress {
-                            task: task.clone(),
-                            done,
-                            total,
-                        });
-                    };
-                    let report =
-                        download::download(url, &cached, &self.sha256, &self.download, &progress)
-                            .await
-                            .map_err(|e| {
-                                let part = download::part_path(&cached);
-                                let err = StepError::new(format!("download {}: {e}", self.path));
-                                if part.exists() {
-                                    err.with_state_left(format!(
-                                        "partial download kept at {} for resume",
-                                        part.display()
-                                    ))
-                                } else {
-                                    err
-                                }
-                            })?;
+                    let report = download_to_cache(
+                        url,
+                        &self.sha256,
+                        &self.download,
+                        &staging,
+                        ctx.inventory.events(),
+                        format!("{NAME} {}", self.path),
+                        self.path.as_str(),
+                    )
+                    .await?;
                     if report.resumed_from > 0 {
                         format!(
                             "{} bytes, resumed at byte {}",

@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Change, HttpServer, RelativePath, Sha256Digest, StepError};
+use super::download::{self, DownloadConfig, DownloadReport};
+use crate::domain::{
+    Change, Event, EventBus, HttpServer, HttpUrl, RelativePath, Sha256Digest, StepError,
+};
 
 /// Where the verified file with digest `sha` is cached.
 pub fn cached_path(staging: &Path, sha: &Sha256Digest) -> PathBuf {
@@ -27,6 +30,43 @@ pub fn cached_path(staging: &Path, sha: &Sha256Digest) -> PathBuf {
 pub struct Placement {
     pub previous: Option<Sha256Digest>,
     pub placed: Sha256Digest,
+}
+
+/// Downloads `url` into the cache as `sha` (through `<sha>.part`, resumed
+/// by a later call), publishing progress as `task`. A failure names `what`
+/// and, when there is one, where the partial download waits.
+pub async fn download_to_cache(
+    url: &HttpUrl,
+    sha: &Sha256Digest,
+    cfg: &DownloadConfig,
+    staging: &Path,
+    events: &EventBus,
+    task: String,
+    what: &str,
+) -> Result<DownloadReport, StepError> {
+    let dest = cached_path(staging, sha);
+    let events = events.clone();
+    let progress = move |done: u64, total: u64| {
+        events.publish(Event::Progress {
+            task: task.clone(),
+            done,
+            total,
+        });
+    };
+    download::download(url, &dest, sha, cfg, &progress)
+        .await
+        .map_err(|e| {
+            let part = download::part_path(&dest);
+            let err = StepError::new(format!("download {what}: {e}"));
+            if part.exists() {
+                err.with_state_left(format!(
+                    "partial download of {what} kept at {} for resume",
+                    part.display()
+                ))
+            } else {
+                err
+            }
+        })
 }
 
 /// Whether the cache holds a verified copy of `sha` (re-hashed: a cached
