@@ -219,7 +219,7 @@ pub async fn run_saga<T: Topology>(
     check_keys(saga, steps)?;
     let log = ctx.inventory.step_log().clone();
     let log_err = |e: StepLogError| {
-        InterpretError::new(saga, "write the step log", e.0)
+        InterpretError::new(saga, "read or write the step log", e.0)
             .with_state_left("stopped at once, nothing undone; the next run resumes from the log")
     };
     let name = saga.to_string();
@@ -250,8 +250,43 @@ pub async fn run_saga<T: Topology>(
         );
     }
 
-    // A crash interrupted a rollback: finish it, then start a fresh run.
-    let (run, last) = if let Some(run) = run
+    // What happened to an earlier run before this one starts; reported.
+    let mut earlier_notes: Vec<String> = Vec::new();
+    let (mut run, mut last) = (run, last);
+
+    // The open run has steps this one does not plan (other parameters, a
+    // changed site): they cannot be undone from here. Close it, say so.
+    if let Some(open) = run {
+        let planned: HashSet<StepKey> = steps.iter().map(|s| s.key()).collect();
+        let unknown: Vec<String> = last
+            .values()
+            .filter(|r| !planned.contains(&r.key))
+            .filter(|r| {
+                matches!(
+                    r.state,
+                    StepState::Applied | StepState::Started | StepState::Failed
+                )
+            })
+            .map(|r| r.key.to_string())
+            .collect();
+        if !unknown.is_empty() {
+            logged(&log, move |l| l.end_run(open, RunState::Abandoned))
+                .await
+                .map_err(log_err)?;
+            let note = format!(
+                "closed the interrupted {open} as abandoned: its steps {} are no longer \
+                 planned and were left as they were",
+                unknown.join(", ")
+            );
+            tracing::warn!(saga, "{note}");
+            earlier_notes.push(note);
+            (run, last) = (None, BTreeMap::new());
+        }
+    }
+
+    // A crash interrupted a rollback: finish it (the failed step too, from
+    // the undo data it was started with), then start a fresh run.
+    if let Some(open) = run
         && last.values().any(|r| r.state == StepState::Failed)
     {
         let pending: Vec<Done> = steps
@@ -259,19 +294,35 @@ pub async fn run_saga<T: Topology>(
             .enumerate()
             .filter_map(|(index, s)| {
                 let r = last.get(&s.key())?;
-                matches!(r.state, StepState::Applied | StepState::Started).then(|| Done {
+                let undo = r.undo.clone()?;
+                matches!(
+                    r.state,
+                    StepState::Applied
+                        | StepState::Started
+                        | StepState::Failed
+                        | StepState::UndoFailed
+                )
+                .then(|| Done {
                     index,
-                    undo: r.undo.clone().unwrap_or_default(),
+                    undo,
                     description: r.description.clone(),
                 })
             })
             .collect();
-        let state = rollback(saga, &log, run, steps, ctx, pending).await;
-        tracing::warn!(saga, %run, state, "finished the rollback of an interrupted run");
-        (None, BTreeMap::new())
-    } else {
-        (run, last)
-    };
+        let (state, complete) = rollback(saga, &log, open, steps, ctx, pending).await;
+        if !complete {
+            return Err(InterpretError::new(
+                saga,
+                format!("finish the rollback of the interrupted {open}"),
+                "an undo failed",
+            )
+            .with_state_left(state));
+        }
+        earlier_notes.push(format!(
+            "finished the rollback of the interrupted {open}: {state}"
+        ));
+        (run, last) = (None, BTreeMap::new());
+    }
     let mut run = RunLog {
         log: log.clone(),
         saga,
@@ -283,22 +334,24 @@ pub async fn run_saga<T: Topology>(
     let mut changed_now = false;
     for (index, step) in steps.iter().enumerate() {
         let key = step.key();
-        let before = last.get(&key);
-        let started_undo = match before.map(|r| r.state) {
-            Some(StepState::Applied) => {
-                done.push(Done {
-                    index,
-                    undo: before.and_then(|r| r.undo.clone()).unwrap_or_default(),
-                    description: before.map(|r| r.description.clone()).unwrap_or_default(),
-                });
-                continue;
-            }
-            Some(StepState::Started) => before.and_then(|r| r.undo.clone()),
-            _ => None,
-        };
+        // Logged as applied or started by the run being resumed: prepared
+        // again (the site may have changed since), keeping the undo data
+        // recorded before it first acted.
+        let resumed = last
+            .get(&key)
+            .filter(|r| matches!(r.state, StepState::Applied | StepState::Started));
+        let started_undo = resumed.and_then(|r| r.undo.clone());
+        let before = resumed;
         let prepared = match step.prepare(ctx).await {
             Ok(p) => p,
             Err(e) => {
+                if let (Some(undo), Some(r)) = (&started_undo, resumed) {
+                    done.push(Done {
+                        index,
+                        undo: undo.clone(),
+                        description: r.description.clone(),
+                    });
+                }
                 return Err(fail(saga, &log, run.run, steps, ctx, done, &key, e).await);
             }
         };
@@ -308,6 +361,15 @@ pub async fn run_saga<T: Topology>(
         match (prepared, started_undo) {
             // Nothing to log: a resumed run prepares it again just as cheaply.
             (Prepared::Unchanged | Prepared::InPlace(_), None) => {}
+            (Prepared::Unchanged | Prepared::InPlace(_), Some(undo))
+                if before.is_some_and(|r| r.state == StepState::Applied) =>
+            {
+                done.push(Done {
+                    index,
+                    undo,
+                    description: before.map(|r| r.description.clone()).unwrap_or_default(),
+                });
+            }
             (Prepared::Unchanged | Prepared::InPlace(_), Some(undo)) => {
                 // Applied before a crash, not yet logged as such.
                 let description = before.map(|r| r.description.clone()).unwrap_or_default();
@@ -370,7 +432,8 @@ pub async fn run_saga<T: Topology>(
             .await
             .map_err(log_err)?;
     }
-    let changes: Vec<String> = done.into_iter().map(|d| d.description).collect();
+    let mut changes = earlier_notes;
+    changes.extend(done.into_iter().map(|d| d.description));
     Ok(if changes.is_empty() && !notes.is_empty() {
         Outcome::noop(notes.join("; "))
     } else if changes.is_empty() {
@@ -449,7 +512,7 @@ async fn fail<T: Topology>(
             e.0
         ));
     }
-    let rolled = rollback(saga, log, run, steps, ctx, done).await;
+    let (rolled, _) = rollback(saga, log, run, steps, ctx, done).await;
     err.with_state_left(match error.state_left {
         Some(own) if rolled == NOTHING_CHANGED => own,
         Some(own) => format!("{own}; {rolled}"),
@@ -460,7 +523,7 @@ async fn fail<T: Topology>(
 const NOTHING_CHANGED: &str = "nothing had changed";
 
 /// Undoes `done` in reverse order, logging each undo, closes the run and
-/// says what state the site was left in.
+/// says what state the site was left in, and whether every undo worked.
 async fn rollback<T: Topology>(
     saga: &str,
     log: &Arc<dyn StepLog>,
@@ -468,7 +531,7 @@ async fn rollback<T: Topology>(
     steps: &[Box<dyn Step<T>>],
     ctx: StepContext<'_, T>,
     done: Vec<Done>,
-) -> String {
+) -> (String, bool) {
     let mut undone = Vec::new();
     let mut kept = Vec::new();
     for d in done.into_iter().rev() {
@@ -507,7 +570,8 @@ async fn rollback<T: Topology>(
     if let Err(e) = logged(log, move |l| l.end_run(run, end)).await {
         tracing::warn!(saga, error = %e, "could not close the run in the step log");
     }
-    match (undone.is_empty(), kept.is_empty()) {
+    let complete = kept.is_empty();
+    let state = match (undone.is_empty(), kept.is_empty()) {
         (true, true) => NOTHING_CHANGED.to_string(),
         (false, true) => format!("rolled back: undid {}", undone.join("; ")),
         (_, false) => format!(
@@ -519,5 +583,6 @@ async fn rollback<T: Topology>(
                 undone.join("; ")
             }
         ),
-    }
+    };
+    (state, complete)
 }

@@ -102,6 +102,9 @@ pub enum RunState {
     RolledBack,
     /// A step failed and at least one undo failed too: the site needs a look.
     RollbackIncomplete,
+    /// Left by a crash with steps a later run no longer plans: closed
+    /// without undo (the later run says so).
+    Abandoned,
 }
 
 impl RunState {
@@ -111,6 +114,7 @@ impl RunState {
             RunState::Succeeded => "succeeded",
             RunState::RolledBack => "rolled-back",
             RunState::RollbackIncomplete => "rollback-incomplete",
+            RunState::Abandoned => "abandoned",
         }
     }
 
@@ -120,6 +124,7 @@ impl RunState {
             RunState::Succeeded,
             RunState::RolledBack,
             RunState::RollbackIncomplete,
+            RunState::Abandoned,
         ]
         .into_iter()
         .find(|st| st.as_str() == s)

@@ -683,6 +683,10 @@ impl RelativePath {
     }
 }
 
+/// The HTTP root's staging directory (`infra::http_root`): reserved, so no
+/// served path (nor a site file's `os_dir`) can point into it.
+pub const RESERVED_STAGING: &str = ".harmony-staging";
+
 impl FromStr for RelativePath {
     type Err = ValueError;
 
@@ -696,6 +700,11 @@ impl FromStr for RelativePath {
             return Err(err("more than 16 components"));
         }
         for p in parts {
+            if p == RESERVED_STAGING {
+                return Err(err(
+                    "'.harmony-staging' is Harmony's staging directory, never a served path",
+                ));
+            }
             if p.is_empty() || p == "." || p == ".." {
                 return Err(err(
                     "empty, '.' and '..' components are not allowed (no leading or double '/')",
@@ -910,6 +919,7 @@ mod tests {
             "os/scos-4.19/kernel",
             "ipxe/52-54-00-aa-bb-01.ipxe",
             "inventory.ks",
+            "os/centos-stream-9/.harmony-tree.json",
         ] {
             assert_eq!(good.parse::<RelativePath>().unwrap().as_str(), good);
         }
@@ -918,6 +928,8 @@ mod tests {
             "a//b",
             "a/./b",
             "a/../b",
+            ".harmony-staging/0123",
+            "os/.harmony-staging",
             "..",
             "a/",
             "a b",

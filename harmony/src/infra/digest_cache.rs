@@ -2,18 +2,17 @@
 //! SHA-256 of the files of `dir`, so that "is this 1 GiB rootfs in place?"
 //! does not re-hash it on every run.
 //!
-//! A file counts as in place when the manifest records the wanted sha256
-//! for it and the file's size and modification time still equal the
-//! recorded ones (a replaced or edited file changes its mtime). Without a
-//! matching entry the file is hashed in full once, and the entry written.
-//! A lost or corrupt manifest therefore costs a re-hash, never a wrong Noop
-//! that matters: the manifest is only trusted together with size and mtime.
+//! A recorded digest is trusted while the file's [`Stamp`] (size, mtime,
+//! ctime, inode) is unchanged: any write, rename or `touch` changes the
+//! ctime, which no user tool can set back. Without a matching entry the
+//! file is hashed in full once and the entry written. A lost or corrupt
+//! manifest therefore costs a re-hash, never a wrong answer. Writing the
+//! manifest is bookkeeping: on a read-only root it is skipped.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::Path;
-use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,17 +23,30 @@ use crate::infra::fs::write_atomic;
 
 pub const FILE_NAME: &str = ".harmony-assets.json";
 
+/// What identifies one version of a file without reading it: size,
+/// modification and change times, inode. `cp -p` or `rsync -a` can keep a
+/// size and mtime, but not the ctime (the kernel sets it on every change).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    pub size: u64,
+    /// Nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    #[serde(default)]
+    pub ctime_ns: i64,
+    #[serde(default)]
+    pub ino: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub sha256: Sha256Digest,
-    pub size: u64,
-    /// Modification time, nanoseconds since the epoch.
-    pub mtime_ns: u128,
+    #[serde(flatten)]
+    pub stamp: Stamp,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// Relative path under the asset directory -> entry.
+    /// File name in the directory -> entry.
     #[serde(default)]
     pub files: BTreeMap<String, Entry>,
 }
@@ -53,47 +65,33 @@ impl Manifest {
         write_atomic(&dir.join(FILE_NAME), &json, 0o644)
     }
 
-    /// Whether `dir/name` is recorded with `sha256` and unchanged since.
-    pub fn matches(&self, dir: &Path, name: &str, sha256: &Sha256Digest) -> bool {
-        match (self.files.get(name), stat(&dir.join(name))) {
-            (Some(e), Ok(Some((size, mtime_ns)))) => {
-                &e.sha256 == sha256 && e.size == size && e.mtime_ns == mtime_ns
-            }
-            _ => false,
-        }
-    }
-
-    /// Records the current size and mtime of `dir/name` with `sha256`.
-    pub fn record(&mut self, dir: &Path, name: &str, sha256: &Sha256Digest) -> io::Result<()> {
-        let (size, mtime_ns) = stat(&dir.join(name))?
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, name.to_string()))?;
-        self.files.insert(
-            name.to_string(),
-            Entry {
-                sha256: sha256.clone(),
-                size,
-                mtime_ns,
-            },
-        );
-        Ok(())
-    }
-
-    /// The SHA-256 of `dir/name`: from the manifest while size and mtime
-    /// are unchanged, else by a full hash (then recorded). `None` when the
-    /// file is absent.
+    /// The SHA-256 of `dir/name`: from the manifest while its stamp is
+    /// unchanged, else by a full hash, recorded only when the stamp was the
+    /// same before and after hashing (a file written meanwhile is hashed
+    /// again next time). `None` when the file is absent.
     pub fn digest(&mut self, dir: &Path, name: &str) -> io::Result<Option<Sha256Digest>> {
-        let Some((size, mtime_ns)) = stat(&dir.join(name))? else {
+        let path = dir.join(name);
+        let Some(before) = stamp(&path)? else {
             self.files.remove(name);
             return Ok(None);
         };
         if let Some(e) = self.files.get(name)
-            && e.size == size
-            && e.mtime_ns == mtime_ns
+            && e.stamp == before
         {
             return Ok(Some(e.sha256.clone()));
         }
-        let (sha, _) = hash_file(&dir.join(name))?;
-        self.record(dir, name, &sha)?;
+        let (sha, _) = hash_file(&path)?;
+        if stamp(&path)? == Some(before) {
+            self.files.insert(
+                name.to_string(),
+                Entry {
+                    sha256: sha.clone(),
+                    stamp: before,
+                },
+            );
+        } else {
+            self.files.remove(name);
+        }
         Ok(Some(sha))
     }
 }
@@ -115,17 +113,22 @@ pub fn hash_file(path: &Path) -> io::Result<(Sha256Digest, u64)> {
     }
 }
 
-/// Size and mtime (ns) of a regular file; `None` when absent.
-fn stat(path: &Path) -> io::Result<Option<(u64, u128)>> {
+/// The stamp of a regular file; `None` when absent.
+fn stamp(path: &Path) -> io::Result<Option<Stamp>> {
+    use std::os::unix::fs::MetadataExt;
     match fs::metadata(path) {
-        Ok(m) if m.is_file() => {
-            let mtime = m
-                .modified()?
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            Ok(Some((m.len(), mtime)))
-        }
+        Ok(m) if m.is_file() => Ok(Some(Stamp {
+            size: m.len(),
+            mtime_ns: m
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(m.mtime_nsec()),
+            ctime_ns: m
+                .ctime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(m.ctime_nsec()),
+            ino: m.ino(),
+        })),
         Ok(_) => Ok(None),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),

@@ -13,8 +13,8 @@ use crate::domain::{
 };
 
 const CAPABILITY: &str = "http root";
-/// The staging directory under the root (a dot name: never a `RelativePath`).
-pub const STAGING: &str = ".harmony-staging";
+/// The staging directory under the root; no `RelativePath` can name it.
+pub const STAGING: &str = crate::domain::values::RESERVED_STAGING;
 
 /// A served directory and its public URL.
 #[derive(Debug, Clone)]
@@ -106,6 +106,11 @@ impl HttpRoot {
             std::fs::create_dir_all(dir).map_err(|e| err(path, "take out", e))?;
         }
         std::fs::rename(&src, dest).map_err(|e| err(path, "take out", e))?;
+        for dir in [src.parent(), dest.parent()].into_iter().flatten() {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| err(path, "sync the directory after taking out", e))?;
+        }
         Ok(Change::Applied)
     }
 

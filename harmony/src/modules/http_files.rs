@@ -27,24 +27,35 @@ impl Previous {
     }
 }
 
-/// Restores `undo` at `path`: the old contents, or no file.
+/// Restores `undo` at `path` (the old contents, or no file), provided the
+/// path still holds what the step left there (`written`; `None` for a
+/// removal): a file changed since by someone else is left alone.
 async fn restore<T: HttpServer>(
     site: &T,
     path: &RelativePath,
+    written: Option<&[u8]>,
     undo: &UndoData,
 ) -> Result<(), StepError> {
     let previous: Previous = undo.decode()?;
-    match previous.contents {
-        None => {
-            site.remove_file(path).await?;
-        }
-        Some(b64) => {
-            let old = STANDARD
-                .decode(b64)
-                .map_err(|e| StepError::new(format!("undo data of {path}: {e}")))?;
-            site.put_file(path, &old).await?;
-        }
+    let now = site.read_file(path).await?;
+    let old = previous
+        .contents
+        .as_deref()
+        .map(|b64| STANDARD.decode(b64))
+        .transpose()
+        .map_err(|e| StepError::new(format!("undo data of {path}: {e}")))?;
+    if now.as_deref() == old.as_deref() {
+        return Ok(());
     }
+    if now.as_deref() != written {
+        return Err(StepError::new(format!(
+            "{path} changed since this step acted; left as it is"
+        )));
+    }
+    match old {
+        None => site.remove_file(path).await?,
+        Some(old) => site.put_file(path, &old).await?,
+    };
     Ok(())
 }
 
@@ -88,7 +99,7 @@ impl<T: Topology + HttpServer> Step<T> for PutFile {
     }
 
     async fn undo(&self, ctx: StepContext<'_, T>, undo: &UndoData) -> Result<(), StepError> {
-        restore(ctx.topology, &self.path, undo).await
+        restore(ctx.topology, &self.path, Some(&self.contents), undo).await
     }
 }
 
@@ -120,6 +131,6 @@ impl<T: Topology + HttpServer> Step<T> for RemoveFile {
     }
 
     async fn undo(&self, ctx: StepContext<'_, T>, undo: &UndoData) -> Result<(), StepError> {
-        restore(ctx.topology, &self.path, undo).await
+        restore(ctx.topology, &self.path, None, undo).await
     }
 }

@@ -70,7 +70,7 @@ const V3: &str = r#"
 CREATE TABLE saga_runs (
     run_id     INTEGER PRIMARY KEY AUTOINCREMENT,
     saga       TEXT NOT NULL,
-    state      TEXT NOT NULL,                   -- running | succeeded | rolled-back | rollback-incomplete
+    state      TEXT NOT NULL,                   -- running | succeeded | rolled-back | rollback-incomplete | abandoned
     started_at INTEGER NOT NULL,                -- unix ms
     ended_at   INTEGER NULL
 ) STRICT;

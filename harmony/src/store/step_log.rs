@@ -1,6 +1,8 @@
 //! The `saga_runs` and `step_log` tables: the store's [`StepLog`]. Each
-//! call is one transaction, durable when it returns (WAL), so a run killed
-//! at any point resumes from what it logged.
+//! write is one transaction made with `synchronous=FULL` (the store's other
+//! writes use NORMAL), so it is on disk when it returns: the log is written
+//! before a step acts on the site, and a power loss must not keep the act
+//! and lose its entry.
 
 use std::time::SystemTime;
 
@@ -13,6 +15,28 @@ use crate::domain::{
 
 fn err(e: impl std::fmt::Display) -> StepLogError {
     StepLogError(e.to_string())
+}
+
+/// `synchronous=FULL` while it lives, back to NORMAL when dropped.
+struct Durable<'c> {
+    conn: &'c rusqlite::Connection,
+}
+
+impl<'c> Durable<'c> {
+    fn new(conn: &'c rusqlite::Connection, path: &std::path::Path) -> Result<Self, StepLogError> {
+        conn.execute_batch("PRAGMA synchronous=FULL")
+            .ctx(path, "step log: synchronous=FULL")
+            .map_err(err)?;
+        Ok(Self { conn })
+    }
+}
+
+impl Drop for Durable<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.conn.execute_batch("PRAGMA synchronous=NORMAL") {
+            tracing::warn!(error = %e, "could not restore synchronous=NORMAL");
+        }
+    }
 }
 
 impl StepLog for SqliteStore {
@@ -83,6 +107,7 @@ impl StepLog for SqliteStore {
 
     fn begin_run(&self, saga: &str) -> Result<RunId, StepLogError> {
         let conn = self.lock();
+        let _durable = Durable::new(&conn, self.path())?;
         conn.execute(
             "INSERT INTO saga_runs (saga, state, started_at) VALUES (?1, ?2, ?3)",
             params![saga, RunState::Running.as_str(), to_ms(SystemTime::now())],
@@ -99,27 +124,29 @@ impl StepLog for SqliteStore {
             .map(|u| serde_json::to_string(&u.0))
             .transpose()
             .map_err(err)?;
-        self.lock()
-            .execute(
-                "INSERT INTO step_log (run_id, at, step_key, state, description, undo_json) \
+        let conn = self.lock();
+        let _durable = Durable::new(&conn, self.path())?;
+        conn.execute(
+            "INSERT INTO step_log (run_id, at, step_key, state, description, undo_json) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    run.0,
-                    to_ms(SystemTime::now()),
-                    record.key.0,
-                    record.state.as_str(),
-                    record.description,
-                    undo
-                ],
-            )
-            .ctx(self.path(), "step log: record a step")
-            .map_err(err)?;
+            params![
+                run.0,
+                to_ms(SystemTime::now()),
+                record.key.0,
+                record.state.as_str(),
+                record.description,
+                undo
+            ],
+        )
+        .ctx(self.path(), "step log: record a step")
+        .map_err(err)?;
         Ok(())
     }
 
     fn end_run(&self, run: RunId, state: RunState) -> Result<(), StepLogError> {
-        let n = self
-            .lock()
+        let conn = self.lock();
+        let _durable = Durable::new(&conn, self.path())?;
+        let n = conn
             .execute(
                 "UPDATE saga_runs SET state = ?2, ended_at = ?3 WHERE run_id = ?1",
                 params![run.0, state.as_str(), to_ms(SystemTime::now())],

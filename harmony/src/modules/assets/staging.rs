@@ -145,18 +145,23 @@ pub async fn restore<T: HttpServer + ?Sized>(
     if current.as_ref() == previous {
         return Ok(());
     }
+    // The file to put back must be there, verified, before the current one
+    // is taken out: an undo never leaves the path empty by surprise.
+    if let Some(previous) = previous
+        && !cached_and_verified(staging, previous).await?
+    {
+        return Err(StepError::new(format!(
+            "{path}: the file it replaced (sha256 {previous}) is no longer in {}; \
+             left the current file in place",
+            staging.display()
+        )));
+    }
     if let Some(current) = &current {
         site.take_file(path, &cached_path(staging, current)).await?;
     }
     if let Some(previous) = previous {
-        let cached = cached_path(staging, previous);
-        if !cached.is_file() {
-            return Err(StepError::new(format!(
-                "{path}: the file it replaced (sha256 {previous}) is no longer in {}",
-                staging.display()
-            )));
-        }
-        site.put_file_from(path, &cached).await?;
+        site.put_file_from(path, &cached_path(staging, previous))
+            .await?;
     }
     Ok(())
 }
