@@ -98,6 +98,8 @@ async fn boot_artefacts_pass_the_saga_harness() {
     assert_eq!(report.failures_injected, 13);
     // begin + (started + applied) x 13 + end
     assert_eq!(report.crashes_injected, 28);
+    // The process died at every write of a rollback, for each failure point.
+    assert!(report.rollback_crashes_injected >= 13, "{report:?}");
 }
 
 #[tokio::test]
@@ -222,6 +224,7 @@ async fn centos_assets_pass_the_saga_harness() {
         .unwrap();
     // 4 tree files and the marker.
     assert_eq!(report.changes, 5, "{report:?}");
+    assert!(report.rollback_crashes_injected > 0, "{report:?}");
 }
 
 #[test]
@@ -309,4 +312,44 @@ async fn a_noop_run_writes_nothing_to_the_step_log() {
     );
     assert!(maestro.interpret(&score).await.unwrap().is_noop());
     assert_eq!(log.runs().len(), 1, "the Noop run left no trace");
+}
+
+#[tokio::test]
+async fn a_resumed_run_redoes_a_logged_step_whose_file_changed_since() {
+    use harmony::domain::HttpServer;
+    use harmony::infra::fakes::harness::CrashingLog;
+    let dir = tempfile::tempdir().unwrap();
+    let store = cluster_store(dir.path());
+    let score = BootArtefacts {
+        site: site::site_boot(),
+        networks: Default::default(),
+    };
+    // What an uninterrupted run leaves.
+    let clean = Maestro::new(
+        FakeSite::new(),
+        Inventory::new(store.clone(), EventBus::default()),
+    );
+    clean.interpret(&score).await.unwrap();
+
+    let site = FakeSite::new();
+    let durable = Arc::new(harmony::domain::MemoryStepLog::default());
+    // begin, then default.ipxe started + applied: the process dies.
+    let crashing = Inventory::new(store.clone(), EventBus::default()).with_step_log(Arc::new(
+        CrashingLog::new(durable.clone(), 3).killing(site.kill_switch()),
+    ));
+    let interpret = harmony::domain::Score::<FakeSite>::create_interpret(&score);
+    assert!(interpret.execute(&crashing, &site).await.is_err());
+    site.heal();
+    // Someone edits the file the log says was applied.
+    let default: harmony::domain::RelativePath = "default.ipxe".parse().unwrap();
+    site.put_file(&default, b"#!ipxe\necho edited\n")
+        .await
+        .unwrap();
+    let resumed = Inventory::new(store, EventBus::default()).with_step_log(durable);
+    interpret.execute(&resumed, &site).await.unwrap();
+    assert_eq!(
+        site.state(),
+        clean.topology().state(),
+        "the edited file was written again"
+    );
 }

@@ -191,6 +191,22 @@ pub async fn plan_saga<T: Topology>(
     Ok(plan)
 }
 
+/// The keys the open run of `saga` logged (empty when none is open).
+pub async fn open_run_keys(
+    inventory: &Inventory,
+    saga: &str,
+) -> Result<Vec<StepKey>, StepLogError> {
+    let name = saga.to_string();
+    let open = logged(inventory.step_log(), move |l| l.open_run(&name)).await?;
+    let mut keys: Vec<StepKey> = Vec::new();
+    for r in open.map(|(_, records)| records).unwrap_or_default() {
+        if !keys.contains(&r.key) {
+            keys.push(r.key);
+        }
+    }
+    Ok(keys)
+}
+
 /// Runs the log's synchronous calls off the async executor.
 async fn logged<R: Send + 'static>(
     log: &Arc<dyn StepLog>,
@@ -234,6 +250,11 @@ pub async fn run_saga<T: Topology>(
         // A run is begun at the first change: a Noop writes nothing.
         None => (None, Vec::new()),
     };
+    // A run that logged a failure was rolling back when it stopped.
+    let failed: Option<StepRecord> = earlier
+        .iter()
+        .find(|r| r.state == StepState::Failed)
+        .cloned();
     // The latest entry of each key, and the undo data it was started with.
     let mut last: BTreeMap<StepKey, StepRecord> = BTreeMap::new();
     for r in earlier {
@@ -252,7 +273,7 @@ pub async fn run_saga<T: Topology>(
 
     // What happened to an earlier run before this one starts; reported.
     let mut earlier_notes: Vec<String> = Vec::new();
-    let (mut run, mut last) = (run, last);
+    let (mut run, mut last, mut failed) = (run, last, failed);
 
     // The open run has steps this one does not plan (other parameters, a
     // changed site): they cannot be undone from here. Close it, say so.
@@ -280,15 +301,14 @@ pub async fn run_saga<T: Topology>(
             );
             tracing::warn!(saga, "{note}");
             earlier_notes.push(note);
-            (run, last) = (None, BTreeMap::new());
+            (run, last, failed) = (None, BTreeMap::new(), None);
         }
     }
 
     // A crash interrupted a rollback: finish it (the failed step too, from
-    // the undo data it was started with), then start a fresh run.
-    if let Some(open) = run
-        && last.values().any(|r| r.state == StepState::Failed)
-    {
+    // the undo data it was started with) and stop there: the run had
+    // failed, and says so again; the next run starts afresh.
+    if let (Some(open), Some(failed)) = (run, failed) {
         let pending: Vec<Done> = steps
             .iter()
             .enumerate()
@@ -309,19 +329,20 @@ pub async fn run_saga<T: Topology>(
                 })
             })
             .collect();
-        let (state, complete) = rollback(saga, &log, open, steps, ctx, pending).await;
-        if !complete {
-            return Err(InterpretError::new(
-                saga,
-                format!("finish the rollback of the interrupted {open}"),
-                "an undo failed",
-            )
-            .with_state_left(state));
+        let (state, _) = rollback(saga, &log, open, steps, ctx, pending).await;
+        let mut err = InterpretError::new(
+            saga,
+            format!("finish the rollback of the interrupted {open}"),
+            format!(
+                "that run had failed at step {}: {}; its rollback is now finished, run again",
+                failed.key, failed.description
+            ),
+        )
+        .with_state_left(state);
+        if !earlier_notes.is_empty() {
+            err.message = format!("{}; {}", earlier_notes.join("; "), err.message);
         }
-        earlier_notes.push(format!(
-            "finished the rollback of the interrupted {open}: {state}"
-        ));
-        (run, last) = (None, BTreeMap::new());
+        return Err(err);
     }
     let mut run = RunLog {
         log: log.clone(),

@@ -1,13 +1,15 @@
 //! Score (desired state, plain data) and Interpret (the code that makes it
 //! true against a Topology), with their outcome and error.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use async_trait::async_trait;
 
 use super::inventory::Inventory;
 use super::outcome::{InterpretError, Outcome};
-use super::saga::{Plan, Step, StepContext, plan_saga, run_saga};
+use super::saga::{Plan, Step, StepContext, open_run_keys, plan_saga, run_saga};
+use super::step_log::StepKey;
 use super::topology::Topology;
 
 /// Declares a desired state. Plain, serializable data with a name; it
@@ -43,6 +45,39 @@ pub trait SagaScore<T: Topology>: fmt::Debug + Send + Sync {
         inventory: &Inventory,
         topology: &T,
     ) -> Result<Vec<Box<dyn Step<T>>>, InterpretError>;
+
+    /// Steps an interrupted run logged that [`SagaScore::steps`] no longer
+    /// plans because they already acted (a removal of a file that is now
+    /// gone): rebuilt from their keys so the resumed run can undo them.
+    /// Keys it cannot rebuild are left out (the run is then closed as
+    /// abandoned, and says so).
+    fn resume_steps(&self, _missing: &[StepKey]) -> Vec<Box<dyn Step<T>>> {
+        Vec::new()
+    }
+}
+
+impl<S> SagaInterpret<S> {
+    /// The Score's steps, plus those of the open run it must still carry.
+    async fn all_steps<T: Topology>(
+        &self,
+        inventory: &Inventory,
+        topology: &T,
+    ) -> Result<Vec<Box<dyn Step<T>>>, InterpretError>
+    where
+        S: SagaScore<T>,
+    {
+        let name = self.0.saga_name();
+        let mut steps = self.0.steps(inventory, topology).await?;
+        let open = open_run_keys(inventory, &name)
+            .await
+            .map_err(|e| InterpretError::new(&name, "read the step log", e.0))?;
+        let planned: HashSet<StepKey> = steps.iter().map(|s| s.key()).collect();
+        let missing: Vec<StepKey> = open.into_iter().filter(|k| !planned.contains(k)).collect();
+        if !missing.is_empty() {
+            steps.extend(self.0.resume_steps(&missing));
+        }
+        Ok(steps)
+    }
 }
 
 /// The Interpret of a [`SagaScore`]: `Box::new(SagaInterpret(score.clone()))`.
@@ -52,7 +87,7 @@ pub struct SagaInterpret<S>(pub S);
 #[async_trait]
 impl<T: Topology, S: SagaScore<T>> Interpret<T> for SagaInterpret<S> {
     async fn plan(&self, inventory: &Inventory, topology: &T) -> Result<Plan, InterpretError> {
-        let steps = self.0.steps(inventory, topology).await?;
+        let steps = self.all_steps(inventory, topology).await?;
         let ctx = StepContext {
             inventory,
             topology,
@@ -65,7 +100,7 @@ impl<T: Topology, S: SagaScore<T>> Interpret<T> for SagaInterpret<S> {
         inventory: &Inventory,
         topology: &T,
     ) -> Result<Outcome, InterpretError> {
-        let steps = self.0.steps(inventory, topology).await?;
+        let steps = self.all_steps(inventory, topology).await?;
         let ctx = StepContext {
             inventory,
             topology,

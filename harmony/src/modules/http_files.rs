@@ -109,6 +109,15 @@ pub struct RemoveFile {
     pub path: RelativePath,
 }
 
+impl RemoveFile {
+    /// The step a log entry's key names (`remove <path>`), to resume or
+    /// undo a removal after the file is gone.
+    pub fn from_key(key: &StepKey) -> Option<RemoveFile> {
+        let path = key.0.strip_prefix("remove ")?.parse().ok()?;
+        Some(RemoveFile { path })
+    }
+}
+
 #[async_trait]
 impl<T: Topology + HttpServer> Step<T> for RemoveFile {
     fn key(&self) -> StepKey {

@@ -4,10 +4,15 @@
 //! 2. a second run is a Noop and changes nothing;
 //! 3. a failure injected at every change in turn leaves the site as it was
 //!    before the run (the saga undid what it had done);
-//! 4. a crash after every step-log write in turn (every later log write
-//!    fails, so the run stops at once), then a new run on the same log,
-//!    finishes with the same site as an uninterrupted run and each side
-//!    effect applied exactly once.
+//! 4. a crash after every step-log write in turn, then a new run on the same
+//!    log, finishes with the same site as an uninterrupted run and each side
+//!    effect applied exactly once. Each point is tried twice: the log dies
+//!    alone (the step acts, then its "applied" entry is lost), and the whole
+//!    process dies (nothing after the write reaches the site either);
+//! 5. a crash at every step-log write of a rollback (a failure injected at
+//!    every change in turn, the process dying while it undoes): the next run
+//!    finishes the rollback and stops with the old failure, leaving the site
+//!    as it was before; the run after it ends as an uninterrupted run.
 //!
 //! A check that fails returns a message naming the check, the injection
 //! point and what differed.
@@ -15,9 +20,10 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::{Capability, FakeSite};
+use crate::domain::StepState;
 use crate::domain::{
     Interpret, Inventory, MemoryStepLog, RunId, RunState, Score, StepLog, StepLogError, StepRecord,
 };
@@ -29,17 +35,22 @@ pub struct HarnessReport {
     pub changes: usize,
     /// Failure points tried (one per change of the first run).
     pub failures_injected: usize,
-    /// Crash points tried (one per step-log write of the first run).
+    /// Crash points tried (one per step-log write of the first run; each
+    /// twice: the log alone, and the whole process).
     pub crashes_injected: usize,
+    /// Crash points tried during rollbacks.
+    pub rollback_crashes_injected: usize,
 }
 
 /// A step log that works for `allowed` writes, then fails every call, as
-/// if the process had died right after the last allowed write.
+/// if the process had died right after the last allowed write; with a kill
+/// switch, the site dies at the same moment.
 #[derive(Debug)]
 pub struct CrashingLog {
     inner: Arc<dyn StepLog>,
     allowed: usize,
     writes: AtomicUsize,
+    kill: Option<Arc<AtomicBool>>,
 }
 
 impl CrashingLog {
@@ -48,11 +59,28 @@ impl CrashingLog {
             inner,
             allowed,
             writes: AtomicUsize::new(0),
+            kill: None,
         }
     }
 
+    /// The site dies with the log (see [`FakeSite::kill_switch`]).
+    pub fn killing(mut self, switch: Arc<AtomicBool>) -> Self {
+        self.kill = Some(switch);
+        self
+    }
+
     fn write(&self) -> Result<(), StepLogError> {
-        if self.writes.fetch_add(1, Ordering::SeqCst) >= self.allowed {
+        let n = self.writes.fetch_add(1, Ordering::SeqCst);
+        if n + 1 == self.allowed
+            && let Some(k) = &self.kill
+        {
+            // This write is the last: it lands, then the process is gone.
+            k.store(true, Ordering::SeqCst);
+        }
+        if n >= self.allowed {
+            if let Some(k) = &self.kill {
+                k.store(true, Ordering::SeqCst);
+            }
             return Err(StepLogError("simulated crash".into()));
         }
         Ok(())
@@ -202,38 +230,103 @@ where
     // Writes of the first run: its begin, its entries, its end.
     let writes = log.runs().first().map_or(0, |(_, _, r)| r.len() + 2);
     for j in 0..writes {
-        let (inventory, site) = setup().await;
-        let durable: Arc<dyn StepLog> = Arc::new(MemoryStepLog::default());
-        let crashing = inventory
-            .clone()
-            .with_step_log(Arc::new(CrashingLog::new(durable.clone(), j)));
-        if let Ok(o) = interpret.execute(&crashing, &site).await {
-            // A crash after the last write is a finished run.
-            if j + 1 < writes {
+        for process_dies in [false, true] {
+            let (inventory, site) = setup().await;
+            let durable: Arc<dyn StepLog> = Arc::new(MemoryStepLog::default());
+            let mut crashing = CrashingLog::new(durable.clone(), j);
+            if process_dies {
+                crashing = crashing.killing(site.kill_switch());
+            }
+            let crashing = inventory.clone().with_step_log(Arc::new(crashing));
+            let how = if process_dies { "process" } else { "log" };
+            if let Ok(o) = interpret.execute(&crashing, &site).await
+                && j + 1 < writes
+            {
                 return Err(fail(format!(
-                    "{name}: crash after log write {j} of {writes}, yet the run finished: {o}"
+                    "{name}: {how} crash after log write {j} of {writes}, yet the run finished: {o}"
+                )));
+            }
+            site.heal();
+            let resumed = inventory.with_step_log(durable);
+            interpret.execute(&resumed, &site).await.map_err(|e| {
+                fail(format!(
+                    "{name}: run resumed after a {how} crash at log write {j} of {writes} \
+                     failed: {e}"
+                ))
+            })?;
+            if site.state() != expected {
+                return Err(fail(format!(
+                    "{name}: resumed after a {how} crash at log write {j}: site differs from \
+                     an uninterrupted run: expected {expected:?}, got {:?}",
+                    site.state()
+                )));
+            }
+            let changes = multiset(&site.changes());
+            if changes != clean_changes {
+                return Err(fail(format!(
+                    "{name}: resumed after a {how} crash at log write {j}: side effects not \
+                     applied exactly once: uninterrupted {clean_changes:?}, crash + resume \
+                     {changes:?}"
                 )));
             }
         }
-        let resumed = inventory.with_step_log(durable);
-        interpret.execute(&resumed, &site).await.map_err(|e| {
-            fail(format!(
-                "{name}: run resumed after a crash at log write {j} of {writes} failed: {e}"
-            ))
-        })?;
-        if site.state() != expected {
-            return Err(fail(format!(
-                "{name}: resumed after a crash at log write {j}: site differs from an \
-                 uninterrupted run: expected {expected:?}, got {:?}",
-                site.state()
-            )));
-        }
-        let changes = multiset(&site.changes());
-        if changes != clean_changes {
-            return Err(fail(format!(
-                "{name}: resumed after a crash at log write {j}: side effects not applied \
-                 exactly once: uninterrupted {clean_changes:?}, crash + resume {changes:?}"
-            )));
+    }
+
+    // 5. A failure at every change in turn, and the process dying at every
+    // log write of the rollback; the next run finishes that rollback and
+    // stops with the failure (the site as it was before), the one after
+    // that ends as an uninterrupted run.
+    let mut rollback_crashes = 0;
+    for k in 1..=mutations {
+        // How many log writes the failing run makes, and where it logs the
+        // failure.
+        let (inventory, site) = setup().await;
+        let probe = Arc::new(MemoryStepLog::default());
+        site.fail_at_change(k);
+        let _ = interpret
+            .execute(&inventory.with_step_log(probe.clone()), &site)
+            .await;
+        let Some((_, _, records)) = probe.runs().into_iter().next() else {
+            continue;
+        };
+        let Some(failed_at) = records.iter().position(|r| r.state == StepState::Failed) else {
+            continue;
+        };
+        // Writes: begin, entries up to "failed", then each undo and the end;
+        // crash after "failed" and after each undo.
+        for j in (failed_at + 2)..(records.len() + 1) {
+            let (inventory, site) = setup().await;
+            site.fail_at_change(k);
+            let durable: Arc<dyn StepLog> = Arc::new(MemoryStepLog::default());
+            let crashing = CrashingLog::new(durable.clone(), j).killing(site.kill_switch());
+            let _ = interpret
+                .execute(&inventory.clone().with_step_log(Arc::new(crashing)), &site)
+                .await;
+            site.heal();
+            let resumed = inventory.with_step_log(durable);
+            let again = interpret.execute(&resumed, &site).await;
+            if again.is_ok() || site.state() != initial {
+                return Err(fail(format!(
+                    "{name}: failure at change {k}, crash at log write {j} during the \
+                     rollback; the next run should finish the rollback and stop, but returned \
+                     {again:?} and left {:?} (before: {initial:?})",
+                    site.state()
+                )));
+            }
+            interpret.execute(&resumed, &site).await.map_err(|e| {
+                fail(format!(
+                    "{name}: after a crash during a rollback and its completion, a run \
+                     failed: {e}"
+                ))
+            })?;
+            if site.state() != expected {
+                return Err(fail(format!(
+                    "{name}: after a crash during a rollback and its completion, the site is \
+                     {:?}, expected {expected:?}",
+                    site.state()
+                )));
+            }
+            rollback_crashes += 1;
         }
     }
 
@@ -241,5 +334,6 @@ where
         changes: clean_changes.len(),
         failures_injected: mutations,
         crashes_injected: writes,
+        rollback_crashes_injected: rollback_crashes,
     })
 }

@@ -11,7 +11,8 @@ pub mod harness;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -95,6 +96,8 @@ struct Inner {
 #[derive(Debug)]
 pub struct FakeSite {
     name: String,
+    /// Set: every call fails (see [`FakeSite::kill_switch`]).
+    down: Arc<AtomicBool>,
     /// The local staging directory (a temp dir removed with the site).
     staging: tempfile::TempDir,
     base_url: HttpUrl,
@@ -121,6 +124,7 @@ impl FakeSite {
     pub fn with_state(state: SiteState) -> Self {
         Self {
             name: "fake site".into(),
+            down: Arc::new(AtomicBool::new(false)),
             staging: tempfile::tempdir().expect("a temp dir for the fake site's staging"),
             base_url: FAKE_BASE_URL
                 .parse()
@@ -151,6 +155,15 @@ impl FakeSite {
         let mut g = self.lock();
         g.fail_call = None;
         g.fail_mutation = None;
+        self.down.store(false, Ordering::SeqCst);
+    }
+
+    /// A switch that, once set, fails every call (the process driving the
+    /// site has died: nothing it would still do reaches the site). The
+    /// harness hands it to a step log that "crashes". [`FakeSite::heal`]
+    /// clears it.
+    pub fn kill_switch(&self) -> Arc<AtomicBool> {
+        self.down.clone()
     }
 
     pub fn state(&self) -> SiteState {
@@ -186,6 +199,12 @@ impl FakeSite {
         mutating: bool,
         f: impl FnOnce(&mut SiteState) -> (R, bool),
     ) -> CapResult<R> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(CapabilityError::new(
+                capability.name(),
+                format!("the process died before {op} {target}"),
+            ));
+        }
         let mut g = self.lock();
         let nth = g
             .calls

@@ -28,7 +28,7 @@ use super::boot_plan::{BootPlanError, network_of, plan_boot};
 use super::ignition::{CaBundle, HostIgnition, IgnitionError, host_ignition};
 use crate::domain::{
     HostId, HostRecord, HttpServer, HttpUrl, Interpret, InterpretError, Inventory, KernelArg,
-    RelativePath, Role, SagaInterpret, SagaScore, Score, Step, Topology,
+    RelativePath, Role, SagaInterpret, SagaScore, Score, Step, StepKey, Topology,
 };
 use crate::modules::assets::const_path;
 use crate::modules::boot::{
@@ -296,5 +296,15 @@ impl<T: Topology + HttpServer> SagaScore<T> for BootArtefacts {
         artefact_steps(topology, artefacts)
             .await
             .map_err(|e| InterpretError::new(NAME, "list the HTTP root", e.to_string()))
+    }
+
+    /// Removals of stale files that an interrupted run already made (the
+    /// files are gone, so the listing no longer plans them).
+    fn resume_steps(&self, missing: &[StepKey]) -> Vec<Box<dyn Step<T>>> {
+        missing
+            .iter()
+            .filter_map(RemoveFile::from_key)
+            .map(|s| Box::new(s) as Box<dyn Step<T>>)
+            .collect()
     }
 }
