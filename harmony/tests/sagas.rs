@@ -353,3 +353,32 @@ async fn a_resumed_run_redoes_a_logged_step_whose_file_changed_since() {
         "the edited file was written again"
     );
 }
+
+#[tokio::test]
+async fn a_saga_runs_once_at_a_time_per_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = cluster_store(dir.path());
+    // Another process: its own connection to the same file.
+    let other = SqliteStore::open(&dir.path().join("inv.sqlite3")).unwrap();
+    let held = other.lock_saga("BootArtefacts").unwrap();
+    let score = BootArtefacts {
+        site: site::site_boot(),
+        networks: Default::default(),
+    };
+    let maestro = Maestro::new(
+        FakeSite::new(),
+        Inventory::new(store.clone(), EventBus::default()).with_step_log(store.clone()),
+    );
+    let err = maestro.interpret(&score).await.unwrap_err();
+    assert!(
+        err.message
+            .contains("another run of BootArtefacts is in progress"),
+        "{err}"
+    );
+    assert_eq!(err.state_left, "nothing done by this run");
+    assert_eq!(maestro.topology().state(), SiteState::default());
+    // Another saga is not held up; and once the holder is gone, this one runs.
+    assert!(other.lock_saga("ScosAssets").is_ok());
+    drop(held);
+    assert!(!maestro.interpret(&score).await.unwrap().is_noop());
+}

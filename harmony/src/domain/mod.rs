@@ -54,7 +54,8 @@ pub use roles::{
 pub use saga::{Plan, PlannedChange, Prepared, Step, StepContext, StepError};
 pub use score::{Interpret, SagaInterpret, SagaScore, Score};
 pub use step_log::{
-    MemoryStepLog, RunId, RunState, StepKey, StepLog, StepLogError, StepRecord, StepState, UndoData,
+    InProcessLocks, MemoryStepLog, RunId, RunState, SagaLock, StepKey, StepLog, StepLogError,
+    StepRecord, StepState, UndoData,
 };
 pub use text::SafeText;
 pub use topology::*;

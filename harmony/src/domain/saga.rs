@@ -239,6 +239,13 @@ pub async fn run_saga<T: Topology>(
             .with_state_left("stopped at once, nothing undone; the next run resumes from the log")
     };
     let name = saga.to_string();
+    let _lock = logged(&log, move |l| l.lock_saga(&name))
+        .await
+        .map_err(|e| {
+            InterpretError::new(saga, "take the saga's lock", e.0)
+                .with_state_left("nothing done by this run")
+        })?;
+    let name = saga.to_string();
     let open = logged(&log, move |l| l.open_run(&name))
         .await
         .map_err(log_err)?;

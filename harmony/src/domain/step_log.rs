@@ -3,8 +3,9 @@
 //! [`StepLog`] trait that the store implements on SQLite and
 //! [`MemoryStepLog`] in memory. Pure data: no I/O here.
 
+use std::collections::HashSet;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
@@ -149,6 +150,9 @@ pub struct StepLogError(pub String);
 /// table; [`MemoryStepLog`] in memory). Synchronous: the runner calls it
 /// off the async executor.
 pub trait StepLog: Send + Sync + fmt::Debug {
+    /// Keeps other runs of `saga` (in this process or another one on the
+    /// same log) out while the guard lives; an error says one is running.
+    fn lock_saga(&self, saga: &str) -> Result<SagaLock, StepLogError>;
     /// The newest run of `saga` that has not ended, with its entries in
     /// the order they were written.
     fn open_run(&self, saga: &str) -> Result<Option<(RunId, Vec<StepRecord>)>, StepLogError>;
@@ -157,10 +161,61 @@ pub trait StepLog: Send + Sync + fmt::Debug {
     fn end_run(&self, run: RunId, state: RunState) -> Result<(), StepLogError>;
 }
 
+/// Held while a saga runs; dropping it lets the next run in.
+pub struct SagaLock(#[allow(dead_code)] Box<dyn Send>);
+
+impl SagaLock {
+    pub fn new(guard: impl Send + 'static) -> Self {
+        Self(Box::new(guard))
+    }
+}
+
+impl fmt::Debug for SagaLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SagaLock")
+    }
+}
+
+/// Saga locks within one process.
+#[derive(Debug, Default, Clone)]
+pub struct InProcessLocks {
+    held: Arc<Mutex<HashSet<String>>>,
+}
+
+struct InProcessGuard {
+    held: Arc<Mutex<HashSet<String>>>,
+    saga: String,
+}
+
+impl Drop for InProcessGuard {
+    fn drop(&mut self) {
+        self.held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.saga);
+    }
+}
+
+impl InProcessLocks {
+    pub fn lock(&self, saga: &str) -> Result<SagaLock, StepLogError> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if !held.insert(saga.to_string()) {
+            return Err(StepLogError(format!(
+                "another run of {saga} is in progress in this process"
+            )));
+        }
+        Ok(SagaLock::new(InProcessGuard {
+            held: self.held.clone(),
+            saga: saga.to_string(),
+        }))
+    }
+}
+
 /// A step log in memory: for tests and for runs that need no resume.
 #[derive(Debug, Default)]
 pub struct MemoryStepLog {
     runs: Mutex<Vec<MemoryRun>>,
+    locks: InProcessLocks,
 }
 
 #[derive(Debug, Clone)]
@@ -183,6 +238,10 @@ impl MemoryStepLog {
 }
 
 impl StepLog for MemoryStepLog {
+    fn lock_saga(&self, saga: &str) -> Result<SagaLock, StepLogError> {
+        self.locks.lock(saga)
+    }
+
     fn open_run(&self, saga: &str) -> Result<Option<(RunId, Vec<StepRecord>)>, StepLogError> {
         let runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(runs

@@ -129,6 +129,8 @@ impl From<TxError> for RepositoryError {
 pub struct SqliteStore {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// Saga locks of an in-memory database (a file uses lock files).
+    locks: crate::domain::InProcessLocks,
 }
 
 pub(super) trait Ctx<T> {
@@ -198,6 +200,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
+            locks: crate::domain::InProcessLocks::default(),
         })
     }
 

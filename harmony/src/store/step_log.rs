@@ -10,7 +10,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Ctx, SqliteStore, to_ms};
 use crate::domain::{
-    RunId, RunState, StepKey, StepLog, StepLogError, StepRecord, StepState, UndoData,
+    RunId, RunState, SagaLock, StepKey, StepLog, StepLogError, StepRecord, StepState, UndoData,
 };
 
 fn err(e: impl std::fmt::Display) -> StepLogError {
@@ -40,6 +40,44 @@ impl Drop for Durable<'_> {
 }
 
 impl StepLog for SqliteStore {
+    /// An exclusive `flock` on `<db>.saga-<name>.lock` (held by the open
+    /// file: released when the guard drops or the process dies, so a crash
+    /// never leaves a stale lock); in-process for `:memory:`.
+    fn lock_saga(&self, saga: &str) -> Result<SagaLock, StepLogError> {
+        use nix::errno::Errno;
+        use nix::fcntl::{Flock, FlockArg};
+        if self.path().as_os_str() == ":memory:" {
+            return self.locks.lock(saga);
+        }
+        let name: String = saga
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let mut lock_path = self.path().as_os_str().to_owned();
+        lock_path.push(format!(".saga-{name}.lock"));
+        let lock_path = std::path::PathBuf::from(lock_path);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| err(format!("{}: {e}", lock_path.display())))?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(guard) => Ok(SagaLock::new(guard)),
+            Err((_, Errno::EWOULDBLOCK)) => Err(err(format!(
+                "another run of {saga} is in progress (it holds {})",
+                lock_path.display()
+            ))),
+            Err((_, e)) => Err(err(format!("lock {}: {e}", lock_path.display()))),
+        }
+    }
+
     fn open_run(&self, saga: &str) -> Result<Option<(RunId, Vec<StepRecord>)>, StepLogError> {
         let conn = self.lock();
         let path = self.path();

@@ -23,10 +23,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::{Capability, FakeSite};
-use crate::domain::StepState;
 use crate::domain::{
     Interpret, Inventory, MemoryStepLog, RunId, RunState, Score, StepLog, StepLogError, StepRecord,
 };
+use crate::domain::{SagaLock, StepState};
 
 /// What the harness saw, for the test to print or check further.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +95,9 @@ impl CrashingLog {
 }
 
 impl StepLog for CrashingLog {
+    fn lock_saga(&self, saga: &str) -> Result<SagaLock, StepLogError> {
+        self.inner.lock_saga(saga)
+    }
     fn open_run(&self, saga: &str) -> Result<Option<(RunId, Vec<StepRecord>)>, StepLogError> {
         self.dead()?;
         self.inner.open_run(saga)
