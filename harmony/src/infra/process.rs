@@ -47,6 +47,27 @@ const SHOWN_COMMAND: usize = 2000;
 const DRAIN_AFTER_KILL: Duration = Duration::from_secs(5);
 /// How long a drop waits to reap a killed service.
 const REAP_ON_DROP: Duration = Duration::from_secs(2);
+/// How often a stop looks whether the program has ended.
+const STOP_POLL: Duration = Duration::from_millis(20);
+
+/// Where a [`Service::stop`] is: SIGTERM sent, when SIGKILL is due, and
+/// when to give up waiting after it.
+#[derive(Debug)]
+struct StopClock {
+    term_sent: bool,
+    kill_at: Instant,
+    give_up: Option<Instant>,
+}
+
+impl StopClock {
+    fn new(grace: Duration) -> Self {
+        Self {
+            term_sent: false,
+            kill_at: Instant::now() + grace,
+            give_up: None,
+        }
+    }
+}
 
 /// How a program ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -686,45 +707,44 @@ impl Service {
     /// passed; returns how the program ended. Calling it again returns the
     /// same answer.
     pub async fn stop(&mut self, grace: Duration) -> Result<ExitState, ProcessError> {
-        if let Some(st) = self.try_wait()? {
-            return Ok(st);
-        }
-        self.kill_group(Signal::SIGTERM);
-        let until = Instant::now() + grace;
-        while Instant::now() < until {
-            if let Some(st) = self.try_wait()? {
-                return Ok(st);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        self.kill_group(Signal::SIGKILL);
-        let until = Instant::now() + REAP_ON_DROP;
+        let mut clock = StopClock::new(grace);
         loop {
-            if let Some(st) = self.try_wait()? {
+            if let Some(st) = self.stop_step(&mut clock)? {
                 return Ok(st);
             }
-            if Instant::now() >= until {
-                return Err(self.unreaped());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(STOP_POLL).await;
         }
     }
 
     /// [`Service::stop`] for synchronous callers (sleeps the thread).
     pub fn stop_blocking(&mut self, grace: Duration) -> Result<ExitState, ProcessError> {
-        if let Some(st) = self.try_wait()? {
-            return Ok(st);
-        }
-        self.kill_group(Signal::SIGTERM);
-        let until = Instant::now() + grace;
-        while Instant::now() < until {
-            if let Some(st) = self.try_wait()? {
+        let mut clock = StopClock::new(grace);
+        loop {
+            if let Some(st) = self.stop_step(&mut clock)? {
                 return Ok(st);
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(STOP_POLL);
         }
-        self.kill_group(Signal::SIGKILL);
-        self.reap_killed().ok_or_else(|| self.unreaped())
+    }
+
+    /// One poll of a stop: how it ended, or `None` while it runs; sends
+    /// SIGTERM on the first poll and SIGKILL once the grace has passed;
+    /// an error once even SIGKILL has not ended it in time.
+    fn stop_step(&mut self, clock: &mut StopClock) -> Result<Option<ExitState>, ProcessError> {
+        if let Some(st) = self.try_wait()? {
+            return Ok(Some(st));
+        }
+        let now = Instant::now();
+        if !clock.term_sent {
+            self.kill_group(Signal::SIGTERM);
+            clock.term_sent = true;
+        } else if now >= clock.kill_at && clock.give_up.is_none() {
+            self.kill_group(Signal::SIGKILL);
+            clock.give_up = Some(now + REAP_ON_DROP);
+        } else if clock.give_up.is_some_and(|g| now >= g) {
+            return Err(self.unreaped());
+        }
+        Ok(None)
     }
 
     fn unreaped(&self) -> ProcessError {
