@@ -599,6 +599,67 @@ mod tests {
         assert_eq!(h.raw_json, doc_bytes(&d));
     }
 
+    /// All-0, all-F and well-known shipped UUIDs are no identity: the host
+    /// is kept, identified by its serial (else its MACs), with a warning.
+    #[test]
+    fn placeholder_uuids_count_as_absent() {
+        for placeholder in [
+            "00000000-0000-0000-0000-000000000000",
+            "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF",
+            "03000200-0400-0500-0006-000700080009",
+            "00020003-0004-0005-0006-000700080009",
+        ] {
+            let mut d = full_doc();
+            d["system"]["uuid"] = placeholder.into();
+            let h = validate(IP, &doc_bytes(&d)).unwrap();
+            assert_eq!(h.id.as_str(), "serial:7XYZ123", "{placeholder}");
+            assert_eq!(h.firmware_ids, vec![h.id.clone()]);
+            assert_eq!(h.hardware.system.uuid, None);
+            let w = h.hardware.warnings.last().unwrap();
+            assert!(w.message.as_str().contains("placeholder"), "{}", w.message);
+            d["system"]["serial"] = Value::Null;
+            let h = validate(IP, &doc_bytes(&d)).unwrap();
+            assert!(h.id.as_str().starts_with("macs:"), "{}", h.id);
+            assert!(h.firmware_ids.is_empty());
+        }
+        let h = validate(IP, &doc_bytes(&full_doc())).unwrap();
+        assert_eq!(
+            h.firmware_ids
+                .iter()
+                .map(HostId::as_str)
+                .collect::<Vec<_>>(),
+            [
+                "uuid:4c4c4544-0042-3010-8052-b4c04f4a4e32",
+                "serial:7XYZ123"
+            ]
+        );
+    }
+
+    /// A rejection shows the offending value escaped once: `a\0b` for a
+    /// NUL, `\"` for a quote, never JSON-escaped then escaped again.
+    #[test]
+    fn rejection_values_are_escaped_once() {
+        let mut d = full_doc();
+        d["network"][0]["name"] = "a\0b".into();
+        let shown = validate(IP, &doc_bytes(&d)).unwrap_err().to_string();
+        assert!(
+            shown.starts_with("$.network[0].name = \"a\\0b\": "),
+            "{shown}"
+        );
+        let mut d = full_doc();
+        d["cpu"]["model"] = "a\0b".into();
+        let shown = validate(IP, &doc_bytes(&d)).unwrap_err().to_string();
+        assert!(shown.starts_with("$.cpu.model = \"a\\0b\": "), "{shown}");
+        let mut d = full_doc();
+        d["schema_version"] = "a\0b".into();
+        let shown = validate(IP, &doc_bytes(&d)).unwrap_err().to_string();
+        assert_eq!(shown, "schema_version a\\0b, expected 1");
+        let mut d = full_doc();
+        d["schema_version"] = "\"x\"".into();
+        let shown = validate(IP, &doc_bytes(&d)).unwrap_err().to_string();
+        assert_eq!(shown, "schema_version \\\"x\\\", expected 1");
+    }
+
     #[test]
     fn zero_mac_is_dropped_not_fatal() {
         let mut d = full_doc();
