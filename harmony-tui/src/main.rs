@@ -2,6 +2,11 @@
 //! the discovered, unassigned nodes, their hardware, role assignment and each
 //! host's install phase. This file only wires the channel and routes
 //! messages; the state lives in `harmony_tui::app`.
+//!
+//! Logs: the terminal belongs to the UI, so `tracing` output (warnings by
+//! default, `RUST_LOG` to change it) goes to a file, `--log`, by default
+//! the database path with `.tui.log` appended; after the terminal is
+//! restored, the program says on stderr if anything was logged and where.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 use std::path::PathBuf;
@@ -37,6 +42,39 @@ struct Args {
     /// How often to reload hosts from the store (another process may write it), in ms.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
     tick_ms: u64,
+    /// Log file (warnings and errors; `RUST_LOG` for more) [default: the database path + `.tui.log`].
+    #[arg(long, value_name = "PATH")]
+    log: Option<PathBuf>,
+}
+
+/// Sends `tracing` output to `path` (appended); returns its size before,
+/// or why it cannot be opened.
+fn log_to_file(path: &std::path::Path) -> std::io::Result<u64> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let before = file.metadata()?.len();
+    tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    Ok(before)
+}
+
+/// After the terminal is restored: says where new log lines went.
+fn report_log(path: &std::path::Path, before: u64) {
+    let now = std::fs::metadata(path).map_or(before, |m| m.len());
+    if now > before {
+        eprintln!(
+            "harmony-tui: warnings or errors were logged to {}",
+            path.display()
+        );
+    }
 }
 
 fn main() -> ExitCode {
@@ -45,6 +83,24 @@ fn main() -> ExitCode {
         Ok(p) => p,
         Err(e) => {
             eprintln!("harmony-tui: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let log_path = args.log.clone().unwrap_or_else(|| {
+        let mut p = path.clone().into_os_string();
+        p.push(".tui.log");
+        PathBuf::from(p)
+    });
+    if let Some(dir) = log_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let log_before = match log_to_file(&log_path) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!(
+                "harmony-tui: cannot open log file {}: {e}",
+                log_path.display()
+            );
             return ExitCode::from(1);
         }
     };
@@ -66,7 +122,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(args, store)) {
+    let mut args = args;
+    args.log = Some(log_path.clone());
+    let result = runtime.block_on(run(args, store));
+    report_log(&log_path, log_before);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("harmony-tui: {e}");
@@ -136,6 +196,9 @@ async fn run(args: Args, store: Arc<dyn InventoryRepository>) -> std::io::Result
         "opened inventory ({} hosts)",
         store.hosts().map_or(0, |h| h.len())
     ));
+    if let Some(log) = &args.log {
+        app.log_line(format!("warnings and errors go to {}", log.display()));
+    }
     if let Some(cidr) = &args.scan
         && let Err(e) = start_discovery(cidr, args.port, store.clone(), bus.clone())
     {

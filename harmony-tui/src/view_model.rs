@@ -5,7 +5,7 @@
 
 use harmony::domain::roles::format_gib;
 use harmony::domain::text::{MAX_TEXT, safe_text};
-use harmony::domain::{Event, HostRecord, fitness_messages};
+use harmony::domain::{Event, HostRecord, fitness_messages, flag_messages};
 use harmony::modules::okd::boot_plan::{HostNetwork, plan_boot};
 
 /// Height of the event log pane, borders included.
@@ -53,7 +53,8 @@ impl HostRow {
             s.vendor.as_deref().unwrap_or("?"),
             s.product.as_deref().unwrap_or("?")
         );
-        let problems = fitness_messages(&record.hardware, record.role);
+        let mut problems = fitness_messages(&record.hardware, record.role);
+        problems.extend(flag_messages(&record));
         let role = match record.role {
             Some(r) if !problems.is_empty() => format!("! {r}"),
             Some(r) => r.to_string(),
@@ -129,6 +130,7 @@ pub fn describe(event: &Event) -> String {
             found,
             rejected,
             elapsed_ms,
+            ..
         } => format!("scan of {range}: {found} agent(s), {rejected} rejected, {elapsed_ms} ms"),
         Event::ScanFailed { range, reason } => {
             format!("scan of {range} failed: {}", shown(reason))

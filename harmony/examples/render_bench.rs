@@ -42,6 +42,7 @@ async fn main() {
                 phase: InstallPhase::RoleAssigned,
                 summary: HostSummary::from_hardware(&d.hardware),
                 hardware: d.hardware,
+                flags: Vec::new(),
             }
         })
         .collect();

@@ -502,3 +502,302 @@ fn discover_dry_run_prints_the_plan_and_scans_nothing() {
     use harmony::domain::StepLog;
     assert_eq!(store.open_run("OKDSetup01Inventory").unwrap(), None);
 }
+
+/// Serves the real agent (the agent crate's collector and axum endpoint)
+/// over the fixture root `root` at `addr`, until the returned sender fires.
+fn agent_at(
+    root: std::path::PathBuf,
+    addr: std::net::SocketAddr,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    std::thread::JoinHandle<()>,
+) {
+    use harmony_inventory_agent::collect::Collector;
+    use harmony_inventory_agent::server::{ServeConfig, serve};
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(serve(
+            Collector::new(root),
+            ServeConfig {
+                listen: addr,
+                refresh: std::time::Duration::from_secs(60),
+                lldp_window: std::time::Duration::ZERO,
+            },
+            async {
+                let _ = stop_rx.await;
+            },
+        ))
+        .unwrap();
+    });
+    (stop_tx, server)
+}
+
+/// A fixture root in the kernel's sysfs layout: DMI identity (`uuid` and
+/// `serial` as the firmware reports them) and one NIC with MAC `mac`.
+fn fixture_root(dir: &Path, uuid: &str, serial: Option<&str>, mac: &str) {
+    let file = |rel: &str, text: &str| {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, format!("{text}\n")).unwrap();
+    };
+    file("sys/class/dmi/id/sys_vendor", "Acme");
+    file("sys/class/dmi/id/product_name", "Board 9000");
+    file("sys/class/dmi/id/product_uuid", uuid);
+    if let Some(s) = serial {
+        file("sys/class/dmi/id/product_serial", s);
+    }
+    file("sys/class/net/eno1/address", mac);
+    file("sys/class/net/eno1/addr_assign_type", "0");
+    file("sys/class/net/eno1/type", "1");
+    file("sys/class/net/eno1/operstate", "up");
+    file("sys/class/net/eno1/mtu", "1500");
+    std::fs::create_dir_all(dir.join("sys/firmware")).unwrap();
+}
+
+/// `discover --network N --port P --expected E` with a short interval.
+fn discover(db: &Path, network: &str, port: u16, expected: &str, timeout: &str) -> Output {
+    harmony(
+        db,
+        &[
+            "inventory",
+            "discover",
+            "--network",
+            network,
+            "--port",
+            &port.to_string(),
+            "--expected",
+            expected,
+            "--timeout",
+            timeout,
+            "--interval",
+            "200ms",
+        ],
+    )
+}
+
+/// A free port on `ip`.
+fn free_port(ip: &str) -> u16 {
+    let probe = std::net::TcpListener::bind((ip, 0)).unwrap();
+    probe.local_addr().unwrap().port()
+}
+
+/// Four real agents with disjoint MACs: two share a (valid) UUID, two
+/// report a placeholder UUID and share a serial. `discover --expected 4`
+/// completes, all four are stored, each under an id of its own, and every
+/// one is flagged "duplicate firmware id" in `list` and `show`.
+#[test]
+fn hosts_sharing_a_uuid_or_serial_are_all_discovered_and_flagged() {
+    let roots = tempfile::tempdir().unwrap();
+    let ip = |i: u8| format!("127.0.9.{i}");
+    let port = free_port(&ip(1));
+    let shared = "4c4c4544-0000-4000-8000-00000000beef";
+    let specs = [
+        (1u8, shared, None),
+        (2, shared, None),
+        (3, "03000200-0400-0500-0006-000700080009", Some("SN-SHARED")),
+        (4, "00000000-0000-0000-0000-000000000000", Some("SN-SHARED")),
+    ];
+    let mut agents = Vec::new();
+    for (i, uuid, serial) in specs {
+        let root = roots.path().join(format!("host{i}"));
+        fixture_root(&root, uuid, serial, &format!("52:54:00:09:00:0{i}"));
+        let addr: std::net::SocketAddr = format!("{}:{port}", ip(i)).parse().unwrap();
+        agents.push(agent_at(root, addr));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("inv.sqlite3");
+    let mut run = discover(&db, "127.0.9.0/29", port, "4", "20s");
+    for _ in 0..50 {
+        // The servers may still be collecting their first inventory.
+        if code(&run) == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        run = discover(&db, "127.0.9.0/29", port, "4", "20s");
+    }
+    assert_eq!(code(&run), 0, "{}", stderr(&run));
+    let err = stderr(&run);
+    assert!(err.contains("4 agent(s), 0 rejected"), "{err}");
+    assert!(stdout(&run).contains("4 new host(s)"), "{}", stdout(&run));
+
+    let listed: Value =
+        serde_json::from_slice(&harmony(&db, &["inventory", "list", "--json"]).stdout).unwrap();
+    let hosts = listed.as_array().unwrap();
+    assert_eq!(hosts.len(), 4, "{listed:#}");
+    let mut ids: Vec<&str> = hosts.iter().map(|h| h["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    for h in hosts {
+        let flags = h["flags"].as_array().unwrap();
+        assert_eq!(flags.len(), 1, "{h:#}");
+        assert!(
+            flags[0]
+                .as_str()
+                .unwrap()
+                .starts_with("duplicate firmware id "),
+            "{h:#}"
+        );
+    }
+    let table = stdout(&harmony(&db, &["inventory", "list"]));
+    assert_eq!(
+        table.matches(": duplicate firmware id ").count(),
+        4,
+        "{table}"
+    );
+    let page = stdout(&harmony(&db, &["inventory", "show", "127.0.9.4"]));
+    assert!(
+        page.contains("warning:    duplicate firmware id serial:SN-SHARED"),
+        "{page}"
+    );
+    // A second run: all four known.
+    let again = discover(&db, "127.0.9.0/29", port, "4", "20s");
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert!(stdout(&again).contains("no change"), "{}", stdout(&again));
+    for (stop, server) in agents {
+        let _ = stop.send(());
+        server.join().unwrap();
+    }
+}
+
+/// Runs `harmony` as `nobody` (the tests run as root, whom file modes do
+/// not stop).
+fn harmony_as_nobody(db: &Path, args: &[&str]) -> Output {
+    use std::os::unix::process::CommandExt;
+    Command::new(env!("CARGO_BIN_EXE_harmony"))
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .env_remove("HARMONY_DB")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap()
+}
+
+/// A database `harmony` may read but not write: `discover` fails and
+/// stderr says why (SQLite's words) and names the database file.
+#[test]
+fn a_read_only_database_is_reported_with_its_cause_and_path() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::PermissionsExt;
+    if std::fs::metadata("/proc/self").unwrap().uid() != 0 {
+        eprintln!("skipped: needs root to run harmony as nobody");
+        return;
+    }
+    let roots = tempfile::tempdir().unwrap();
+    let root = roots.path().join("host");
+    fixture_root(
+        &root,
+        "4c4c4544-0000-4000-8000-0000000000b1",
+        None,
+        "52:54:00:09:01:01",
+    );
+    let port = free_port("127.0.9.17");
+    let (stop, server) = agent_at(root, format!("127.0.9.17:{port}").parse().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let db = dir.path().join("inv.sqlite3");
+    // Kept open, so that the WAL files exist for a reader.
+    let store = SqliteStore::open(&db).unwrap();
+    for f in std::fs::read_dir(dir.path()).unwrap() {
+        let p = f.unwrap().path();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    // The saga lock is not the database: nobody may take it.
+    let lock = dir.path().join("inv.sqlite3.saga-OKDSetup01Inventory.lock");
+    std::fs::write(&lock, "").unwrap();
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let mut out = harmony_as_nobody(
+        &db,
+        &[
+            "inventory",
+            "discover",
+            "--network",
+            "127.0.9.16/29",
+            "--port",
+            &port.to_string(),
+            "--expected",
+            "1",
+            "--timeout",
+            "5s",
+            "--interval",
+            "200ms",
+        ],
+    );
+    for _ in 0..30 {
+        if stderr(&out).contains("readonly") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        out = harmony_as_nobody(
+            &db,
+            &[
+                "inventory",
+                "discover",
+                "--network",
+                "127.0.9.16/29",
+                "--port",
+                &port.to_string(),
+                "--expected",
+                "1",
+                "--timeout",
+                "5s",
+                "--interval",
+                "200ms",
+            ],
+        );
+    }
+    let err = stderr(&out);
+    assert_eq!(code(&out), 1, "{err}");
+    assert!(
+        err.contains("attempt to write a readonly database"),
+        "{err}"
+    );
+    assert!(err.contains(&db.display().to_string()), "{err}");
+    drop(store);
+    let _ = stop.send(());
+    server.join().unwrap();
+}
+
+/// A database with a damaged page: the command fails and stderr says
+/// "malformed" and names the file.
+#[test]
+fn a_corrupted_database_is_reported_with_its_cause_and_path() {
+    use std::io::{Seek, SeekFrom, Write};
+    let db = db();
+    {
+        // Checkpoint the WAL into the file, then damage a b-tree page.
+        let conn = rusqlite::Connection::open(&db.path).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+    }
+    let len = std::fs::metadata(&db.path).unwrap().len();
+    assert!(len >= 4 * 4096, "{len}");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db.path)
+        .unwrap();
+    for page in 1..(len / 4096) {
+        f.seek(SeekFrom::Start(page * 4096)).unwrap();
+        f.write_all(&[0xa5; 64]).unwrap();
+    }
+    drop(f);
+    for args in [
+        &["inventory", "list"][..],
+        &["inventory", "show", "10.0.0.1"][..],
+    ] {
+        let o = harmony(&db.path, args);
+        let err = stderr(&o);
+        assert_ne!(code(&o), 0, "{args:?}: {}", stdout(&o));
+        assert!(err.contains("malformed"), "{args:?}: {err}");
+        assert!(
+            err.contains(&db.path.display().to_string()),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -102,7 +102,10 @@ async fn finds_every_loopback_agent_and_stores_them() {
     .unwrap();
     let (report, counts) = disc.scan_once(net("127.0.1.0/24")).await.unwrap();
     assert_eq!(report.found.len(), 6);
-    assert_eq!((counts.new, counts.updated, counts.conflicts), (0, 5, 1));
+    assert_eq!(
+        (counts.new, counts.updated, counts.mac_conflicts),
+        (0, 5, 1)
+    );
     assert_eq!(repo.count(), 5);
     let events = drain(&mut rx);
     assert!(events.iter().any(|e| matches!(e,

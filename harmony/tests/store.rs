@@ -538,27 +538,40 @@ fn fresh_database_is_sound_and_current() {
     assert!(s.hosts().unwrap().is_empty());
 }
 
-/// A peer that answers with a known host's UUID but none of its MACs, or
-/// that moves or re-MACs a host that already has a role, changes nothing.
+/// A peer that answers with a known host's UUID and serial but none of its
+/// MACs is another host (its firmware ids are not identities): it is stored
+/// under its MACs, both are flagged, the known host is untouched. A peer
+/// that moves or re-MACs a host that already has a role changes nothing.
 #[test]
-fn identity_claims_are_refused_and_logged() {
+fn identity_claims_never_overwrite_and_moves_of_assigned_hosts_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
     let h = host(1, "10.0.0.5");
     s.upsert_discovered(&h, t(0)).unwrap();
 
-    // Same UUID, an attacker's MAC, another address.
+    // Same UUID and serial, another MAC, another address.
     let forged = host_with(1, "10.0.0.66", vec![mac(99, 1)]);
-    let r = s.upsert_discovered(&forged, t(1)).unwrap();
-    assert!(
-        matches!(&r, UpsertResult::IdentityConflict { existing, reason }
-        if *existing == h.id && reason.contains("none of its MACs")),
-        "{r:?}"
-    );
+    let r = s.upsert_scan(std::slice::from_ref(&forged), t(1)).unwrap();
+    let macs_id = HostId::from_macs(&[mac(99, 1)]).unwrap();
+    assert_eq!(r[0].id, macs_id);
+    assert_eq!(r[0].result, UpsertResult::New);
     let rec = s.host(&h.id).unwrap().unwrap();
     assert_eq!(rec.ip.to_string(), "10.0.0.5");
     assert_eq!(rec.macs, h.macs);
-    assert_eq!(kinds(&s, &h.id), ["discovered", "identity-conflict"]);
+    assert_eq!(rec.last_seen, t(0));
+    // One event per shared id (UUID and serial).
+    assert_eq!(
+        kinds(&s, &h.id),
+        [
+            "discovered",
+            "duplicate-firmware-id",
+            "duplicate-firmware-id"
+        ]
+    );
+    assert_eq!(rec.flags.len(), 2, "{:?}", rec.flags);
+    let other = s.host(&macs_id).unwrap().unwrap();
+    assert_eq!(other.ip.to_string(), "10.0.0.66");
+    assert_eq!(other.flags.len(), 2, "{:?}", other.flags);
 
     // Once it has a role, even a claim sharing a MAC may not move it.
     s.assign(&h.id, Some(Role::Worker), Some("worker-0".parse().unwrap()))
@@ -573,6 +586,163 @@ fn identity_claims_are_refused_and_logged() {
         UpsertResult::Updated { ip_changed: false }
     );
     assert_eq!(s.host(&h.id).unwrap().unwrap().last_seen, t(3));
+}
+
+/// A host as discovery validates it from its agent's document: `uuid` and
+/// `serial` as the firmware reports them, MACs of its own.
+fn found(n: u32, ip: &str, uuid: Option<&str>, serial: &str) -> harmony::domain::DiscoveredHost {
+    let macs = vec![mac(n, 1), mac(n, 2)];
+    let mut inv = common::inventory(
+        n,
+        &macs,
+        uuid.unwrap_or("00000000-0000-0000-0000-000000000000"),
+    );
+    inv.system.uuid = uuid.map(String::from);
+    inv.system.serial = Some(serial.to_string());
+    let raw = serde_json::to_vec(&inv).unwrap();
+    harmony::modules::discovery::validate(ip.parse().unwrap(), &raw).unwrap()
+}
+
+/// Four hosts, disjoint MACs: two ship one placeholder-looking but valid
+/// UUID, two (with a placeholder UUID) one serial. All are stored, each
+/// under an id of its own, every one flagged; rescans in any order keep
+/// them as they are, with no new events; nobody's record is overwritten.
+#[test]
+fn hosts_sharing_a_firmware_id_are_all_stored_and_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    let shared_uuid = "4c4c4544-0000-4000-8000-0000000000aa";
+    let hosts = vec![
+        found(1, "10.0.0.1", Some(shared_uuid), "SERIAL-A"),
+        found(2, "10.0.0.2", Some(shared_uuid), "SERIAL-B"),
+        found(
+            3,
+            "10.0.0.3",
+            Some("03000200-0400-0500-0006-000700080009"),
+            "SAME",
+        ),
+        found(
+            4,
+            "10.0.0.4",
+            Some("FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF"),
+            "SAME",
+        ),
+    ];
+    assert_eq!(
+        hosts[2].id.as_str(),
+        "serial:SAME",
+        "placeholder UUID is absent"
+    );
+    let first = s.upsert_scan(&hosts, t(0)).unwrap();
+    assert!(
+        first.iter().all(|u| u.result == UpsertResult::New),
+        "{first:?}"
+    );
+    let ids: Vec<String> = first.iter().map(|u| u.id.to_string()).collect();
+    assert_eq!(
+        ids,
+        [
+            format!("uuid:{shared_uuid}"),
+            "serial:SERIAL-B".to_string(),
+            "serial:SAME".to_string(),
+            HostId::from_macs(&[mac(4, 1), mac(4, 2)])
+                .unwrap()
+                .to_string(),
+        ]
+    );
+    let all = s.hosts().unwrap();
+    assert_eq!(all.len(), 4);
+    for h in &all {
+        assert_eq!(h.flags.len(), 1, "{}: {:?}", h.id, h.flags);
+        assert!(
+            h.flags[0].to_string().starts_with("duplicate firmware id "),
+            "{}",
+            h.flags[0]
+        );
+    }
+    let events_before: Vec<usize> = first
+        .iter()
+        .map(|u| s.events(&u.id, 1000).unwrap().len())
+        .collect();
+    // Rescans, in both orders: the same ids, updates only, no events.
+    for round in 0..3u64 {
+        let mut batch = hosts.clone();
+        if round % 2 == 1 {
+            batch.reverse();
+        }
+        let again = s.upsert_scan(&batch, t(10 + round)).unwrap();
+        for (u, h) in again.iter().zip(&batch) {
+            assert_eq!(u.result, UpsertResult::Updated { ip_changed: false });
+            let i = hosts.iter().position(|x| x.ip == h.ip).unwrap();
+            assert_eq!(u.id, first[i].id);
+        }
+    }
+    for (u, n) in first.iter().zip(&events_before) {
+        assert_eq!(s.events(&u.id, 1000).unwrap().len(), *n, "{}", u.id);
+        let rec = s.host(&u.id).unwrap().unwrap();
+        assert_eq!(rec.last_seen, t(12));
+    }
+    // A fifth host with host 1's UUID and serial but its own MACs: stored
+    // on its own, host 1 untouched.
+    let intruder = found(5, "10.0.0.9", Some(shared_uuid), "SERIAL-A");
+    let r = s.upsert_scan(&[intruder], t(20)).unwrap();
+    assert_eq!(r[0].result, UpsertResult::New);
+    assert!(r[0].id.as_str().starts_with("macs:"), "{}", r[0].id);
+    let one = s.host(&first[0].id).unwrap().unwrap();
+    assert_eq!(one.ip.to_string(), "10.0.0.1");
+    assert_eq!(one.macs, vec![mac(1, 1), mac(1, 2)]);
+    assert_eq!(s.hosts().unwrap().len(), 5);
+}
+
+/// Rescans that change only volatile fields (collection time, CPU clock,
+/// warnings) add no event; a hardware change adds one; the log keeps the
+/// newest `MAX_EVENTS_PER_HOST` events of each host.
+#[test]
+fn event_log_grows_only_on_change_and_is_bounded_per_host() {
+    use harmony::domain::SafeText;
+    use harmony::store::MAX_EVENTS_PER_HOST;
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    let h = host(1, "10.0.0.1");
+    s.upsert_discovered(&h, t(0)).unwrap();
+    for i in 1..=100u64 {
+        let mut again = h.clone();
+        again.hardware.collected_at =
+            SafeText::new(&format!("2026-11-25T10:{:02}:{:02}Z", i / 60, i % 60));
+        #[allow(clippy::cast_precision_loss)]
+        let mhz = 2000.0 + i as f64 * 1.37;
+        again.hardware.cpu.mhz = Some(mhz);
+        assert_eq!(
+            s.upsert_discovered(&again, t(i)).unwrap(),
+            UpsertResult::Updated { ip_changed: false }
+        );
+    }
+    assert_eq!(kinds(&s, &h.id), ["discovered"]);
+    assert_eq!(s.host(&h.id).unwrap().unwrap().last_seen, t(100));
+    let mut changed = h.clone();
+    changed.hardware.memory.total_bytes = Some(1 << 40);
+    s.upsert_discovered(&changed, t(101)).unwrap();
+    assert_eq!(kinds(&s, &h.id), ["discovered", "updated"]);
+    assert_eq!(
+        s.host(&h.id).unwrap().unwrap().hardware.memory.total_bytes,
+        Some(1 << 40)
+    );
+
+    // Bounded: many real changes keep only the newest events.
+    let other = host(2, "10.0.1.1");
+    s.upsert_discovered(&other, t(0)).unwrap();
+    let n = u64::try_from(MAX_EVENTS_PER_HOST).unwrap() + 50;
+    for i in 0..n {
+        let mut m = h.clone();
+        m.hardware.cpu.threads = Some(u32::try_from(i).unwrap() + 1);
+        s.upsert_discovered(&m, t(200 + i)).unwrap();
+    }
+    let ev = s.events(&h.id, 10_000).unwrap();
+    assert_eq!(ev.len(), usize::try_from(MAX_EVENTS_PER_HOST).unwrap());
+    assert_eq!(ev.last().unwrap().at, t(200 + n - 1), "the newest kept");
+    assert_eq!(ev[0].at, t(200 + n - ev.len() as u64), "the oldest dropped");
+    // Another host's log is its own.
+    assert_eq!(kinds(&s, &other.id), ["discovered"]);
 }
 
 /// The role change rule lives in the domain: `Inventory::assign` refuses a

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::domain::roles::format_gib;
 use crate::domain::text::{MAX_TEXT, safe_text};
-use crate::domain::{HostEvent, HostRecord, RolePlan, fitness_messages};
+use crate::domain::{HostEvent, HostRecord, RolePlan, fitness_messages, flag_messages};
 
 /// The `--json` fields, shown by `list --help` and `show --help`.
 pub const JSON_FIELDS: &str = "\
@@ -32,6 +32,8 @@ JSON output (--json) of `list` is an array of objects, of `show` one object, wit
   first_seen    string   RFC 3339 UTC
   last_seen     string   RFC 3339 UTC
   fitness       [string] why the host is unfit for its role (empty when fit or unassigned)
+  flags         [string] warnings about the host whatever its role, e.g. a duplicate firmware
+                         id (a UUID or serial other hosts reported too; empty when none)
 `show` adds:
   inventory     object   the agent's full hardware document
   events        [object] recent events: {at, kind, detail}";
@@ -106,6 +108,7 @@ pub fn host_json(h: &HostRecord) -> Value {
         "first_seen": time(h.first_seen),
         "last_seen": time(h.last_seen),
         "fitness": host_problems(h),
+        "flags": flag_messages(h),
     })
 }
 
@@ -129,7 +132,9 @@ pub fn json_text(v: &Value) -> Result<String, serde_json::Error> {
 }
 
 /// The `list` table (columns padded, no trailing blanks), `(no hosts)`
-/// when empty, then the role plan. A `!` after the role flags an unfit host.
+/// when empty, one `warning: <id>: <flag>` line per host flag, then the
+/// role plan. A `!` after the role flags an unfit host, a `*` after the id
+/// a flagged one.
 pub fn host_table(hosts: &[HostRecord]) -> String {
     let header = [
         "ID",
@@ -148,8 +153,9 @@ pub fn host_table(hosts: &[HostRecord]) -> String {
         .map(|h| {
             let s = &h.summary;
             let flag = if host_problems(h).is_empty() { "" } else { "!" };
+            let marked = if h.flags.is_empty() { "" } else { "*" };
             [
-                h.id.to_string(),
+                format!("{}{marked}", h.id),
                 h.ip.to_string(),
                 opt(&h.hostname),
                 format!(
@@ -188,6 +194,11 @@ pub fn host_table(hosts: &[HostRecord]) -> String {
     if hosts.is_empty() {
         out.push_str("(no hosts)\n");
     }
+    for h in hosts {
+        for f in flag_messages(h) {
+            let _ = writeln!(out, "warning: {}: {f}", h.id);
+        }
+    }
     out + &plan_lines(&plan_of(hosts))
 }
 
@@ -214,6 +225,9 @@ pub fn host_page(h: &HostRecord, events: &[HostEvent]) -> Result<String, serde_j
     );
     for p in host_problems(h) {
         let _ = writeln!(out, "unfit:      {p}");
+    }
+    for f in flag_messages(h) {
+        let _ = writeln!(out, "warning:    {f}");
     }
     out.push_str(&boot_plan_lines(h));
     let _ = writeln!(out, "hardware:");

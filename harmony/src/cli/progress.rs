@@ -26,11 +26,21 @@ pub fn progress_line(event: &Event) -> Option<String> {
             range,
             found,
             rejected,
+            store_errors,
+            local_errors,
+            given_up,
             elapsed_ms,
-        } => format!(
-            "scanned {}: {found} agent(s), {rejected} rejected in {elapsed_ms} ms",
-            safe_text(range, MAX_TEXT)
-        ),
+        } => {
+            let mut line = format!(
+                "scanned {}: {found} agent(s), {rejected} rejected, \
+                 {local_errors} local error(s), {given_up} address(es) given up",
+                safe_text(range, MAX_TEXT)
+            );
+            if *store_errors > 0 {
+                line.push_str(&format!(", {store_errors} not stored (store error)"));
+            }
+            line + &format!(" in {elapsed_ms} ms")
+        }
         Event::ScanFailed { range, reason } => format!(
             "scan of {} failed: {}",
             safe_text(range, MAX_TEXT),
@@ -78,6 +88,32 @@ mod tests {
         assert!(
             !line.chars().any(|c| c.is_control() || c == '\u{202e}'),
             "{line:?}"
+        );
+    }
+
+    #[test]
+    fn the_scan_line_counts_every_refusal_and_local_trouble() {
+        let line = |store_errors| {
+            progress_line(&Event::ScanCompleted {
+                range: "127.0.0.0/24".into(),
+                found: 4,
+                rejected: 3,
+                store_errors,
+                local_errors: 7,
+                given_up: 2,
+                elapsed_ms: 12,
+            })
+            .unwrap()
+        };
+        assert_eq!(
+            line(0),
+            "scanned 127.0.0.0/24: 4 agent(s), 3 rejected, 7 local error(s), \
+             2 address(es) given up in 12 ms"
+        );
+        assert_eq!(
+            line(1),
+            "scanned 127.0.0.0/24: 4 agent(s), 3 rejected, 7 local error(s), \
+             2 address(es) given up, 1 not stored (store error) in 12 ms"
         );
     }
 

@@ -54,7 +54,16 @@ pub enum Event {
     ScanCompleted {
         range: String,
         found: u64,
+        /// Peers refused: answers not accepted, and found hosts the store
+        /// refused (MAC or identity conflicts).
         rejected: u64,
+        /// Found hosts that could not be stored (a store failure).
+        store_errors: u64,
+        /// Probe attempts that failed for a local reason (file limit, no
+        /// buffer, no route) and were retried.
+        local_errors: u64,
+        /// Addresses given up on after repeated local errors.
+        given_up: u64,
         elapsed_ms: u64,
     },
     /// A scan could not run (bad range, local failure).

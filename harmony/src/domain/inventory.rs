@@ -20,6 +20,12 @@ pub struct DiscoveredHost {
     pub ip: IpAddr,
     /// Permanent (else current) MACs of the physical NICs, validated.
     pub macs: Vec<MacAddress>,
+    /// The firmware identities the agent reported, valid ones only, in
+    /// order of preference: `uuid:` (placeholders never), then `serial:`.
+    /// `id` is the first of these, else the MACs; the store falls back to
+    /// the next when another host with none of these MACs has one of them
+    /// (boards that ship one UUID or serial for every unit).
+    pub firmware_ids: Vec<HostId>,
     /// What the agent reported, typed (identifiers parsed, free text safe).
     pub hardware: HostHardware,
     /// The exact bytes the agent served (kept for audit).
@@ -66,6 +72,43 @@ pub struct HostRecord {
     pub phase: InstallPhase,
     pub summary: HostSummary,
     pub hardware: HostHardware,
+    /// Warnings about the record itself (not about a role): see [`HostFlag`].
+    pub flags: Vec<HostFlag>,
+}
+
+/// Something an operator should know about a stored host, whatever its
+/// role; the CLI and the TUI show it beside the fitness problems.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostFlag {
+    /// This host reported a firmware id (UUID or serial) that other hosts,
+    /// with none of its MACs, reported too: it is not an identity for them,
+    /// each is stored under its own id (the first firmware id no other host
+    /// has, else its MACs).
+    DuplicateFirmwareId {
+        firmware_id: HostId,
+        /// How many other stored hosts reported it.
+        others: u32,
+    },
+}
+
+impl std::fmt::Display for HostFlag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostFlag::DuplicateFirmwareId {
+                firmware_id,
+                others,
+            } => write!(
+                f,
+                "duplicate firmware id {firmware_id} (also reported by {others} other host(s)); \
+                 identified by its own id"
+            ),
+        }
+    }
+}
+
+/// [`HostRecord::flags`] as lines for people.
+pub fn flag_messages(rec: &HostRecord) -> Vec<String> {
+    rec.flags.iter().map(ToString::to_string).collect()
 }
 
 /// The Inventory's display order: unassigned hosts first, then bootstrap,
@@ -93,6 +136,15 @@ pub enum UpsertResult {
     /// MACs, or with another address or MACs once the host has a role:
     /// nothing written, the attempt is in the host's event log.
     IdentityConflict { existing: HostId, reason: String },
+}
+
+/// What storing one host of a scan did, and the id it is stored under
+/// (its own id, or a fallback when its firmware id is shared: see
+/// [`DiscoveredHost::firmware_ids`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upserted {
+    pub id: HostId,
+    pub result: UpsertResult,
 }
 
 /// One entry of a host's append-only event log.
@@ -142,6 +194,23 @@ pub trait InventoryRepository: Send + Sync + std::fmt::Debug {
             .iter()
             .map(|h| self.upsert_discovered(h, seen_at))
             .collect()
+    }
+    /// [`InventoryRepository::upsert_many`] telling the id each host is
+    /// stored under (a repository that resolves shared firmware ids may
+    /// store a host under another id than [`DiscoveredHost::id`]).
+    fn upsert_scan(
+        &self,
+        hosts: &[DiscoveredHost],
+        seen_at: SystemTime,
+    ) -> Result<Vec<Upserted>, RepositoryError> {
+        Ok(hosts
+            .iter()
+            .zip(self.upsert_many(hosts, seen_at)?)
+            .map(|(h, result)| Upserted {
+                id: h.id.clone(),
+                result,
+            })
+            .collect())
     }
     fn host(&self, id: &HostId) -> Result<Option<HostRecord>, RepositoryError>;
     /// All hosts, unassigned first, then by role and IP.

@@ -42,8 +42,8 @@ pub mod values;
 pub use events::{Event, EventBus};
 pub use hardware::{HardwareError, HostHardware};
 pub use inventory::{
-    DiscoveredHost, HostEvent, HostRecord, HostSummary, Inventory, InventoryRepository,
-    RepositoryError, UpsertResult,
+    DiscoveredHost, HostEvent, HostFlag, HostRecord, HostSummary, Inventory, InventoryRepository,
+    RepositoryError, UpsertResult, Upserted, flag_messages,
 };
 pub use maestro::Maestro;
 pub use outcome::{InterpretError, Outcome};

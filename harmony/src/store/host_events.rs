@@ -1,5 +1,8 @@
 //! The `host_events` table: each host's append-only event log (a trigger
-//! refuses UPDATE).
+//! refuses UPDATE), bounded: a host keeps its last
+//! [`MAX_EVENTS_PER_HOST`] events, older ones are deleted in the transaction
+//! that appends. Discovery records an event only when a host's hardware,
+//! firmware ids, MACs or address change, never per scan.
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -9,7 +12,12 @@ use rusqlite::{Connection, Transaction, params};
 use super::{Ctx, StoreError, from_ms, to_ms};
 use crate::domain::inventory::HostEvent;
 use crate::domain::values::HostId;
-/// Appends one event to the host's log (inside the caller's transaction).
+
+/// How many events a host keeps (the newest); `show` prints the last 20.
+pub const MAX_EVENTS_PER_HOST: i64 = 200;
+
+/// Appends one event to the host's log (inside the caller's transaction)
+/// and drops the host's events beyond the newest [`MAX_EVENTS_PER_HOST`].
 pub(super) fn append_event(
     tx: &Transaction<'_>,
     path: &Path,
@@ -23,6 +31,12 @@ pub(super) fn append_event(
     )
     .and_then(|mut s| s.execute(params![host.as_str(), to_ms(at), kind, detail]))
     .ctx(path, "append event")?;
+    tx.prepare_cached(
+        "DELETE FROM host_events WHERE host_id = ?1 AND id <= \
+         (SELECT id FROM host_events WHERE host_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+    )
+    .and_then(|mut s| s.execute(params![host.as_str(), MAX_EVENTS_PER_HOST]))
+    .ctx(path, "prune events")?;
     Ok(())
 }
 

@@ -9,11 +9,12 @@ use std::time::SystemTime;
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
+use super::firmware_ids::{self, Resolved};
 use super::host_events::append_event;
 use super::{Ctx, StoreError, TxError, from_ms, host_macs, sat_i64, to_ms};
 use crate::domain::hardware::HostHardware;
 use crate::domain::inventory::{
-    DiscoveredHost, HostRecord, HostSummary, RepositoryError, UpsertResult,
+    DiscoveredHost, HostFlag, HostRecord, HostSummary, RepositoryError, UpsertResult, Upserted,
 };
 use crate::domain::values::{HostId, Hostname, InstallPhase, MacAddress, Role};
 
@@ -21,25 +22,79 @@ const HOST_COLUMNS: &str = "rowid, host_id, ip, first_seen, last_seen, role, hos
      inventory_json, vendor, product, cpu_threads, memory_bytes, disk_count, disk_bytes, nic_count";
 
 /// Stores what discovery found (see
-/// [`crate::domain::InventoryRepository::upsert_discovered`]).
+/// [`crate::domain::InventoryRepository::upsert_discovered`]), under the id
+/// [`firmware_ids::resolve`] gives it.
 pub(super) fn upsert_one(
     tx: &Transaction<'_>,
     path: &Path,
     host: &DiscoveredHost,
     seen_at: SystemTime,
-) -> Result<UpsertResult, TxError> {
-    let id = host.id.as_str();
+) -> Result<Upserted, TxError> {
     let macs = host_macs::dedup_macs(&host.macs);
+    // A firmware id another host (none of these MACs) reported is not an
+    // identity for this one: it is stored under its next id.
+    let host_id = match firmware_ids::resolve(tx, path, host, &macs)? {
+        Resolved::Id(id) => id,
+        Resolved::NoIdentity(reason) => {
+            return Ok(Upserted {
+                id: host.id.clone(),
+                result: UpsertResult::IdentityConflict {
+                    existing: host.id.clone(),
+                    reason,
+                },
+            });
+        }
+    };
+    let result = upsert_as(tx, path, host, &host_id, &macs, seen_at)?;
+    if matches!(result, UpsertResult::New | UpsertResult::Updated { .. }) {
+        let firmware = firmware_ids::candidates(host);
+        for (shared, other) in firmware_ids::record(tx, path, &host_id, &firmware)? {
+            let detail = format!(
+                "{shared} is also reported by {other}, which has none of this host's MACs: \
+                 not an identity for either"
+            );
+            append_event(
+                tx,
+                path,
+                &host_id,
+                seen_at,
+                "duplicate-firmware-id",
+                &detail,
+            )?;
+            let detail = format!(
+                "{shared} is also reported by {host_id} at {}, which has none of this host's MACs: \
+                 not an identity for either",
+                host.ip
+            );
+            append_event(tx, path, &other, seen_at, "duplicate-firmware-id", &detail)?;
+        }
+    }
+    Ok(Upserted {
+        id: host_id,
+        result,
+    })
+}
+
+/// Stores `host` under `host_id` (see [`upsert_one`]).
+fn upsert_as(
+    tx: &Transaction<'_>,
+    path: &Path,
+    host: &DiscoveredHost,
+    host_id: &HostId,
+    macs: &[MacAddress],
+    seen_at: SystemTime,
+) -> Result<UpsertResult, TxError> {
+    let id = host_id.as_str();
 
     // A MAC belongs to one host: refuse the whole host if another owns one.
-    if let Some((mac, existing)) = host_macs::claimed_by_other(tx, path, id, &macs)? {
+    if let Some((mac, existing)) = host_macs::claimed_by_other(tx, path, id, macs)? {
         append_event(
             tx,
             path,
             &existing,
             seen_at,
             "conflict",
-            &format!("{} at {} claims MAC {mac}; not stored", host.id, host.ip),
+            &format!("{host_id} at {} claims MAC {mac}; not stored", host.ip),
         )?;
         return Ok(UpsertResult::Conflict { mac, existing });
     }
@@ -70,6 +125,7 @@ pub(super) fn upsert_one(
         })
         .ctx(path, "read host")?;
     let previous: Option<(String, i64)> = stored.as_ref().map(|(ip, n, ..)| (ip.clone(), *n));
+    let mut quiet = false;
 
     if let Some((old_ip, _, role, phase, stored_json)) = &stored {
         let stored_macs = host_macs::stored_sorted(tx, path, id)?;
@@ -86,12 +142,12 @@ pub(super) fn upsert_one(
         let refusal = if disjoint {
             Some(format!(
                 "{} at {ip} claims this host's identity with none of its MACs",
-                host.id
+                host_id
             ))
         } else if committed && (old_ip != &ip || stored_macs != new_macs) {
             Some(format!(
                 "{} at {ip} reports other MACs or another address than this host (role or install in progress)",
-                host.id
+                host_id
             ))
         } else {
             None
@@ -100,32 +156,34 @@ pub(super) fn upsert_one(
             append_event(
                 tx,
                 path,
-                &host.id,
+                host_id,
                 seen_at,
                 "identity-conflict",
                 &format!("{reason}; not stored"),
             )?;
             return Ok(UpsertResult::IdentityConflict {
-                existing: host.id.clone(),
+                existing: host_id.clone(),
                 reason,
             });
         }
         // Seen again, nothing changed but the collection time: only
         // last_seen moves, and the event log does not grow per scan.
-        let unchanged = old_ip == &ip
-            && stored_macs == new_macs
-            && serde_json::from_str::<harmony_inventory_agent::model::Inventory>(stored_json)
-                .map(|mut old| {
-                    old.collected_at.clone_from(&document.collected_at);
-                    old == document
-                })
-                .unwrap_or(false);
-        if unchanged {
+        let old =
+            serde_json::from_str::<harmony_inventory_agent::model::Inventory>(stored_json).ok();
+        let same_place = old_ip == &ip && stored_macs == new_macs;
+        if same_place
+            && old
+                .as_ref()
+                .is_some_and(|o| *o == with_times_of(&document, o))
+        {
             tx.prepare_cached("UPDATE hosts SET last_seen = ?2 WHERE host_id = ?1")
                 .and_then(|mut s| s.execute(params![id, seen]))
                 .ctx(path, "update last_seen")?;
             return Ok(UpsertResult::Updated { ip_changed: false });
         }
+        // Only volatile fields changed (CPU clock, warnings): the document
+        // is kept current, and no event is recorded.
+        quiet = same_place && old.as_ref().is_some_and(|o| same_hardware(o, &document));
     }
 
     // One statement for both cases: a new row, or the discovery columns of
@@ -166,7 +224,7 @@ pub(super) fn upsert_one(
             ip_changed: *old_ip != ip,
         },
     };
-    host_macs::replace(tx, path, id, &macs, previous.is_some())?;
+    host_macs::replace(tx, path, id, macs, previous.is_some())?;
     let (kind, detail) = match (&result, &previous) {
         (UpsertResult::Updated { ip_changed: true }, Some((old_ip, _))) => {
             ("ip-changed", format!("{old_ip} -> {ip}"))
@@ -176,14 +234,44 @@ pub(super) fn upsert_one(
         }
         _ => ("discovered", format!("at {ip}, {} MACs", macs.len())),
     };
-    append_event(tx, path, &host.id, seen_at, kind, &detail)?;
+    if !quiet {
+        append_event(tx, path, host_id, seen_at, kind, &detail)?;
+    }
     Ok(result)
+}
+
+/// `doc` with the collection time of `like`.
+fn with_times_of(
+    doc: &harmony_inventory_agent::model::Inventory,
+    like: &harmony_inventory_agent::model::Inventory,
+) -> harmony_inventory_agent::model::Inventory {
+    let mut d = doc.clone();
+    d.collected_at.clone_from(&like.collected_at);
+    d
+}
+
+/// Whether two documents of one host differ only in volatile fields: the
+/// collection time, the current CPU clock and the agent's warnings. Any
+/// other change (hardware, firmware, addresses, links) is an event.
+pub(super) fn same_hardware(
+    a: &harmony_inventory_agent::model::Inventory,
+    b: &harmony_inventory_agent::model::Inventory,
+) -> bool {
+    let mut b = with_times_of(b, a);
+    b.cpu.mhz = a.cpu.mhz;
+    b.warnings.clone_from(&a.warnings);
+    *a == b
 }
 
 /// Reads one `hosts` row (selected with [`HOST_COLUMNS`]) through the typed
 /// constructors and the hardware conversion; anything invalid names the
 /// row.
-fn parse_host(row: &Row<'_>, path: &Path, macs: Vec<MacAddress>) -> Result<HostRecord, StoreError> {
+fn parse_host(
+    row: &Row<'_>,
+    path: &Path,
+    macs: Vec<MacAddress>,
+    flags: Vec<HostFlag>,
+) -> Result<HostRecord, StoreError> {
     let rowid: i64 = row.get(0).ctx(path, "read hosts row")?;
     let raw_id: Option<String> = row.get(1).ok();
     let name = match &raw_id {
@@ -273,6 +361,7 @@ fn parse_host(row: &Row<'_>, path: &Path, macs: Vec<MacAddress>) -> Result<HostR
         phase,
         summary,
         hardware,
+        flags,
     })
 }
 
@@ -282,6 +371,7 @@ pub(super) fn read_host(
     id: &HostId,
 ) -> Result<Option<HostRecord>, StoreError> {
     let mut macs = host_macs::load_macs(conn, path, Some(id.as_str()))?;
+    let mut flags = firmware_ids::flags(conn, path, Some(id.as_str()))?;
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT {HOST_COLUMNS} FROM hosts WHERE host_id = ?1"
@@ -290,7 +380,13 @@ pub(super) fn read_host(
     let mut rows = stmt.query([id.as_str()]).ctx(path, "read host")?;
     match rows.next().ctx(path, "read host")? {
         None => Ok(None),
-        Some(row) => parse_host(row, path, macs.remove(id.as_str()).unwrap_or_default()).map(Some),
+        Some(row) => parse_host(
+            row,
+            path,
+            macs.remove(id.as_str()).unwrap_or_default(),
+            flags.remove(id.as_str()).unwrap_or_default(),
+        )
+        .map(Some),
     }
 }
 
@@ -310,6 +406,7 @@ fn opt_str<T: ToString>(v: &Option<T>) -> String {
 /// Every host, in the Inventory's display order.
 pub(super) fn list(conn: &Connection, path: &Path) -> Result<Vec<HostRecord>, StoreError> {
     let mut macs = host_macs::load_macs(conn, path, None)?;
+    let mut flags = firmware_ids::flags(conn, path, None)?;
     let mut stmt = conn
         .prepare_cached(&format!("SELECT {HOST_COLUMNS} FROM hosts"))
         .ctx(path, "list hosts")?;
@@ -317,8 +414,12 @@ pub(super) fn list(conn: &Connection, path: &Path) -> Result<Vec<HostRecord>, St
     let mut out = Vec::new();
     while let Some(row) = rows.next().ctx(path, "list hosts")? {
         let id: Option<String> = row.get(1).ok();
-        let m = id.and_then(|id| macs.remove(&id)).unwrap_or_default();
-        out.push(parse_host(row, path, m)?);
+        let m = id
+            .as_ref()
+            .and_then(|id| macs.remove(id))
+            .unwrap_or_default();
+        let f = id.and_then(|id| flags.remove(&id)).unwrap_or_default();
+        out.push(parse_host(row, path, m, f)?);
     }
     crate::domain::inventory::sort_hosts(&mut out);
     Ok(out)

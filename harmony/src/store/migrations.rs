@@ -91,8 +91,24 @@ CREATE TRIGGER step_log_no_update BEFORE UPDATE ON step_log
 BEGIN SELECT RAISE(ABORT, 'step_log is append-only'); END;
 "#;
 
+/// Version 4: the firmware ids (system UUID, serial) each host reported, so
+/// that ids shared by hosts with disjoint MACs are known and flagged
+/// (back-filled from the ids hosts are stored under).
+const V4: &str = r#"
+CREATE TABLE firmware_ids (
+    firmware_id TEXT NOT NULL,                  -- uuid:... or serial:...
+    host_id     TEXT NOT NULL REFERENCES hosts(host_id) ON DELETE CASCADE,
+    PRIMARY KEY (firmware_id, host_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX firmware_ids_by_host ON firmware_ids(host_id);
+
+INSERT INTO firmware_ids (firmware_id, host_id)
+    SELECT host_id, host_id FROM hosts
+     WHERE host_id LIKE 'uuid:%' OR host_id LIKE 'serial:%';
+"#;
+
 /// All migrations, oldest first. `MIGRATIONS.len()` is the current version.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -1,7 +1,8 @@
 //! The Inventory on SQLite: [`SqliteStore`] implements
 //! [`InventoryRepository`].
 //!
-//! One module per table: `hosts.rs`, `host_macs.rs`, `host_events.rs`; the
+//! One module per table: `hosts.rs`, `host_macs.rs`, `host_events.rs`,
+//! `firmware_ids.rs` (which host reported which UUID or serial); the
 //! schema is in [`migrations`]. This file opens the database (pragmas,
 //! migration), runs the write transactions and holds the errors.
 //!
@@ -17,6 +18,7 @@
 //! re-scans, so that window is acceptable and buys several times the write
 //! throughput of `FULL` (one fsync per checkpoint instead of per commit).
 
+mod firmware_ids;
 mod host_events;
 mod host_macs;
 mod hosts;
@@ -31,9 +33,11 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::domain::inventory::{
     DiscoveredHost, HostEvent, HostRecord, InventoryRepository, RepositoryError, UpsertResult,
+    Upserted,
 };
 use crate::domain::values::{HostId, Hostname, InstallPhase, Role};
 
+pub use host_events::MAX_EVENTS_PER_HOST;
 pub use migrations::{MIGRATIONS, SCHEMA_VERSION};
 
 /// How long a writer waits for another process holding the database lock.
@@ -307,6 +311,22 @@ impl InventoryRepository for SqliteStore {
         hosts: &[DiscoveredHost],
         seen_at: SystemTime,
     ) -> Result<Vec<UpsertResult>, RepositoryError> {
+        Ok(self
+            .upsert_scan(hosts, seen_at)?
+            .into_iter()
+            .map(|u| u.result)
+            .collect())
+    }
+
+    /// [`InventoryRepository::upsert_many`] with the id each host is
+    /// stored under: a firmware id (UUID, serial) that a stored host with
+    /// none of the peer's MACs reported is not an identity for it (see
+    /// `firmware_ids.rs`).
+    fn upsert_scan(
+        &self,
+        hosts: &[DiscoveredHost],
+        seen_at: SystemTime,
+    ) -> Result<Vec<Upserted>, RepositoryError> {
         self.write("upsert_many", |tx, path| {
             hosts
                 .iter()
@@ -321,7 +341,7 @@ impl InventoryRepository for SqliteStore {
         seen_at: SystemTime,
     ) -> Result<UpsertResult, RepositoryError> {
         self.write("upsert", |tx, path| {
-            hosts::upsert_one(tx, path, host, seen_at)
+            hosts::upsert_one(tx, path, host, seen_at).map(|u| u.result)
         })
     }
 

@@ -221,6 +221,7 @@ impl InventoryRepository for MemRepo {
                 phase: InstallPhase::Discovered,
                 summary: HostSummary::from_hardware(&host.hardware),
                 hardware: host.hardware.clone(),
+                flags: Vec::new(),
             },
         );
         Ok(UpsertResult::New)

@@ -97,8 +97,11 @@ pub fn host_with(n: u32, ip: &str, macs: Vec<MacAddress>) -> DiscoveredHost {
     let uuid = format!("4c4c4544-0000-4000-8000-{:012x}", u64::from(n) + 1);
     let inventory = inventory(n, &macs, &uuid);
     let raw_json = serde_json::to_vec(&inventory).unwrap();
+    let id = HostId::from_uuid(&uuid).unwrap();
+    let serial = HostId::from_serial(inventory.system.serial.as_deref().unwrap()).unwrap();
     DiscoveredHost {
-        id: HostId::from_uuid(&uuid).unwrap(),
+        firmware_ids: vec![id.clone(), serial],
+        id,
         ip: ip.parse::<IpAddr>().unwrap(),
         macs,
         hardware: HostHardware::from_wire(&inventory).unwrap(),

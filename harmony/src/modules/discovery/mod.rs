@@ -20,7 +20,7 @@ pub use scanner::{NotListening, ProbeResult, ScanConfig, ScanError, ScanReport, 
 pub use validate::{Rejection, validate};
 
 use crate::domain::events::{Event, EventBus};
-use crate::domain::inventory::{DiscoveredHost, InventoryRepository, UpsertResult};
+use crate::domain::inventory::{DiscoveredHost, InventoryRepository, UpsertResult, Upserted};
 use crate::domain::values::HostId;
 
 /// Scans and records.
@@ -39,11 +39,29 @@ pub struct Discovery {
 pub struct StoreCounts {
     pub new: u64,
     pub updated: u64,
-    pub conflicts: u64,
+    /// Hosts refused because another stored host owns one of their MACs.
+    pub mac_conflicts: u64,
+    /// Hosts refused because they claim a stored host's identity in a way
+    /// that could only overwrite it (an assigned host moved or re-MACed, no
+    /// MAC to tell it apart from a host with the same firmware id).
+    pub identity_conflicts: u64,
+    /// Hosts stored under another id than their firmware id because
+    /// another host, with other MACs, reported that id too.
+    pub duplicate_firmware_ids: u64,
     /// Repository errors (logged and counted; the scan goes on).
     pub errors: u64,
+    /// The first repository error, whole (the store names the database
+    /// path, the operation and SQLite's cause).
+    pub first_error: Option<String>,
     /// Hosts that answered the previous scan of this range and not this one.
     pub lost: u64,
+}
+
+impl StoreCounts {
+    /// Hosts found but refused by the store (every kind of conflict).
+    pub fn refused(&self) -> u64 {
+        self.mac_conflicts + self.identity_conflicts
+    }
 }
 
 impl Discovery {
@@ -61,7 +79,10 @@ impl Discovery {
     }
 
     /// One scan of `range`: stores every found host, publishes
-    /// `HostDiscovered`/`HostUpdated`/`HostConflict`/`PeerRejected`.
+    /// `HostDiscovered`/`HostUpdated`/`HostConflict`/`PeerRejected`, then
+    /// `ScanCompleted` counting every refusal (the scanner's rejections and
+    /// the store's conflicts), store errors, local errors and addresses
+    /// given up on.
     pub async fn scan_once(
         &self,
         range: IpNetwork,
@@ -84,32 +105,43 @@ impl Discovery {
             });
         }
         let results = self.store(report.found.clone()).await;
+        let mut stored_ids = Vec::with_capacity(report.found.len());
         for (host, result) in report.found.iter().zip(results) {
-            match result {
+            let id = match &result {
+                Ok(u) => u.id.clone(),
+                Err(_) => host.id.clone(),
+            };
+            if id != host.id
+                && matches!(&result, Ok(u) if matches!(u.result, UpsertResult::New | UpsertResult::Updated { .. }))
+            {
+                counts.duplicate_firmware_ids += 1;
+            }
+            stored_ids.push(id.clone());
+            match result.map(|u| u.result) {
                 Ok(UpsertResult::New) => {
                     counts.new += 1;
                     self.events.publish(Event::HostDiscovered {
-                        host: host.id.clone(),
+                        host: id,
                         ip: host.ip,
                     });
                 }
                 Ok(UpsertResult::Updated { ip_changed }) => {
                     counts.updated += 1;
                     self.events.publish(Event::HostUpdated {
-                        host: host.id.clone(),
+                        host: id,
                         ip: host.ip,
                         ip_changed,
                     });
                 }
                 Ok(UpsertResult::IdentityConflict { reason, .. }) => {
-                    counts.conflicts += 1;
+                    counts.identity_conflicts += 1;
                     self.events.publish(Event::PeerRejected {
                         ip: host.ip,
                         reason,
                     });
                 }
                 Ok(UpsertResult::Conflict { mac, existing }) => {
-                    counts.conflicts += 1;
+                    counts.mac_conflicts += 1;
                     self.events.publish(Event::HostConflict {
                         ip: host.ip,
                         mac,
@@ -119,14 +151,22 @@ impl Discovery {
                 Err(e) => {
                     counts.errors += 1;
                     tracing::error!(ip = %host.ip, host = %host.id, error = %e, "cannot store discovered host");
+                    if counts.first_error.is_none() {
+                        counts.first_error = Some(e);
+                    }
                 }
             }
         }
-        counts.lost = self.announce_lost(range, &report.found);
+        counts.lost = self.announce_lost(range, stored_ids);
         self.events.publish(Event::ScanCompleted {
             range: range.to_string(),
             found: report.found.len() as u64,
-            rejected: report.rejected.len() as u64,
+            rejected: report.rejected.len() as u64 + counts.refused(),
+            store_errors: counts.errors,
+            // Counted by the scanner (retried local failures: file limit,
+            // no buffer, no route...) and the addresses it gave up on.
+            local_errors: report.local_errors,
+            given_up: report.lost.len() as u64,
             elapsed_ms: u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
         });
         Ok((report, counts))
@@ -134,8 +174,8 @@ impl Discovery {
 
     /// Publishes `HostLost` for hosts that answered the previous scan of
     /// `range` and not this one; returns how many.
-    fn announce_lost(&self, range: IpNetwork, found: &[DiscoveredHost]) -> u64 {
-        let now: HashSet<HostId> = found.iter().map(|h| h.id.clone()).collect();
+    fn announce_lost(&self, range: IpNetwork, found: Vec<HostId>) -> u64 {
+        let now: HashSet<HostId> = found.into_iter().collect();
         let before = {
             let mut answered = self.answered.lock().unwrap_or_else(PoisonError::into_inner);
             answered.insert(range, now.clone()).unwrap_or_default()
@@ -151,7 +191,7 @@ impl Discovery {
     /// Stores the hosts of one scan in one transaction; if the batch fails
     /// (one bad host aborts it), stores them one by one so that the others
     /// are kept and the failure is attributed to its host.
-    async fn store(&self, hosts: Vec<DiscoveredHost>) -> Vec<Result<UpsertResult, String>> {
+    async fn store(&self, hosts: Vec<DiscoveredHost>) -> Vec<Result<Upserted, String>> {
         if hosts.is_empty() {
             return Vec::new();
         }
@@ -159,11 +199,15 @@ impl Discovery {
         let n = hosts.len();
         let joined = tokio::task::spawn_blocking(move || {
             let now = SystemTime::now();
-            match repo.upsert_many(&hosts, now) {
+            match repo.upsert_scan(&hosts, now) {
                 Ok(results) => results.into_iter().map(Ok).collect(),
                 Err(_) => hosts
                     .iter()
-                    .map(|h| repo.upsert_discovered(h, now).map_err(|e| e.to_string()))
+                    .map(|h| {
+                        repo.upsert_scan(std::slice::from_ref(h), now)
+                            .map_err(|e| e.to_string())
+                            .and_then(|mut v| v.pop().ok_or_else(|| "no result".to_string()))
+                    })
                     .collect(),
             }
         })

@@ -18,6 +18,12 @@
 //!    backticks can never reach a template or a shell verbatim. The exact
 //!    bytes stay in `raw_json` for audit.
 //!
+//! Identity policy: a placeholder system UUID (all 0, all F, or one that
+//! many boards ship, see [`PLACEHOLDER_UUIDS`]) counts as absent, with a
+//! warning; the host falls back to its serial, then its MACs. The valid
+//! firmware ids go to [`DiscoveredHost::firmware_ids`] so that the store can
+//! fall back further when another host shares one.
+//!
 //! Host name policy: an invalid `hostname` does **not** reject the host (it
 //! is only a hint; Harmony assigns names itself). It is dropped (`None`) and
 //! a warning `{source: "harmony", message: "hostname dropped: <rule>"}` is
@@ -36,6 +42,14 @@ use crate::domain::values::{HostId, MacAddress};
 pub const MAX_STRING_CHARS: usize = 256;
 /// Longest array accepted anywhere in the document (disks, NICs, DIMMs...).
 pub const MAX_LIST_LEN: usize = 4096;
+/// System UUIDs that firmware ships on many units (the byte patterns AMI
+/// and Gigabyte boards leave unset, in both byte orders): never an identity.
+/// All-0 and all-F UUIDs are placeholders too.
+pub const PLACEHOLDER_UUIDS: &[&str] = &[
+    "03000200-0400-0500-0006-000700080009",
+    "00020003-0004-0005-0006-000700080009",
+];
+
 /// How much of an offending value a [`Rejection`] keeps.
 const SHOWN_CHARS: usize = 64;
 
@@ -117,7 +131,12 @@ pub fn validate(ip: IpAddr, raw: &[u8]) -> Result<DiscoveredHost, Rejection> {
     match map.get("schema_version") {
         Some(Value::Number(n)) if n.as_u64() == Some(u64::from(agent::SCHEMA_VERSION)) => {}
         other => {
-            let found = other.map_or_else(|| "missing".to_string(), |v| escape(&v.to_string()));
+            // Escaped once: a JSON string is shown by its text, not its JSON.
+            let found = match other {
+                None => "missing".to_string(),
+                Some(Value::String(text)) => escape(text),
+                Some(v) => escape(&v.to_string()),
+            };
             return Err(Rejection::SchemaVersion {
                 found,
                 expected: agent::SCHEMA_VERSION,
@@ -125,20 +144,48 @@ pub fn validate(ip: IpAddr, raw: &[u8]) -> Result<DiscoveredHost, Rejection> {
         }
     }
     check_tree(&tree, &mut String::from("$"))?;
-    let inv: agent::Inventory =
+    let mut inv: agent::Inventory =
         serde_json::from_value(tree).map_err(|e| Rejection::Json(e.to_string()))?;
+    if let Some(u) = &inv.system.uuid
+        && is_placeholder_uuid(u)
+    {
+        inv.warnings.push(agent::Warning {
+            source: "harmony".into(),
+            message: format!("system UUID {u} is a placeholder: not an identity"),
+        });
+        inv.system.uuid = None;
+    }
     let hardware = HostHardware::from_wire(&inv)?;
     // The identity comes from the serial as reported: sanitising it for
     // display could make two different serials equal (`A#1`, `A$1`).
     let macs = identity_macs(&hardware);
-    let id = host_id(&hardware, inv.system.serial.as_deref(), &macs)?;
+    let firmware_ids = firmware_ids(&hardware, inv.system.serial.as_deref());
+    let id = match firmware_ids.first() {
+        Some(id) => id.clone(),
+        None => HostId::from_macs(&macs).map_err(|_| Rejection::NoIdentity)?,
+    };
     Ok(DiscoveredHost {
         id,
         ip,
         macs,
+        firmware_ids,
         hardware,
         raw_json: raw.to_vec(),
     })
+}
+
+/// Whether `uuid` is one firmware leaves on every unit: all 0, all F, or
+/// one of [`PLACEHOLDER_UUIDS`] (compared by hex digits, any case).
+pub fn is_placeholder_uuid(uuid: &str) -> bool {
+    let hex = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '-')
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let h = hex(uuid);
+    (!h.is_empty() && (h.bytes().all(|b| b == b'0') || h.bytes().all(|b| b == b'f')))
+        || PLACEHOLDER_UUIDS.iter().any(|p| hex(p) == h)
 }
 
 /// Layer 1: bounds every string and array of the tree, whatever its field.
@@ -219,23 +266,11 @@ fn identity_macs(hw: &HostHardware) -> Vec<MacAddress> {
     }
 }
 
-/// UUID, else serial, else the sorted MACs.
-fn host_id(
-    hw: &HostHardware,
-    raw_serial: Option<&str>,
-    macs: &[MacAddress],
-) -> Result<HostId, Rejection> {
-    if let Some(u) = &hw.system.uuid
-        && let Ok(id) = u.host_id()
-    {
-        return Ok(id);
-    }
-    if let Some(s) = raw_serial
-        && let Ok(id) = HostId::from_serial(s)
-    {
-        return Ok(id);
-    }
-    HostId::from_macs(macs).map_err(|_| Rejection::NoIdentity)
+/// The valid firmware ids, UUID first, then serial.
+fn firmware_ids(hw: &HostHardware, raw_serial: Option<&str>) -> Vec<HostId> {
+    let uuid = hw.system.uuid.as_ref().and_then(|u| u.host_id().ok());
+    let serial = raw_serial.and_then(|s| HostId::from_serial(s).ok());
+    uuid.into_iter().chain(serial).collect()
 }
 
 #[cfg(test)]
@@ -562,6 +597,67 @@ mod tests {
         );
         // The raw bytes are kept verbatim for audit.
         assert_eq!(h.raw_json, doc_bytes(&d));
+    }
+
+    /// All-0, all-F and well-known shipped UUIDs are no identity: the host
+    /// is kept, identified by its serial (else its MACs), with a warning.
+    #[test]
+    fn placeholder_uuids_count_as_absent() {
+        for placeholder in [
+            "00000000-0000-0000-0000-000000000000",
+            "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF",
+            "03000200-0400-0500-0006-000700080009",
+            "00020003-0004-0005-0006-000700080009",
+        ] {
+            let mut d = full_doc();
+            d["system"]["uuid"] = placeholder.into();
+            let h = validate(IP, &doc_bytes(&d)).unwrap();
+            assert_eq!(h.id.as_str(), "serial:7XYZ123", "{placeholder}");
+            assert_eq!(h.firmware_ids, vec![h.id.clone()]);
+            assert_eq!(h.hardware.system.uuid, None);
+            let w = h.hardware.warnings.last().unwrap();
+            assert!(w.message.as_str().contains("placeholder"), "{}", w.message);
+            d["system"]["serial"] = Value::Null;
+            let h = validate(IP, &doc_bytes(&d)).unwrap();
+            assert!(h.id.as_str().starts_with("macs:"), "{}", h.id);
+            assert!(h.firmware_ids.is_empty());
+        }
+        let h = validate(IP, &doc_bytes(&full_doc())).unwrap();
+        assert_eq!(
+            h.firmware_ids
+                .iter()
+                .map(HostId::as_str)
+                .collect::<Vec<_>>(),
+            [
+                "uuid:4c4c4544-0042-3010-8052-b4c04f4a4e32",
+                "serial:7XYZ123"
+            ]
+        );
+    }
+
+    /// A rejection shows the offending value escaped once: `a\0b` for a
+    /// NUL, `\"` for a quote, never JSON-escaped then escaped again.
+    #[test]
+    fn rejection_values_are_escaped_once() {
+        let mut d = full_doc();
+        d["network"][0]["name"] = "a\0b".into();
+        let shown = validate(IP, &doc_bytes(&d)).unwrap_err().to_string();
+        assert!(
+            shown.starts_with("$.network[0].name = \"a\\0b\": "),
+            "{shown}"
+        );
+        let mut d = full_doc();
+        d["cpu"]["model"] = "a\0b".into();
+        let shown = validate(IP, &doc_bytes(&d)).unwrap_err().to_string();
+        assert!(shown.starts_with("$.cpu.model = \"a\\0b\": "), "{shown}");
+        let mut d = full_doc();
+        d["schema_version"] = "a\0b".into();
+        let shown = validate(IP, &doc_bytes(&d)).unwrap_err().to_string();
+        assert_eq!(shown, "schema_version a\\0b, expected 1");
+        let mut d = full_doc();
+        d["schema_version"] = "\"x\"".into();
+        let shown = validate(IP, &doc_bytes(&d)).unwrap_err().to_string();
+        assert_eq!(shown, "schema_version \\\"x\\\", expected 1");
     }
 
     #[test]

@@ -131,9 +131,13 @@ impl OKDSetup01Inventory {
                     NAME,
                     format!("store hosts found on {}", self.network),
                     format!(
-                        "{} of {} found hosts could not be stored (see the log)",
+                        "{} of {} found hosts could not be stored: {}",
                         counts.errors,
-                        report.found.len()
+                        report.found.len(),
+                        counts
+                            .first_error
+                            .as_deref()
+                            .unwrap_or("unknown store error")
                     ),
                 )
                 .with_state_left(format!(
@@ -141,10 +145,16 @@ impl OKDSetup01Inventory {
                     counts.new, counts.updated
                 )));
             }
-            if counts.conflicts > 0 {
+            if counts.mac_conflicts > 0 {
                 changes.push(format!(
                     "{} MAC conflict(s) reported, nothing overwritten",
-                    counts.conflicts
+                    counts.mac_conflicts
+                ));
+            }
+            if counts.identity_conflicts > 0 {
+                changes.push(format!(
+                    "{} identity conflict(s) reported, nothing overwritten",
+                    counts.identity_conflicts
                 ));
             }
             if counts.new > 0 {
