@@ -107,7 +107,12 @@ fn plan_bond(
     site: &SiteBondPolicy,
     addressing: Addressing,
 ) -> Result<BondPlan, BondError> {
-    bond::plan_bond(&HostHardware::from_wire(inv).unwrap(), site, addressing)
+    bond::plan_bond(
+        &HostHardware::from_wire(inv).unwrap(),
+        site,
+        addressing,
+        None,
+    )
 }
 
 fn refusal_of<'a>(plan: &'a BondPlan, name: &str) -> Option<&'a Refusal> {

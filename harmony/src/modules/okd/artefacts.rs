@@ -170,7 +170,7 @@ pub fn render_cluster<H: HttpServer + ?Sized>(
             return Err(err("no MAC to name its iPXE script after"));
         }
         let plan =
-            plan_boot(&host.hardware, network_of(networks, &host.id)).map_err(|e| match e {
+            plan_boot(host, network_of(networks, &host.id)).map_err(|e| match e {
                 BootPlanError::Bond(source) => ArtefactError::Bond {
                     host: host.id.clone(),
                     source,

@@ -12,9 +12,15 @@
 //! Policy (see [`plan_bond`]):
 //! 1. A site override (member names or MACs) wins; it must name NICs the
 //!    host reported.
-//! 2. Otherwise: physical NICs with carrier, a known speed, a valid name and
-//!    a unique valid MAC are candidates. The highest speed with at least two
-//!    candidates is used.
+//! 2. Otherwise: physical NICs with carrier, a known speed, a valid name
+//!    (never the bond's own name, [`BOND_NAME`]) and a unique valid MAC are
+//!    candidates. The highest speed with at least two candidates is used.
+//!    The NIC the host answered discovery on (its address is where the
+//!    agent answered) is known to reach the provisioning network: when its
+//!    speed is unknown (virtio without `speed=`) it cannot be matched for a
+//!    bond and is used alone; when no bond is possible it is the one used
+//!    alone; in a pool of bondable NICs it is a member. A plan that leaves
+//!    it out says so.
 //! 3. Within that speed, prefer NICs cabled to the same switch chassis (LLDP
 //!    `chassis_id`, else `system_name`), so a plain 802.3ad LAG works. NICs on
 //!    different switches are bonded only when the site allows MLAG; if not,
@@ -25,7 +31,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -136,6 +142,11 @@ pub enum Refusal {
     NotNeeded,
     NotInOverride,
     NoBond,
+    /// A physical NIC named like the bond device ([`BOND_NAME`]): it can be
+    /// neither a member of that bond nor an interface beside it.
+    BondName,
+    /// Usable, but the NIC the host answered discovery on is used alone.
+    NotDiscoveryNic,
 }
 
 impl fmt::Display for Refusal {
@@ -160,6 +171,13 @@ impl fmt::Display for Refusal {
             Refusal::NotNeeded => f.write_str("usable spare: the bond uses a pair"),
             Refusal::NotInOverride => f.write_str("not listed in the site override"),
             Refusal::NoBond => f.write_str("usable, but this host gets no bond"),
+            Refusal::BondName => write!(
+                f,
+                "named {BOND_NAME}, the bond's own name: never a member of it"
+            ),
+            Refusal::NotDiscoveryNic => f.write_str(
+                "usable, but the NIC the host answered discovery on is used alone",
+            ),
         }
     }
 }
@@ -214,9 +232,55 @@ struct Parsed<'a> {
     nic: &'a Nic,
     mac: Option<MacAddress>,
     refusal: Option<Refusal>,
+    /// The host answered discovery through this NIC.
+    answered: bool,
 }
 
-fn parse_nics(hw: &HostHardware) -> Vec<Parsed<'_>> {
+/// How many levels of `master` (bridge over bond over NIC) lead from the
+/// device holding the address down to the physical NICs.
+const MAX_MASTER_DEPTH: usize = 4;
+
+/// The physical NICs through which the host answered discovery at `ip`:
+/// the NIC holding that address, or, when a bridge or a bond holds it, the
+/// physical NICs below it.
+fn answering_nics(hw: &HostHardware, ip: IpAddr) -> HashSet<&InterfaceName> {
+    let ip = ip.to_canonical();
+    let mut found = HashSet::new();
+    let mut frontier: Vec<&InterfaceName> = hw
+        .nics
+        .iter()
+        .filter(|n| {
+            n.ipv4
+                .iter()
+                .chain(&n.ipv6)
+                .any(|net| net.ip().to_canonical() == ip)
+        })
+        .map(|n| &n.name)
+        .collect();
+    for _ in 0..MAX_MASTER_DEPTH {
+        let mut below = Vec::new();
+        for name in frontier {
+            for n in &hw.nics {
+                if &n.name == name && !n.is_virtual {
+                    found.insert(&n.name);
+                }
+                if n.master.as_ref() == Some(name) {
+                    below.push(&n.name);
+                }
+            }
+        }
+        if below.is_empty() {
+            break;
+        }
+        frontier = below;
+    }
+    found
+}
+
+fn parse_nics(hw: &HostHardware, answered_at: Option<IpAddr>) -> Vec<Parsed<'_>> {
+    let answering = answered_at
+        .map(|ip| answering_nics(hw, ip))
+        .unwrap_or_default();
     let mut parsed: Vec<Parsed<'_>> = hw
         .nics
         .iter()
@@ -226,6 +290,7 @@ fn parse_nics(hw: &HostHardware) -> Vec<Parsed<'_>> {
                 nic,
                 mac,
                 refusal: mac.is_none().then_some(Refusal::MissingMac),
+                answered: answering.contains(&nic.name),
             }
         })
         .collect();
@@ -254,6 +319,8 @@ fn parse_nics(hw: &HostHardware) -> Vec<Parsed<'_>> {
             p.refusal = Some(Refusal::DuplicateMac(m));
         } else if p.nic.is_virtual {
             p.refusal = Some(Refusal::Virtual);
+        } else if p.nic.name.as_str() == BOND_NAME {
+            p.refusal = Some(Refusal::BondName);
         }
     }
     parsed
@@ -269,11 +336,14 @@ fn member_of(p: &Parsed<'_>) -> Option<Member> {
 }
 
 /// Plan the bond of one host from its typed hardware and the site's
-/// policy. See the module documentation for the rules.
+/// policy; `answered_at` is where its agent answered discovery (the
+/// host's address in the Inventory), which tells which NIC reaches the
+/// provisioning network. See the module documentation for the rules.
 pub fn plan_bond(
     hw: &HostHardware,
     site: &SiteBondPolicy,
     addressing: Addressing,
+    answered_at: Option<IpAddr>,
 ) -> Result<BondPlan, BondError> {
     if let Addressing::Static(s) = &addressing
         && (s.prefix_len == 0 || s.prefix_len > 32)
@@ -283,12 +353,29 @@ pub fn plan_bond(
             s.prefix_len
         )));
     }
-    let mut parsed = parse_nics(hw);
+    let mut parsed = parse_nics(hw, answered_at);
     let mut notes = Vec::new();
     let chosen: Vec<usize> = match &site.members {
         Some(over) => choose_override(&mut parsed, over, &mut notes)?,
         None => choose_auto(&mut parsed, site, &mut notes)?,
     };
+    let answering: Vec<&str> = parsed
+        .iter()
+        .filter(|p| p.answered)
+        .map(|p| p.nic.name.as_str())
+        .collect();
+    if let Some(ip) = answered_at
+        && !answering.is_empty()
+        && !chosen.iter().any(|&i| parsed[i].answered)
+    {
+        let names: Vec<&str> = chosen.iter().map(|&i| parsed[i].nic.name.as_str()).collect();
+        notes.push(format!(
+            "the host answered discovery at {ip} on {}, which this plan does not use: \
+             check that {} reach the provisioning network",
+            answering.join(", "),
+            names.join(", ")
+        ));
+    }
     let members: Vec<Member> = chosen
         .iter()
         .filter_map(|&i| member_of(&parsed[i]))
@@ -384,7 +471,8 @@ fn choose_override(
                 Refusal::DuplicateName
                 | Refusal::MissingMac
                 | Refusal::DuplicateMac(_)
-                | Refusal::Virtual => {
+                | Refusal::Virtual
+                | Refusal::BondName => {
                     return Err(BondError::OverrideNicUnusable {
                         name: label,
                         reason: r.to_string(),
@@ -437,6 +525,23 @@ fn choose_auto(
     let eligible: Vec<usize> = (0..parsed.len())
         .filter(|&i| parsed[i].refusal.is_none())
         .collect();
+    // The NIC the host answered discovery on reaches the provisioning
+    // network; with its speed unknown it cannot be matched for a bond, and
+    // the NICs that can be are not known to reach that network.
+    if let Some(i) = (0..parsed.len())
+        .find(|&i| parsed[i].answered && parsed[i].refusal == Some(Refusal::UnknownSpeed))
+    {
+        parsed[i].refusal = None;
+        for &j in &eligible {
+            parsed[j].refusal = Some(Refusal::NotDiscoveryNic);
+        }
+        notes.push(format!(
+            "no bond: {} answered discovery (so it reaches the provisioning network) and \
+             reports no speed to match for a bond; it is used alone",
+            parsed[i].nic.name
+        ));
+        return Ok(vec![i]);
+    }
     if eligible.is_empty() {
         // No NIC can be compared for a bond, but one with link and an
         // unknown speed (virtio, some firmware) still carries the host.
@@ -466,14 +571,21 @@ fn choose_auto(
         .find(|(_, v)| v.len() >= 2)
         .map(|(s, v)| (*s, v.clone()));
     let Some((speed, group)) = group else {
-        // Nothing bondable: the fastest NIC, first reported, alone.
-        let (&speed, v) = by_speed
+        // Nothing bondable: the NIC that answered discovery, else the
+        // fastest NIC, first reported, alone.
+        let (&fastest, v) = by_speed
             .iter()
             .next_back()
             .ok_or_else(|| BondError::NoUsableNic("no eligible NIC".into()))?;
-        let single = v[0];
+        let single = answered_first(parsed, &eligible).unwrap_or(v[0]);
+        let speed = parsed[single].nic.speed_mbps.unwrap_or(fastest);
+        let why = if parsed[single].answered {
+            " (it answered discovery)"
+        } else {
+            ""
+        };
         notes.push(format!(
-            "no bond: fewer than two usable NICs of one speed; {} used alone at {speed} Mb/s",
+            "no bond: fewer than two usable NICs of one speed; {} used alone at {speed} Mb/s{why}",
             parsed[single].nic.name
         ));
         return Ok(vec![single]);
@@ -533,8 +645,11 @@ fn choose_auto(
             ));
             group.clone()
         } else {
-            let single = group[0];
-            for &i in &group[1..] {
+            let single = answered_first(parsed, &group).unwrap_or(group[0]);
+            for &i in &group {
+                if i == single {
+                    continue;
+                }
                 let other = switch_identity(parsed[i].nic).unwrap_or_else(|| "unknown".into());
                 parsed[i].refusal = Some(Refusal::DifferentSwitch { switch: other });
             }
@@ -547,14 +662,17 @@ fn choose_auto(
             return Ok(vec![single]);
         }
     };
-    // A pair: the first, then one on another PCI device when possible.
-    let first = pool[0];
+    // A pair: the NIC that answered discovery (else the first), then one
+    // on another PCI device when possible.
+    let first = answered_first(parsed, &pool).unwrap_or(pool[0]);
     let first_dev = pci_device(parsed[first].nic);
-    let second = pool[1..]
+    let others: Vec<usize> = pool.iter().copied().filter(|&i| i != first).collect();
+    let second = others
         .iter()
         .copied()
         .find(|&i| first_dev.is_none() || pci_device(parsed[i].nic) != first_dev)
-        .unwrap_or(pool[1]);
+        .or_else(|| others.first().copied())
+        .ok_or_else(|| BondError::NoUsableNic("internal: a pool of one".into()))?;
     if first_dev.is_some() && pci_device(parsed[second].nic) == first_dev {
         notes.push("both members are ports of one PCI device (no card redundancy)".into());
     }
@@ -564,6 +682,11 @@ fn choose_auto(
         }
     }
     Ok(vec![first, second])
+}
+
+/// The first of `among` through which the host answered discovery.
+fn answered_first(parsed: &[Parsed<'_>], among: &[usize]) -> Option<usize> {
+    among.iter().copied().find(|&i| parsed[i].answered)
 }
 
 fn prefix_to_netmask(prefix: u8) -> Ipv4Addr {

@@ -1,6 +1,6 @@
 //! A host's boot plan: which disk CoreOS installs to, its bond and the
-//! dracut network arguments, computed from its typed hardware and the
-//! site's per-host network policy. [`plan_boot`] is the one place this is
+//! dracut network arguments, computed from its typed hardware, the address
+//! it answered discovery on and the site's per-host network policy. [`plan_boot`] is the one place this is
 //! decided: `BootArtefacts` writes the files from it and the TUI shows it,
 //! so what an operator sees is what the host boots with.
 
@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::bond::{Addressing, BondError, BondPlan, SiteBondPolicy, plan_bond};
-use crate::domain::hardware::HostHardware;
-use crate::domain::{DevicePath, HostId, KernelArg};
+use crate::domain::{DevicePath, HostId, HostRecord, KernelArg};
 use crate::modules::boot::{BootError, install_device};
 
 /// How one host is networked (from the site file; DHCP and automatic bond
@@ -56,15 +55,16 @@ pub enum BootPlanError {
     Bond(#[from] BondError),
 }
 
-/// The boot plan of a host with `hardware` under `network`.
-pub fn plan_boot(
-    hardware: &HostHardware,
-    network: &HostNetwork,
-) -> Result<BootPlan, BootPlanError> {
+/// The boot plan of `host` under `network`: from its typed hardware, and
+/// the address its agent answered discovery on (which tells the NIC that
+/// reaches the provisioning network).
+pub fn plan_boot(host: &HostRecord, network: &HostNetwork) -> Result<BootPlan, BootPlanError> {
+    let hardware = &host.hardware;
     let bond = plan_bond(
         hardware,
         &network.bond,
         network.addressing.clone().unwrap_or(Addressing::Dhcp),
+        Some(host.ip),
     )?;
     let network_args = bond.kernel_args()?;
     let install_device = install_device(hardware)?;
