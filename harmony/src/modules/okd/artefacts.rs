@@ -169,17 +169,16 @@ pub fn render_cluster<H: HttpServer + ?Sized>(
         if host.macs.is_empty() {
             return Err(err("no MAC to name its iPXE script after"));
         }
-        let plan =
-            plan_boot(host, network_of(networks, &host.id)).map_err(|e| match e {
-                BootPlanError::Bond(source) => ArtefactError::Bond {
-                    host: host.id.clone(),
-                    source,
-                },
-                BootPlanError::Disk(source) => ArtefactError::Boot {
-                    host: host.id.clone(),
-                    source,
-                },
-            })?;
+        let plan = plan_boot(host, network_of(networks, &host.id)).map_err(|e| match e {
+            BootPlanError::Bond(source) => ArtefactError::Bond {
+                host: host.id.clone(),
+                source,
+            },
+            BootPlanError::Disk(source) => ArtefactError::Boot {
+                host: host.id.clone(),
+                source,
+            },
+        })?;
         let bond_err = |source| ArtefactError::Bond {
             host: host.id.clone(),
             source,

@@ -137,8 +137,13 @@ pub enum Refusal {
     Virtual,
     NoCarrier,
     UnknownSpeed,
-    Slower { speed_mbps: u32, chosen_mbps: u32 },
-    DifferentSwitch { switch: String },
+    Slower {
+        speed_mbps: u32,
+        chosen_mbps: u32,
+    },
+    DifferentSwitch {
+        switch: String,
+    },
     NotNeeded,
     NotInOverride,
     NoBond,
@@ -175,9 +180,9 @@ impl fmt::Display for Refusal {
                 f,
                 "named {BOND_NAME}, the bond's own name: never a member of it"
             ),
-            Refusal::NotDiscoveryNic => f.write_str(
-                "usable, but the NIC the host answered discovery on is used alone",
-            ),
+            Refusal::NotDiscoveryNic => {
+                f.write_str("usable, but the NIC the host answered discovery on is used alone")
+            }
         }
     }
 }
@@ -368,7 +373,10 @@ pub fn plan_bond(
         && !answering.is_empty()
         && !chosen.iter().any(|&i| parsed[i].answered)
     {
-        let names: Vec<&str> = chosen.iter().map(|&i| parsed[i].nic.name.as_str()).collect();
+        let names: Vec<&str> = chosen
+            .iter()
+            .map(|&i| parsed[i].nic.name.as_str())
+            .collect();
         notes.push(format!(
             "the host answered discovery at {ip} on {}, which this plan does not use: \
              check that {} reach the provisioning network",
@@ -1133,6 +1141,204 @@ pub fn slave_set(b: &ParsedBond) -> HashSet<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use harmony_inventory_agent::model as wire;
+
+    /// A physical NIC with carrier, as an agent reports it.
+    fn nic(name: &str, last_octet: u8, speed: Option<u32>, ipv4: &[&str]) -> wire::Nic {
+        let mac = format!("52:54:00:00:00:{last_octet:02x}");
+        let mut n = wire::Nic::new(name);
+        n.mac = Some(mac.clone());
+        n.permanent_mac = Some(mac);
+        n.speed_mbps = speed;
+        n.carrier = Some(true);
+        n.operstate = Some("up".into());
+        n.pci_address = Some(format!("0000:{last_octet:02x}:00.0"));
+        n.ipv4 = ipv4.iter().map(|a| a.to_string()).collect();
+        n
+    }
+
+    fn host(network: Vec<wire::Nic>) -> HostHardware {
+        HostHardware::from_wire(&wire::Inventory {
+            schema_version: wire::SCHEMA_VERSION,
+            agent_version: "0.1.0".into(),
+            collected_at: "2026-01-01T00:00:00Z".into(),
+            hostname: None,
+            warnings: vec![],
+            system: wire::System::default(),
+            cpu: wire::Cpu::default(),
+            memory: wire::Memory::default(),
+            storage: vec![],
+            network,
+        })
+        .unwrap()
+    }
+
+    fn plan(hw: &HostHardware, answered_at: Option<&str>) -> BondPlan {
+        plan_bond(
+            hw,
+            &SiteBondPolicy::default(),
+            Addressing::Dhcp,
+            answered_at.map(|a| a.parse().unwrap()),
+        )
+        .unwrap()
+    }
+
+    fn names(plan: &BondPlan) -> Vec<&str> {
+        plan.members().iter().map(|m| m.name.as_str()).collect()
+    }
+
+    fn args(plan: &BondPlan) -> Vec<String> {
+        plan.kernel_args()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    fn refusal<'a>(plan: &'a BondPlan, name: &str) -> Option<&'a Refusal> {
+        plan.candidates
+            .iter()
+            .find(|c| c.reported_name == name)
+            .and_then(|c| c.refusal.as_ref())
+    }
+
+    /// A physical NIC named `bond0` was planned as a member of `bond0`
+    /// (`bond=bond0:bond0,eno1:...`). It is left out, with the reason.
+    #[test]
+    fn a_nic_named_like_the_bond_is_never_a_member() {
+        let three = host(vec![
+            nic(BOND_NAME, 1, Some(25_000), &[]),
+            nic("eno1", 2, Some(25_000), &[]),
+            nic("eno2", 3, Some(25_000), &[]),
+        ]);
+        let p = plan(&three, None);
+        assert_eq!(names(&p), ["eno1", "eno2"]);
+        assert_eq!(refusal(&p, BOND_NAME), Some(&Refusal::BondName));
+        assert_eq!(
+            args(&p)[0],
+            "bond=bond0:eno1,eno2:mode=802.3ad,miimon=100,lacp_rate=fast,xmit_hash_policy=layer3+4"
+        );
+        assert!(
+            p.to_string()
+                .contains("refused bond0: named bond0, the bond's own name"),
+            "{p}"
+        );
+        // Two NICs, one of them named like the bond: no bond, the other alone.
+        let two = host(vec![
+            nic(BOND_NAME, 1, Some(25_000), &[]),
+            nic("eno1", 2, Some(25_000), &[]),
+        ]);
+        let p = plan(&two, None);
+        assert_eq!(names(&p), ["eno1"]);
+        assert!(!p.is_bond());
+        assert_eq!(args(&p), ["ip=eno1:dhcp", "rd.neednet=1"]);
+        // Even when the host answered discovery through it.
+        let answered = host(vec![
+            nic(BOND_NAME, 1, None, &["192.0.2.10/24"]),
+            nic("eno1", 2, Some(1000), &[]),
+        ]);
+        assert_eq!(names(&plan(&answered, Some("192.0.2.10"))), ["eno1"]);
+        // A site override naming it is an error, not a bond.
+        let over = SiteBondPolicy {
+            members: Some(MemberOverride::Names(vec![
+                BOND_NAME.parse().unwrap(),
+                "eno1".parse().unwrap(),
+            ])),
+            allow_multi_chassis: false,
+        };
+        let e = plan_bond(&three, &over, Addressing::Dhcp, None).unwrap_err();
+        assert!(
+            matches!(&e, BondError::OverrideNicUnusable { name, .. } if name == BOND_NAME),
+            "{e}"
+        );
+    }
+
+    /// A virtio NIC without `speed=` (speed unknown) answered discovery;
+    /// another NIC reports a speed. The plan used the other one (DHCP on a
+    /// NIC not known to reach the provisioning network); it uses the one
+    /// that answered.
+    #[test]
+    fn the_nic_that_answered_discovery_is_used_when_its_speed_is_unknown() {
+        let hw = host(vec![
+            nic("enp1s0", 1, None, &["192.0.2.10/24"]),
+            nic("enp2s0", 2, Some(1000), &["198.51.100.7/24"]),
+        ]);
+        let p = plan(&hw, Some("192.0.2.10"));
+        assert_eq!(names(&p), ["enp1s0"]);
+        assert_eq!(args(&p), ["ip=enp1s0:dhcp", "rd.neednet=1"]);
+        assert_eq!(refusal(&p, "enp2s0"), Some(&Refusal::NotDiscoveryNic));
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains("enp1s0 answered discovery")),
+            "{p}"
+        );
+        // Without the discovery address, the old rule (a known speed wins).
+        assert_eq!(names(&plan(&hw, None)), ["enp2s0"]);
+        // Two NICs of unknown speed: the one that answered, not the first.
+        let hw = host(vec![
+            nic("enp1s0", 1, None, &["198.51.100.7/24"]),
+            nic("enp2s0", 2, None, &["192.0.2.10/24"]),
+        ]);
+        assert_eq!(names(&plan(&hw, Some("192.0.2.10"))), ["enp2s0"]);
+        // An IPv4-mapped IPv6 address names the same NIC.
+        assert_eq!(names(&plan(&hw, Some("::ffff:192.0.2.10"))), ["enp2s0"]);
+    }
+
+    /// Through a bridge or a bond of the discovery environment: the
+    /// physical NIC below the device holding the address answered.
+    #[test]
+    fn the_answering_nic_is_found_below_a_bridge() {
+        let mut br = wire::Nic::new("br0");
+        br.is_virtual = true;
+        br.mac = Some("52:54:00:00:00:02".into());
+        br.ipv4 = vec!["192.0.2.10/24".into()];
+        let mut member = nic("enp2s0", 2, None, &[]);
+        member.master = Some("br0".into());
+        let hw = host(vec![nic("enp1s0", 1, Some(1000), &[]), member, br]);
+        let p = plan(&hw, Some("192.0.2.10"));
+        assert_eq!(names(&p), ["enp2s0"]);
+    }
+
+    /// With known speeds and no bond possible, the NIC that answered is the
+    /// one used alone; in a bondable pool it is a member; when the plan
+    /// leaves it out (a faster pair), a note says so.
+    #[test]
+    fn known_speeds_prefer_the_answering_nic_and_say_when_it_is_left_out() {
+        let hw = host(vec![
+            nic("eno1", 1, Some(10_000), &[]),
+            nic("eno2", 2, Some(1000), &["192.0.2.10/24"]),
+        ]);
+        let p = plan(&hw, Some("192.0.2.10"));
+        assert_eq!(names(&p), ["eno2"]);
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains("(it answered discovery)")),
+            "{p}"
+        );
+        let pool = host(vec![
+            nic("ens1f0", 1, Some(25_000), &[]),
+            nic("ens1f1", 2, Some(25_000), &[]),
+            nic("ens2f0", 3, Some(25_000), &["192.0.2.10/24"]),
+        ]);
+        let p = plan(&pool, Some("192.0.2.10"));
+        assert!(names(&p).contains(&"ens2f0"), "{p}");
+        let faster = host(vec![
+            nic("eno1", 1, Some(1000), &["192.0.2.10/24"]),
+            nic("ens1f0", 2, Some(25_000), &[]),
+            nic("ens2f0", 3, Some(25_000), &[]),
+        ]);
+        let p = plan(&faster, Some("192.0.2.10"));
+        assert_eq!(names(&p), ["ens1f0", "ens2f0"]);
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains("answered discovery at 192.0.2.10 on eno1")
+                    && n.contains("check that ens1f0, ens2f0 reach the provisioning network")),
+            "{p}"
+        );
+    }
 
     #[test]
     fn netmask_conversions() {
