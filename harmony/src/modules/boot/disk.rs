@@ -107,13 +107,13 @@ pub fn stable_path(disk: &Disk) -> Result<DevicePath, BootError> {
         .as_ref()
         .filter(|p| p.as_str().starts_with("/dev/disk/by-path/"))
         .cloned();
-    Ok(by_id_wwn
+    by_id_wwn
         .or_else(|| disk.wwn.as_ref().and_then(|w| w.udev_link()))
         .or(by_id)
         .or(by_path)
         .ok_or_else(|| BootError::NoStablePath {
             disk: describe(disk),
-        })?)
+        })
 }
 
 /// `sda (QEMU HARDDISK, 480 GiB)`: the disk as an operator finds it (its

@@ -353,8 +353,13 @@ mod tests {
     #[test]
     fn the_script_carries_the_stable_disk_and_the_answering_nic() {
         let host = master(Some("pci-0000:04:00.0"));
-        let files =
-            render_cluster(&FakeSite::new(), &site(), &[host.clone()], &BTreeMap::new()).unwrap();
+        let files = render_cluster(
+            &FakeSite::new(),
+            &site(),
+            std::slice::from_ref(&host),
+            &BTreeMap::new(),
+        )
+        .unwrap();
         let script = files
             .iter()
             .find(|a| a.path == per_mac_ipxe_path(&host.macs[0]))
@@ -373,8 +378,13 @@ mod tests {
     #[test]
     fn a_disk_without_a_stable_path_fails_naming_host_and_disk() {
         let host = master(None);
-        let e = render_cluster(&FakeSite::new(), &site(), &[host.clone()], &BTreeMap::new())
-            .unwrap_err();
+        let e = render_cluster(
+            &FakeSite::new(),
+            &site(),
+            std::slice::from_ref(&host),
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
         let shown = e.to_string();
         assert!(matches!(e, ArtefactError::Boot { .. }), "{shown}");
         assert!(shown.contains(host.id.as_str()), "{shown}");
