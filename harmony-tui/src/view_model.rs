@@ -70,7 +70,7 @@ impl HostRow {
             role,
             record.phase.to_string(),
         ];
-        let boot = plan_boot(&record.hardware, network)
+        let boot = plan_boot(&record, network)
             .map(|plan| plan.lines())
             .map_err(|e| shown(&e.to_string()));
         Self {

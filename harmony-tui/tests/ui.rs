@@ -470,7 +470,7 @@ fn details_show_the_boot_plan_under_the_site_policy() {
         App::new(repo, harmony::domain::EventBus::default()).with_networks(networks.clone());
     app.reload_blocking();
     let row = app.selected().unwrap();
-    let want = plan_boot(&row.record.hardware, network_of(&networks, &id(1)))
+    let want = plan_boot(&row.record, network_of(&networks, &id(1)))
         .unwrap()
         .lines();
     assert_eq!(row.boot.as_ref().unwrap(), &want);

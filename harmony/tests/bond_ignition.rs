@@ -107,7 +107,12 @@ fn plan_bond(
     site: &SiteBondPolicy,
     addressing: Addressing,
 ) -> Result<BondPlan, BondError> {
-    bond::plan_bond(&HostHardware::from_wire(inv).unwrap(), site, addressing)
+    bond::plan_bond(
+        &HostHardware::from_wire(inv).unwrap(),
+        site,
+        addressing,
+        None,
+    )
 }
 
 fn refusal_of<'a>(plan: &'a BondPlan, name: &str) -> Option<&'a Refusal> {
@@ -361,6 +366,108 @@ fn nic_without_speed_is_used_alone_never_bonded() {
         "0000:00:03.0",
     )]);
     assert!(plan_bond(&down, &SiteBondPolicy::default(), Addressing::Dhcp).is_err());
+}
+
+/// The QEMU machine of issue 8: a virtio NIC without `speed=` answered
+/// discovery, an e1000e NIC reports 1000 Mb/s on another network. The plan
+/// used to put DHCP on the e1000e; the boot line, the keyfile and the
+/// Ignition config now carry the NIC that answered.
+#[test]
+fn the_nic_that_answered_discovery_is_in_the_boot_files() {
+    let mut virtio = nic("enp1s0", "52:54:00:00:00:01", None, true, "0000:01:00.0");
+    virtio.driver = Some("virtio_net".into());
+    virtio.ipv4 = vec!["192.168.77.21/24".into()];
+    let mut e1000e = nic(
+        "enp2s0",
+        "52:54:00:00:00:02",
+        Some(1000),
+        true,
+        "0000:02:00.0",
+    );
+    e1000e.ipv4 = vec!["10.9.0.5/16".into()];
+    let hw = HostHardware::from_wire(&inv(vec![virtio, e1000e])).unwrap();
+    let plan = bond::plan_bond(
+        &hw,
+        &SiteBondPolicy::default(),
+        Addressing::Dhcp,
+        Some("192.168.77.21".parse().unwrap()),
+    )
+    .unwrap();
+    assert_eq!(
+        args_str(&plan.kernel_args().unwrap()),
+        ["ip=enp1s0:dhcp", "rd.neednet=1"]
+    );
+    assert_eq!(refusal_of(&plan, "enp2s0"), Some(&Refusal::NotDiscoveryNic));
+    let files = plan.keyfiles().unwrap();
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["enp1s0.nmconnection"]);
+    assert!(files[0].1.contains("52:54:00:00:00:01"), "{}", files[0].1);
+    let bytes = host_ignition(&HostIgnition {
+        hostname: "master-0.ocp.example.com".parse().unwrap(),
+        role: Role::ControlPlane,
+        role_config: "http://192.168.77.1:8080/okd/master.ign".parse().unwrap(),
+        ca: None,
+        keyfiles: files,
+    })
+    .unwrap();
+    run_ignition_validate(&ignition_validate(), &bytes).unwrap();
+    let paths: Vec<String> = files_of(&bytes)
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        paths.contains(&format!("{KEYFILE_DIR}/enp1s0.nmconnection")),
+        "{paths:?}"
+    );
+}
+
+/// A physical NIC named `bond0` was made a member of `bond0`; it is left
+/// out of the arguments and the keyfiles, with its reason.
+#[test]
+fn a_nic_named_bond0_is_not_in_the_boot_files() {
+    let host = inv(vec![
+        nic(
+            "bond0",
+            "52:54:00:00:00:01",
+            Some(10_000),
+            true,
+            "0000:01:00.0",
+        ),
+        nic(
+            "eno1",
+            "52:54:00:00:00:02",
+            Some(10_000),
+            true,
+            "0000:02:00.0",
+        ),
+        nic(
+            "eno2",
+            "52:54:00:00:00:03",
+            Some(10_000),
+            true,
+            "0000:03:00.0",
+        ),
+    ]);
+    let plan = plan_bond(&host, &SiteBondPolicy::default(), Addressing::Dhcp).unwrap();
+    assert_eq!(member_names(&plan), ["eno1", "eno2"]);
+    assert_eq!(refusal_of(&plan, "bond0"), Some(&Refusal::BondName));
+    let parsed = parse_network_args(&plan.kernel_args().unwrap()).unwrap();
+    assert_eq!(
+        slave_set(parsed.bond("bond0").unwrap()),
+        ["eno1", "eno2"].into_iter().collect()
+    );
+    let files = plan.keyfiles().unwrap();
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "bond0.nmconnection",
+            "eno1.nmconnection",
+            "eno2.nmconnection"
+        ]
+    );
+    assert!(files[0].1.contains("[bond]"), "{}", files[0].1);
+    assert!(!files[0].1.contains("52:54:00:00:00:01"), "{}", files[0].1);
 }
 
 /// Hostile names and MACs never reach planning: the conversion to typed

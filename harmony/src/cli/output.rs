@@ -265,6 +265,7 @@ fn boot_plan_lines(h: &HostRecord) -> String {
         &h.hardware,
         &Default::default(),
         crate::modules::okd::bond::Addressing::Dhcp,
+        Some(h.ip),
     ) {
         Ok(plan) => {
             let _ = writeln!(out, "network plan:");

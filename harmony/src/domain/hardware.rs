@@ -4,7 +4,9 @@
 //! untrusted. [`HostHardware::from_wire`] is the one conversion from it:
 //! every identifier (interface names, MACs, device paths, PCI addresses,
 //! WWNs, addresses) parses into its typed value or the whole document is
-//! refused with a [`HardwareError`] naming the field and the value; every
+//! refused with a [`HardwareError`] naming the field and the value; the few
+//! values that are dropped instead (a host name, a udev link, an all-zero or
+//! multicast MAC) leave a warning naming the field and the reason; every
 //! free text (vendor, model, serial, LLDP names, warnings) becomes a
 //! [`SafeText`]. Discovery calls it at the trust boundary, the store calls
 //! it again on every row it reads, and planning (install disk, bond, role
@@ -318,7 +320,8 @@ pub struct Lldp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Nic {
     pub name: InterfaceName,
-    /// Current MAC (a reported all-zero or multicast MAC is dropped).
+    /// Current MAC (a reported all-zero or multicast MAC is dropped, with a
+    /// warning).
     pub mac: Option<MacAddress>,
     /// Burned-in MAC.
     pub permanent_mac: Option<MacAddress>,
@@ -477,12 +480,12 @@ mod convert {
         }
     }
 
-    /// A kernel name: 1 to 64 of `[A-Za-z0-9._-]`, not `.` or `..`.
+    /// A kernel name: 1 to 64 of `[A-Za-z0-9._-]` (no `/`), starting with
+    /// a letter or a digit (so never `.`, `..`, `...` or `-rf`).
     fn component(field: &str, whole: &str, name: &str) -> Result<(), HardwareError> {
         if name.is_empty()
-            || name == "."
-            || name == ".."
             || name.len() > 64
+            || !name.starts_with(|c: char| c.is_ascii_alphanumeric())
             || !name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
@@ -490,7 +493,7 @@ mod convert {
             return Err(HardwareError::new(
                 field,
                 whole,
-                "name must be 1 to 64 of [A-Za-z0-9._-], not . or ..",
+                "name must be 1 to 64 of [A-Za-z0-9._-], starting with a letter or a digit",
             ));
         }
         Ok(())
@@ -512,36 +515,53 @@ mod convert {
         let Some(link) = s.strip_prefix(prefix.as_str()) else {
             return Err(format!("must start with {prefix}"));
         };
-        if link.is_empty()
-            || link == "."
-            || link == ".."
+        if !link.starts_with(|c: char| c.is_ascii_alphanumeric())
             || !link.chars().all(|c| {
                 c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '+' | '@')
             })
         {
-            return Err("link name must be of [A-Za-z0-9._:+@-], not . or ..".into());
+            return Err(
+                "link name must be of [A-Za-z0-9._:+@-], starting with a letter or a digit".into(),
+            );
         }
         DevicePath::from_str(s).map_err(|e| e.reason.to_string())
     }
 
-    /// A MAC as reported: syntax errors refuse the host; a well-formed but
-    /// unusable address (all-zero, multicast) is dropped.
-    fn mac(field: &str, s: &Option<String>) -> Result<Option<MacAddress>, HardwareError> {
+    /// A MAC as reported: syntax errors (mixed separators included) refuse
+    /// the host; a well-formed but unusable address (all-zero, multicast)
+    /// is dropped with a warning naming the field and the reason.
+    fn mac(
+        field: &str,
+        s: &Option<String>,
+        warnings: &mut Vec<AgentWarning>,
+    ) -> Result<Option<MacAddress>, HardwareError> {
         let Some(raw) = s.as_deref() else {
             return Ok(None);
         };
+        let sep = raw.as_bytes().get(2).copied();
         let well_formed = raw.len() == 17
+            && matches!(sep, Some(b':' | b'-'))
             && raw.bytes().enumerate().all(|(i, b)| {
                 if i % 3 == 2 {
-                    b == b':' || b == b'-'
+                    Some(b) == sep
                 } else {
                     b.is_ascii_hexdigit()
                 }
             });
         if !well_formed {
-            return Err(HardwareError::new(field, raw, "not a MAC address"));
+            return Err(HardwareError::new(
+                field,
+                raw,
+                "not a MAC address (six hex octets, one separator, ':' or '-')",
+            ));
         }
-        Ok(MacAddress::from_str(raw).ok())
+        match MacAddress::from_str(raw) {
+            Ok(m) => Ok(Some(m)),
+            Err(e) => {
+                warnings.push(warning(format!("MAC dropped: {field}: {}", e.reason)));
+                Ok(None)
+            }
+        }
     }
 
     fn warning(message: String) -> AgentWarning {
@@ -577,7 +597,7 @@ mod convert {
         }
         let mut nics = Vec::with_capacity(inv.network.len());
         for (i, n) in inv.network.iter().enumerate() {
-            nics.push(nic(i, n)?);
+            nics.push(nic(i, n, &mut warnings)?);
         }
         Ok(HostHardware {
             agent_version: SafeText::new(&inv.agent_version),
@@ -763,12 +783,16 @@ mod convert {
         })
     }
 
-    fn nic(i: usize, n: &wire::Nic) -> Result<Nic, HardwareError> {
+    fn nic(
+        i: usize,
+        n: &wire::Nic,
+        warnings: &mut Vec<AgentWarning>,
+    ) -> Result<Nic, HardwareError> {
         let p = format!("network[{i}]");
         let name = InterfaceName::from_str(&n.name)
             .map_err(|e| HardwareError::new(format!("{p}.name"), &n.name, e.reason))?;
-        let mac_ = mac(&format!("{p}.mac"), &n.mac)?;
-        let permanent_mac = mac(&format!("{p}.permanent_mac"), &n.permanent_mac)?;
+        let mac_ = mac(&format!("{p}.mac"), &n.mac, warnings)?;
+        let permanent_mac = mac(&format!("{p}.permanent_mac"), &n.permanent_mac, warnings)?;
         let master = n
             .master
             .as_deref()
@@ -1015,9 +1039,10 @@ mod tests {
             "/dev/disk/by-id/wwn-0x5000c500a1b2c3d4"
         );
         let messages: Vec<&str> = h.warnings.iter().map(|w| w.message.as_str()).collect();
-        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert_eq!(messages.len(), 3, "{messages:?}");
         assert!(messages[0].starts_with("hostname dropped"));
         assert!(messages[1].starts_with("disk link dropped: storage_0_.by_id"));
+        assert!(messages[2].starts_with("MAC dropped: network_0_.permanent_mac: all-zero"));
     }
 
     #[test]
@@ -1026,6 +1051,88 @@ mod tests {
         let wire = h.to_wire();
         assert_eq!(HostHardware::from_wire(&wire).unwrap(), h);
         assert_eq!(wire.network[0].pci_address.as_deref(), Some("0000:3b:00.1"));
+    }
+
+    /// Values that passed the old checks and broke boot files or vanished
+    /// without a word: a NIC named `-rf` (`ip=-rf:dhcp`), a disk or a udev
+    /// link named `...`, a MAC with mixed separators (was dropped, the
+    /// host stored with no MAC).
+    #[test]
+    fn names_that_break_boot_files_are_refused_naming_the_field() {
+        type Damage = fn(&mut wire::Inventory);
+        let cases: [(Damage, &str); 6] = [
+            (|d| d.network[0].name = "-rf".into(), "network[0].name"),
+            (|d| d.network[0].name = "...".into(), "network[0].name"),
+            (
+                |d| d.network[0].master = Some("-x".into()),
+                "network[0].master",
+            ),
+            (
+                |d| d.network[0].mac = Some("52:54-00:aa:bb:01".into()),
+                "network[0].mac",
+            ),
+            (
+                |d| d.network[0].permanent_mac = Some("52-54-00-aa-bb:01".into()),
+                "network[0].permanent_mac",
+            ),
+            (
+                |d| {
+                    d.storage[0].name = "...".into();
+                    d.storage[0].path = "/dev/...".into();
+                },
+                "storage[0].name",
+            ),
+        ];
+        for (damage, field) in cases {
+            let mut d = doc();
+            damage(&mut d);
+            let e = HostHardware::from_wire(&d).unwrap_err();
+            assert_eq!(e.field, field, "{e}");
+        }
+        let mut d = doc();
+        d.storage[0].name = "-sda".into();
+        d.storage[0].path = "/dev/-sda".into();
+        assert_eq!(
+            HostHardware::from_wire(&d).unwrap_err().field,
+            "storage[0].name"
+        );
+    }
+
+    /// Every value the conversion drops (a MAC that is well-formed but no
+    /// NIC address, an odd udev link) leaves a warning naming the field and
+    /// the reason, never the raw value.
+    #[test]
+    fn dropped_values_are_reported_as_warnings() {
+        let mut d = doc();
+        d.network[0].mac = Some("01:00:5e:00:00:01".into());
+        d.network[0].permanent_mac = Some("00:00:00:00:00:00".into());
+        d.storage[0].by_id = Some("/dev/disk/by-id/...".into());
+        d.storage[0].by_path = Some("/dev/disk/by-path/-$(reboot)".into());
+        let h = HostHardware::from_wire(&d).unwrap();
+        assert_eq!(h.nics[0].mac, None);
+        assert_eq!(h.nics[0].permanent_mac, None);
+        assert_eq!(h.disks[0].by_id, None);
+        assert_eq!(h.disks[0].by_path, None);
+        let messages: Vec<&str> = h
+            .warnings
+            .iter()
+            .filter(|w| w.source.as_str() == "harmony")
+            .map(|w| w.message.as_str())
+            .collect();
+        let has = |prefix: &str| messages.iter().any(|m| m.starts_with(prefix));
+        assert!(
+            has("MAC dropped: network_0_.mac: multicast"),
+            "{messages:?}"
+        );
+        assert!(
+            has("MAC dropped: network_0_.permanent_mac: all-zero"),
+            "{messages:?}"
+        );
+        assert!(has("disk link dropped: storage_0_.by_id"), "{messages:?}");
+        assert!(has("disk link dropped: storage_0_.by_path"), "{messages:?}");
+        for m in &messages {
+            assert!(!m.contains("reboot") && !m.contains("01:00:5e"), "{m}");
+        }
     }
 
     #[test]

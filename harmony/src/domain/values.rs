@@ -118,7 +118,21 @@ impl fmt::Display for MacAddress {
 }
 string_serde!(MacAddress);
 
-/// A Linux network interface name: `[A-Za-z0-9._-]{1,15}`, not `.` or `..`.
+/// The first character of a device or interface name: a letter or a
+/// digit. A leading `-` reads as an option to every tool that gets the name
+/// (`ip=-rf:dhcp`, `nmcli`, `ip link`); a leading `.` makes a hidden file of
+/// a name used in a file name (NetworkManager keyfiles) and lets `...` pass
+/// for a name.
+fn starts_safely(name: &str) -> bool {
+    name.bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric())
+}
+
+/// A Linux network interface name, by the kernel's rules
+/// (`dev_valid_name`: 1 to `IFNAMSIZ - 1` = 15 bytes, not `.` or `..`, no
+/// `/`, `:` or white space) and Harmony's: only `[A-Za-z0-9._-]`, starting
+/// with a letter or a digit (never `-` or `.`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct InterfaceName(String);
 
@@ -144,6 +158,9 @@ impl FromStr for InterfaceName {
         }
         if s == "." || s == ".." {
             return Err(err("'.' and '..' are not interface names"));
+        }
+        if !starts_safely(s) {
+            return Err(err("must start with a letter or a digit (not '-' or '.')"));
         }
         Ok(Self(s.to_string()))
     }
@@ -513,7 +530,9 @@ impl fmt::Display for KernelArg {
 string_serde!(KernelArg);
 
 /// A block device path an installer may write to: `/dev/<name>` or a udev
-/// link `/dev/disk/by-id/<link>`, `/dev/disk/by-path/<link>`.
+/// link `/dev/disk/by-id/<link>`, `/dev/disk/by-path/<link>`. The name or
+/// link is one component of `[A-Za-z0-9._:+@-]` (no `/`), not `.` or `..`,
+/// starting with a letter or a digit (no `-` option look-alike, no `...`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DevicePath(String);
 
@@ -542,6 +561,11 @@ impl FromStr for DevicePath {
         }) {
             return Err(err(
                 "device names may hold only letters, digits and . _ - : + @",
+            ));
+        }
+        if !starts_safely(name) {
+            return Err(err(
+                "device names must start with a letter or a digit (not '-' or '.')",
             ));
         }
         Ok(Self(s.to_string()))
@@ -786,6 +810,33 @@ mod tests {
         }
     }
 
+    /// Names the old charset check let through, which break a boot line
+    /// (`ip=-rf:dhcp`) or a file name: the kernel's rules (no `/`, `:`,
+    /// white space, at most 15 bytes) and ours (no leading `-` or `.`).
+    #[test]
+    fn interface_names_follow_the_kernel_rules_and_ours() {
+        assert_eq!(
+            "abcdefghijklmno".parse::<InterfaceName>().unwrap().as_str(),
+            "abcdefghijklmno",
+            "15 bytes is IFNAMSIZ - 1"
+        );
+        for good in ["0eth", "e", "bond0", "vlan.10", "x-", "y."] {
+            assert!(good.parse::<InterfaceName>().is_ok(), "{good:?}");
+        }
+        for bad in [
+            "-rf", "-", "--help", "...", ".", ".eth0", "_x", "eth0:1", "a/b", "a b", "eth0\t", "é",
+        ] {
+            let e = bad.parse::<InterfaceName>().unwrap_err();
+            assert_eq!(e.field, "interface name", "{bad:?}");
+        }
+        let e = "-rf".parse::<InterfaceName>().unwrap_err();
+        assert!(
+            e.reason.contains("must start with a letter or a digit"),
+            "{e}"
+        );
+        assert!(serde_json::from_str::<InterfaceName>("\"-rf\"").is_err());
+    }
+
     #[test]
     fn hostnames() {
         assert_eq!(
@@ -878,6 +929,15 @@ mod tests {
             "/dev/disk/by-id/../../sda",
             "/dev/sd a",
             "dev/sda",
+            "/dev/...",
+            "/dev/-rf",
+            "/dev/.sda",
+            "/dev/disk/by-id/...",
+            "/dev/disk/by-id/-x",
+            "/dev/disk/by-path/.",
+            "/dev/disk/by-path/..",
+            "/dev/disk/by-path/.pci-0000:00:17.0-ata-1",
+            "/dev/disk/by-id/a/b",
         ]) {
             assert!(bad.parse::<DevicePath>().is_err(), "{bad:?}");
         }

@@ -18,11 +18,15 @@
 //!
 //! # The path
 //!
-//! Kernel names (`sda`) can change between boots, so the chosen disk is
+//! Kernel names (`sda`) can change between boots (a QEMU machine showed
+//! its SSD as `sda` one boot and its HDD the next), so the chosen disk is
 //! named by the most stable link the agent reported: `/dev/disk/by-id/wwn-…`
 //! (the agent's `by_id` when it is a `wwn-` link, else built from a
-//! `0x…` WWN), else its other by-id link, else its by-path link, else
-//! `/dev/NAME`. Every path and the WWN are already typed
+//! `0x…` WWN), else its other by-id link (serial based), else its by-path
+//! link. A disk with none of these is refused
+//! ([`BootError::NoStablePath`], naming the disk): a kernel name is never
+//! planned, since an installer writing to the wrong disk destroys data.
+//! Every path and the WWN are already typed
 //! ([`crate::domain::hardware::Disk`]): discovery refused hostile ones, so
 //! nothing here parses an agent's string.
 
@@ -30,7 +34,7 @@ use super::BootError;
 use crate::domain::DevicePath;
 use crate::domain::ValueError;
 use crate::domain::hardware::{Disk, DiskKind, HostHardware};
-use crate::domain::roles::{GIB, is_install_candidate};
+use crate::domain::roles::{GIB, format_gib, is_install_candidate};
 
 /// Smallest disk CoreOS is installed on.
 pub const MIN_INSTALL_DISK_BYTES: u64 = 100 * GIB;
@@ -73,8 +77,9 @@ pub fn install_device(hw: &HostHardware) -> Result<DevicePath, BootError> {
 }
 
 /// The most stable path of `disk`: a `wwn-` by-id link, else the udev link
-/// of its `0x…` WWN, else its by-id link, else its by-path link, else its
-/// `/dev/NAME`. A disk whose path is not `/dev/` and its own name is not
+/// of its `0x…` WWN, else its by-id link, else its by-path link; never its
+/// kernel name (`/dev/NAME`): [`BootError::NoStablePath`] when it has none
+/// of these. A disk whose path is not `/dev/` and its own name is not
 /// trusted with the others.
 pub fn stable_path(disk: &Disk) -> Result<DevicePath, BootError> {
     if disk.path.as_str().strip_prefix("/dev/") != Some(disk.name.as_str()) {
@@ -102,11 +107,33 @@ pub fn stable_path(disk: &Disk) -> Result<DevicePath, BootError> {
         .as_ref()
         .filter(|p| p.as_str().starts_with("/dev/disk/by-path/"))
         .cloned();
-    Ok(by_id_wwn
+    by_id_wwn
         .or_else(|| disk.wwn.as_ref().and_then(|w| w.udev_link()))
         .or(by_id)
         .or(by_path)
-        .unwrap_or_else(|| disk.path.clone()))
+        .ok_or_else(|| BootError::NoStablePath {
+            disk: describe(disk),
+        })
+}
+
+/// `sda (QEMU HARDDISK, 480 GiB)`: the disk as an operator finds it (its
+/// kernel name now, model and size; typed and safe values only).
+fn describe(disk: &Disk) -> String {
+    let mut about: Vec<String> = Vec::new();
+    if let Some(m) = disk.model.as_ref().filter(|m| !m.is_blank()) {
+        about.push(m.cut(64).to_string());
+    }
+    if let Some(s) = disk.serial.as_ref().filter(|s| !s.is_blank()) {
+        about.push(format!("serial {}", s.cut(64)));
+    }
+    if let Some(b) = disk.size_bytes {
+        about.push(format_gib(b));
+    }
+    if about.is_empty() {
+        disk.name.to_string()
+    } else {
+        format!("{} ({})", disk.name, about.join(", "))
+    }
 }
 
 #[cfg(test)]
@@ -239,7 +266,45 @@ mod tests {
             "/dev/disk/by-path/pci-0000:00:17.0-ata-sda"
         );
         d.by_path = None;
-        assert_eq!(stable_path(&typed(&d)).unwrap().as_str(), "/dev/sda");
+        d.wwn = Some("0x5002538f4231e1a2".into());
+        assert_eq!(
+            stable_path(&typed(&d)).unwrap().as_str(),
+            "/dev/disk/by-id/wwn-0x5002538f4231e1a2",
+            "a WWN alone gives the udev link"
+        );
+    }
+
+    /// Kernel names swap between boots (the SSD was `sda` one boot, the
+    /// 500 GB HDD the next): a disk with no by-id link, no `0x…` WWN and no
+    /// by-path link is refused, naming the disk, never planned as `/dev/sda`.
+    #[test]
+    fn a_kernel_name_is_never_planned() {
+        let mut d = disk("sda", DiskKind::Ssd, 480);
+        d.by_id = None;
+        d.by_path = None;
+        d.wwn = Some("eui.0025388b71b2c3d4".into());
+        d.model = Some("QEMU HARDDISK".into());
+        let e = install_device(&inv(vec![d.clone()])).unwrap_err();
+        match &e {
+            BootError::NoStablePath { disk } => assert!(disk.contains("sda"), "{e}"),
+            other => panic!("gave {other:?}"),
+        }
+        let shown = e.to_string();
+        assert!(
+            shown.contains("sda") && shown.contains("QEMU HARDDISK"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("by-id") && shown.contains("by-path"),
+            "{shown}"
+        );
+        assert!(stable_path(&typed(&d)).is_err());
+        // A by-path link (reported by the agent from udev) is stable enough.
+        d.by_path = Some("/dev/disk/by-path/pci-0000:00:1f.2-ata-1".into());
+        assert_eq!(
+            install_device(&inv(vec![d])).unwrap().as_str(),
+            "/dev/disk/by-path/pci-0000:00:1f.2-ata-1"
+        );
     }
 
     /// Hostile names and WWNs never reach planning: the conversion refuses

@@ -54,6 +54,12 @@ pub enum BootError {
         "no install disk among {disks} disk(s): need a non-removable, non-USB, non-optical disk of at least {min_gib} GiB"
     )]
     NoInstallDisk { disks: usize, min_gib: u64 },
+    /// The install disk has no stable name: kernel names (`sda`) can
+    /// change between boots, so none is planned.
+    #[error(
+        "install disk {disk} has no stable path: no /dev/disk/by-id link, no WWN and no /dev/disk/by-path link reported (a kernel name can name another disk at the next boot)"
+    )]
+    NoStablePath { disk: String },
     /// The agent reported a disk field that is not a safe value.
     #[error("install disk field {field} rejected: {source}")]
     InvalidDisk {

@@ -169,17 +169,16 @@ pub fn render_cluster<H: HttpServer + ?Sized>(
         if host.macs.is_empty() {
             return Err(err("no MAC to name its iPXE script after"));
         }
-        let plan =
-            plan_boot(&host.hardware, network_of(networks, &host.id)).map_err(|e| match e {
-                BootPlanError::Bond(source) => ArtefactError::Bond {
-                    host: host.id.clone(),
-                    source,
-                },
-                BootPlanError::Disk(source) => ArtefactError::Boot {
-                    host: host.id.clone(),
-                    source,
-                },
-            })?;
+        let plan = plan_boot(host, network_of(networks, &host.id)).map_err(|e| match e {
+            BootPlanError::Bond(source) => ArtefactError::Bond {
+                host: host.id.clone(),
+                source,
+            },
+            BootPlanError::Disk(source) => ArtefactError::Boot {
+                host: host.id.clone(),
+                source,
+            },
+        })?;
         let bond_err = |source| ArtefactError::Bond {
             host: host.id.clone(),
             source,
@@ -306,5 +305,90 @@ impl<T: Topology + HttpServer> SagaScore<T> for BootArtefacts {
             .filter_map(RemoveFile::from_key)
             .map(|s| Box::new(s) as Box<dyn Step<T>>)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::boot_plan::tests::{qemu, record};
+    use super::*;
+    use crate::infra::fakes::FakeSite;
+
+    fn site() -> SiteBoot {
+        let p = |s: &str| s.parse::<RelativePath>().unwrap();
+        let u = |s: &str| s.parse::<HttpUrl>().unwrap();
+        SiteBoot {
+            scos_kernel: p("os/scos/kernel"),
+            scos_initramfs: p("os/scos/initramfs.img"),
+            scos_rootfs: p("os/scos/rootfs.img"),
+            centos_kernel: p("os/centos/vmlinuz"),
+            centos_initrd: p("os/centos/initrd.img"),
+            centos_tree: p("os/centos"),
+            agent: p("harmony/agent"),
+            agent_sha256: "a".repeat(64).parse().unwrap(),
+            agent_port: 25000,
+            ssh_keys: vec![
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUm ops@bastion"
+                    .parse()
+                    .unwrap(),
+            ],
+            repo: None,
+            bootstrap_config: u("http://192.0.2.1/bootstrap.ign"),
+            master_config: u("http://192.0.2.1/master.ign"),
+            worker_config: u("http://192.0.2.1/worker.ign"),
+            ca: None,
+            extra_args: vec![],
+        }
+    }
+
+    fn master(by_path: Option<&str>) -> HostRecord {
+        let mut host = record(&qemu(by_path), "192.168.77.21");
+        host.role = Some(Role::ControlPlane);
+        host.hostname = Some("master-0.ocp.example.com".parse().unwrap());
+        host
+    }
+
+    /// The per-MAC script carries the planned disk path and the NIC that
+    /// answered discovery.
+    #[test]
+    fn the_script_carries_the_stable_disk_and_the_answering_nic() {
+        let host = master(Some("pci-0000:04:00.0"));
+        let files = render_cluster(
+            &FakeSite::new(),
+            &site(),
+            std::slice::from_ref(&host),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        let script = files
+            .iter()
+            .find(|a| a.path == per_mac_ipxe_path(&host.macs[0]))
+            .map(|a| String::from_utf8_lossy(&a.contents).to_string())
+            .unwrap();
+        assert!(
+            script.contains(" coreos.inst.install_dev=/dev/disk/by-path/pci-0000:04:00.0 "),
+            "{script}"
+        );
+        assert!(script.contains(" ip=enp1s0:dhcp "), "{script}");
+        assert!(!script.contains("enp2s0"), "{script}");
+    }
+
+    /// No stable path for the chosen disk: nothing is rendered, and the
+    /// error names the host and the disk.
+    #[test]
+    fn a_disk_without_a_stable_path_fails_naming_host_and_disk() {
+        let host = master(None);
+        let e = render_cluster(
+            &FakeSite::new(),
+            &site(),
+            std::slice::from_ref(&host),
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
+        let shown = e.to_string();
+        assert!(matches!(e, ArtefactError::Boot { .. }), "{shown}");
+        assert!(shown.contains(host.id.as_str()), "{shown}");
+        assert!(shown.contains("install disk vda"), "{shown}");
+        assert!(shown.contains("no stable path"), "{shown}");
     }
 }

@@ -12,9 +12,15 @@
 //! Policy (see [`plan_bond`]):
 //! 1. A site override (member names or MACs) wins; it must name NICs the
 //!    host reported.
-//! 2. Otherwise: physical NICs with carrier, a known speed, a valid name and
-//!    a unique valid MAC are candidates. The highest speed with at least two
-//!    candidates is used.
+//! 2. Otherwise: physical NICs with carrier, a known speed, a valid name
+//!    (never the bond's own name, [`BOND_NAME`]) and a unique valid MAC are
+//!    candidates. The highest speed with at least two candidates is used.
+//!    The NIC the host answered discovery on (its address is where the
+//!    agent answered) is known to reach the provisioning network: when its
+//!    speed is unknown (virtio without `speed=`) it cannot be matched for a
+//!    bond and is used alone; when no bond is possible it is the one used
+//!    alone; in a pool of bondable NICs it is a member. A plan that leaves
+//!    it out says so.
 //! 3. Within that speed, prefer NICs cabled to the same switch chassis (LLDP
 //!    `chassis_id`, else `system_name`), so a plain 802.3ad LAG works. NICs on
 //!    different switches are bonded only when the site allows MLAG; if not,
@@ -25,7 +31,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -131,11 +137,21 @@ pub enum Refusal {
     Virtual,
     NoCarrier,
     UnknownSpeed,
-    Slower { speed_mbps: u32, chosen_mbps: u32 },
-    DifferentSwitch { switch: String },
+    Slower {
+        speed_mbps: u32,
+        chosen_mbps: u32,
+    },
+    DifferentSwitch {
+        switch: String,
+    },
     NotNeeded,
     NotInOverride,
     NoBond,
+    /// A physical NIC named like the bond device ([`BOND_NAME`]): it can be
+    /// neither a member of that bond nor an interface beside it.
+    BondName,
+    /// Usable, but the NIC the host answered discovery on is used alone.
+    NotDiscoveryNic,
 }
 
 impl fmt::Display for Refusal {
@@ -160,6 +176,13 @@ impl fmt::Display for Refusal {
             Refusal::NotNeeded => f.write_str("usable spare: the bond uses a pair"),
             Refusal::NotInOverride => f.write_str("not listed in the site override"),
             Refusal::NoBond => f.write_str("usable, but this host gets no bond"),
+            Refusal::BondName => write!(
+                f,
+                "named {BOND_NAME}, the bond's own name: never a member of it"
+            ),
+            Refusal::NotDiscoveryNic => {
+                f.write_str("usable, but the NIC the host answered discovery on is used alone")
+            }
         }
     }
 }
@@ -214,9 +237,55 @@ struct Parsed<'a> {
     nic: &'a Nic,
     mac: Option<MacAddress>,
     refusal: Option<Refusal>,
+    /// The host answered discovery through this NIC.
+    answered: bool,
 }
 
-fn parse_nics(hw: &HostHardware) -> Vec<Parsed<'_>> {
+/// How many levels of `master` (bridge over bond over NIC) lead from the
+/// device holding the address down to the physical NICs.
+const MAX_MASTER_DEPTH: usize = 4;
+
+/// The physical NICs through which the host answered discovery at `ip`:
+/// the NIC holding that address, or, when a bridge or a bond holds it, the
+/// physical NICs below it.
+fn answering_nics(hw: &HostHardware, ip: IpAddr) -> HashSet<&InterfaceName> {
+    let ip = ip.to_canonical();
+    let mut found = HashSet::new();
+    let mut frontier: Vec<&InterfaceName> = hw
+        .nics
+        .iter()
+        .filter(|n| {
+            n.ipv4
+                .iter()
+                .chain(&n.ipv6)
+                .any(|net| net.ip().to_canonical() == ip)
+        })
+        .map(|n| &n.name)
+        .collect();
+    for _ in 0..MAX_MASTER_DEPTH {
+        let mut below = Vec::new();
+        for name in frontier {
+            for n in &hw.nics {
+                if &n.name == name && !n.is_virtual {
+                    found.insert(&n.name);
+                }
+                if n.master.as_ref() == Some(name) {
+                    below.push(&n.name);
+                }
+            }
+        }
+        if below.is_empty() {
+            break;
+        }
+        frontier = below;
+    }
+    found
+}
+
+fn parse_nics(hw: &HostHardware, answered_at: Option<IpAddr>) -> Vec<Parsed<'_>> {
+    let answering = answered_at
+        .map(|ip| answering_nics(hw, ip))
+        .unwrap_or_default();
     let mut parsed: Vec<Parsed<'_>> = hw
         .nics
         .iter()
@@ -226,6 +295,7 @@ fn parse_nics(hw: &HostHardware) -> Vec<Parsed<'_>> {
                 nic,
                 mac,
                 refusal: mac.is_none().then_some(Refusal::MissingMac),
+                answered: answering.contains(&nic.name),
             }
         })
         .collect();
@@ -254,6 +324,8 @@ fn parse_nics(hw: &HostHardware) -> Vec<Parsed<'_>> {
             p.refusal = Some(Refusal::DuplicateMac(m));
         } else if p.nic.is_virtual {
             p.refusal = Some(Refusal::Virtual);
+        } else if p.nic.name.as_str() == BOND_NAME {
+            p.refusal = Some(Refusal::BondName);
         }
     }
     parsed
@@ -269,11 +341,14 @@ fn member_of(p: &Parsed<'_>) -> Option<Member> {
 }
 
 /// Plan the bond of one host from its typed hardware and the site's
-/// policy. See the module documentation for the rules.
+/// policy; `answered_at` is where its agent answered discovery (the
+/// host's address in the Inventory), which tells which NIC reaches the
+/// provisioning network. See the module documentation for the rules.
 pub fn plan_bond(
     hw: &HostHardware,
     site: &SiteBondPolicy,
     addressing: Addressing,
+    answered_at: Option<IpAddr>,
 ) -> Result<BondPlan, BondError> {
     if let Addressing::Static(s) = &addressing
         && (s.prefix_len == 0 || s.prefix_len > 32)
@@ -283,12 +358,32 @@ pub fn plan_bond(
             s.prefix_len
         )));
     }
-    let mut parsed = parse_nics(hw);
+    let mut parsed = parse_nics(hw, answered_at);
     let mut notes = Vec::new();
     let chosen: Vec<usize> = match &site.members {
         Some(over) => choose_override(&mut parsed, over, &mut notes)?,
         None => choose_auto(&mut parsed, site, &mut notes)?,
     };
+    let answering: Vec<&str> = parsed
+        .iter()
+        .filter(|p| p.answered)
+        .map(|p| p.nic.name.as_str())
+        .collect();
+    if let Some(ip) = answered_at
+        && !answering.is_empty()
+        && !chosen.iter().any(|&i| parsed[i].answered)
+    {
+        let names: Vec<&str> = chosen
+            .iter()
+            .map(|&i| parsed[i].nic.name.as_str())
+            .collect();
+        notes.push(format!(
+            "the host answered discovery at {ip} on {}, which this plan does not use: \
+             check that {} reach the provisioning network",
+            answering.join(", "),
+            names.join(", ")
+        ));
+    }
     let members: Vec<Member> = chosen
         .iter()
         .filter_map(|&i| member_of(&parsed[i]))
@@ -384,7 +479,8 @@ fn choose_override(
                 Refusal::DuplicateName
                 | Refusal::MissingMac
                 | Refusal::DuplicateMac(_)
-                | Refusal::Virtual => {
+                | Refusal::Virtual
+                | Refusal::BondName => {
                     return Err(BondError::OverrideNicUnusable {
                         name: label,
                         reason: r.to_string(),
@@ -437,6 +533,23 @@ fn choose_auto(
     let eligible: Vec<usize> = (0..parsed.len())
         .filter(|&i| parsed[i].refusal.is_none())
         .collect();
+    // The NIC the host answered discovery on reaches the provisioning
+    // network; with its speed unknown it cannot be matched for a bond, and
+    // the NICs that can be are not known to reach that network.
+    if let Some(i) = (0..parsed.len())
+        .find(|&i| parsed[i].answered && parsed[i].refusal == Some(Refusal::UnknownSpeed))
+    {
+        parsed[i].refusal = None;
+        for &j in &eligible {
+            parsed[j].refusal = Some(Refusal::NotDiscoveryNic);
+        }
+        notes.push(format!(
+            "no bond: {} answered discovery (so it reaches the provisioning network) and \
+             reports no speed to match for a bond; it is used alone",
+            parsed[i].nic.name
+        ));
+        return Ok(vec![i]);
+    }
     if eligible.is_empty() {
         // No NIC can be compared for a bond, but one with link and an
         // unknown speed (virtio, some firmware) still carries the host.
@@ -466,14 +579,21 @@ fn choose_auto(
         .find(|(_, v)| v.len() >= 2)
         .map(|(s, v)| (*s, v.clone()));
     let Some((speed, group)) = group else {
-        // Nothing bondable: the fastest NIC, first reported, alone.
-        let (&speed, v) = by_speed
+        // Nothing bondable: the NIC that answered discovery, else the
+        // fastest NIC, first reported, alone.
+        let (&fastest, v) = by_speed
             .iter()
             .next_back()
             .ok_or_else(|| BondError::NoUsableNic("no eligible NIC".into()))?;
-        let single = v[0];
+        let single = answered_first(parsed, &eligible).unwrap_or(v[0]);
+        let speed = parsed[single].nic.speed_mbps.unwrap_or(fastest);
+        let why = if parsed[single].answered {
+            " (it answered discovery)"
+        } else {
+            ""
+        };
         notes.push(format!(
-            "no bond: fewer than two usable NICs of one speed; {} used alone at {speed} Mb/s",
+            "no bond: fewer than two usable NICs of one speed; {} used alone at {speed} Mb/s{why}",
             parsed[single].nic.name
         ));
         return Ok(vec![single]);
@@ -533,8 +653,11 @@ fn choose_auto(
             ));
             group.clone()
         } else {
-            let single = group[0];
-            for &i in &group[1..] {
+            let single = answered_first(parsed, &group).unwrap_or(group[0]);
+            for &i in &group {
+                if i == single {
+                    continue;
+                }
                 let other = switch_identity(parsed[i].nic).unwrap_or_else(|| "unknown".into());
                 parsed[i].refusal = Some(Refusal::DifferentSwitch { switch: other });
             }
@@ -547,14 +670,17 @@ fn choose_auto(
             return Ok(vec![single]);
         }
     };
-    // A pair: the first, then one on another PCI device when possible.
-    let first = pool[0];
+    // A pair: the NIC that answered discovery (else the first), then one
+    // on another PCI device when possible.
+    let first = answered_first(parsed, &pool).unwrap_or(pool[0]);
     let first_dev = pci_device(parsed[first].nic);
-    let second = pool[1..]
+    let others: Vec<usize> = pool.iter().copied().filter(|&i| i != first).collect();
+    let second = others
         .iter()
         .copied()
         .find(|&i| first_dev.is_none() || pci_device(parsed[i].nic) != first_dev)
-        .unwrap_or(pool[1]);
+        .or_else(|| others.first().copied())
+        .ok_or_else(|| BondError::NoUsableNic("internal: a pool of one".into()))?;
     if first_dev.is_some() && pci_device(parsed[second].nic) == first_dev {
         notes.push("both members are ports of one PCI device (no card redundancy)".into());
     }
@@ -564,6 +690,11 @@ fn choose_auto(
         }
     }
     Ok(vec![first, second])
+}
+
+/// The first of `among` through which the host answered discovery.
+fn answered_first(parsed: &[Parsed<'_>], among: &[usize]) -> Option<usize> {
+    among.iter().copied().find(|&i| parsed[i].answered)
 }
 
 fn prefix_to_netmask(prefix: u8) -> Ipv4Addr {
@@ -1010,6 +1141,204 @@ pub fn slave_set(b: &ParsedBond) -> HashSet<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use harmony_inventory_agent::model as wire;
+
+    /// A physical NIC with carrier, as an agent reports it.
+    fn nic(name: &str, last_octet: u8, speed: Option<u32>, ipv4: &[&str]) -> wire::Nic {
+        let mac = format!("52:54:00:00:00:{last_octet:02x}");
+        let mut n = wire::Nic::new(name);
+        n.mac = Some(mac.clone());
+        n.permanent_mac = Some(mac);
+        n.speed_mbps = speed;
+        n.carrier = Some(true);
+        n.operstate = Some("up".into());
+        n.pci_address = Some(format!("0000:{last_octet:02x}:00.0"));
+        n.ipv4 = ipv4.iter().map(|a| a.to_string()).collect();
+        n
+    }
+
+    fn host(network: Vec<wire::Nic>) -> HostHardware {
+        HostHardware::from_wire(&wire::Inventory {
+            schema_version: wire::SCHEMA_VERSION,
+            agent_version: "0.1.0".into(),
+            collected_at: "2026-01-01T00:00:00Z".into(),
+            hostname: None,
+            warnings: vec![],
+            system: wire::System::default(),
+            cpu: wire::Cpu::default(),
+            memory: wire::Memory::default(),
+            storage: vec![],
+            network,
+        })
+        .unwrap()
+    }
+
+    fn plan(hw: &HostHardware, answered_at: Option<&str>) -> BondPlan {
+        plan_bond(
+            hw,
+            &SiteBondPolicy::default(),
+            Addressing::Dhcp,
+            answered_at.map(|a| a.parse().unwrap()),
+        )
+        .unwrap()
+    }
+
+    fn names(plan: &BondPlan) -> Vec<&str> {
+        plan.members().iter().map(|m| m.name.as_str()).collect()
+    }
+
+    fn args(plan: &BondPlan) -> Vec<String> {
+        plan.kernel_args()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    fn refusal<'a>(plan: &'a BondPlan, name: &str) -> Option<&'a Refusal> {
+        plan.candidates
+            .iter()
+            .find(|c| c.reported_name == name)
+            .and_then(|c| c.refusal.as_ref())
+    }
+
+    /// A physical NIC named `bond0` was planned as a member of `bond0`
+    /// (`bond=bond0:bond0,eno1:...`). It is left out, with the reason.
+    #[test]
+    fn a_nic_named_like_the_bond_is_never_a_member() {
+        let three = host(vec![
+            nic(BOND_NAME, 1, Some(25_000), &[]),
+            nic("eno1", 2, Some(25_000), &[]),
+            nic("eno2", 3, Some(25_000), &[]),
+        ]);
+        let p = plan(&three, None);
+        assert_eq!(names(&p), ["eno1", "eno2"]);
+        assert_eq!(refusal(&p, BOND_NAME), Some(&Refusal::BondName));
+        assert_eq!(
+            args(&p)[0],
+            "bond=bond0:eno1,eno2:mode=802.3ad,miimon=100,lacp_rate=fast,xmit_hash_policy=layer3+4"
+        );
+        assert!(
+            p.to_string()
+                .contains("refused bond0: named bond0, the bond's own name"),
+            "{p}"
+        );
+        // Two NICs, one of them named like the bond: no bond, the other alone.
+        let two = host(vec![
+            nic(BOND_NAME, 1, Some(25_000), &[]),
+            nic("eno1", 2, Some(25_000), &[]),
+        ]);
+        let p = plan(&two, None);
+        assert_eq!(names(&p), ["eno1"]);
+        assert!(!p.is_bond());
+        assert_eq!(args(&p), ["ip=eno1:dhcp", "rd.neednet=1"]);
+        // Even when the host answered discovery through it.
+        let answered = host(vec![
+            nic(BOND_NAME, 1, None, &["192.0.2.10/24"]),
+            nic("eno1", 2, Some(1000), &[]),
+        ]);
+        assert_eq!(names(&plan(&answered, Some("192.0.2.10"))), ["eno1"]);
+        // A site override naming it is an error, not a bond.
+        let over = SiteBondPolicy {
+            members: Some(MemberOverride::Names(vec![
+                BOND_NAME.parse().unwrap(),
+                "eno1".parse().unwrap(),
+            ])),
+            allow_multi_chassis: false,
+        };
+        let e = plan_bond(&three, &over, Addressing::Dhcp, None).unwrap_err();
+        assert!(
+            matches!(&e, BondError::OverrideNicUnusable { name, .. } if name == BOND_NAME),
+            "{e}"
+        );
+    }
+
+    /// A virtio NIC without `speed=` (speed unknown) answered discovery;
+    /// another NIC reports a speed. The plan used the other one (DHCP on a
+    /// NIC not known to reach the provisioning network); it uses the one
+    /// that answered.
+    #[test]
+    fn the_nic_that_answered_discovery_is_used_when_its_speed_is_unknown() {
+        let hw = host(vec![
+            nic("enp1s0", 1, None, &["192.0.2.10/24"]),
+            nic("enp2s0", 2, Some(1000), &["198.51.100.7/24"]),
+        ]);
+        let p = plan(&hw, Some("192.0.2.10"));
+        assert_eq!(names(&p), ["enp1s0"]);
+        assert_eq!(args(&p), ["ip=enp1s0:dhcp", "rd.neednet=1"]);
+        assert_eq!(refusal(&p, "enp2s0"), Some(&Refusal::NotDiscoveryNic));
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains("enp1s0 answered discovery")),
+            "{p}"
+        );
+        // Without the discovery address, the old rule (a known speed wins).
+        assert_eq!(names(&plan(&hw, None)), ["enp2s0"]);
+        // Two NICs of unknown speed: the one that answered, not the first.
+        let hw = host(vec![
+            nic("enp1s0", 1, None, &["198.51.100.7/24"]),
+            nic("enp2s0", 2, None, &["192.0.2.10/24"]),
+        ]);
+        assert_eq!(names(&plan(&hw, Some("192.0.2.10"))), ["enp2s0"]);
+        // An IPv4-mapped IPv6 address names the same NIC.
+        assert_eq!(names(&plan(&hw, Some("::ffff:192.0.2.10"))), ["enp2s0"]);
+    }
+
+    /// Through a bridge or a bond of the discovery environment: the
+    /// physical NIC below the device holding the address answered.
+    #[test]
+    fn the_answering_nic_is_found_below_a_bridge() {
+        let mut br = wire::Nic::new("br0");
+        br.is_virtual = true;
+        br.mac = Some("52:54:00:00:00:02".into());
+        br.ipv4 = vec!["192.0.2.10/24".into()];
+        let mut member = nic("enp2s0", 2, None, &[]);
+        member.master = Some("br0".into());
+        let hw = host(vec![nic("enp1s0", 1, Some(1000), &[]), member, br]);
+        let p = plan(&hw, Some("192.0.2.10"));
+        assert_eq!(names(&p), ["enp2s0"]);
+    }
+
+    /// With known speeds and no bond possible, the NIC that answered is the
+    /// one used alone; in a bondable pool it is a member; when the plan
+    /// leaves it out (a faster pair), a note says so.
+    #[test]
+    fn known_speeds_prefer_the_answering_nic_and_say_when_it_is_left_out() {
+        let hw = host(vec![
+            nic("eno1", 1, Some(10_000), &[]),
+            nic("eno2", 2, Some(1000), &["192.0.2.10/24"]),
+        ]);
+        let p = plan(&hw, Some("192.0.2.10"));
+        assert_eq!(names(&p), ["eno2"]);
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains("(it answered discovery)")),
+            "{p}"
+        );
+        let pool = host(vec![
+            nic("ens1f0", 1, Some(25_000), &[]),
+            nic("ens1f1", 2, Some(25_000), &[]),
+            nic("ens2f0", 3, Some(25_000), &["192.0.2.10/24"]),
+        ]);
+        let p = plan(&pool, Some("192.0.2.10"));
+        assert!(names(&p).contains(&"ens2f0"), "{p}");
+        let faster = host(vec![
+            nic("eno1", 1, Some(1000), &["192.0.2.10/24"]),
+            nic("ens1f0", 2, Some(25_000), &[]),
+            nic("ens2f0", 3, Some(25_000), &[]),
+        ]);
+        let p = plan(&faster, Some("192.0.2.10"));
+        assert_eq!(names(&p), ["ens1f0", "ens2f0"]);
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains("answered discovery at 192.0.2.10 on eno1")
+                    && n.contains("check that ens1f0, ens2f0 reach the provisioning network")),
+            "{p}"
+        );
+    }
 
     #[test]
     fn netmask_conversions() {
