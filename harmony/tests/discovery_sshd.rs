@@ -469,8 +469,8 @@ fn anaconda_config_alone_lets_passwords_in() {
 #[test]
 fn kickstart_locks_every_account_but_root() {
     let (_dir, _key, ks) = setup();
-    let start = ks.find("\nlock_accounts() {\n").expect("lock_accounts") + 1;
-    let end = start + ks[start..].find("\n}\n").expect("end of lock_accounts") + 3;
+    let start = ks.find("\nlock_accounts() (\n").expect("lock_accounts") + 1;
+    let end = start + ks[start..].find("\n)\n").expect("end of lock_accounts") + 3;
     let function = &ks[start..end];
     assert!(
         ks[end..].starts_with("lock_accounts /etc "),
@@ -608,4 +608,90 @@ echo checked
         out.status.success() && stdout.trim_end().ends_with("checked"),
         "{out:?}"
     );
+}
+
+/// Runs the kickstart's SSH block (host keys, sshd, the listening check,
+/// the console messages) as `sh` runs it, in mount and network namespaces
+/// of the test's own, with an empty tmpfs as `/etc/ssh` and, when `config`
+/// is given, that file as `/etc/ssh/sshd_config.anaconda`. `say` prints to
+/// stdout. A daemon it started is stopped through its pid file, and in any
+/// case when the shell, init of a PID namespace of its own, ends.
+fn run_ssh_block(ks: &str, config: Option<&str>) -> String {
+    let start = ks
+        .find("SSHD_LOG=/tmp/harmony-sshd.log\n")
+        .expect("SSHD_LOG");
+    let failed = start
+        + ks[start..]
+            .find("\nelse\n    say \"ERROR: sshd failed to start")
+            .expect("failure branch");
+    let end = failed + ks[failed..].find("\nfi\n").expect("end of the block") + 4;
+    let dir = private_dir();
+    let block = ks[start..end].replace(
+        "SSHD_LOG=/tmp/harmony-sshd.log",
+        &format!("SSHD_LOG={}/sshd.log", dir.path().display()),
+    );
+    let config_file = dir.path().join("sshd_config.anaconda");
+    fs::write(&config_file, config.unwrap_or_default()).unwrap();
+    fs::create_dir_all("/run/sshd").unwrap();
+    let script = format!(
+        r#"mount -t tmpfs -o mode=0755 tmpfs /etc/ssh || exit 10
+ip link set lo up || exit 11
+say() {{ echo "harmony: $*"; }}
+if [ -s "$1" ]; then cp "$1" /etc/ssh/sshd_config.anaconda || exit 12; fi
+{block}
+if [ -s /etc/ssh/harmony-test.pid ]; then
+    kill "$(cat /etc/ssh/harmony-test.pid)"
+fi
+"#
+    );
+    let out = Command::new(tool("/usr/bin/timeout"))
+        .args(["-k", "5", "60", tool("/usr/bin/unshare")])
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--net",
+            "--pid",
+            "--fork",
+            "--",
+        ])
+        .args(["/bin/sh", "-c", &script, "sh"])
+        .arg(&config_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// install.img has no sshd_config.anaconda here: sshd exits, and the
+/// kickstart says so on the console with sshd's own words.
+#[test]
+fn kickstart_says_when_sshd_does_not_start() {
+    let (_dir, _key, ks) = setup();
+    let out = run_ssh_block(&ks, None);
+    assert!(
+        out.contains("harmony: ERROR: sshd failed to start (status ")
+            && out.contains("): NO SSH ACCESS to this host"),
+        "{out}"
+    );
+    assert!(
+        out.contains("harmony: sshd: /etc/ssh/sshd_config.anaconda: No such file or directory"),
+        "{out}"
+    );
+}
+
+/// With Anaconda's file in place the same block starts sshd, sees it
+/// listen on port 22 and says so.
+#[test]
+fn kickstart_says_when_sshd_listens() {
+    let (_dir, _key, ks) = setup();
+    let config = format!(
+        "{ANACONDA_SSHD_CONFIG}ListenAddress 127.0.0.1\nPidFile /etc/ssh/harmony-test.pid\n"
+    );
+    let out = run_ssh_block(&ks, Some(&config));
+    assert!(
+        out.contains("harmony: sshd listening on port 22 (root, SSH keys only)"),
+        "{out}"
+    );
+    assert!(!out.contains("ERROR"), "{out}");
 }
