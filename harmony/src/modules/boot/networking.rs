@@ -132,11 +132,7 @@ pub(super) fn validate(ctx: &InstallConfig) -> Result<(), BootError> {
 
     network_address(SERVICE, service)?;
     same_family(SERVICE, service, machine)?;
-    let (min_service, max_bits) = if service.is_ipv4() {
-        (12, 32)
-    } else {
-        (108, 128)
-    };
+    let min_service = if service.is_ipv4() { 12 } else { 108 };
     if service.prefix() < min_service {
         return Err(invalid(
             SERVICE,
@@ -175,13 +171,14 @@ pub(super) fn validate(ctx: &InstallConfig) -> Result<(), BootError> {
         ));
     }
 
-    host_prefix(ctx, max_bits)?;
+    host_prefix(ctx)?;
     host_addresses(ctx)
 }
 
-fn host_prefix(ctx: &InstallConfig, max_bits: u8) -> Result<(), BootError> {
+fn host_prefix(ctx: &InstallConfig) -> Result<(), BootError> {
     let cluster = &ctx.cluster_network;
     let hp = ctx.host_prefix;
+    let max_bits = max_prefix(cluster.ip());
     if hp < cluster.prefix() || hp > max_bits {
         return Err(invalid(
             HOST_PREFIX,
