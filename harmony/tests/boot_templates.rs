@@ -126,7 +126,15 @@ fn install_config() -> InstallConfig {
         cluster_network: "10.128.0.0/14".parse().unwrap(),
         host_prefix: 23,
         service_network: "172.30.0.0/16".parse().unwrap(),
-        compute_replicas: 2,
+        node_addresses: [
+            "192.168.77.20",
+            "192.168.77.21",
+            "192.168.77.22",
+            "192.168.77.23",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect(),
         pull_secret: PullSecret::new(PULL_SECRET).unwrap(),
         ssh_key: KEY_A.parse().unwrap(),
     }
@@ -275,18 +283,58 @@ fn golden_inventory_ks_never_touches_disks() {
     }
     // Only one section, and it never falls through to the install.
     assert_eq!(out.matches("\n%end").count(), 1);
-    // sshd starts only after root is locked and the keys are written, and
-    // accepts keys only.
+    // sshd starts only after root and every other account are locked and
+    // the keys are written, from Anaconda's config file (install.img has
+    // no sshd_config), and accepts root's keys only (discovery_sshd runs
+    // this command line against the real sshd).
     let lock = out
         .find("sed -i 's/^root:[^:]*:/root:*:/' /etc/shadow")
         .unwrap();
+    let others = out.find("\nlock_accounts /etc ").unwrap();
     let keys = out.find("HARMONY_KEYS\nchmod 0600").unwrap();
     let sshd = out
-        .find("/usr/sbin/sshd -o PasswordAuthentication=no")
+        .find("/usr/sbin/sshd -f /etc/ssh/sshd_config.anaconda ")
         .unwrap();
-    assert!(lock < keys && keys < sshd, "{out}");
-    assert!(out.contains("PermitRootLogin=prohibit-password"));
+    assert!(lock < others && others < keys && keys < sshd, "{out}");
+    assert_eq!(out.matches("/usr/sbin/sshd").count(), 1);
+    for option in [
+        "-o AuthenticationMethods=publickey ",
+        "-o PasswordAuthentication=no ",
+        "-o KbdInteractiveAuthentication=no ",
+        "-o PermitEmptyPasswords=no ",
+        "-o PermitRootLogin=prohibit-password ",
+        "-o AllowUsers=root ",
+    ] {
+        assert!(out[sshd..].contains(option), "{option}");
+    }
+    // Every account but root: password locked, shell nologin ("install"
+    // is UID 0 with an empty password; discovery_sshd runs the function).
+    assert!(out.contains("$1 != \"root\" && $2 !~ /^[!*]/ { $2 = \"!\" $2 }"));
+    assert!(out.contains("$1 != \"root\" && NF >= 7 { $7 = \"/usr/sbin/nologin\" }"));
+    assert!(out.contains("\"$etc/shadow\"") && out.contains("\"$etc/passwd\""));
+    // Host keys generated, a failure said on the console, and the port
+    // checked: nothing hidden behind `|| :`.
+    assert!(out.contains("ssh-keygen -A "));
+    assert!(out.contains("ERROR: sshd failed to start"));
+    assert!(out.contains("nothing listens on port 22"));
+    assert!(!out.contains("|| :\n/usr/sbin/sshd") && !out.contains("continuing without SSH"));
     golden("inventory.ks", &out);
+}
+
+/// The %pre script parses as POSIX `sh` (dash) and as `bash`.
+#[test]
+fn inventory_ks_pre_script_parses() {
+    let out = render_inventory_ks(&inventory_ks()).unwrap();
+    let start = out.find("\n%pre ").unwrap() + 1;
+    let body_start = start + out[start..].find('\n').unwrap() + 1;
+    let body_end = body_start + out[body_start..].find("\n%end\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("pre.sh");
+    std::fs::write(&script, &out[body_start..body_end]).unwrap();
+    for shell in ["/bin/sh", "/bin/bash"] {
+        let r = Command::new(shell).arg("-n").arg(&script).output().unwrap();
+        assert!(r.status.success(), "{shell} -n: {r:?}");
+    }
 }
 
 #[test]
@@ -468,8 +516,8 @@ fn golden_install_config_round_trips() {
         .collect();
     assert_eq!(
         replicas,
-        [&p("2"), &p("3")],
-        "compute 2 workers, control plane 3"
+        [&p("0"), &p("3")],
+        "compute 0 (user-provisioned: workers join by CSR approval), control plane 3"
     );
     let cidrs: Vec<_> = doc
         .iter()
@@ -485,14 +533,216 @@ fn golden_install_config_round_trips() {
     golden("install-config.yaml", &out);
 }
 
+/// Renders `ctx` and expects the error to name `field` and `value`, and
+/// to say `reason`.
+fn rejected(ctx: &InstallConfig, field: &str, value: &str, reason: &str) {
+    match render_install_config(ctx) {
+        Ok(out) => panic!("{field}={value} accepted:\n{out}"),
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(
+                matches!(&e, BootError::InvalidField { field: f, value: v, .. } if *f == field && v == value),
+                "{field}={value}: {e:?}"
+            );
+            assert!(
+                msg.starts_with(&format!(
+                    "install-config.yaml: {field}: invalid value \"{value}\": "
+                )),
+                "{msg}"
+            );
+            assert!(msg.contains(reason), "{reason:?} not in {msg}");
+        }
+    }
+}
+
+fn net(s: &str) -> ipnetwork::IpNetwork {
+    s.parse().unwrap()
+}
+
 #[test]
 fn install_config_rejects_inconsistent_networks() {
     let mut ctx = install_config();
     ctx.host_prefix = 12;
-    assert!(render_install_config(&ctx).is_err());
+    rejected(
+        &ctx,
+        "networking.clusterNetwork[0].hostPrefix",
+        "12",
+        "between",
+    );
     let mut ctx = install_config();
-    ctx.service_network = "fd02::/112".parse().unwrap();
-    assert!(render_install_config(&ctx).is_err());
+    ctx.service_network = net("fd02::/112");
+    rejected(
+        &ctx,
+        "networking.serviceNetwork[0]",
+        "fd02::/112",
+        "single-stack",
+    );
+    let mut ctx = install_config();
+    ctx.cluster_network = net("fd01::/48");
+    ctx.host_prefix = 64;
+    rejected(
+        &ctx,
+        "networking.clusterNetwork[0].cidr",
+        "fd01::/48",
+        "single-stack",
+    );
+}
+
+const MACHINE: &str = "networking.machineNetwork[0]";
+const SERVICE: &str = "networking.serviceNetwork[0]";
+const CLUSTER: &str = "networking.clusterNetwork[0].cidr";
+const HOST_PREFIX: &str = "networking.clusterNetwork[0].hostPrefix";
+
+#[test]
+fn install_config_networks_have_no_host_bits() {
+    let mut ctx = install_config();
+    ctx.machine_network = net("192.168.77.1/24");
+    rejected(
+        &ctx,
+        MACHINE,
+        "192.168.77.1/24",
+        "expecting 192.168.77.0/24",
+    );
+    let mut ctx = install_config();
+    ctx.service_network = net("172.30.0.1/16");
+    rejected(&ctx, SERVICE, "172.30.0.1/16", "expecting 172.30.0.0/16");
+    let mut ctx = install_config();
+    ctx.cluster_network = net("10.128.0.0/8");
+    rejected(&ctx, CLUSTER, "10.128.0.0/8", "expecting 10.0.0.0/8");
+    let mut ctx = install_config();
+    ctx.machine_network = net("0.0.0.0/0");
+    ctx.node_addresses.clear();
+    rejected(&ctx, MACHINE, "0.0.0.0/0", "address must be specified");
+}
+
+#[test]
+fn install_config_networks_do_not_overlap() {
+    let mut ctx = install_config();
+    ctx.service_network = net("192.168.0.0/16");
+    rejected(
+        &ctx,
+        SERVICE,
+        "192.168.0.0/16",
+        "machine network 192.168.77.0/24",
+    );
+    let mut ctx = install_config();
+    ctx.cluster_network = net("192.168.0.0/16");
+    rejected(
+        &ctx,
+        CLUSTER,
+        "192.168.0.0/16",
+        "machine network 192.168.77.0/24",
+    );
+    let mut ctx = install_config();
+    ctx.cluster_network = net("172.30.0.0/15");
+    rejected(
+        &ctx,
+        CLUSTER,
+        "172.30.0.0/15",
+        "service network 172.30.0.0/16",
+    );
+    // Inside the other, either way round.
+    let mut ctx = install_config();
+    ctx.cluster_network = net("172.30.128.0/17");
+    ctx.host_prefix = 23;
+    rejected(
+        &ctx,
+        CLUSTER,
+        "172.30.128.0/17",
+        "service network 172.30.0.0/16",
+    );
+    // OVN-Kubernetes' own subnets.
+    for (field, value, which) in [
+        (MACHINE, "100.64.0.0/24", "internal subnet 100.64.0.0/16"),
+        (SERVICE, "100.88.0.0/16", "transit subnet 100.88.0.0/16"),
+        (
+            CLUSTER,
+            "169.254.0.0/16",
+            "masquerade subnet 169.254.0.0/17",
+        ),
+    ] {
+        let mut ctx = install_config();
+        ctx.node_addresses.clear();
+        match field {
+            MACHINE => ctx.machine_network = net(value),
+            SERVICE => ctx.service_network = net(value),
+            _ => ctx.cluster_network = net(value),
+        }
+        rejected(&ctx, field, value, which);
+    }
+}
+
+#[test]
+fn install_config_service_network_size() {
+    let mut ctx = install_config();
+    ctx.service_network = net("172.0.0.0/8");
+    rejected(&ctx, SERVICE, "172.0.0.0/8", "no larger than a /12");
+    ctx.service_network = net("172.16.0.0/12");
+    assert!(render_install_config(&ctx).is_ok());
+}
+
+#[test]
+fn install_config_host_prefix_fits_the_cluster_network() {
+    let mut ctx = install_config();
+    ctx.host_prefix = 13;
+    rejected(
+        &ctx,
+        HOST_PREFIX,
+        "13",
+        "between the prefix of 10.128.0.0/14",
+    );
+    ctx.host_prefix = 33;
+    rejected(&ctx, HOST_PREFIX, "33", "and /32");
+    ctx.host_prefix = 26;
+    rejected(&ctx, HOST_PREFIX, "26", "250 pods");
+    // Room for a node subnet per node: a /23 of /24s holds 2, not 3.
+    ctx.cluster_network = net("10.128.0.0/23");
+    ctx.host_prefix = 24;
+    ctx.node_addresses.clear();
+    rejected(
+        &ctx,
+        HOST_PREFIX,
+        "24",
+        "holds 2 node subnet(s) of /24, the cluster has 3",
+    );
+    // Four known hosts need four subnets; a /22 holds them.
+    ctx.node_addresses = install_config().node_addresses;
+    ctx.cluster_network = net("10.128.0.0/23");
+    rejected(&ctx, HOST_PREFIX, "24", "the cluster has 4");
+    ctx.cluster_network = net("10.128.0.0/22");
+    assert!(render_install_config(&ctx).is_ok());
+    // IPv6: exactly 64.
+    let mut v6 = install_config();
+    v6.machine_network = net("fd00:77::/64");
+    v6.service_network = net("fd02::/112");
+    v6.cluster_network = net("fd01::/48");
+    v6.node_addresses = vec!["fd00:77::20".parse().unwrap()];
+    v6.host_prefix = 64;
+    assert!(render_install_config(&v6).is_ok());
+    v6.host_prefix = 72;
+    rejected(&v6, HOST_PREFIX, "72", "must be 64 for IPv6");
+    v6.host_prefix = 64;
+    v6.service_network = net("fd02::/64");
+    rejected(&v6, SERVICE, "fd02::/64", "no larger than a /108");
+}
+
+#[test]
+fn install_config_hosts_are_on_the_machine_network() {
+    for (addr, reason) in [
+        ("192.168.78.20", "host address 192.168.78.20 is outside it"),
+        ("10.128.0.5", "host address 10.128.0.5 is outside it"),
+        ("192.168.77.0", "is its network address"),
+        ("192.168.77.255", "is its broadcast address"),
+        ("fd00::20", "host address fd00::20 is outside it"),
+    ] {
+        let mut ctx = install_config();
+        ctx.node_addresses.push(addr.parse().unwrap());
+        rejected(&ctx, MACHINE, "192.168.77.0/24", reason);
+    }
+    // Unknown hosts: nothing to check.
+    let mut ctx = install_config();
+    ctx.node_addresses.clear();
+    assert!(render_install_config(&ctx).is_ok());
 }
 
 #[test]

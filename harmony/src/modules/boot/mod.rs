@@ -31,9 +31,11 @@
 //! returns text ending in exactly one `\n`.
 
 mod disk;
+mod networking;
 mod values;
 
 use std::fmt;
+use std::net::IpAddr;
 
 use askama::Template;
 use ipnetwork::IpNetwork;
@@ -74,6 +76,16 @@ pub enum BootError {
     #[error("{artefact}: {reason}")]
     InvalidContext {
         artefact: &'static str,
+        reason: String,
+    },
+    /// A field of an artefact has a value its consumer would refuse (or
+    /// misuse); `field` is the artefact's own path to it, e.g.
+    /// `networking.serviceNetwork[0]`.
+    #[error("{artefact}: {field}: invalid value {value:?}: {reason}")]
+    InvalidField {
+        artefact: &'static str,
+        field: &'static str,
+        value: String,
         reason: String,
     },
     /// The template engine failed.
@@ -155,18 +167,29 @@ pub struct ScosBoot {
     pub extra_args: Vec<KernelArg>,
 }
 
-/// Context of `templates/install-config.yaml` (`platform: none`).
+/// Context of `templates/install-config.yaml` (`platform: none`, a
+/// user-provisioned install): three control-plane replicas and
+/// `compute[0].replicas: 0`, as the bare-metal UPI documentation has it.
+/// Workers are booted by Harmony and join through CSR approval; no machine
+/// API creates them. [`render_install_config`] checks the networks the way
+/// openshift-install does (see `networking.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, Template)]
 #[template(path = "install-config.yaml")]
 pub struct InstallConfig {
     pub base_domain: Hostname,
     pub cluster_name: ClusterName,
+    /// `networking.machineNetwork[0].cidr`: the hosts' network.
     pub machine_network: IpNetwork,
+    /// `networking.clusterNetwork[0].cidr`: pod addresses.
     pub cluster_network: IpNetwork,
+    /// `networking.clusterNetwork[0].hostPrefix`: each node's pod subnet.
     pub host_prefix: u8,
+    /// `networking.serviceNetwork[0]`.
     pub service_network: IpNetwork,
-    /// Workers; the control plane is always 3.
-    pub compute_replicas: u32,
+    /// The hosts' addresses on the machine network (bootstrap, control
+    /// plane, workers) when known, else empty; not rendered, only checked:
+    /// each must lie inside `machine_network`.
+    pub node_addresses: Vec<IpAddr>,
     pub pull_secret: PullSecret,
     pub ssh_key: SshPublicKey,
 }
@@ -228,30 +251,10 @@ pub fn render_scos_boot(ctx: &ScosBoot) -> Result<String, BootError> {
     finish("scos-boot.ipxe", ctx.render())
 }
 
-/// `install-config.yaml` for `openshift-install`.
+/// `install-config.yaml` for `openshift-install`, after checking its
+/// networks (an error names the field, e.g. `networking.serviceNetwork[0]`,
+/// and the value).
 pub fn render_install_config(ctx: &InstallConfig) -> Result<String, BootError> {
-    let bad = |reason: String| BootError::InvalidContext {
-        artefact: "install-config.yaml",
-        reason,
-    };
-    if ctx.cluster_network.is_ipv4() != ctx.machine_network.is_ipv4()
-        || ctx.service_network.is_ipv4() != ctx.machine_network.is_ipv4()
-    {
-        return Err(bad(
-            "machine, cluster and service networks must be one IP family".into(),
-        ));
-    }
-    let max = if ctx.cluster_network.is_ipv4() {
-        32
-    } else {
-        128
-    };
-    if ctx.host_prefix < ctx.cluster_network.prefix() || ctx.host_prefix > max {
-        return Err(bad(format!(
-            "hostPrefix {} must lie between the cluster network prefix /{} and /{max}",
-            ctx.host_prefix,
-            ctx.cluster_network.prefix()
-        )));
-    }
+    networking::validate(ctx)?;
     finish("install-config.yaml", ctx.render())
 }
