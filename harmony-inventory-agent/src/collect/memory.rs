@@ -1,5 +1,6 @@
-//! Memory: what the kernel can use (`/proc/meminfo`) and what is installed
-//! (SMBIOS type 17 DIMMs).
+//! Memory: what the kernel can use (`/proc/meminfo`), what is installed
+//! (SMBIOS type 17 DIMMs) and the physical memory online (memory blocks in
+//! `/sys/devices/system/memory`, as `lsmem` counts them), which needs no SMBIOS.
 
 use super::{SysRoot, Warnings, smbios::SmbiosData};
 use crate::model::Memory;
@@ -20,11 +21,50 @@ pub fn collect(root: &SysRoot, smbios: Option<&SmbiosData>, warnings: &mut Warni
     };
     let dimms = smbios.map(|s| s.dimms.clone()).unwrap_or_default();
     let smbios_total_bytes = smbios.and_then(SmbiosData::dimm_total_bytes);
+    let physical_bytes = online_block_bytes(root);
+    if physical_bytes.is_none() {
+        warnings.push(
+            MEMORY_BLOCKS,
+            "no memory block sizes: physical memory unknown",
+        );
+    }
     Memory {
         total_bytes,
         smbios_total_bytes,
+        physical_bytes,
         dimms,
     }
+}
+
+/// Where the kernel lists memory blocks (Documentation/admin-guide/mm/memory-hotplug.rst).
+const MEMORY_BLOCKS: &str = "/sys/devices/system/memory";
+/// Most memory blocks examined (64 TiB in 128 MiB blocks is 524 288).
+const MAX_MEMORY_BLOCKS: usize = 1 << 22;
+
+/// Online memory blocks times `block_size_bytes` (hexadecimal, no `0x`).
+/// A block is online when its `online` attribute is 1 (or, without it, its
+/// `state` is `online`). `None` without a block size or any online block.
+fn online_block_bytes(root: &SysRoot) -> Option<u64> {
+    let block_size = root
+        .attr(format!("{MEMORY_BLOCKS}/block_size_bytes"))
+        .and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok())
+        .filter(|&b| b > 0)?;
+    let online = root
+        .dir_names(MEMORY_BLOCKS)
+        .ok()?
+        .into_iter()
+        .take(MAX_MEMORY_BLOCKS)
+        .filter(|n| {
+            n.strip_prefix("memory")
+                .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter(|n| match root.attr(format!("{MEMORY_BLOCKS}/{n}/online")) {
+            Some(v) => v == "1",
+            None => root.attr(format!("{MEMORY_BLOCKS}/{n}/state")).as_deref() == Some("online"),
+        })
+        .count();
+    let online = u64::try_from(online).ok().filter(|&n| n > 0)?;
+    online.checked_mul(block_size)
 }
 
 /// `MemTotal:  16329924 kB` in bytes.
