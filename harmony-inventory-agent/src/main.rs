@@ -72,14 +72,19 @@ fn main() -> ExitCode {
             listen: args.listen,
             refresh: Duration::from_secs(args.refresh),
             lldp_window: Duration::from_secs(args.lldp_window.unwrap_or(30)),
-            limits: ConnectionLimits {
-                header_read_timeout: Duration::from_secs(args.header_timeout),
-                max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
-                ..ConnectionLimits::default()
-            },
+        };
+        let limits = ConnectionLimits {
+            header_read_timeout: Duration::from_secs(args.header_timeout),
+            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+            ..ConnectionLimits::default()
         };
         runtime
-            .block_on(server::serve(collector, config, shutdown_signal()))
+            .block_on(server::serve_with_limits(
+                collector,
+                config,
+                limits,
+                shutdown_signal(),
+            ))
             .map_err(|e| e.to_string())
     };
     match result {

@@ -48,8 +48,6 @@ pub struct ServeConfig {
     pub refresh: Duration,
     /// How long to listen for LLDP on each NIC at start; zero disables LLDP.
     pub lldp_window: Duration,
-    /// Header-read timeout, connection cap, shutdown grace.
-    pub limits: ConnectionLimits,
 }
 
 /// The latest inventory, its JSON body, and the LLDP results merged into it.
@@ -163,10 +161,22 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-/// Collects, then serves until `shutdown` resolves.
+/// Collects, then serves until `shutdown` resolves, within the default
+/// [`ConnectionLimits`].
 pub async fn serve(
     collector: Collector,
     config: ServeConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    serve_with_limits(collector, config, ConnectionLimits::default(), shutdown).await
+}
+
+/// Collects, then serves until `shutdown` resolves, within `limits` (the
+/// connection cap lowered to fit the soft file limit).
+pub async fn serve_with_limits(
+    collector: Collector,
+    config: ServeConfig,
+    limits: ConnectionLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let listener = listen(config.listen).map_err(|source| ServerError::Bind {
@@ -187,11 +197,8 @@ pub async fn serve(
         .ok()
         .map(|(soft, _hard)| soft);
     let limits = ConnectionLimits {
-        max_connections: connections::effective_max_connections(
-            config.limits.max_connections,
-            nofile,
-        ),
-        ..config.limits
+        max_connections: connections::effective_max_connections(limits.max_connections, nofile),
+        ..limits
     };
     tracing::info!(
         max_connections = limits.max_connections,
