@@ -103,10 +103,12 @@ pub async fn serve(
                     ));
                 }
                 Err(e) => {
-                    // Out of descriptors (or memory): free the oldest idle
-                    // connection and try again shortly.
+                    // Out of descriptors or memory: free the oldest idle
+                    // connection. Either way, try again shortly.
                     tracing::warn!(error = %e, held = tracker.len(), "accept failed");
-                    tracker.evict_oldest_idle();
+                    if is_resource_exhaustion(&e) {
+                        tracker.evict_oldest_idle();
+                    }
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             }
@@ -132,6 +134,14 @@ pub async fn serve(
         );
         tasks.abort_all();
     }
+}
+
+/// `EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`: freeing a connection helps.
+fn is_resource_exhaustion(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
 }
 
 /// What one connection task needs besides its socket.
