@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::Parser;
 use harmony_inventory_agent::collect::Collector;
 use harmony_inventory_agent::model::DEFAULT_PORT;
-use harmony_inventory_agent::server::{self, InventoryCache, ServeConfig};
+use harmony_inventory_agent::server::{self, ConnectionLimits, InventoryCache, ServeConfig};
 
 /// Serve this host's hardware inventory as JSON (read-only).
 #[derive(Debug, Parser)]
@@ -34,6 +34,14 @@ struct Args {
     /// Default: 30 when serving, 0 with --once.
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=600))]
     lldp_window: Option<u64>,
+    /// Seconds a connection has to send its request headers (also the
+    /// keep-alive idle limit).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    header_timeout: u64,
+    /// Connections held at once; at the cap the oldest idle one is dropped.
+    /// Lowered to fit the file limit.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    max_connections: u64,
 }
 
 fn main() -> ExitCode {
@@ -45,6 +53,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    raise_file_limit();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -64,8 +73,18 @@ fn main() -> ExitCode {
             refresh: Duration::from_secs(args.refresh),
             lldp_window: Duration::from_secs(args.lldp_window.unwrap_or(30)),
         };
+        let limits = ConnectionLimits {
+            header_read_timeout: Duration::from_secs(args.header_timeout),
+            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+            ..ConnectionLimits::default()
+        };
         runtime
-            .block_on(server::serve(collector, config, shutdown_signal()))
+            .block_on(server::serve_with_limits(
+                collector,
+                config,
+                limits,
+                shutdown_signal(),
+            ))
             .map_err(|e| e.to_string())
     };
     match result {
@@ -74,6 +93,15 @@ fn main() -> ExitCode {
             eprintln!("harmony-inventory-agent: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit: every held connection
+/// costs a descriptor, and the connection cap is fitted to the soft limit.
+fn raise_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(nofile = n, "file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the file limit"),
     }
 }
 

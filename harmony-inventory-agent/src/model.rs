@@ -95,6 +95,12 @@ pub struct System {
     pub bmc_address: Option<String>,
     /// Hypervisor name when the host runs virtualised (`kvm`, `vmware`, ...).
     pub hypervisor: Option<String>,
+    /// Serial of the baseboard (SMBIOS type 2, or `/sys/class/dmi/id/board_serial`).
+    #[serde(default)]
+    pub baseboard_serial: Option<String>,
+    /// Serial of the chassis (SMBIOS type 3, or `/sys/class/dmi/id/chassis_serial`).
+    #[serde(default)]
+    pub chassis_serial: Option<String>,
 }
 
 /// Processors, totals over all sockets.
@@ -109,8 +115,11 @@ pub struct Cpu {
     pub threads: Option<u32>,
     /// Maximum frequency when cpufreq reports it, else the current one.
     pub mhz: Option<f64>,
-    /// The flags that matter for placement: `vmx`/`svm`, `aes`, `avx2`, `avx512f`, `hypervisor`.
+    /// Every flag `/proc/cpuinfo` lists (`flags`, or `Features` on ARM), sorted.
     pub flags: Vec<String>,
+    /// Machine architecture as `uname -m` says it (`x86_64`, `aarch64`, ...).
+    #[serde(default)]
+    pub architecture: Option<String>,
 }
 
 /// Memory as the kernel sees it, and as installed.
@@ -120,6 +129,10 @@ pub struct Memory {
     pub total_bytes: Option<u64>,
     /// Sum of the installed DIMMs from SMBIOS; `null` without an SMBIOS table.
     pub smbios_total_bytes: Option<u64>,
+    /// Online memory blocks times the block size, from
+    /// `/sys/devices/system/memory` (as `lsmem` computes); known without SMBIOS.
+    #[serde(default)]
+    pub physical_bytes: Option<u64>,
     /// Populated DIMM slots (SMBIOS type 17); empty slots are excluded.
     pub dimms: Vec<Dimm>,
 }
@@ -204,6 +217,12 @@ pub struct Nic {
     pub mtu: Option<u32>,
     pub driver: Option<String>,
     pub pci_address: Option<String>,
+    /// PCI vendor ID of the NIC's PCI function, `0x` and 4 lower-case hex digits (`0x8086`).
+    #[serde(default)]
+    pub pci_vendor_id: Option<String>,
+    /// PCI device ID of the NIC's PCI function, like `pci_vendor_id` (`0x1572`).
+    #[serde(default)]
+    pub pci_device_id: Option<String>,
     /// Software device (bridge, bond, veth, tun, ...), not a NIC.
     pub is_virtual: bool,
     /// Name of the bond or bridge this interface is a member of.
@@ -227,6 +246,8 @@ impl Nic {
             mtu: None,
             driver: None,
             pci_address: None,
+            pci_vendor_id: None,
+            pci_device_id: None,
             is_virtual: false,
             master: None,
             ipv4: Vec::new(),
@@ -290,5 +311,28 @@ mod tests {
         }
         let back: Inventory = serde_json::from_value(v).unwrap();
         assert_eq!(back, inv);
+    }
+
+    #[test]
+    fn documents_without_the_newer_fields_still_parse() {
+        let old = r#"{"schema_version":1,"agent_version":"0.1.0","collected_at":"x",
+            "hostname":null,"warnings":[],
+            "system":{"vendor":null,"product":null,"serial":null,"uuid":null,"family":null,
+                      "boot_mode":null,"bmc_address":null,"hypervisor":null},
+            "cpu":{"model":null,"vendor":null,"sockets":null,"cores":null,"threads":null,
+                   "mhz":null,"flags":["vmx"]},
+            "memory":{"total_bytes":1,"smbios_total_bytes":null,"dimms":[]},
+            "storage":[],
+            "network":[{"name":"eno1","mac":null,"permanent_mac":null,"speed_mbps":null,
+                        "carrier":null,"operstate":null,"mtu":null,"driver":null,
+                        "pci_address":null,"is_virtual":false,"master":null,
+                        "ipv4":[],"ipv6":[],"lldp":null}]}"#;
+        let inv: Inventory = serde_json::from_str(old).unwrap();
+        assert_eq!(inv.system.baseboard_serial, None);
+        assert_eq!(inv.system.chassis_serial, None);
+        assert_eq!(inv.cpu.architecture, None);
+        assert_eq!(inv.memory.physical_bytes, None);
+        assert_eq!(inv.network[0].pci_vendor_id, None);
+        assert_eq!(inv.network[0].pci_device_id, None);
     }
 }

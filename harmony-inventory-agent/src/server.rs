@@ -5,6 +5,10 @@
 //! The inventory is collected at start, refreshed in the background every
 //! `refresh` interval, and LLDP neighbours are merged in as they arrive, so
 //! a request never waits for hardware: it clones a pre-serialized body.
+//! Connections are bounded by [`connections`] (header-read timeout, a cap
+//! with the oldest idle dropped, shutdown within a grace).
+
+pub mod connections;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,10 +21,11 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 use crate::collect::{Collector, lldp};
 use crate::model::{Inventory, Lldp, Warning};
+pub use connections::ConnectionLimits;
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -31,8 +36,6 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
-    #[error("serving HTTP: {0}")]
-    Serve(#[source] std::io::Error),
     #[error("serializing the inventory: {0}")]
     Serialize(#[from] serde_json::Error),
 }
@@ -158,18 +161,28 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-/// Collects, then serves until `shutdown` resolves.
+/// Collects, then serves until `shutdown` resolves, within the default
+/// [`ConnectionLimits`].
 pub async fn serve(
     collector: Collector,
     config: ServeConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServerError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+    serve_with_limits(collector, config, ConnectionLimits::default(), shutdown).await
+}
+
+/// Collects, then serves until `shutdown` resolves, within `limits` (the
+/// connection cap lowered to fit the soft file limit).
+pub async fn serve_with_limits(
+    collector: Collector,
+    config: ServeConfig,
+    limits: ConnectionLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let listener = listen(config.listen).map_err(|source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    })?;
     let first = collect_blocking(collector.clone()).await;
     let cache = Arc::new(InventoryCache::new(first)?);
     tracing::info!(addr = %config.listen, "serving inventory");
@@ -179,18 +192,37 @@ pub async fn serve(
         drop(spawn_lldp_listeners(&cache, config.lldp_window));
     }
     let refresher = tokio::spawn(refresh_loop(collector, cache.clone(), config.refresh));
-    // Responses are one small write each: send them without Nagle's delay.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY");
-        }
-    });
-    let result = axum::serve(listener, router(cache))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServerError::Serve);
+    let nofile = rlimit::Resource::NOFILE
+        .get()
+        .ok()
+        .map(|(soft, _hard)| soft);
+    let limits = ConnectionLimits {
+        max_connections: connections::effective_max_connections(limits.max_connections, nofile),
+        ..limits
+    };
+    tracing::info!(
+        max_connections = limits.max_connections,
+        header_read_timeout = ?limits.header_read_timeout,
+        "connection limits"
+    );
+    connections::serve(listener, router(cache), limits, shutdown).await;
     refresher.abort();
-    result
+    Ok(())
+}
+
+/// Listen queue length asked for (the kernel caps it at `somaxconn`); tokio's
+/// default of 128 overflows under a burst of connections, and a full queue
+/// drops SYNs (the client then waits a 1 s retransmission).
+const LISTEN_BACKLOG: u32 = 1024;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 async fn collect_blocking(collector: Collector) -> Inventory {

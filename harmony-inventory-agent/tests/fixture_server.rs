@@ -45,6 +45,8 @@ fn server_fixture() -> FixtureRoot {
         "/proc/meminfo",
         "MemTotal:       791234567 kB\nMemFree:        700000000 kB\n",
     );
+    f.file("/proc/sys/kernel/arch", "x86_64\n");
+    memory_blocks(&f);
 
     // SMBIOS: type 1, two populated sockets + one empty, 16 DIMMs + 8 empty slots.
     let mut b = SmbiosBuilder::new()
@@ -58,6 +60,8 @@ fn server_fixture() -> FixtureRoot {
             ],
             "PowerEdge",
         )
+        .baseboard("Dell Inc.", "0JMK61", "CNFCP0012300AB")
+        .chassis("Dell Inc.", "7XYZ123-CH")
         .processor("CPU1", true, "Intel", CPU_MODEL, 16, 32)
         .processor("CPU2", true, "Intel", CPU_MODEL, 16, 32)
         .processor("CPU3", false, "", "", 0, 0);
@@ -211,6 +215,14 @@ fn server_fixture() -> FixtureRoot {
             ("device/model", "Ultra Fit       "),
         ],
     );
+    // The stick's USB device (2-1) has the serial; its interface (2-1:1.0)
+    // has none, and the root hub above (usb2) has one that must not be taken.
+    let usb = "/sys/devices/pci0000:00/0000:00:14.0/usb2";
+    f.file(&format!("{usb}/idVendor"), "1d6b\n")
+        .file(&format!("{usb}/serial"), "0000:00:14.0\n")
+        .file(&format!("{usb}/2-1/idVendor"), "0781\n")
+        .file(&format!("{usb}/2-1/serial"), "4C530001230915116033\n")
+        .file(&format!("{usb}/2-1/2-1:1.0/bInterfaceClass"), "08\n");
     // Noise that is never a disk.
     for (name, size) in [
         ("loop0", "1024"),
@@ -232,7 +244,9 @@ fn server_fixture() -> FixtureRoot {
         ("eno2", "0000:18:00.1", "3C:EC:EF:12:34:57"),
     ] {
         let dir = format!("pci0000:17/0000:17:02.0/{func}");
-        f.pci_function(&dir, "ice");
+        f.pci_function(&dir, "ice")
+            .file(&format!("/sys/devices/{dir}/vendor"), "0x8086\n")
+            .file(&format!("/sys/devices/{dir}/device"), "0x159B\n");
         f.nic(
             name,
             Some(&dir),
@@ -247,7 +261,9 @@ fn server_fixture() -> FixtureRoot {
             ],
         );
     }
-    f.pci_function("pci0000:00/0000:00:1f.6", "e1000e");
+    f.pci_function("pci0000:00/0000:00:1f.6", "e1000e")
+        .file("/sys/devices/pci0000:00/0000:00:1f.6/vendor", "0x8086\n")
+        .file("/sys/devices/pci0000:00/0000:00:1f.6/device", "0x15bb\n");
     f.nic(
         "eno3",
         Some("pci0000:00/0000:00:1f.6"),
@@ -278,6 +294,22 @@ fn server_fixture() -> FixtureRoot {
         &[("address", "00:00:00:00:00:00"), ("type", "772")],
     );
     f
+}
+
+/// 128 MiB memory blocks: 0-3 online, 4 offline, 5 online by `state` only
+/// (no `online` attribute), plus the directory's other entries.
+fn memory_blocks(f: &FixtureRoot) {
+    let m = "/sys/devices/system/memory";
+    f.file(&format!("{m}/block_size_bytes"), "8000000\n")
+        .file(&format!("{m}/auto_online_blocks"), "online\n")
+        .dir(&format!("{m}/power"));
+    for i in 0..4 {
+        f.file(&format!("{m}/memory{i}/online"), "1\n")
+            .file(&format!("{m}/memory{i}/state"), "online\n");
+    }
+    f.file(&format!("{m}/memory4/online"), "0\n")
+        .file(&format!("{m}/memory4/state"), "offline\n")
+        .file(&format!("{m}/memory5/state"), "online\n");
 }
 
 fn run_once(root: &std::path::Path) -> Inventory {
@@ -356,6 +388,8 @@ fn two_socket_server_every_field() {
             boot_mode: Some(BootMode::Uefi),
             bmc_address: None,
             hypervisor: None,
+            baseboard_serial: Some("CNFCP0012300AB".into()),
+            chassis_serial: Some("7XYZ123-CH".into()),
         },
         cpu: Cpu {
             model: Some(CPU_MODEL.into()),
@@ -364,14 +398,20 @@ fn two_socket_server_every_field() {
             cores: Some(32),
             threads: Some(64),
             mhz: Some(3200.0),
-            flags: vec!["vmx", "aes", "avx", "avx2", "avx512f", "sha_ni"]
-                .into_iter()
-                .map(String::from)
-                .collect(),
+            // Every flag, sorted.
+            flags: [
+                "aes", "avx", "avx2", "avx512dq", "avx512f", "de", "fpu", "msr", "pae", "pse",
+                "sha_ni", "smx", "tsc", "vme", "vmx",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            architecture: Some("x86_64".into()),
         },
         memory: Memory {
             total_bytes: Some(791_234_567 * 1024),
             smbios_total_bytes: Some(8 * 32 * GIB + 8 * 64 * GIB),
+            physical_bytes: Some(5 * 128 * 1024 * 1024),
             dimms,
         },
         storage: vec![
@@ -419,6 +459,7 @@ fn two_socket_server_every_field() {
             Disk {
                 model: Some("Ultra Fit".into()),
                 vendor: Some("SanDisk".into()),
+                serial: Some("4C530001230915116033".into()),
                 size_bytes: Some(30_031_872 * 512),
                 physical_sector_bytes: Some(512),
                 rotational: Some(true),
@@ -439,6 +480,8 @@ fn two_socket_server_every_field() {
                 mtu: Some(9000),
                 driver: Some("ice".into()),
                 pci_address: Some("0000:18:00.0".into()),
+                pci_vendor_id: Some("0x8086".into()),
+                pci_device_id: Some("0x159b".into()),
                 ..nic("eno1")
             },
             Nic {
@@ -450,6 +493,8 @@ fn two_socket_server_every_field() {
                 mtu: Some(9000),
                 driver: Some("ice".into()),
                 pci_address: Some("0000:18:00.1".into()),
+                pci_vendor_id: Some("0x8086".into()),
+                pci_device_id: Some("0x159b".into()),
                 ..nic("eno2")
             },
             Nic {
@@ -460,6 +505,8 @@ fn two_socket_server_every_field() {
                 operstate: Some("down".into()),
                 driver: Some("e1000e".into()),
                 pci_address: Some("0000:00:1f.6".into()),
+                pci_vendor_id: Some("0x8086".into()),
+                pci_device_id: Some("0x15bb".into()),
                 ..nic("eno3")
             },
             Nic {
@@ -481,6 +528,44 @@ fn two_socket_server_every_field() {
         assert_eq!(got, want);
     }
     assert_eq!(inv, expected);
+}
+
+#[test]
+fn a_virtio_nic_reports_its_pci_function_ids_not_the_virtio_bus_ones() {
+    let f = FixtureRoot::new();
+    let func = "pci0000:00/0000:00:03.0";
+    f.pci_function(func, "virtio-pci")
+        .file(&format!("/sys/devices/{func}/vendor"), "0x1af4\n")
+        .file(&format!("/sys/devices/{func}/device"), "0x1041\n")
+        // The virtio device between them has virtio-bus IDs.
+        .file(&format!("/sys/devices/{func}/virtio2/vendor"), "0x1af4\n")
+        .file(&format!("/sys/devices/{func}/virtio2/device"), "0x0001\n");
+    f.nic(
+        "eth0",
+        Some(&format!("{func}/virtio2")),
+        &[("address", "52:54:00:12:34:56"), ("type", "1")],
+    );
+    let inv = run_once(f.path());
+    let eth0 = &inv.network[0];
+    assert_eq!(eth0.pci_address.as_deref(), Some("0000:00:03.0"));
+    assert_eq!(eth0.pci_vendor_id.as_deref(), Some("0x1af4"));
+    assert_eq!(eth0.pci_device_id.as_deref(), Some("0x1041"));
+}
+
+#[test]
+fn without_smbios_the_dmi_files_give_the_baseboard_and_chassis_serials() {
+    let f = FixtureRoot::new();
+    f.file("/sys/class/dmi/id/board_serial", "BOARD-42\n").file(
+        "/sys/class/dmi/id/chassis_serial",
+        "Chassis Serial Number\n",
+    );
+    memory_blocks(&f);
+    let inv = run_once(f.path());
+    assert_eq!(inv.system.baseboard_serial.as_deref(), Some("BOARD-42"));
+    assert_eq!(inv.system.chassis_serial, None, "placeholder is null");
+    // No SMBIOS (so no DIMM total), yet the physical memory is known.
+    assert_eq!(inv.memory.smbios_total_bytes, None);
+    assert_eq!(inv.memory.physical_bytes, Some(5 * 128 * 1024 * 1024));
 }
 
 #[test]
@@ -539,6 +624,8 @@ fn missing_sources_are_null_with_warnings_never_empty_strings() {
         "/proc/meminfo",
         "/sys/block",
         "/sys/class/net",
+        "/proc/sys/kernel/arch",
+        "/sys/devices/system/memory",
     ] {
         assert!(sources.contains(&s), "no warning for {s}: {sources:?}");
     }
@@ -546,6 +633,8 @@ fn missing_sources_are_null_with_warnings_never_empty_strings() {
     assert_eq!(inv.memory.total_bytes, None);
     assert_eq!(inv.cpu.threads, None);
     assert_eq!(inv.system.vendor, None);
+    assert_eq!(inv.cpu.architecture, None);
+    assert_eq!(inv.memory.physical_bytes, None);
     assert!(inv.storage.is_empty() && inv.network.is_empty());
     let json = serde_json::to_string(&inv).unwrap();
     assert!(!json.contains("\"\""), "empty string in {json}");

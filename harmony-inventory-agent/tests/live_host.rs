@@ -122,3 +122,36 @@ fn nics_match_ip_link() {
         .unwrap_or(inv.network.len());
     assert!(inv.network[first_virtual..].iter().all(|n| n.is_virtual));
 }
+
+#[test]
+fn architecture_flags_and_hypervisor_match_lscpu() {
+    let inv = Collector::new("/").collect();
+    let l = lscpu();
+    assert_eq!(
+        inv.cpu.architecture.as_deref(),
+        Some(l["Architecture"].as_str())
+    );
+    let mut flags: Vec<&str> = l["Flags"].split_whitespace().collect();
+    flags.sort_unstable();
+    assert_eq!(inv.cpu.flags, flags);
+    // lscpu names the hypervisor from the CPUID leaf ("KVM", "VMware", ...).
+    match l.get("Hypervisor vendor") {
+        Some(vendor) => assert_eq!(
+            inv.system.hypervisor.as_deref(),
+            Some(vendor.to_lowercase().as_str())
+        ),
+        None => assert!(!inv.cpu.flags.iter().any(|f| f == "hypervisor")),
+    }
+}
+
+#[test]
+fn physical_memory_matches_lsmem() {
+    let inv = Collector::new("/").collect();
+    let summary = run("lsmem", &["-b", "--summary=only"]);
+    let online: u64 = summary
+        .lines()
+        .find_map(|l| l.strip_prefix("Total online memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    assert_eq!(inv.memory.physical_bytes, Some(online));
+}

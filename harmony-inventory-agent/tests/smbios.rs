@@ -468,7 +468,7 @@ fn garbage_tables_do_not_panic() {
         let mut table: Vec<u8> = (0..len).map(|_| next() as u8).collect();
         // Bias towards plausible headers of the types that get decoded.
         if round % 2 == 0 && len > 2 {
-            table[0] = [1, 4, 17, 127][(next() % 4) as usize];
+            table[0] = [1, 2, 3, 4, 17, 127][(next() % 6) as usize];
             table[1] = (next() % 0x60) as u8;
         }
         for ep in [&ep, &ep_v3, &ep_v2, &ep_v20] {
@@ -570,4 +570,56 @@ fn read_on_missing_root_is_missing() {
         smbios::read(&root),
         Err(SmbiosError::Missing { .. })
     ));
+}
+
+#[test]
+fn baseboard_and_chassis_serials() {
+    let d = parse(
+        server()
+            .baseboard("Dell Inc.", "0JMK61", "CNFCP0012300AB")
+            .chassis("Dell Inc.", "7XK3QZ2")
+            // Only the first of each counts.
+            .baseboard("Other", "X", "SECOND-BOARD")
+            .chassis("Other", "SECOND-CHASSIS"),
+    );
+    assert_eq!(d.baseboard_serial.as_deref(), Some("CNFCP0012300AB"));
+    assert_eq!(d.chassis_serial.as_deref(), Some("7XK3QZ2"));
+    assert_eq!(d.skipped_structures, 0);
+    // Everything else is still read.
+    assert_eq!(d.serial.as_deref(), Some("7XK3QZ2"));
+    assert_eq!(d.dimms.len(), 16);
+
+    let none = parse(server());
+    assert_eq!((none.baseboard_serial, none.chassis_serial), (None, None));
+
+    let placeholders = parse(
+        SmbiosBuilder::new()
+            .baseboard(
+                "Default string",
+                "Default string",
+                "Base Board Serial Number",
+            )
+            .chassis("Default string", "Chassis Serial Number"),
+    );
+    assert_eq!(placeholders.baseboard_serial, None);
+    assert_eq!(placeholders.chassis_serial, None);
+}
+
+#[test]
+fn short_and_hostile_baseboard_and_chassis_structures_do_not_panic() {
+    // A type 2 of the SMBIOS 2.0 length (8: up to the serial), a type 3
+    // claiming 255 contained elements of 255 bytes it does not have, and a
+    // type 3 shorter than its minimum.
+    let mut board = Area::new(0x08);
+    board.byte(0x04, 1).byte(0x07, 2);
+    let mut chassis = Area::new(0x16);
+    chassis.byte(0x07, 1).byte(0x13, 255).byte(0x14, 255);
+    let d = parse(
+        SmbiosBuilder::new()
+            .raw_structure(2, &board.into_vec(), &[b"Acme", b"BOARD-8"])
+            .raw_structure(3, &chassis.into_vec(), &[b"CH-HOSTILE"])
+            .raw_structure(3, &[0x01], &[b"x"]),
+    );
+    assert_eq!(d.baseboard_serial.as_deref(), Some("BOARD-8"));
+    assert_eq!(d.chassis_serial.as_deref(), Some("CH-HOSTILE"));
 }

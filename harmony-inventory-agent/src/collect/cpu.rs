@@ -1,26 +1,20 @@
-//! CPU: model, vendor, topology (sockets, physical cores, threads), frequency
-//! and the flags that matter for placement.
+//! CPU: model, vendor, topology (sockets, physical cores, threads), frequency,
+//! every flag and the machine architecture.
 //!
 //! Topology comes from `/sys/devices/system/cpu/cpuN/topology` over the CPUs
 //! listed in `/sys/devices/system/cpu/online`; `/proc/cpuinfo` gives model,
-//! vendor, flags and is the fallback for topology.
+//! vendor, flags and is the fallback for topology; `/proc/sys/kernel/arch`
+//! gives the architecture (`uname -m`).
 
 use std::collections::BTreeSet;
 
 use super::{SysRoot, Warnings, smbios::SmbiosData};
 use crate::model::Cpu;
 
-/// Flags reported in the inventory when the CPU has them.
-const INTERESTING_FLAGS: &[&str] = &[
-    "vmx",
-    "svm",
-    "aes",
-    "avx",
-    "avx2",
-    "avx512f",
-    "sha_ni",
-    "hypervisor",
-];
+/// Most flags reported (x86 lists about 150; bounds a hostile cpuinfo).
+const MAX_FLAGS: usize = 1024;
+/// Longest flag kept (real ones are under 32 characters).
+const MAX_FLAG_CHARS: usize = 64;
 
 /// Upper bound on CPU numbers accepted from a range list (Linux's NR_CPUS max is 8192).
 const MAX_CPUS: u32 = 16_384;
@@ -53,10 +47,11 @@ pub fn collect(root: &SysRoot, smbios: Option<&SmbiosData>, warnings: &mut Warni
         .filter(|&k| k > 0)
         .map(|k| k as f64 / 1000.0)
         .or(info.mhz);
-    let flags = INTERESTING_FLAGS
-        .iter()
-        .filter(|f| info.flags.contains(**f))
-        .map(|f| f.to_string())
+    let flags = info
+        .flags
+        .into_iter()
+        .filter(|f| f.len() <= MAX_FLAG_CHARS)
+        .take(MAX_FLAGS)
         .collect();
     Cpu {
         model: info.model,
@@ -66,7 +61,25 @@ pub fn collect(root: &SysRoot, smbios: Option<&SmbiosData>, warnings: &mut Warni
         threads,
         mhz: mhz.map(|m| (m * 1000.0).round() / 1000.0),
         flags,
+        architecture: architecture(root, warnings),
     }
+}
+
+/// `uname -m`: `/proc/sys/kernel/arch` (Linux 6.1+), else, on the live
+/// system, the architecture this agent was built for.
+fn architecture(root: &SysRoot, warnings: &mut Warnings) -> Option<String> {
+    let arch = root
+        .attr("/proc/sys/kernel/arch")
+        .filter(|a| {
+            a.len() <= 32
+                && a.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+        })
+        .or_else(|| root.is_live().then(|| std::env::consts::ARCH.to_string()));
+    if arch.is_none() {
+        warnings.push("/proc/sys/kernel/arch", "missing: architecture unknown");
+    }
+    arch
 }
 
 /// Counts derived from the topology.

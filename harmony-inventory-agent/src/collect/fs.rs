@@ -91,6 +91,14 @@ impl SysRoot {
         fs::canonicalize(self.path(rel)).ok()
     }
 
+    /// `abs` (e.g. from [`SysRoot::canonical`]) as an absolute path inside
+    /// the root (`/sys/devices/...`); `None` when it lies outside the root.
+    pub fn relative(&self, abs: &Path) -> Option<PathBuf> {
+        let root = fs::canonicalize(&self.root).ok()?;
+        let rel = abs.strip_prefix(&root).ok()?;
+        Some(Path::new("/").join(rel))
+    }
+
     /// Entry names of a directory, sorted; empty when it cannot be read.
     pub fn dir_names(&self, rel: impl AsRef<Path>) -> io::Result<Vec<String>> {
         let mut names: Vec<String> = fs::read_dir(self.path(rel))?

@@ -42,6 +42,8 @@ impl Warnings {
 #[derive(Debug, Clone)]
 pub struct Collector {
     root: SysRoot,
+    /// Shared by clones: the refresh task collects with a clone.
+    memory_blocks: std::sync::Arc<memory::BlockCache>,
 }
 
 impl Collector {
@@ -49,6 +51,7 @@ impl Collector {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self {
             root: SysRoot::new(root),
+            memory_blocks: std::sync::Arc::default(),
         }
     }
 
@@ -68,7 +71,12 @@ impl Collector {
         };
         let cpu = cpu::collect(&self.root, smbios.as_ref(), &mut warnings);
         let system = system::collect(&self.root, smbios.as_ref(), &cpu, &mut warnings);
-        let memory = memory::collect(&self.root, smbios.as_ref(), &mut warnings);
+        let memory = memory::collect(
+            &self.root,
+            smbios.as_ref(),
+            &self.memory_blocks,
+            &mut warnings,
+        );
         let storage = storage::collect(&self.root, &mut warnings);
         let network = network::collect(&self.root, &mut warnings);
         let hostname = self.root.attr("/proc/sys/kernel/hostname");

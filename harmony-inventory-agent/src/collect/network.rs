@@ -1,5 +1,6 @@
 //! Network interfaces: MACs (current and permanent), link state and speed,
-//! driver and PCI address, bond/bridge membership and addresses.
+//! driver, PCI address and vendor/device IDs, bond/bridge membership and
+//! addresses.
 //!
 //! Everything comes from `/sys/class/net` and `/proc/net/bonding` under the
 //! root, except addresses, which only the running kernel knows (read with
@@ -85,6 +86,12 @@ fn nic(root: &SysRoot, name: &str, ipv4: Vec<String>, ipv6: Vec<String>) -> Nic 
         // EINVAL while administratively down: link state unknown.
         _ => None,
     };
+    let pci = pci_function(root, &base);
+    let pci_id = |attr: &str| {
+        pci.as_ref()
+            .and_then(|(rel, _)| root.attr(format!("{rel}/{attr}")))
+            .and_then(|v| normalize_pci_id(&v))
+    };
     Nic {
         name: name.to_string(),
         mac,
@@ -96,7 +103,9 @@ fn nic(root: &SysRoot, name: &str, ipv4: Vec<String>, ipv6: Vec<String>) -> Nic 
             .attr_u64(format!("{base}/mtu"))
             .and_then(|m| u32::try_from(m).ok()),
         driver: root.link_name(format!("{base}/device/driver")),
-        pci_address: pci_address(root, &base),
+        pci_vendor_id: pci_id("vendor"),
+        pci_device_id: pci_id("device"),
+        pci_address: pci.map(|(_, address)| address),
         is_virtual,
         master,
         ipv4,
@@ -106,22 +115,32 @@ fn nic(root: &SysRoot, name: &str, ipv4: Vec<String>, ipv6: Vec<String>) -> Nic 
 }
 
 /// PCI function of the NIC: the device itself or its nearest PCI ancestor
-/// (virtio NICs hang off `virtioN` below the PCI function).
-fn pci_address(root: &SysRoot, base: &str) -> Option<String> {
+/// (virtio NICs hang off `virtioN` below the PCI function), as its sysfs
+/// directory (under the root) and its address.
+fn pci_function(root: &SysRoot, base: &str) -> Option<(String, String)> {
     let mut rel = format!("{base}/device");
     for _ in 0..MAX_PCI_DEPTH {
         if !root.exists(&rel) {
             return None;
         }
         if root.link_name(format!("{rel}/subsystem")).as_deref() == Some("pci") {
-            return root
+            let address = root
                 .canonical(&rel)
                 .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                .filter(|n| is_pci_address(n));
+                .filter(|n| is_pci_address(n))?;
+            return Some((rel, address));
         }
         rel.push_str("/..");
     }
     None
+}
+
+/// A sysfs PCI ID (`0x8086`) as `0x` and 4 lower-case hex digits; `None`
+/// unless it is one.
+fn normalize_pci_id(raw: &str) -> Option<String> {
+    let hex = raw.trim().strip_prefix("0x")?;
+    (hex.len() == 4 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| format!("0x{}", hex.to_ascii_lowercase()))
 }
 
 fn is_pci_address(s: &str) -> bool {
@@ -219,6 +238,15 @@ mod tests {
         assert_eq!(normalize_mac("52:54:00:aa:bb"), None);
         assert_eq!(normalize_mac("52:54:00:aa:bb:0g"), None);
         assert_eq!(normalize_mac("; reboot"), None);
+    }
+
+    #[test]
+    fn pci_ids() {
+        assert_eq!(normalize_pci_id("0x8086\n").as_deref(), Some("0x8086"));
+        assert_eq!(normalize_pci_id("0x1AF4").as_deref(), Some("0x1af4"));
+        assert_eq!(normalize_pci_id("8086"), None);
+        assert_eq!(normalize_pci_id("0x00001af4"), None);
+        assert_eq!(normalize_pci_id("0xzzzz"), None);
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! when a structure is shorter than the layout of the declared SMBIOS version.
 //! [`parse`] therefore first walks the table itself (DMTF DSP0134 §6.1.2-6.1.3)
 //! and rebuilds a well-formed copy holding only the structures used here
-//! (types 1, 4, 17 and the end marker), zero-padded to the longest layout the
-//! crate reads (zero means "absent" for every field used), with non-UTF-8
+//! (types 1, 2, 3, 4, 17 and the end marker), zero-padded to the longest
+//! layout the crate reads (zero means "absent" for every field used; type 3
+//! is cut to its SMBIOS 2.0 part, the serial's, so the crate never walks its
+//! contained-element records), with non-UTF-8
 //! strings replaced lossily (the crate would otherwise reject the whole
 //! structure). Structures that cannot be walked or decoded are counted in
 //! [`SmbiosData::skipped_structures`], never fatal.
@@ -34,20 +36,38 @@ const MAX_TABLE_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_DIMMS: usize = 1024;
 
 const TYPE_SYSTEM: u8 = 1;
+const TYPE_BASEBOARD: u8 = 2;
+const TYPE_CHASSIS: u8 = 3;
 const TYPE_PROCESSOR: u8 = 4;
 const TYPE_MEMORY_DEVICE: u8 = 17;
 const TYPE_END: u8 = 127;
 
 /// Minimum formatted length (header included) the rebuilt copy gives each
 /// kept type: the longest layout `dmidecode` 1.0 reads without bounds checks
-/// (type 1: SMBIOS 2.4, 0x1B; type 4: SMBIOS 3.0, 0x30) or requires (type 17:
-/// extended size, 0x20).
+/// (type 1: SMBIOS 2.4, 0x1B; type 2: up to Board Type, 0x0E; type 4: SMBIOS
+/// 3.0, 0x30) or requires (type 3: SMBIOS 2.0, 0x09, see [`kept_len`]; type
+/// 17: extended size, 0x20).
 fn padded_len(kind: u8) -> usize {
     match kind {
         TYPE_SYSTEM => 0x1B,
+        TYPE_BASEBOARD => 0x0E,
+        TYPE_CHASSIS => CHASSIS_LEN,
         TYPE_PROCESSOR => 0x30,
         TYPE_MEMORY_DEVICE => 0x20,
         _ => 4,
+    }
+}
+
+/// The part of a type 3 structure kept: up to the Asset Tag (SMBIOS 2.0).
+const CHASSIS_LEN: usize = 0x09;
+
+/// Formatted length kept of a structure of `len`: type 3 is cut to
+/// [`CHASSIS_LEN`] (the crate walks its variable-length contained elements);
+/// every other type is kept whole.
+fn kept_len(kind: u8, len: usize) -> usize {
+    match kind {
+        TYPE_CHASSIS => len.min(CHASSIS_LEN),
+        _ => len,
     }
 }
 
@@ -68,6 +88,10 @@ pub struct SmbiosData {
     /// Lower-case hyphenated, per SMBIOS 2.6+ byte order; all-0/all-F is `None`.
     pub uuid: Option<String>,
     pub family: Option<String>,
+    /// Type 2 (Baseboard) serial of the first baseboard.
+    pub baseboard_serial: Option<String>,
+    /// Type 3 (System Enclosure) serial of the first enclosure.
+    pub chassis_serial: Option<String>,
     /// Type 4 structures whose socket is populated.
     pub populated_sockets: Option<u32>,
     /// Type 17 structures with a module installed.
@@ -153,6 +177,8 @@ pub fn parse(entry_point: &[u8], table: &[u8]) -> Result<SmbiosData, SmbiosError
         ..SmbiosData::default()
     };
     let mut system_seen = false;
+    let mut baseboard_seen = false;
+    let mut chassis_seen = false;
     let mut sockets: Option<u32> = None;
 
     for structure in ep.structures(&clean.bytes) {
@@ -164,6 +190,14 @@ pub fn parse(entry_point: &[u8], table: &[u8]) -> Result<SmbiosData, SmbiosError
                 data.serial = smbios_string(s.serial);
                 data.family = s.family.and_then(smbios_string);
                 data.uuid = s.uuid.and_then(|u| format_uuid(u.as_bytes()));
+            }
+            Ok(Structure::BaseBoard(b)) if !baseboard_seen => {
+                baseboard_seen = true;
+                data.baseboard_serial = smbios_string(b.serial);
+            }
+            Ok(Structure::Enclosure(e)) if !chassis_seen => {
+                chassis_seen = true;
+                data.chassis_serial = smbios_string(e.serial_number);
             }
             Ok(Structure::Processor(p)) => {
                 let populated = p.status.contains(ProcessorStatus::CPU_SOCKET_POPULATED);
@@ -326,7 +360,8 @@ struct Sanitized {
 }
 
 /// Walks `table` per DSP0134 §6.1.2-6.1.3 and rebuilds the structures this
-/// module uses (types 1, 4, 17), each zero-padded to [`padded_len`], with
+/// module uses (types 1, 2, 3, 4, 17), each cut to [`kept_len`] and
+/// zero-padded to [`padded_len`], with
 /// lossy UTF-8 strings, then an end-of-table structure. Stops at the end
 /// marker, at the first structure that cannot be walked (bad length, runs
 /// off the table, unterminated strings), or before the copy exceeds `max_len`.
@@ -370,12 +405,17 @@ fn sanitize(table: &[u8], max_len: usize) -> Sanitized {
             end_handle = handle;
             break;
         }
-        if !matches!(kind, TYPE_SYSTEM | TYPE_PROCESSOR | TYPE_MEMORY_DEVICE) {
+        if !matches!(
+            kind,
+            TYPE_SYSTEM | TYPE_BASEBOARD | TYPE_CHASSIS | TYPE_PROCESSOR | TYPE_MEMORY_DEVICE
+        ) {
             continue;
         }
 
+        let kept = kept_len(kind, len);
+        let formatted = formatted.get(..kept.saturating_sub(4)).unwrap_or(formatted);
         let mut rebuilt = Vec::with_capacity(padded_len(kind) + term + 2);
-        let new_len = len.max(padded_len(kind));
+        let new_len = kept.max(padded_len(kind));
         rebuilt.push(kind);
         // `new_len` is at most 255 (`len` is a byte, padded lengths are small).
         rebuilt.push(u8::try_from(new_len).unwrap_or(u8::MAX));

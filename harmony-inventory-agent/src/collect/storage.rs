@@ -66,9 +66,14 @@ fn disk(root: &SysRoot, name: &str, links: &DiskLinks) -> Option<Disk> {
     let vendor = clean(root.attr(format!("{base}/device/vendor")));
     let serial = clean(
         root.attr(format!("{base}/device/serial"))
-            .or_else(|| root.attr(format!("{base}/serial")))
-            .or_else(|| vpd_serial(root, &base)),
+            .or_else(|| root.attr(format!("{base}/serial"))),
     )
+    .or_else(|| {
+        (transport == Some("usb"))
+            .then(|| usb_serial(root, &base))
+            .flatten()
+    })
+    .or_else(|| clean(vpd_serial(root, &base)))
     .or_else(|| udev.get("ID_SERIAL_SHORT"));
     let wwn = root
         .attr(format!("{base}/device/wwid"))
@@ -181,6 +186,26 @@ fn kind(
             None => DiskKind::Unknown,
         }
     }
+}
+
+/// How many directories above a USB disk's SCSI device to look for its USB
+/// device (`sdX/device` -> target -> host -> interface -> device is 4).
+const MAX_USB_DEPTH: usize = 8;
+
+/// The `serial` attribute (USB iSerialNumber) of the USB device a USB disk
+/// hangs off: the nearest ancestor of `sdX/device` that has `idVendor` and
+/// `serial` (the kernel's `usb_device`, not its interfaces), inside the root.
+fn usb_serial(root: &SysRoot, base: &str) -> Option<String> {
+    let device = root.canonical(format!("{base}/device"))?;
+    device
+        .ancestors()
+        .skip(1)
+        .take(MAX_USB_DEPTH)
+        .filter_map(|dir| root.relative(dir))
+        .take_while(|rel| rel.starts_with("/sys/devices"))
+        .find(|rel| root.exists(rel.join("idVendor")))
+        .and_then(|rel| root.attr(rel.join("serial")))
+        .filter(|s| !is_bogus(s))
 }
 
 /// Unit serial number from SCSI VPD page 0x80 (bytes 4.. of the page).

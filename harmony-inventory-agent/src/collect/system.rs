@@ -1,5 +1,7 @@
 //! System identity: vendor, product, serial, UUID (SMBIOS type 1, falling
-//! back to `/sys/class/dmi/id`), boot mode and hypervisor.
+//! back to `/sys/class/dmi/id`), the baseboard and chassis serials (SMBIOS
+//! types 2 and 3, same fallback), boot mode and hypervisor (`/sys/hypervisor`,
+//! the CPUID hypervisor leaf on the live system, then the DMI names).
 
 use super::{SysRoot, Warnings, smbios::SmbiosData, smbios::is_bogus};
 use crate::model::{BootMode, Cpu, System};
@@ -14,13 +16,15 @@ pub fn collect(
         root.attr(format!("/sys/class/dmi/id/{file}"))
             .filter(|v| !is_bogus(v))
     };
-    let (vendor, product, serial, uuid, family) = match smbios {
+    let (vendor, product, serial, uuid, family, baseboard_serial, chassis_serial) = match smbios {
         Some(s) => (
             s.vendor.clone(),
             s.product.clone(),
             s.serial.clone(),
             s.uuid.clone(),
             s.family.clone(),
+            s.baseboard_serial.clone(),
+            s.chassis_serial.clone(),
         ),
         None => (
             dmi("sys_vendor"),
@@ -28,6 +32,8 @@ pub fn collect(
             dmi("product_serial"),
             dmi("product_uuid").and_then(|u| normalize_uuid(&u)),
             dmi("product_family"),
+            dmi("board_serial"),
+            dmi("chassis_serial"),
         ),
     };
     let boot_mode = if root.exists("/sys/firmware/efi") {
@@ -48,6 +54,8 @@ pub fn collect(
         boot_mode,
         bmc_address: None,
         hypervisor,
+        baseboard_serial,
+        chassis_serial,
     }
 }
 
@@ -63,6 +71,12 @@ fn hypervisor(
     }
     if !cpu.flags.iter().any(|f| f == "hypervisor") {
         return None;
+    }
+    // The CPU of this very machine: only meaningful on the live system.
+    if root.is_live()
+        && let Some(name) = cpuid::hypervisor()
+    {
+        return Some(name);
     }
     let text = format!("{} {}", vendor.unwrap_or(""), product.unwrap_or("")).to_lowercase();
     let name = [
@@ -83,6 +97,40 @@ fn hypervisor(
     .find(|(needle, _)| text.contains(needle))
     .map_or("unknown", |(_, name)| name);
     Some(name.to_string())
+}
+
+/// The hypervisor as the CPU reports it (leaf `0x4000_0000`), what `lscpu`
+/// shows as "Hypervisor vendor".
+mod cpuid {
+    /// The name from the live CPU's hypervisor leaf; `None` when the CPU
+    /// has none or names one not known here.
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    pub fn hypervisor() -> Option<String> {
+        name(&raw_cpuid::CpuId::new())
+    }
+
+    #[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
+    pub fn hypervisor() -> Option<String> {
+        None
+    }
+
+    /// The hypervisor named by `cpuid`'s leaf `0x4000_0000`.
+    pub fn name<R: raw_cpuid::CpuIdReader>(cpuid: &raw_cpuid::CpuId<R>) -> Option<String> {
+        use raw_cpuid::Hypervisor;
+        let name = match cpuid.get_hypervisor_info()?.identify() {
+            Hypervisor::KVM => "kvm",
+            Hypervisor::VMware => "vmware",
+            Hypervisor::HyperV => "hyperv",
+            Hypervisor::Xen => "xen",
+            // "TCGTCGTCGTCG": QEMU without an accelerator.
+            Hypervisor::QEMU => "qemu",
+            Hypervisor::Bhyve => "bhyve",
+            Hypervisor::QNX => "qnx",
+            Hypervisor::ACRN => "acrn",
+            Hypervisor::Unknown(..) => return None,
+        };
+        Some(name.to_string())
+    }
 }
 
 /// Lower-case, hyphenated; all-zero and all-F UUIDs are `None`.
@@ -121,5 +169,66 @@ mod tests {
         assert_eq!(normalize_uuid("00000000-0000-0000-0000-000000000000"), None);
         assert_eq!(normalize_uuid("FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF"), None);
         assert_eq!(normalize_uuid("not-a-uuid"), None);
+    }
+
+    /// A CPU answering leaf 1 (hypervisor bit, ECX 31) and leaf 0x4000_0000
+    /// with `signature` in EBX, ECX, EDX.
+    fn cpu_with(signature: &[u8; 12]) -> raw_cpuid::CpuId<impl raw_cpuid::CpuIdReader> {
+        let word = |i: usize| {
+            u32::from_le_bytes([
+                signature[i],
+                signature[i + 1],
+                signature[i + 2],
+                signature[i + 3],
+            ])
+        };
+        let (b, c, d) = (word(0), word(4), word(8));
+        raw_cpuid::CpuId::with_cpuid_fn(move |leaf, _sub| match leaf {
+            0 => raw_cpuid::CpuIdResult {
+                eax: 0x16,
+                ebx: 0,
+                ecx: 0,
+                edx: 0,
+            },
+            1 => raw_cpuid::CpuIdResult {
+                eax: 0,
+                ebx: 0,
+                ecx: 1 << 31,
+                edx: 0,
+            },
+            0x4000_0000 => raw_cpuid::CpuIdResult {
+                eax: 0x4000_0001,
+                ebx: b,
+                ecx: c,
+                edx: d,
+            },
+            _ => raw_cpuid::CpuIdResult {
+                eax: 0,
+                ebx: 0,
+                ecx: 0,
+                edx: 0,
+            },
+        })
+    }
+
+    #[test]
+    fn cpuid_hypervisor_leaf_names() {
+        assert_eq!(
+            cpuid::name(&cpu_with(b"KVMKVMKVM\0\0\0")).as_deref(),
+            Some("kvm")
+        );
+        assert_eq!(
+            cpuid::name(&cpu_with(b"VMwareVMware")).as_deref(),
+            Some("vmware")
+        );
+        assert_eq!(
+            cpuid::name(&cpu_with(b"Microsoft Hv")).as_deref(),
+            Some("hyperv")
+        );
+        assert_eq!(
+            cpuid::name(&cpu_with(b"TCGTCGTCGTCG")).as_deref(),
+            Some("qemu")
+        );
+        assert_eq!(cpuid::name(&cpu_with(b"SomethingNew")), None);
     }
 }

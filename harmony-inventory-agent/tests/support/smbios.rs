@@ -252,6 +252,46 @@ impl SmbiosBuilder {
         self
     }
 
+    /// Type 2 Baseboard Information (length 0x0F, no contained handles).
+    pub fn baseboard(mut self, manufacturer: &str, product: &str, serial: &str) -> Self {
+        let mut s = Strings::default();
+        let mut f = Area::new(0x0F);
+        f.byte(0x04, s.add(manufacturer));
+        f.byte(0x05, s.add(product));
+        f.byte(0x06, s.add("A01")); // Version
+        f.byte(0x07, s.add(serial));
+        f.byte(0x08, s.add("ASSET-1")); // Asset Tag
+        f.byte(0x09, 0x01); // Feature Flags: hosting board
+        f.byte(0x0A, s.add("Slot 1")); // Location in Chassis
+        f.word(0x0B, 0x0300); // Chassis Handle
+        f.byte(0x0D, 0x0A); // Board Type: motherboard
+        self.push(2, &f.into_vec(), &s);
+        self
+    }
+
+    /// Type 3 System Enclosure, SMBIOS 2.7 layout with no contained
+    /// elements (length 0x16).
+    pub fn chassis(mut self, manufacturer: &str, serial: &str) -> Self {
+        let mut s = Strings::default();
+        let mut f = Area::new(0x16);
+        f.byte(0x04, s.add(manufacturer));
+        f.byte(0x05, 0x17); // Type: rack mount chassis
+        f.byte(0x06, s.add("1.0")); // Version
+        f.byte(0x07, s.add(serial));
+        f.byte(0x08, s.add("ASSET-2")); // Asset Tag
+        f.byte(0x09, 0x03); // Boot-up State: safe
+        f.byte(0x0A, 0x03); // Power Supply State
+        f.byte(0x0B, 0x03); // Thermal State
+        f.byte(0x0C, 0x03); // Security Status
+        f.byte(0x11, 2); // Height (U)
+        f.byte(0x12, 2); // Power cords
+        f.byte(0x13, 0); // Contained Element Count
+        f.byte(0x14, 3); // Contained Element Record Length
+        f.byte(0x15, s.add("SKU-C")); // SKU Number
+        self.push(3, &f.into_vec(), &s);
+        self
+    }
+
     /// Type 4 Processor Information, SMBIOS 3.0 layout (length 0x30).
     pub fn processor(
         mut self,

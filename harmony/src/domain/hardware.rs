@@ -247,6 +247,10 @@ pub struct System {
     pub boot_mode: Option<BootMode>,
     pub bmc_address: Option<IpAddr>,
     pub hypervisor: Option<SafeText>,
+    /// SMBIOS type 2 serial (display only, never an identity).
+    pub baseboard_serial: Option<SafeText>,
+    /// SMBIOS type 3 serial (display only, never an identity).
+    pub chassis_serial: Option<SafeText>,
 }
 
 /// Processors, totals over all sockets.
@@ -258,7 +262,10 @@ pub struct Cpu {
     pub cores: Option<u32>,
     pub threads: Option<u32>,
     pub mhz: Option<f64>,
+    /// Every flag the CPU lists (at most 1 024 of at most 64 characters).
     pub flags: Vec<Word>,
+    /// `uname -m`: `x86_64`, `aarch64`...
+    pub architecture: Option<Word>,
 }
 
 /// One installed memory module.
@@ -279,6 +286,8 @@ pub struct Dimm {
 pub struct Memory {
     pub total_bytes: Option<u64>,
     pub smbios_total_bytes: Option<u64>,
+    /// Online memory blocks times the block size (known without SMBIOS).
+    pub physical_bytes: Option<u64>,
     pub dimms: Vec<Dimm>,
 }
 
@@ -331,6 +340,10 @@ pub struct Nic {
     pub mtu: Option<u32>,
     pub driver: Option<Word>,
     pub pci_address: Option<PciAddress>,
+    /// PCI vendor ID of the NIC's PCI function (`0x8086`: Intel).
+    pub pci_vendor_id: Option<u16>,
+    /// PCI device ID of the NIC's PCI function.
+    pub pci_device_id: Option<u16>,
     /// Software device (bridge, bond, veth...), not a NIC.
     pub is_virtual: bool,
     pub master: Option<InterfaceName>,
@@ -352,6 +365,8 @@ impl Nic {
             mtu: None,
             driver: None,
             pci_address: None,
+            pci_vendor_id: None,
+            pci_device_id: None,
             is_virtual: false,
             master: None,
             ipv4: Vec::new(),
@@ -406,9 +421,13 @@ impl HostHardware {
         self.nics.iter().filter(|n| !n.is_virtual)
     }
 
-    /// Installed memory: the SMBIOS DIMM total when known, else the kernel's.
+    /// Installed memory: the SMBIOS DIMM total when known, else the online
+    /// memory blocks, else the kernel's usable total.
     pub fn installed_memory(&self) -> Option<u64> {
-        self.memory.smbios_total_bytes.or(self.memory.total_bytes)
+        self.memory
+            .smbios_total_bytes
+            .or(self.memory.physical_bytes)
+            .or(self.memory.total_bytes)
     }
 
     /// Total size of the disks of known size.
@@ -640,6 +659,8 @@ mod convert {
             }),
             bmc_address,
             hypervisor: text(&s.hypervisor),
+            baseboard_serial: text(&s.baseboard_serial),
+            chassis_serial: text(&s.chassis_serial),
         })
     }
 
@@ -656,12 +677,7 @@ mod convert {
                 "not a sane frequency",
             ));
         }
-        let flags = c
-            .flags
-            .iter()
-            .enumerate()
-            .map(|(i, f)| word(&format!("cpu.flags[{i}]"), f, "_"))
-            .collect::<Result<_, _>>()?;
+        let flags = details::cpu_flags(&c.flags)?;
         Ok(Cpu {
             model: text(&c.model),
             vendor: text(&c.vendor),
@@ -670,6 +686,7 @@ mod convert {
             threads,
             mhz: c.mhz,
             flags,
+            architecture: details::architecture(&c.architecture)?,
         })
     }
 
@@ -701,6 +718,7 @@ mod convert {
         Ok(Memory {
             total_bytes,
             smbios_total_bytes,
+            physical_bytes: at_most("memory.physical_bytes", m.physical_bytes, 1 << 56)?,
             dimms,
         })
     }
@@ -834,6 +852,8 @@ mod convert {
             mtu,
             driver,
             pci_address,
+            pci_vendor_id: details::pci_id(&format!("{p}.pci_vendor_id"), &n.pci_vendor_id)?,
+            pci_device_id: details::pci_id(&format!("{p}.pci_device_id"), &n.pci_device_id)?,
             is_virtual: n.is_virtual,
             master,
             ipv4,
@@ -879,6 +899,8 @@ mod convert {
                 }),
                 bmc_address: string(&s.bmc_address),
                 hypervisor: string(&s.hypervisor),
+                baseboard_serial: string(&s.baseboard_serial),
+                chassis_serial: string(&s.chassis_serial),
             },
             cpu: wire::Cpu {
                 model: string(&c.model),
@@ -888,10 +910,12 @@ mod convert {
                 threads: c.threads,
                 mhz: c.mhz,
                 flags: c.flags.iter().map(ToString::to_string).collect(),
+                architecture: string(&c.architecture),
             },
             memory: wire::Memory {
                 total_bytes: h.memory.total_bytes,
                 smbios_total_bytes: h.memory.smbios_total_bytes,
+                physical_bytes: h.memory.physical_bytes,
                 dimms: h
                     .memory
                     .dimms
@@ -952,6 +976,8 @@ mod convert {
                     mtu: n.mtu,
                     driver: string(&n.driver),
                     pci_address: string(&n.pci_address),
+                    pci_vendor_id: n.pci_vendor_id.map(details::pci_id_text),
+                    pci_device_id: n.pci_device_id.map(details::pci_id_text),
                     is_virtual: n.is_virtual,
                     master: string(&n.master),
                     ipv4: n.ipv4.iter().map(ToString::to_string).collect(),
@@ -965,6 +991,84 @@ mod convert {
                 })
                 .collect(),
         }
+    }
+}
+
+mod details {
+    //! The fields an operator expects beside the identity (issue 8, item 9):
+    //! PCI IDs, CPU architecture and flags. Validated here, in one place.
+
+    use super::*;
+
+    /// Most CPU flags accepted (x86 lists about 150).
+    const MAX_CPU_FLAGS: usize = 1024;
+    /// Longest CPU flag accepted (real ones are under 32 characters).
+    const MAX_FLAG_CHARS: usize = 64;
+    /// Longest architecture name accepted (`x86_64`, `aarch64`, `riscv64`...).
+    const MAX_ARCH_CHARS: usize = 32;
+
+    /// `0x` and 4 hex digits (`0x8086`), as sysfs writes PCI IDs.
+    pub(super) fn pci_id(field: &str, v: &Option<String>) -> Result<Option<u16>, HardwareError> {
+        let Some(raw) = v.as_deref() else {
+            return Ok(None);
+        };
+        raw.strip_prefix("0x")
+            .filter(|h| h.len() == 4 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|h| u16::from_str_radix(h, 16).ok())
+            .map(Some)
+            .ok_or_else(|| HardwareError::new(field, raw, "expected a PCI ID like 0x8086"))
+    }
+
+    /// The wire form of a PCI ID: `0x8086`.
+    pub(super) fn pci_id_text(id: u16) -> String {
+        format!("0x{id:04x}")
+    }
+
+    /// Each flag a short token of `[A-Za-z0-9_.:-]`; bounded in number.
+    pub(super) fn cpu_flags(flags: &[String]) -> Result<Vec<Word>, HardwareError> {
+        if flags.len() > MAX_CPU_FLAGS {
+            return Err(HardwareError::new(
+                "cpu.flags",
+                &flags.len().to_string(),
+                format!("more than {MAX_CPU_FLAGS} flags"),
+            ));
+        }
+        flags
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let field = format!("cpu.flags[{i}]");
+                if f.chars().count() > MAX_FLAG_CHARS {
+                    return Err(HardwareError::new(
+                        &field,
+                        f,
+                        format!("longer than {MAX_FLAG_CHARS} characters"),
+                    ));
+                }
+                Word::from_str(f).map_err(|e| HardwareError::new(&field, f, e.reason))
+            })
+            .collect()
+    }
+
+    /// `[A-Za-z0-9_-]`, at most 32 characters.
+    pub(super) fn architecture(v: &Option<String>) -> Result<Option<Word>, HardwareError> {
+        let Some(a) = v.as_deref() else {
+            return Ok(None);
+        };
+        let ok = !a.is_empty()
+            && a.len() <= MAX_ARCH_CHARS
+            && a.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
+        if !ok {
+            return Err(HardwareError::new(
+                "cpu.architecture",
+                a,
+                "expected a machine name like x86_64 (letters, digits, _ and -)",
+            ));
+        }
+        Word::from_str(a)
+            .map(Some)
+            .map_err(|e| HardwareError::new("cpu.architecture", a, e.reason))
     }
 }
 
@@ -1132,6 +1236,67 @@ mod tests {
         assert!(has("disk link dropped: storage_0_.by_path"), "{messages:?}");
         for m in &messages {
             assert!(!m.contains("reboot") && !m.contains("01:00:5e"), "{m}");
+        }
+    }
+
+    #[test]
+    fn operator_details_are_typed_and_round_trip() {
+        let mut d = doc();
+        d.network[0].pci_vendor_id = Some("0x8086".into());
+        d.network[0].pci_device_id = Some("0x159B".into());
+        d.cpu.architecture = Some("x86_64".into());
+        d.cpu.flags = vec!["sse4_1".into(), "vmx".into(), "3dnowprefetch".into()];
+        d.memory.physical_bytes = Some(24 << 30);
+        d.system.baseboard_serial = Some("CN`7`".into());
+        d.system.chassis_serial = Some("7XYZ123".into());
+        let h = HostHardware::from_wire(&d).unwrap();
+        assert_eq!(h.nics[0].pci_vendor_id, Some(0x8086));
+        assert_eq!(h.nics[0].pci_device_id, Some(0x159b));
+        assert_eq!(h.cpu.architecture.as_ref().unwrap().as_str(), "x86_64");
+        assert_eq!(h.cpu.flags.len(), 3);
+        assert_eq!(
+            h.installed_memory(),
+            Some(24 << 30),
+            "no SMBIOS: the blocks"
+        );
+        assert_eq!(
+            h.system.baseboard_serial.as_ref().unwrap().as_str(),
+            "CN_7_"
+        );
+        let wire = h.to_wire();
+        assert_eq!(wire.network[0].pci_device_id.as_deref(), Some("0x159b"));
+        assert_eq!(wire.memory.physical_bytes, Some(24 << 30));
+        assert_eq!(HostHardware::from_wire(&wire).unwrap(), h);
+    }
+
+    #[test]
+    fn a_bad_operator_detail_names_its_field() {
+        type Damage = fn(&mut wire::Inventory);
+        let cases: [(Damage, &str); 6] = [
+            (
+                |d| d.network[0].pci_vendor_id = Some("8086".into()),
+                "network[0].pci_vendor_id",
+            ),
+            (
+                |d| d.network[0].pci_device_id = Some("0x1af41".into()),
+                "network[0].pci_device_id",
+            ),
+            (
+                |d| d.cpu.architecture = Some("x86 64; reboot".into()),
+                "cpu.architecture",
+            ),
+            (
+                |d| d.cpu.flags = vec!["vmx".into(), "a b".into()],
+                "cpu.flags[1]",
+            ),
+            (|d| d.cpu.flags = vec!["f".repeat(65)], "cpu.flags[0]"),
+            (|d| d.cpu.flags = vec!["vmx".into(); 1025], "cpu.flags"),
+        ];
+        for (damage, field) in cases {
+            let mut d = doc();
+            damage(&mut d);
+            let e = HostHardware::from_wire(&d).unwrap_err();
+            assert_eq!(e.field, field, "{e}");
         }
     }
 

@@ -390,6 +390,7 @@ mod tests {
                 total_bytes: Some(16 * GIB - 300 * 1024 * 1024),
                 smbios_total_bytes: Some(16 * GIB),
                 dimms: vec![],
+                ..Memory::default()
             },
             storage: vec![disk(100 * GIB)],
             network: vec![nic()],

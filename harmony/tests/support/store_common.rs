@@ -72,6 +72,7 @@ pub fn inventory(n: u32, macs: &[MacAddress], uuid: &str) -> Inventory {
             boot_mode: None,
             bmc_address: Some(format!("10.255.{}.{}", (n >> 8) & 0xff, n & 0xff)),
             hypervisor: None,
+            ..System::default()
         },
         cpu: Cpu {
             model: Some("Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz".into()),
@@ -81,11 +82,13 @@ pub fn inventory(n: u32, macs: &[MacAddress], uuid: &str) -> Inventory {
             threads: Some(128),
             mhz: Some(3200.0),
             flags: vec!["vmx".into(), "aes".into(), "avx2".into(), "avx512f".into()],
+            ..Cpu::default()
         },
         memory: Memory {
             total_bytes: Some(540_000_000_000),
             smbios_total_bytes: Some(549_755_813_888),
             dimms: vec![],
+            ..Memory::default()
         },
         storage,
         network,
