@@ -167,6 +167,7 @@ pub(crate) mod tests {
             phase: InstallPhase::Discovered,
             summary: HostSummary::from_hardware(&hardware),
             hardware,
+            flags: Vec::new(),
         }
     }
 
