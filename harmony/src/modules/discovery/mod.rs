@@ -6,6 +6,8 @@
 //! - [`scanner`]: bounded, time-capped, size-capped TCP/HTTP scan of a range.
 //! - [`Discovery`]: scanner + [`InventoryRepository`] + [`EventBus`].
 
+pub mod budget;
+pub mod neighbours;
 pub mod scanner;
 pub mod validate;
 
@@ -16,7 +18,9 @@ use std::time::{Duration, SystemTime};
 
 use ipnetwork::IpNetwork;
 
-pub use scanner::{NotListening, ProbeResult, ScanConfig, ScanError, ScanReport, Scanner};
+pub use scanner::{
+    LocalErrors, NotListening, ProbeResult, ScanConfig, ScanError, ScanReport, Scanner,
+};
 pub use validate::{Rejection, validate};
 
 use crate::domain::events::{Event, EventBus};
