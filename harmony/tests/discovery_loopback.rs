@@ -346,8 +346,9 @@ fn tiny_open_file_limit_loses_no_host() {
 
 fn tiny_nofile_child(port: u16) {
     rlimit::Resource::NOFILE.set(64, 64).unwrap();
-    // Eat a share of the descriptors so the scanner surely hits EMFILE.
-    let _hog: Vec<std::fs::File> = (0..20)
+    // Eat most of the descriptors so the scanner surely hits EMFILE (its
+    // refused connects free theirs at once: only a few are left).
+    let _hog: Vec<std::fs::File> = (0..50)
         .map(|_| std::fs::File::open("/dev/null").unwrap())
         .collect();
     let rt = tokio::runtime::Builder::new_current_thread()
