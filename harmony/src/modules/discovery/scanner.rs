@@ -95,6 +95,8 @@ impl ScanConfig {
 pub enum ScanError {
     #[error("cannot set up the HTTP client: {0}")]
     Client(String),
+    #[error("the scan task failed: {0}")]
+    Internal(String),
     #[error("range {range} holds {count} addresses; at most {max} may be scanned at once")]
     TooManyAddresses {
         range: String,
@@ -370,7 +372,19 @@ impl Scanner {
     }
 
     /// Scans every address of `range` once.
+    ///
+    /// The scan runs as a task of the runtime (not in the caller's
+    /// `block_on` thread): the probes it spawns then start and finish on
+    /// the workers' own queues, without a thread wake-up per address.
     pub async fn scan(&self, range: IpNetwork) -> Result<ScanReport, ScanError> {
+        let this = self.clone();
+        match tokio::spawn(async move { this.scan_here(range).await }).await {
+            Ok(r) => r,
+            Err(e) => Err(ScanError::Internal(e.to_string())),
+        }
+    }
+
+    async fn scan_here(&self, range: IpNetwork) -> Result<ScanReport, ScanError> {
         let cfg = &self.config;
         let started = Instant::now();
         let addrs: Vec<IpAddr> = addresses(range, cfg.max_addresses)?.collect();
