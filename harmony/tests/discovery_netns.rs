@@ -233,3 +233,141 @@ impl NsRef {
             .unwrap_or_else(|e| panic!("setns {}: {e}", self.1));
     }
 }
+
+/// A fixture root giving an agent its own system UUID.
+fn identity_root(dir: &std::path::Path, i: u32) -> PathBuf {
+    let root = dir.join(format!("root{i}"));
+    std::fs::create_dir_all(root.join("sys/class/dmi/id")).unwrap();
+    std::fs::write(
+        root.join("sys/class/dmi/id/product_uuid"),
+        format!("5a0c1f4e-0000-4000-8000-{i:012x}\n"),
+    )
+    .unwrap();
+    root
+}
+
+/// A sparse layer-2 network much larger than the kernel's neighbour table
+/// (`gc_thresh3`, 1 024 by default; one table for the whole machine: it
+/// cannot be lowered for one namespace, and is not changed here): a /20
+/// on one veth pair, 3 real agents, every other address absent (ARP
+/// fails). Every agent is found, no address is given up, and every absent
+/// address is answered by the kernel (EHOSTUNREACH) rather than timed out:
+/// the table never overflowed (an overflow drops SYNs silently).
+#[test]
+fn a_sparse_network_larger_than_the_neighbour_table_loses_no_agent() {
+    const T: &str =
+        "discovery_netns::a_sparse_network_larger_than_the_neighbour_table_loses_no_agent";
+    let Some(scan_ns) = NetNs::new_or_skip("hdsp", T) else {
+        return;
+    };
+    let agent = agent_binary();
+    let agent_ns = NetNs::new("hdspa").unwrap();
+    scan_ns.add_veth("sp0", "sp1").unwrap();
+    scan_ns.move_link("sp1", &agent_ns).unwrap();
+    scan_ns.ip_ok(&["addr", "add", "10.79.0.1/20", "dev", "sp0"]);
+    let agents: Vec<Ipv4Addr> = ["10.79.3.7", "10.79.9.9", "10.79.15.250"]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+    for a in &agents {
+        agent_ns.ip_ok(&["addr", "add", &format!("{a}/20"), "dev", "sp1"]);
+    }
+    for (ns, dev) in [(&scan_ns, "sp0"), (&agent_ns, "sp1")] {
+        ns.ip_ok(&["link", "set", "dev", dev, "up"]);
+        ns.ip_ok(&["link", "set", "dev", "lo", "up"]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let _children: Vec<ChildGuard> = agents
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let root = identity_root(dir.path(), i as u32 + 1);
+            ChildGuard(
+                Command::new("ip")
+                    .args(["netns", "exec", agent_ns.name()])
+                    .arg(&agent)
+                    .arg("--root")
+                    .arg(&root)
+                    .args(["--listen", &format!("{a}:{DEFAULT_PORT}")])
+                    .args(["--lldp-window", "0"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+
+    // Ready, checked from inside the agents' namespace (the scanner's
+    // neighbour entries stay untouched).
+    let (agent_path, agent_name) = (agent_ns.path(), agent_ns.name().to_string());
+    let list = agents.clone();
+    std::thread::spawn(move || {
+        NsRef(agent_path, agent_name).enter();
+        for a in list {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while std::net::TcpStream::connect((a, DEFAULT_PORT)).is_err() {
+                assert!(Instant::now() < deadline, "agent {a} never listened");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    })
+    .join()
+    .unwrap();
+
+    let fulls_before = table_fulls();
+    let (scan_path, scan_name) = (scan_ns.path(), scan_ns.name().to_string());
+    let report = std::thread::spawn(move || {
+        NsRef(scan_path, scan_name).enter();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(
+            Scanner::new(ScanConfig::new(DEFAULT_PORT)).scan("10.79.0.0/20".parse().unwrap()),
+        )
+        .unwrap()
+    })
+    .join()
+    .unwrap();
+    let overflows = table_fulls() - fulls_before;
+
+    let found: Vec<IpAddr> = report.found.iter().map(|h| h.ip).collect();
+    let want: Vec<IpAddr> = agents.iter().map(|a| IpAddr::V4(*a)).collect();
+    let summary = format!(
+        "found {found:?}, given up {:?}, local {:?}, refused {}, unreachable {}, timeouts {}, bound {:?}, {:?}",
+        report.given_up,
+        report.local,
+        report.refused,
+        report.unreachable,
+        report.connect_timeouts,
+        report.neighbour_bound,
+        report.elapsed
+    );
+    eprintln!("{summary}");
+    assert_eq!(found, want, "{summary}");
+    assert!(report.given_up.is_empty(), "{summary}");
+    let bound = report
+        .neighbour_bound
+        .expect("the range is on a veth: bounded");
+    assert!(bound < 1024, "{summary}");
+    assert_eq!(report.addresses, 4094);
+    // The scanner's own address refuses; all the others are absent.
+    assert_eq!(report.refused, 1, "{summary}");
+    assert_eq!(
+        report.unreachable + report.connect_timeouts,
+        4094 - 3 - 1,
+        "{summary}"
+    );
+    // The kernel never found the (machine-wide) table full meanwhile.
+    assert_eq!(overflows, 0, "neighbour table overflows: {summary}");
+}
+
+/// The kernel's count of neighbour-table overflows (ARP), machine-wide:
+/// the last column of /proc/net/stat/arp_cache, in hex.
+fn table_fulls() -> u64 {
+    let t = std::fs::read_to_string("/proc/net/stat/arp_cache").unwrap();
+    let line = t.lines().nth(1).unwrap();
+    u64::from_str_radix(line.split_whitespace().last().unwrap(), 16).unwrap()
+}

@@ -6,6 +6,8 @@
 //! - [`scanner`]: bounded, time-capped, size-capped TCP/HTTP scan of a range.
 //! - [`Discovery`]: scanner + [`InventoryRepository`] + [`EventBus`].
 
+pub mod budget;
+pub mod neighbours;
 pub mod scanner;
 pub mod validate;
 
@@ -16,7 +18,9 @@ use std::time::{Duration, SystemTime};
 
 use ipnetwork::IpNetwork;
 
-pub use scanner::{NotListening, ProbeResult, ScanConfig, ScanError, ScanReport, Scanner};
+pub use scanner::{
+    LocalErrors, NotListening, ProbeResult, ScanConfig, ScanError, ScanReport, Scanner,
+};
 pub use validate::{Rejection, validate};
 
 use crate::domain::events::{Event, EventBus};
@@ -97,6 +101,18 @@ impl Discovery {
                 return Err(e);
             }
         };
+        if report.local_errors > 0 || !report.given_up.is_empty() {
+            let l = &report.local;
+            tracing::warn!(
+                range = %range,
+                file_limit = l.file_limit,
+                no_route = l.no_route,
+                no_buffers = l.no_buffers,
+                no_ports = l.no_ports,
+                given_up = report.given_up.len(),
+                "local errors during the scan (retried); addresses given up are not known to be absent"
+            );
+        }
         let mut counts = StoreCounts::default();
         for (ip, reason) in &report.rejected {
             self.events.publish(Event::PeerRejected {

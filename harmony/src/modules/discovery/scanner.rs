@@ -9,6 +9,19 @@
 //! round. Only open ports get `GET /` through [`crate::infra::http_client`]
 //! with the scanner profile (one client per scan, no connection pooling, no
 //! redirects, 3 s for the whole exchange, 1 MiB cap).
+//!
+//! Two bounds hold across the whole scan, whatever the number of peers:
+//! - memory: the documents held at once fit a [`ByteBudget`] (8 MiB); a
+//!   host waits for its bytes before it sends `GET /`, and found documents
+//!   are kept compact (insignificant whitespace removed);
+//! - the neighbour table: on a directly attached Ethernet network, the
+//!   unresolved connects stay below the table's free room
+//!   ([`NeighbourLimit`]) and each runs until the kernel resolves or fails
+//!   the address, so a full table never makes a live agent look absent.
+//!
+//! Local failures (file limit, no route, no buffers, no ports) are counted
+//! by cause in [`LocalErrors`] and retried; an address that keeps failing
+//! is reported in [`ScanReport::given_up`], never silently dropped.
 
 use std::collections::VecDeque;
 use std::io;
@@ -19,11 +32,15 @@ use std::time::{Duration, Instant};
 use ipnetwork::IpNetwork;
 use tokio::task::JoinSet;
 
+use super::budget::{ByteBudget, BytePermit};
+use super::neighbours::NeighbourLimit;
 use super::validate::{Rejection, validate};
 use crate::domain::HttpUrl;
 use crate::domain::events::{Event, EventBus};
 use crate::domain::inventory::DiscoveredHost;
-use crate::infra::http_client::{HttpClient, HttpError, HttpProfile, TcpCheck, tcp_check};
+use crate::infra::http_client::{
+    HttpClient, HttpError, HttpProfile, HttpResponse, TcpCheck, tcp_check,
+};
 
 /// Tunables. [`ScanConfig::new`] gives the defaults for a port.
 #[derive(Debug, Clone)]
@@ -44,6 +61,14 @@ pub struct ScanConfig {
     pub retry_backoff: Duration,
     /// File descriptors left free below the soft limit.
     pub fd_headroom: u64,
+    /// Bytes of agent documents held at once by the whole scan.
+    pub body_budget: usize,
+    /// Bytes a host reserves before its `GET /`; a larger document takes
+    /// more if free at once, else the host asks again for all it needs.
+    pub first_reservation: usize,
+    /// Keep unresolved connects on directly attached networks below the
+    /// kernel's neighbour-table room ([`NeighbourLimit`]).
+    pub neighbour_bound: bool,
 }
 
 impl ScanConfig {
@@ -58,6 +83,9 @@ impl ScanConfig {
             local_retries: 8,
             retry_backoff: Duration::from_millis(20),
             fd_headroom: 64,
+            body_budget: 8 << 20,
+            first_reservation: 64 << 10,
+            neighbour_bound: true,
         }
     }
 }
@@ -67,6 +95,8 @@ impl ScanConfig {
 pub enum ScanError {
     #[error("cannot set up the HTTP client: {0}")]
     Client(String),
+    #[error("the scan task failed: {0}")]
+    Internal(String),
     #[error("range {range} holds {count} addresses; at most {max} may be scanned at once")]
     TooManyAddresses {
         range: String,
@@ -106,15 +136,53 @@ pub struct ScanReport {
     pub connect_timeouts: u64,
     pub unreachable: u64,
     /// Probe attempts that failed for a local reason (EMFILE, ENFILE,
-    /// ENOBUFS, EADDRNOTAVAIL, ENOMEM, EAGAIN) and were retried.
+    /// ENETUNREACH, ENOBUFS, EADDRNOTAVAIL, ENOMEM, EAGAIN); the total of
+    /// [`ScanReport::local`].
     pub local_errors: u64,
-    /// Addresses given up after `local_retries` local failures.
-    pub lost: Vec<IpAddr>,
+    /// The same, by cause.
+    pub local: LocalErrors,
+    /// Addresses given up after `local_retries` local failures: not known
+    /// to be absent.
+    pub given_up: Vec<IpAddr>,
+    /// Hosts that waited for the byte budget before their `GET /` a second
+    /// time (their document was larger than the first reservation).
+    pub budget_waits: u64,
+    /// Unresolved connects allowed at once by the neighbour table, when the
+    /// range is on a directly attached network.
+    pub neighbour_bound: Option<usize>,
     /// Probes that panicked (a bug): counted, never silent.
     pub internal_errors: u64,
     /// Concurrency actually used at the start.
     pub concurrency: usize,
     pub elapsed: Duration,
+}
+
+/// Probe attempts that failed for a reason on this machine, by cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LocalErrors {
+    /// EMFILE, ENFILE: the open-file limit.
+    pub file_limit: u64,
+    /// ENETUNREACH: no route to the address.
+    pub no_route: u64,
+    /// ENOBUFS, ENOMEM, EAGAIN: buffers or memory.
+    pub no_buffers: u64,
+    /// EADDRNOTAVAIL: no local port or address left.
+    pub no_ports: u64,
+}
+
+impl LocalErrors {
+    pub fn total(&self) -> u64 {
+        self.file_limit + self.no_route + self.no_buffers + self.no_ports
+    }
+
+    fn count(&mut self, kind: LocalKind) {
+        match kind {
+            LocalKind::FileLimit => self.file_limit += 1,
+            LocalKind::NoRoute => self.no_route += 1,
+            LocalKind::NoBuffers => self.no_buffers += 1,
+            LocalKind::NoPorts => self.no_ports += 1,
+        }
+    }
 }
 
 /// Scans ranges with one configuration.
@@ -124,27 +192,67 @@ pub struct Scanner {
     events: Option<EventBus>,
 }
 
-/// Errno values that mean "this machine", not "that address". Linux numbers.
-const LOCAL_ERRNOS: &[i32] = &[
-    11,  // EAGAIN
-    12,  // ENOMEM
-    23,  // ENFILE
-    24,  // EMFILE
-    99,  // EADDRNOTAVAIL
-    105, // ENOBUFS
-];
-
-fn is_local(e: &io::Error) -> bool {
-    e.raw_os_error().is_some_and(|n| LOCAL_ERRNOS.contains(&n))
-        || matches!(
-            e.kind(),
-            io::ErrorKind::AddrNotAvailable | io::ErrorKind::OutOfMemory
-        )
+/// Why a probe failed on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LocalKind {
+    FileLimit,
+    NoRoute,
+    NoBuffers,
+    NoPorts,
 }
+
+impl LocalKind {
+    /// A shortage of this machine's resources: fewer probes at once help.
+    fn is_shortage(self) -> bool {
+        self != LocalKind::NoRoute
+    }
+}
+
+/// The local cause of `e`, if it is one. Linux errno numbers.
+/// `EHOSTUNREACH` is not local: it is what a failed neighbour resolution
+/// (an absent host on the segment) or a router's ICMP answer gives.
+fn local_kind(e: &io::Error) -> Option<LocalKind> {
+    match e.raw_os_error() {
+        Some(23 | 24) => Some(LocalKind::FileLimit), // ENFILE, EMFILE
+        Some(101) => Some(LocalKind::NoRoute),       // ENETUNREACH
+        Some(11 | 12 | 105) => Some(LocalKind::NoBuffers), // EAGAIN, ENOMEM, ENOBUFS
+        Some(99) => Some(LocalKind::NoPorts),        // EADDRNOTAVAIL
+        _ => match e.kind() {
+            io::ErrorKind::AddrNotAvailable => Some(LocalKind::NoPorts),
+            io::ErrorKind::OutOfMemory => Some(LocalKind::NoBuffers),
+            io::ErrorKind::NetworkUnreachable => Some(LocalKind::NoRoute),
+            _ => None,
+        },
+    }
+}
+
+/// Retries of an address without a route: a route may appear, but a range
+/// without one must not take `local_retries` rounds per address.
+const NO_ROUTE_RETRIES: u32 = 2;
 
 enum Attempt {
     Done(ProbeResult),
-    Local,
+    Local(LocalKind),
+    /// The document needs this many bytes of the budget: ask again for all
+    /// of them before the next `GET /`.
+    NeedsBytes(usize),
+}
+
+/// One address to probe.
+#[derive(Debug, Clone, Copy)]
+struct Job {
+    ip: IpAddr,
+    tries: u32,
+    /// Bytes to reserve before `GET /` (after a first try found them).
+    reserve: Option<usize>,
+}
+
+/// What every probe of one scan shares.
+struct Shared {
+    cfg: Arc<ScanConfig>,
+    client: HttpClient,
+    budget: ByteBudget,
+    neighbours: Option<NeighbourLimit>,
 }
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit now
@@ -222,11 +330,24 @@ impl Scanner {
         .map_err(|e| ScanError::Client(e.to_string()))
     }
 
+    fn shared(&self, neighbours: Option<NeighbourLimit>) -> Result<Arc<Shared>, ScanError> {
+        Ok(Arc::new(Shared {
+            cfg: self.config.clone(),
+            client: self.client()?,
+            budget: ByteBudget::new(self.config.body_budget.max(self.config.max_body)),
+            neighbours,
+        }))
+    }
+
     /// Probes `ip` once (with a client of its own: for single checks; a
     /// scan shares one client over all its addresses).
     pub async fn probe(&self, ip: IpAddr) -> ProbeResult {
-        let client = match self.client() {
-            Ok(c) => c,
+        let neighbours = self
+            .config
+            .neighbour_bound
+            .then(NeighbourLimit::of_this_machine);
+        let shared = match self.shared(neighbours) {
+            Ok(s) => s,
             Err(e) => {
                 return ProbeResult::Rejected {
                     ip,
@@ -234,25 +355,63 @@ impl Scanner {
                 };
             }
         };
-        match probe(ip, self.config.clone(), &client).await {
-            Attempt::Done(r) => r,
-            Attempt::Local => ProbeResult::NotListening(NotListening::Unreachable),
+        let mut job = Job {
+            ip,
+            tries: 0,
+            reserve: None,
+        };
+        // Bounded: a second turn only with the whole document reserved.
+        for _ in 0..2 {
+            match probe(job, &shared).await {
+                Attempt::Done(r) => return r,
+                Attempt::Local(_) => break,
+                Attempt::NeedsBytes(n) => job.reserve = Some(n),
+            }
         }
+        ProbeResult::NotListening(NotListening::Unreachable)
     }
 
     /// Scans every address of `range` once.
+    ///
+    /// The scan runs as a task of the runtime (not in the caller's
+    /// `block_on` thread): the probes it spawns then start and finish on
+    /// the workers' own queues, without a thread wake-up per address.
     pub async fn scan(&self, range: IpNetwork) -> Result<ScanReport, ScanError> {
+        let this = self.clone();
+        match tokio::spawn(async move { this.scan_here(range).await }).await {
+            Ok(r) => r,
+            Err(e) => Err(ScanError::Internal(e.to_string())),
+        }
+    }
+
+    async fn scan_here(&self, range: IpNetwork) -> Result<ScanReport, ScanError> {
         let cfg = &self.config;
         let started = Instant::now();
         let addrs: Vec<IpAddr> = addresses(range, cfg.max_addresses)?.collect();
-        let client = self.client()?;
+        let neighbours = cfg
+            .neighbour_bound
+            .then(NeighbourLimit::of_this_machine)
+            .filter(|n| n.touches(range));
+        let neighbour_cap = neighbours.as_ref().map(|n| n.max_unresolved);
+        let shared = self.shared(neighbours)?;
         let total = addrs.len() as u64;
-        let mut pending: VecDeque<(IpAddr, u32)> = addrs.into_iter().map(|a| (a, 0)).collect();
+        let mut pending: VecDeque<Job> = addrs
+            .into_iter()
+            .map(|ip| Job {
+                ip,
+                tries: 0,
+                reserve: None,
+            })
+            .collect();
 
         let soft = raise_nofile_limit();
         let headroom = cfg.fd_headroom.min(soft / 2);
         let fit = usize::try_from(soft.saturating_sub(headroom)).unwrap_or(usize::MAX);
-        let start_cap = cfg.concurrency.min(fit).max(1);
+        let start_cap = cfg
+            .concurrency
+            .min(fit)
+            .min(neighbour_cap.unwrap_or(usize::MAX))
+            .max(1);
         let mut cap = start_cap;
         let mut calm = 0usize;
 
@@ -261,6 +420,7 @@ impl Scanner {
             port: cfg.port,
             addresses: total,
             concurrency: start_cap,
+            neighbour_bound: neighbour_cap,
             ..ScanReport::default()
         };
         let task = format!("scan {range} port {}", cfg.port);
@@ -268,26 +428,28 @@ impl Scanner {
         let mut done = 0u64;
         self.progress(&task, 0, total);
 
-        let mut set: JoinSet<(IpAddr, u32, Attempt)> = JoinSet::new();
+        let mut set: JoinSet<(Job, Attempt)> = JoinSet::new();
         loop {
             while set.len() < cap {
-                let Some((ip, tries)) = pending.pop_front() else {
+                let Some(job) = pending.pop_front() else {
                     break;
                 };
-                let cfg = cfg.clone();
-                let client = client.clone();
+                let shared = shared.clone();
                 set.spawn(async move {
-                    if tries > 0 {
-                        let exp = cfg.retry_backoff.saturating_mul(1 << (tries - 1).min(16));
+                    if job.tries > 0 {
+                        let exp = shared
+                            .cfg
+                            .retry_backoff
+                            .saturating_mul(1 << (job.tries - 1).min(16));
                         tokio::time::sleep(exp.min(Duration::from_secs(1))).await;
                     }
-                    (ip, tries, probe(ip, cfg, &client).await)
+                    (job, probe(job, &shared).await)
                 });
             }
             let Some(joined) = set.join_next().await else {
                 break;
             };
-            let (ip, tries, attempt) = match joined {
+            let (job, attempt) = match joined {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::error!(error = %e, "probe task failed");
@@ -297,17 +459,36 @@ impl Scanner {
                 }
             };
             match attempt {
-                Attempt::Local => {
+                Attempt::NeedsBytes(n) => {
+                    report.budget_waits += 1;
+                    pending.push_front(Job {
+                        reserve: Some(n),
+                        ..job
+                    });
+                    continue;
+                }
+                Attempt::Local(kind) => {
                     report.local_errors += 1;
-                    // Back off: fewer sockets at once until things calm down.
-                    cap = (cap * 3 / 4).max(1);
-                    calm = 0;
-                    if tries < cfg.local_retries {
-                        pending.push_back((ip, tries + 1));
+                    report.local.count(kind);
+                    if kind.is_shortage() {
+                        // Back off: fewer sockets at once until things calm down.
+                        cap = (cap * 3 / 4).max(1);
+                        calm = 0;
+                    }
+                    let retries = if kind == LocalKind::NoRoute {
+                        NO_ROUTE_RETRIES.min(cfg.local_retries)
+                    } else {
+                        cfg.local_retries
+                    };
+                    if job.tries < retries {
+                        pending.push_back(Job {
+                            tries: job.tries + 1,
+                            ..job
+                        });
                         continue;
                     }
-                    tracing::warn!(%ip, "giving up after repeated local errors");
-                    report.lost.push(ip);
+                    tracing::warn!(ip = %job.ip, cause = ?kind, "giving up after repeated local errors");
+                    report.given_up.push(job.ip);
                 }
                 Attempt::Done(r) => {
                     calm += 1;
@@ -338,6 +519,7 @@ impl Scanner {
         }
         report.found.sort_by_key(|h| h.ip);
         report.rejected.sort_by_key(|(ip, _)| *ip);
+        report.given_up.sort();
         report.elapsed = started.elapsed();
         Ok(report)
     }
@@ -353,18 +535,32 @@ impl Scanner {
     }
 }
 
-async fn probe(ip: IpAddr, cfg: Arc<ScanConfig>, client: &HttpClient) -> Attempt {
+async fn probe(job: Job, shared: &Shared) -> Attempt {
+    let cfg = &shared.cfg;
+    let ip = job.ip;
     let addr = SocketAddr::new(ip, cfg.port);
     let nobody = |n| Attempt::Done(ProbeResult::NotListening(n));
-    match tcp_check(addr, cfg.connect_timeout).await {
+    // On a directly attached network, wait for the kernel's answer about
+    // the neighbour (it fails an absent one with EHOSTUNREACH): a connect
+    // given up sooner would leave its entry occupying the table anyway.
+    let connect_timeout = shared
+        .neighbours
+        .as_ref()
+        .and_then(|n| n.resolution_time(ip))
+        .map_or(cfg.connect_timeout, |t| t.max(cfg.connect_timeout));
+    match tcp_check(addr, connect_timeout).await {
         TcpCheck::Open => {}
         TcpCheck::Refused => return nobody(NotListening::Refused),
         TcpCheck::TimedOut => return nobody(NotListening::ConnectTimeout),
-        TcpCheck::Failed(e) if is_local(&e) => return Attempt::Local,
-        TcpCheck::Failed(e) if e.kind() == io::ErrorKind::TimedOut => {
-            return nobody(NotListening::ConnectTimeout);
+        TcpCheck::Failed(e) => {
+            if let Some(kind) = local_kind(&e) {
+                return Attempt::Local(kind);
+            }
+            if e.kind() == io::ErrorKind::TimedOut {
+                return nobody(NotListening::ConnectTimeout);
+            }
+            return nobody(NotListening::Unreachable);
         }
-        TcpCheck::Failed(_) => return nobody(NotListening::Unreachable),
     }
     let url: HttpUrl = match format!("http://{addr}/").parse() {
         Ok(u) => u,
@@ -375,7 +571,14 @@ async fn probe(ip: IpAddr, cfg: Arc<ScanConfig>, client: &HttpClient) -> Attempt
             });
         }
     };
-    let resp = client
+    // The bytes first (waiting here costs the host none of its time limit).
+    let first = job
+        .reserve
+        .unwrap_or(cfg.first_reservation)
+        .clamp(1, cfg.max_body.max(1));
+    let mut permit = shared.budget.acquire(first).await;
+    let resp = shared
+        .client
         .get(&url)
         .header("accept", "application/json")
         .header("connection", "close")
@@ -383,7 +586,7 @@ async fn probe(ip: IpAddr, cfg: Arc<ScanConfig>, client: &HttpClient) -> Attempt
         .await;
     let resp = match resp {
         Ok(r) => r,
-        Err(e) => return failed(ip, &cfg, e),
+        Err(e) => return failed(ip, cfg, e),
     };
     if resp.status() != 200 {
         return Attempt::Done(ProbeResult::Rejected {
@@ -391,22 +594,78 @@ async fn probe(ip: IpAddr, cfg: Arc<ScanConfig>, client: &HttpClient) -> Attempt
             reason: Rejection::Status(resp.status()),
         });
     }
-    let body = match resp.bytes_capped(cfg.max_body as u64).await {
+    let body = match read_body(ip, resp, cfg, &shared.budget, &mut permit).await {
         Ok(b) => b,
-        Err(e) => return failed(ip, &cfg, e),
+        Err(attempt) => return attempt,
     };
-    Attempt::Done(match validate(ip, &body) {
-        Ok(host) => ProbeResult::Found(Box::new(host)),
+    let result = match validate(ip, &body) {
+        Ok(mut host) => {
+            drop(body);
+            host.raw_json = compact_json(host.raw_json);
+            ProbeResult::Found(Box::new(host))
+        }
         Err(reason) => ProbeResult::Rejected { ip, reason },
-    })
+    };
+    drop(permit);
+    Attempt::Done(result)
+}
+
+/// The body, within `max_body` and the bytes `permit` holds (grown at once
+/// if the budget has them free; otherwise the probe ends asking for all it
+/// needs, to start again when they are free).
+async fn read_body(
+    ip: IpAddr,
+    mut resp: HttpResponse,
+    cfg: &ScanConfig,
+    budget: &ByteBudget,
+    permit: &mut BytePermit,
+) -> Result<Vec<u8>, Attempt> {
+    let too_large = || {
+        Attempt::Done(ProbeResult::Rejected {
+            ip,
+            reason: Rejection::TooLarge(cfg.max_body),
+        })
+    };
+    let announced = resp.content_length();
+    if let Some(n) = announced {
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        if n > cfg.max_body {
+            return Err(too_large());
+        }
+        if !permit.try_grow(budget, n) {
+            return Err(Attempt::NeedsBytes(n));
+        }
+    }
+    let mut out: Vec<u8> = Vec::with_capacity(
+        announced.map_or(8192, |n| usize::try_from(n).unwrap_or(0).min(cfg.max_body)),
+    );
+    // Bounded: every turn adds bytes, and more than max_body ends it.
+    loop {
+        let chunk = match resp.chunk().await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(out),
+            Err(e) => return Err(failed(ip, cfg, e)),
+        };
+        let len = out.len() + chunk.len();
+        if len > cfg.max_body {
+            return Err(too_large());
+        }
+        if len > permit.bytes() {
+            let want = len.max(permit.bytes().saturating_mul(2)).min(cfg.max_body);
+            if !permit.try_grow(budget, want) {
+                return Err(Attempt::NeedsBytes(cfg.max_body));
+            }
+        }
+        out.extend_from_slice(&chunk);
+    }
 }
 
 /// What a failed exchange means: a local shortage (retry), nobody
 /// listening, or an answer not accepted.
 fn failed(ip: IpAddr, cfg: &ScanConfig, e: HttpError) -> Attempt {
     let io = e.io_cause();
-    if io.is_some_and(is_local) {
-        return Attempt::Local;
+    if let Some(kind) = io.and_then(local_kind) {
+        return Attempt::Local(kind);
     }
     let nobody = |n| Attempt::Done(ProbeResult::NotListening(n));
     let rejected = |reason| Attempt::Done(ProbeResult::Rejected { ip, reason });
@@ -422,5 +681,69 @@ fn failed(ip: IpAddr, cfg: &ScanConfig, e: HttpError) -> Attempt {
         }
         HttpError::TooLarge { .. } => rejected(Rejection::TooLarge(cfg.max_body)),
         other => rejected(Rejection::Http(other.to_string())),
+    }
+}
+
+/// `json` without its insignificant whitespace (the same document: string
+/// contents are copied as they are). A found host keeps its document until
+/// it is stored; padding must not cost memory for every host of a scan.
+pub fn compact_json(json: Vec<u8>) -> Vec<u8> {
+    let spaces = json
+        .iter()
+        .filter(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+        .count();
+    if spaces == 0 {
+        return json;
+    }
+    let mut out = Vec::with_capacity(json.len() - spaces);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in &json {
+        if in_string {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+            out.push(b);
+        } else if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            out.push(b);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_json_keeps_the_document() {
+        let doc = b" { \"a b\" : [ 1 ,\n\t2 ] , \"c\\\" d\" : \" x \" }\r\n".to_vec();
+        let small = compact_json(doc.clone());
+        assert_eq!(small, br#"{"a b":[1,2],"c\" d":" x "}"#.to_vec());
+        let a: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+        let b: serde_json::Value = serde_json::from_slice(&small).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(compact_json(b"{}".to_vec()), b"{}".to_vec());
+    }
+
+    #[test]
+    fn local_causes_are_named_and_unreachable_hosts_are_not_local() {
+        let e = |n| io::Error::from_raw_os_error(n);
+        assert_eq!(local_kind(&e(24)), Some(LocalKind::FileLimit));
+        assert_eq!(local_kind(&e(101)), Some(LocalKind::NoRoute));
+        assert_eq!(local_kind(&e(105)), Some(LocalKind::NoBuffers));
+        assert_eq!(local_kind(&e(99)), Some(LocalKind::NoPorts));
+        assert_eq!(local_kind(&e(113)), None); // EHOSTUNREACH: absent host
+        assert_eq!(local_kind(&e(111)), None); // ECONNREFUSED
+        let mut c = LocalErrors::default();
+        c.count(LocalKind::FileLimit);
+        c.count(LocalKind::NoRoute);
+        assert_eq!((c.file_limit, c.no_route, c.total()), (1, 1, 2));
     }
 }
