@@ -182,7 +182,7 @@ impl Discovery {
             // Counted by the scanner (retried local failures: file limit,
             // no buffer, no route...) and the addresses it gave up on.
             local_errors: report.local_errors,
-            given_up: report.lost.len() as u64,
+            given_up: report.given_up.len() as u64,
             elapsed_ms: u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
         });
         Ok((report, counts))
