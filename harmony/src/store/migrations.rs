@@ -91,8 +91,21 @@ CREATE TRIGGER step_log_no_update BEFORE UPDATE ON step_log
 BEGIN SELECT RAISE(ABORT, 'step_log is append-only'); END;
 "#;
 
+/// SSH host keys pinned per host (the issue-10 SSH work; appended last: at
+/// a merge with other new migrations, renumber it, never reorder shipped
+/// ones). One key per host, recorded at first contact with a host Harmony
+/// discovered; removed with its host.
+const V4_HOST_KEYS: &str = r#"
+CREATE TABLE host_keys (
+    host_id     TEXT PRIMARY KEY NOT NULL REFERENCES hosts(host_id) ON DELETE CASCADE,
+    key_type    TEXT NOT NULL,                  -- ssh-ed25519, ssh-rsa, ...
+    fingerprint TEXT NOT NULL,                  -- SHA256:<base64>, as ssh-keygen -l prints it
+    first_seen  INTEGER NOT NULL                -- unix ms
+) STRICT;
+"#;
+
 /// All migrations, oldest first. `MIGRATIONS.len()` is the current version.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4_HOST_KEYS];
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -1,7 +1,8 @@
 //! The Inventory on SQLite: [`SqliteStore`] implements
 //! [`InventoryRepository`].
 //!
-//! One module per table: `hosts.rs`, `host_macs.rs`, `host_events.rs`; the
+//! One module per table: `hosts.rs`, `host_macs.rs`, `host_events.rs`,
+//! `host_keys.rs` (pinned SSH host keys, [`HostKeyPins`](crate::domain::HostKeyPins)); the
 //! schema is in [`migrations`]. This file opens the database (pragmas,
 //! migration), runs the write transactions and holds the errors.
 //!
@@ -18,6 +19,7 @@
 //! throughput of `FULL` (one fsync per checkpoint instead of per commit).
 
 mod host_events;
+mod host_keys;
 mod host_macs;
 mod hosts;
 pub mod migrations;
