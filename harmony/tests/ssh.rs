@@ -68,7 +68,8 @@ struct Lab {
     host: RemoteHost,
     host_key_fp: String,
     sshd: Option<Service>,
-    /// Extra lines of sshd_config (e.g. a ForceCommand).
+    /// Extra lines of sshd_config (e.g. a ForceCommand); they come first,
+    /// and sshd keeps the first value of a keyword.
     extra: String,
 }
 
@@ -119,7 +120,7 @@ impl Lab {
             "ListenAddress 127.0.0.1:{port}\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n\
              PermitRootLogin prohibit-password\nPasswordAuthentication yes\n\
-             KbdInteractiveAuthentication yes\nLogLevel DEBUG\n{extra}\n",
+             KbdInteractiveAuthentication yes\n{extra}\nLogLevel DEBUG\n",
             port = self.port,
             extra = self.extra
         );
@@ -373,7 +374,8 @@ async fn a_silent_server_times_out_at_connect() {
 async fn large_output_is_capped_with_a_marker_and_the_status_still_returned() {
     let lab = Lab::start(
         "ed25519",
-        "ForceCommand head -c 5242880 /dev/zero | tr '\\0' x; echo done >&2; exit 7",
+        // At DEBUG, sshd's session also writes its debug lines to stderr.
+        "LogLevel INFO\nForceCommand head -c 5242880 /dev/zero | tr '\\0' x; echo done >&2; exit 7",
     )
     .await;
     let limits = RunLimits {
