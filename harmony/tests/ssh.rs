@@ -469,6 +469,18 @@ async fn reboot_confirms_down_only_when_asked_only_that() {
 }
 
 #[tokio::test]
+async fn reboot_through_run_reports_the_dropped_connection() {
+    let lab = Lab::start("ed25519", "").await;
+    let err = lab
+        .shell_with(dropping_reboot(&lab))
+        .exec(&lab.host, &RemoteCommand::Reboot, RunLimits::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SshError::Dropped { .. }), "{err:?}");
+    assert!(err.to_string().contains("kill -HUP $PPID"), "{err}");
+}
+
+#[tokio::test]
 async fn a_host_that_does_not_go_down_is_not_confirmed() {
     let lab = Lab::start("ed25519", "").await;
     let mut config = lab.config();
