@@ -202,7 +202,11 @@ async fn ed25519_key_runs_the_rendered_command_returns_its_status_and_pins_the_h
         .exec(&lab.host, &link("eno1"), RunLimits::default())
         .await
         .unwrap();
-    assert_eq!(out.stdout, "ip -json link show dev 'eno1'");
+    // The fixed line, bounded on the host by `timeout` (60 s + 1).
+    assert_eq!(
+        out.stdout,
+        r#"exec timeout --kill-after=5 61 sh -c 'ip -json link show dev '\''eno1'\'''"#
+    );
     assert_eq!(out.exit_status, Some(3));
     assert!(!out.truncated);
     let pin = lab.pinned().expect("pinned at first contact");
@@ -219,7 +223,7 @@ async fn ed25519_key_runs_the_rendered_command_returns_its_status_and_pins_the_h
         .unwrap();
     assert_eq!(
         out.stdout,
-        "wipefs --all --force -- '/dev/disk/by-id/nvme-eui.01' && sync"
+        r#"exec timeout --kill-after=5 61 sh -c 'wipefs --all --force -- '\''/dev/disk/by-id/nvme-eui.01'\'' && sync'"#
     );
     assert_eq!(lab.pinned(), Some(pin));
 }
@@ -327,22 +331,40 @@ async fn a_changed_host_key_is_refused_naming_the_host_and_both_fingerprints() {
 }
 
 #[tokio::test]
-async fn a_command_over_its_time_limit_times_out() {
-    let lab = Lab::start("ed25519", "ForceCommand sleep 30").await;
+async fn a_command_over_its_time_limit_times_out_and_is_ended() {
+    // sshd does not pass signals to a ForceCommand, so the slow command is
+    // the configurable reboot line; the sleep's odd duration (this test's port) finds it.
+    let lab = Lab::start("ed25519", "").await;
+    let mut config = lab.config();
+    let sleep = format!("sleep 29.{}", lab.port);
+    config.reboot_command = format!("exec {sleep}");
     let limits = RunLimits {
         timeout: Duration::from_millis(800),
         ..RunLimits::default()
     };
     let err = lab
-        .shell()
-        .exec(&lab.host, &link("lo"), limits)
+        .shell_with(config)
+        .exec(&lab.host, &RemoteCommand::Reboot, limits)
         .await
         .unwrap_err();
     assert!(matches!(err, SshError::CommandTimeout { .. }), "{err:?}");
-    assert!(
-        err.to_string().contains("ip -json link show dev 'lo'"),
-        "{err}"
-    );
+    assert!(err.to_string().contains(&sleep), "{err}");
+    // The remote command was ended (by `timeout` on the host), not left
+    // running.
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        // Async: the client's session task must run to send the signal.
+        let left = Program::new("pgrep")
+            .args(["-f", &sleep])
+            .output()
+            .await
+            .unwrap();
+        if left.stdout.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < until, "the remote command still runs");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
@@ -471,13 +493,17 @@ async fn reboot_confirms_down_only_when_asked_only_that() {
 #[tokio::test]
 async fn reboot_through_run_reports_the_dropped_connection() {
     let lab = Lab::start("ed25519", "").await;
+    let mut config = lab.config();
+    // `run` wraps the line in `exec timeout ... sh -c`: the sshd session is
+    // the parent of `timeout`, the shell's parent.
+    config.reboot_command = "kill -HUP $(ps -o ppid= -p $PPID)".into();
     let err = lab
-        .shell_with(dropping_reboot(&lab))
+        .shell_with(config)
         .exec(&lab.host, &RemoteCommand::Reboot, RunLimits::default())
         .await
         .unwrap_err();
     assert!(matches!(err, SshError::Dropped { .. }), "{err:?}");
-    assert!(err.to_string().contains("kill -HUP $PPID"), "{err}");
+    assert!(err.to_string().contains("kill -HUP $(ps"), "{err}");
 }
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 //! already validated values, each quoted as one shell word all the same.
 //! Nothing here takes a string from an agent or the network.
 
+use std::time::Duration;
+
 use crate::domain::RemoteCommand;
 
 /// What a host runs for [`RemoteCommand::Reboot`] unless the SSH config says
@@ -29,6 +31,15 @@ pub fn command_line(command: &RemoteCommand, reboot: &str) -> String {
     }
 }
 
+/// `line` bounded on the host as well: coreutils `timeout` ends it (TERM,
+/// then KILL 5 s later) a second after the client stops waiting, so a
+/// timed-out command is not left running. (sshd closes a channel without
+/// ending its command, and passes no signals to root's sessions.)
+pub fn bounded(line: &str, limit: Duration) -> String {
+    let secs = limit.as_secs() + u64::from(limit.subsec_nanos() > 0) + 1;
+    format!("exec timeout --kill-after=5 {secs} sh -c {}", quote(line))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,6 +63,18 @@ mod tests {
         assert_eq!(
             command_line(&RemoteCommand::Reboot, DEFAULT_REBOOT_COMMAND),
             DEFAULT_REBOOT_COMMAND
+        );
+    }
+
+    #[test]
+    fn commands_are_bounded_on_the_host_a_second_past_the_limit() {
+        assert_eq!(
+            bounded("ip -json link show dev 'lo'", Duration::from_millis(800)),
+            r#"exec timeout --kill-after=5 2 sh -c 'ip -json link show dev '\''lo'\'''"#
+        );
+        assert_eq!(
+            bounded("true", Duration::from_secs(60)),
+            "exec timeout --kill-after=5 61 sh -c 'true'"
         );
     }
 

@@ -269,7 +269,8 @@ impl SshShell {
         command::command_line(command, &self.config.reboot_command)
     }
 
-    /// [`RemoteShell::run`] with the typed error.
+    /// [`RemoteShell::run`] with the typed error. The command runs under
+    /// `timeout` on the host too (see [`command::bounded`]).
     pub async fn exec(
         &self,
         host: &RemoteHost,
@@ -279,7 +280,8 @@ impl SshShell {
         let line = self.command_line(command);
         let session = self.open(host).await?;
         tracing::debug!(host = %host, command = %line, "running");
-        let ended = session.exec(&line, limits.timeout, limits.max_output).await;
+        let wire = command::bounded(&line, limits.timeout);
+        let ended = session.exec(&wire, limits.timeout, limits.max_output).await;
         session.close().await;
         match ended? {
             Ended::TimedOut => Err(SshError::CommandTimeout {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
-use russh::{ChannelMsg, Disconnect, client};
+use russh::{ChannelMsg, Disconnect, Sig, client};
 
 use super::{SshError, SshShell, Stage};
 use crate::domain::{
@@ -258,37 +258,55 @@ impl Session {
             stage: Stage::Exec,
             reason: e.to_string(),
         };
-        let run = async {
-            let mut channel = self.handle.channel_open_session().await?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let opened = tokio::time::timeout_at(deadline, async {
+            let channel = self.handle.channel_open_session().await?;
             channel.exec(true, line).await?;
-            let (mut out, mut err) = (Capped::default(), Capped::default());
-            let (mut status, mut signal) = (None, None);
-            while let Some(msg) = channel.wait().await {
-                match msg {
-                    ChannelMsg::Data { data } => out.push(&data, max_output),
-                    ChannelMsg::ExtendedData { data, ext: 1 } => err.push(&data, max_output),
-                    ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
-                    ChannelMsg::ExitSignal { signal_name, .. } => {
-                        signal = Some(format!("{signal_name:?}"));
-                    }
-                    ChannelMsg::Close => break,
-                    _ => {}
-                }
-            }
-            let (stdout, t1) = out.finish(max_output);
-            let (stderr, t2) = err.finish(max_output);
-            Ok::<_, russh::Error>(CommandOutput {
-                exit_status: status,
-                exit_signal: signal,
-                stdout,
-                stderr,
-                truncated: t1 || t2,
-            })
+            Ok::<_, russh::Error>(channel)
+        })
+        .await;
+        let mut channel = match opened {
+            Err(_) => return Ok(Ended::TimedOut),
+            Ok(r) => r.map_err(session_err)?,
         };
-        match tokio::time::timeout(timeout, run).await {
-            Ok(r) => r.map(Ended::Closed).map_err(session_err),
-            Err(_) => Ok(Ended::TimedOut),
+        let (mut out, mut err) = (Capped::default(), Capped::default());
+        let (mut status, mut signal) = (None, None);
+        loop {
+            let msg = match tokio::time::timeout_at(deadline, channel.wait()).await {
+                Ok(Some(msg)) => msg,
+                Ok(None) => break,
+                Err(_) => {
+                    // Ask sshd to end the command before leaving (bounded;
+                    // OpenSSH honours it for non-root users only, hence
+                    // also `command::bounded`).
+                    let stop = async {
+                        let _ = channel.signal(Sig::KILL).await;
+                        let _ = channel.close().await;
+                    };
+                    let _ = tokio::time::timeout(DISCONNECT_TIMEOUT, stop).await;
+                    return Ok(Ended::TimedOut);
+                }
+            };
+            match msg {
+                ChannelMsg::Data { data } => out.push(&data, max_output),
+                ChannelMsg::ExtendedData { data, ext: 1 } => err.push(&data, max_output),
+                ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    signal = Some(format!("{signal_name:?}"));
+                }
+                ChannelMsg::Close => break,
+                _ => {}
+            }
         }
+        let (stdout, t1) = out.finish(max_output);
+        let (stderr, t2) = err.finish(max_output);
+        Ok(Ended::Closed(CommandOutput {
+            exit_status: status,
+            exit_signal: signal,
+            stdout,
+            stderr,
+            truncated: t1 || t2,
+        }))
     }
 
     /// Whether the connection is gone (the server dropped it).
