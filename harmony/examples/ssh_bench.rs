@@ -22,7 +22,7 @@ use harmony::domain::{
     RemoteCommand, RemoteHost, RunLimits,
 };
 use harmony::infra::process::{Program, Service};
-use harmony::infra::ssh::{SshConfig, SshShell, ssh_answers};
+use harmony::infra::ssh::{SshConfig, SshShell, command, ssh_answers};
 
 const HOSTS: u8 = 50;
 const ROUNDS: usize = 3;
@@ -134,7 +134,9 @@ async fn main() {
     let command = RemoteCommand::LinkState {
         interface: "lo".parse().unwrap(),
     };
-    let line = shell.command_line(&command);
+    // What `exec` sends: the fixed line under `timeout` on the host; the
+    // OpenSSH peer sends the same.
+    let line = command::bounded(&shell.command_line(&command), RunLimits::default().timeout);
 
     // Harmony: round 1 pins every host key (first contact), the others
     // check the pins.
