@@ -6,6 +6,9 @@
 //! key, ed25519 authentication, the command) runs the 50 concurrently;
 //! the peer is OpenSSH's own client, 50 `ssh` processes in parallel with
 //! the same key and the host keys in a known_hosts file. Goal: under 2 s.
+//! The 50 sshd share this machine's cores (on a site each host has its
+//! own), so each round also prints the CPU time of the client and of the
+//! 50 sshd (listeners and the connection processes they reaped).
 //!
 //! `cargo run --release -p harmony --example ssh_bench` (as root: sshd's
 //! privilege separation).
@@ -90,6 +93,40 @@ fn start_sshd(dir: &Path, n: u8, port: u16) -> Service {
         .unwrap()
 }
 
+/// CPU time of this process (own, and of its reaped children: the `ssh`
+/// clients), from /proc/self/stat, in ms (USER_HZ = 100 on Linux).
+fn cpu_ms() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let rest = stat.rsplit_once(')').unwrap().1;
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    ((f[0] + f[1]) * 10, (f[2] + f[3]) * 10)
+}
+
+/// CPU time (ms) the sshd listeners and the connections they reaped used.
+fn sshd_cpu_ms(sshds: &[Service]) -> u64 {
+    sshds
+        .iter()
+        .filter_map(|s| std::fs::read_to_string(format!("/proc/{}/stat", s.pid()?)).ok())
+        .map(|stat| {
+            let rest = stat
+                .rsplit_once(')')
+                .map(|(_, r)| r.to_string())
+                .unwrap_or_default();
+            rest.split_whitespace()
+                .skip(11)
+                .take(4)
+                .map(|x| x.parse::<u64>().unwrap_or(0))
+                .sum::<u64>()
+                * 10
+        })
+        .sum()
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -111,7 +148,7 @@ async fn main() {
         .local_addr()
         .unwrap()
         .port();
-    let _sshds: Vec<Service> = (1..=HOSTS)
+    let sshds: Vec<Service> = (1..=HOSTS)
         .map(|n| start_sshd(dir.path(), n, port))
         .collect();
     let until = Instant::now() + Duration::from_secs(20);
@@ -143,6 +180,7 @@ async fn main() {
     let mut harmony = Vec::new();
     for round in 0..ROUNDS {
         let start = Instant::now();
+        let (cpu, server_cpu) = (cpu_ms().0, sshd_cpu_ms(&sshds));
         let mut tasks = tokio::task::JoinSet::new();
         for h in &hosts {
             let (shell, h, command) = (Arc::clone(&shell), h.clone(), command.clone());
@@ -160,9 +198,11 @@ async fn main() {
         let took = start.elapsed();
         assert_eq!(ok, usize::from(HOSTS));
         println!(
-            "harmony (russh)  round {}: {ok} hosts in {:>7.1} ms{}",
+            "harmony (russh)  round {}: {ok} hosts in {:>7.1} ms, client CPU {:>5} ms, sshd CPU {:>5} ms{}",
             round + 1,
             took.as_secs_f64() * 1e3,
+            cpu_ms().0 - cpu,
+            sshd_cpu_ms(&sshds) - server_cpu,
             if round == 0 {
                 " (first contact: pins)"
             } else {
@@ -183,6 +223,7 @@ async fn main() {
     let mut openssh = Vec::new();
     for round in 0..ROUNDS {
         let start = Instant::now();
+        let (cpu, server_cpu) = (cpu_ms().1, sshd_cpu_ms(&sshds));
         let mut tasks = tokio::task::JoinSet::new();
         for n in 1..=HOSTS {
             let p = Program::new("ssh")
@@ -205,9 +246,11 @@ async fn main() {
         }
         let took = start.elapsed();
         println!(
-            "OpenSSH ssh x{ok}  round {}: {ok} hosts in {:>7.1} ms",
+            "OpenSSH ssh x{ok}  round {}: {ok} hosts in {:>7.1} ms, client CPU {:>5} ms, sshd CPU {:>5} ms",
             round + 1,
-            took.as_secs_f64() * 1e3
+            took.as_secs_f64() * 1e3,
+            cpu_ms().1 - cpu,
+            sshd_cpu_ms(&sshds) - server_cpu
         );
         openssh.push(took);
     }
