@@ -4,12 +4,16 @@
 //!
 //! Every operation is idempotent and reports whether it changed anything.
 
+use std::fmt;
 use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
 use super::values::{
-    DevicePath, Hostname, HttpUrl, InterfaceName, MacAddress, RelativePath, Sha256Digest,
+    DevicePath, HostId, Hostname, HttpUrl, InterfaceName, MacAddress, RelativePath, Sha256Digest,
+    ValueError,
 };
 
 /// Whether an operation changed the system.
@@ -156,25 +160,269 @@ pub trait Switch: Topology {
     async fn lag_status(&self, lag_id: u16) -> CapResult<LagStatus>;
 }
 
+/// Limits of one remote command: how long it may run (connection and
+/// authentication have their own limits) and how many bytes of each of
+/// stdout and stderr are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunLimits {
+    pub timeout: Duration,
+    pub max_output: usize,
+}
+
+impl Default for RunLimits {
+    /// One minute, 1 MiB per stream.
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(60),
+            max_output: 1 << 20,
+        }
+    }
+}
+
 /// Output of a remote command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandOutput {
+    /// The exit status; `None` when the command was ended by a signal.
     pub exit_status: Option<u32>,
+    /// The signal that ended it (e.g. `KILL`), when it did not exit.
+    pub exit_signal: Option<String>,
     pub stdout: String,
     pub stderr: String,
+    /// A stream was longer than [`RunLimits::max_output`]: its end was
+    /// dropped and a marker saying how much ends the stream.
+    pub truncated: bool,
 }
 
-/// SSH to hosts, with pinned host keys.
+impl CommandOutput {
+    /// It exited with status 0.
+    pub fn success(&self) -> bool {
+        self.exit_status == Some(0)
+    }
+}
+
+/// A host Harmony runs commands on: its identity (the key of its pinned
+/// host key) and the address it answers on now.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RemoteHost {
+    pub id: HostId,
+    pub ip: IpAddr,
+}
+
+impl fmt::Display for RemoteHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at {}", self.id, self.ip)
+    }
+}
+
+/// What [`RemoteShell::reboot`] confirms after issuing the reboot. The
+/// host going down (its SSH port no longer answering) is always confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RebootConfirm {
+    /// Only that it went down.
+    Down,
+    /// That it went down and its SSH port answers again.
+    BackUp,
+    /// That it went down and then started a network boot, seen by a
+    /// [`PxeEvidence`] source (DHCP leases, the HTTP access log).
+    StartedPxe,
+}
+
+/// What a confirmed reboot took, counted from when it was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebootReport {
+    pub down_after: Duration,
+    /// With [`RebootConfirm::BackUp`].
+    pub up_after: Option<Duration>,
+    /// With [`RebootConfirm::StartedPxe`].
+    pub pxe_after: Option<Duration>,
+}
+
+/// SSH to hosts, with pinned host keys (see [`HostKeyPins`]).
 #[async_trait]
 pub trait RemoteShell: Topology {
-    async fn run(&self, host: IpAddr, command: &RemoteCommand) -> CapResult<CommandOutput>;
+    /// Runs one command of the closed set within `limits`; a non-zero exit
+    /// status is an answer, not an error. [`RemoteCommand::Reboot`] drops
+    /// the connection: use [`RemoteShell::reboot`].
+    async fn run(
+        &self,
+        host: &RemoteHost,
+        command: &RemoteCommand,
+        limits: RunLimits,
+    ) -> CapResult<CommandOutput>;
+
+    /// Issues the reboot (the expected disconnect is success), then
+    /// confirms, with bounded polling, that the host went down and, per
+    /// `confirm`, came back or started to PXE.
+    async fn reboot(&self, host: &RemoteHost, confirm: RebootConfirm) -> CapResult<RebootReport>;
 }
 
 /// The commands Harmony runs on hosts: a closed set, never a string built
-/// from agent data.
+/// from agent data. Each renders to one fixed command line from its typed,
+/// validated values (quoted all the same) in `infra::ssh`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemoteCommand {
     Reboot,
     WipeDisk { device: DevicePath },
     LinkState { interface: InterfaceName },
+}
+
+/// Evidence that a host started a network boot since a moment: a DHCP
+/// lease handed to one of its MACs, a request for its boot script in the
+/// HTTP access log. The hook [`RebootConfirm::StartedPxe`] uses; the site
+/// services provide it.
+#[async_trait]
+pub trait PxeEvidence: Send + Sync + fmt::Debug {
+    async fn pxe_started_since(&self, host: &RemoteHost, since: SystemTime) -> CapResult<bool>;
+}
+
+/// The SHA-256 fingerprint of an SSH host key as OpenSSH prints it:
+/// `SHA256:` and 43 characters of unpadded base64.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HostKeyFingerprint(String);
+
+impl HostKeyFingerprint {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for HostKeyFingerprint {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = s.strip_prefix("SHA256:").is_some_and(|b| {
+            b.len() == 43
+                && b.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+        });
+        if !ok {
+            return Err(ValueError::new(
+                "host key fingerprint",
+                s,
+                "must be SHA256: and 43 characters of base64",
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+}
+
+impl fmt::Display for HostKeyFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An SSH key algorithm name (`ssh-ed25519`, `ssh-rsa`,
+/// `ecdsa-sha2-nistp256`): 1 to 64 of `[a-z0-9@.-]`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HostKeyType(String);
+
+impl HostKeyType {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for HostKeyType {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'@' | b'.' | b'-')
+            });
+        if !ok {
+            return Err(ValueError::new(
+                "host key type",
+                s,
+                "must be 1 to 64 of a-z 0-9 @ . -",
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+}
+
+impl fmt::Display for HostKeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A host key as Harmony pins it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostKey {
+    pub key_type: HostKeyType,
+    pub fingerprint: HostKeyFingerprint,
+}
+
+impl fmt::Display for HostKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.key_type, self.fingerprint)
+    }
+}
+
+/// The host key pinned for a host, and when it was first seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedHostKey {
+    pub key: HostKey,
+    pub first_seen: SystemTime,
+}
+
+/// What [`HostKeyPins::pin_first_key`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinOutcome {
+    /// The key is now pinned (first contact).
+    Pinned,
+    /// A key was already pinned (perhaps another, which the caller refuses).
+    AlreadyPinned(PinnedHostKey),
+    /// Harmony did not discover this host (no MACs of it in the
+    /// inventory): nothing pinned, its key is not to be trusted.
+    NotDiscovered,
+}
+
+/// The host-key pin store failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("host key store: {0}")]
+pub struct HostKeyStoreError(pub String);
+
+/// Host keys pinned per host (the store implements it).
+pub trait HostKeyPins: Send + Sync + fmt::Debug {
+    fn pinned_key(&self, host: &HostId) -> Result<Option<PinnedHostKey>, HostKeyStoreError>;
+    /// Pins `key` for `host` if it has none and Harmony discovered it, in
+    /// one transaction (two first contacts cannot both win).
+    fn pin_first_key(
+        &self,
+        host: &HostId,
+        key: &HostKey,
+        at: SystemTime,
+    ) -> Result<PinOutcome, HostKeyStoreError>;
+    /// Forgets the pinned key (a reinstalled host has a new one); whether
+    /// there was one.
+    fn forget_key(&self, host: &HostId) -> Result<bool, HostKeyStoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_and_key_types_are_validated() {
+        let fp = "SHA256:tK/H8tzEV/c29/EWam196aqu/42IWxDTm4pl2wKLHa4";
+        assert_eq!(fp.parse::<HostKeyFingerprint>().unwrap().as_str(), fp);
+        for bad in [
+            "",
+            "SHA256:",
+            "MD5:aa",
+            "SHA256:tK/H8tzEV/c29/EWam196aqu/42IWxDTm4pl2wKLHa4=",
+            "SHA256:tK/H8tzEV/c29/EWam196aqu/42IWxDTm4pl2wKLH;4",
+        ] {
+            assert!(bad.parse::<HostKeyFingerprint>().is_err(), "{bad:?}");
+        }
+        assert!("ssh-ed25519".parse::<HostKeyType>().is_ok());
+        assert!("sk-ssh-ed25519@openssh.com".parse::<HostKeyType>().is_ok());
+        for bad in ["", "ssh ed25519", "SSH-RSA", "a;b"] {
+            assert!(bad.parse::<HostKeyType>().is_err(), "{bad:?}");
+        }
+    }
 }

@@ -7,3 +7,4 @@ pub mod fs;
 pub mod http_client;
 pub mod http_root;
 pub mod process;
+pub mod ssh;

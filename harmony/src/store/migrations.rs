@@ -107,8 +107,19 @@ INSERT INTO firmware_ids (firmware_id, host_id)
      WHERE host_id LIKE 'uuid:%' OR host_id LIKE 'serial:%';
 "#;
 
+/// Version 5: SSH host keys pinned per host. One key per host, recorded at
+/// first contact with a host Harmony discovered; removed with its host.
+const V5: &str = r#"
+CREATE TABLE host_keys (
+    host_id     TEXT PRIMARY KEY NOT NULL REFERENCES hosts(host_id) ON DELETE CASCADE,
+    key_type    TEXT NOT NULL,                  -- ssh-ed25519, ssh-rsa, ...
+    fingerprint TEXT NOT NULL,                  -- SHA256:<base64>, as ssh-keygen -l prints it
+    first_seen  INTEGER NOT NULL                -- unix ms
+) STRICT;
+"#;
+
 /// All migrations, oldest first. `MIGRATIONS.len()` is the current version.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

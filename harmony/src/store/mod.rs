@@ -2,7 +2,8 @@
 //! [`InventoryRepository`].
 //!
 //! One module per table: `hosts.rs`, `host_macs.rs`, `host_events.rs`,
-//! `firmware_ids.rs` (which host reported which UUID or serial); the
+//! `firmware_ids.rs` (which host reported which UUID or serial),
+//! `host_keys.rs` (pinned SSH host keys, [`HostKeyPins`](crate::domain::HostKeyPins)); the
 //! schema is in [`migrations`]. This file opens the database (pragmas,
 //! migration), runs the write transactions and holds the errors.
 //!
@@ -20,6 +21,7 @@
 
 mod firmware_ids;
 mod host_events;
+mod host_keys;
 mod host_macs;
 mod hosts;
 pub mod migrations;

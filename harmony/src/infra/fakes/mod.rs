@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use crate::domain::{
     CapResult, CapabilityError, Change, CommandOutput, DhcpReservation, DhcpServer, DnsRecord,
     DnsServer, Hostname, HttpServer, HttpUrl, LagStatus, LoadBalancer, LoadBalancerService,
-    MacAddress, PortMode, RelativePath, RemoteCommand, RemoteShell, Sha256Digest, Switch,
-    SwitchPort, TftpServer, Topology,
+    MacAddress, PortMode, RebootConfirm, RebootReport, RelativePath, RemoteCommand, RemoteHost,
+    RemoteShell, RunLimits, Sha256Digest, Switch, SwitchPort, TftpServer, Topology,
 };
 
 /// Where the fake HTTP root says it is served (never contacted).
@@ -496,19 +496,47 @@ impl Switch for FakeSite {
 
 #[async_trait]
 impl RemoteShell for FakeSite {
-    async fn run(&self, host: IpAddr, command: &RemoteCommand) -> CapResult<CommandOutput> {
+    async fn run(
+        &self,
+        host: &RemoteHost,
+        command: &RemoteCommand,
+        _limits: RunLimits,
+    ) -> CapResult<CommandOutput> {
         self.call(
             Capability::RemoteShell,
             "run",
             format!("{host}: {command:?}"),
             true,
             |s| {
-                s.commands.push((host, command.clone()));
+                s.commands.push((host.ip, command.clone()));
                 (
                     CommandOutput {
                         exit_status: Some(0),
+                        exit_signal: None,
                         stdout: String::new(),
                         stderr: String::new(),
+                        truncated: false,
+                    },
+                    true,
+                )
+            },
+        )
+    }
+
+    async fn reboot(&self, host: &RemoteHost, confirm: RebootConfirm) -> CapResult<RebootReport> {
+        self.call(
+            Capability::RemoteShell,
+            "reboot",
+            format!("{host}: {confirm:?}"),
+            true,
+            |s| {
+                s.commands.push((host.ip, RemoteCommand::Reboot));
+                let now = Some(std::time::Duration::ZERO);
+                (
+                    RebootReport {
+                        down_after: std::time::Duration::ZERO,
+                        up_after: now.filter(|_| confirm == RebootConfirm::BackUp),
+                        pxe_after: now.filter(|_| confirm == RebootConfirm::StartedPxe),
                     },
                     true,
                 )

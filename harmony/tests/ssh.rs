@@ -1,0 +1,621 @@
+//! `SshShell` against a real OpenSSH `sshd` that each test starts on a
+//! loopback port with its own host key, authorized keys and config in a
+//! temp dir (and stops): key authentication (ed25519, RSA), a wrong key
+//! refused without any password tried, host keys pinned at first contact
+//! only for a discovered host, a changed host key refused naming both
+//! fingerprints, time limits, capped output, exit status, and a reboot
+//! simulated by a command that drops the connection, confirmed by the
+//! server going down (and coming back). Commands stay the closed set: where
+//! a test needs a remote program to misbehave, its sshd has a
+//! `ForceCommand`. Also the store's pins on their own.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/store_common.rs"]
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use harmony::domain::{
+    CapResult, HostKey, HostKeyPins, InventoryRepository, PinOutcome, PxeEvidence, RebootConfirm,
+    RemoteCommand, RemoteHost, RemoteShell, RunLimits,
+};
+use harmony::infra::process::{Program, Service};
+use harmony::infra::ssh::{SshConfig, SshError, SshShell, Stage, ssh_answers};
+use harmony::store::SqliteStore;
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind((LOOPBACK, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A new key pair at `path` (`kind`: ed25519 or rsa); its SHA-256
+/// fingerprint as `ssh-keygen -l` prints it.
+fn keygen(path: &Path, kind: &str, passphrase: &str) -> String {
+    let mut p = Program::new("ssh-keygen").args(["-q", "-t", kind, "-N", passphrase, "-C", "test"]);
+    if kind == "rsa" {
+        p = p.args(["-b", "3072"]);
+    }
+    p.arg("-f").arg(path).run_blocking().unwrap();
+    fingerprint(&path.with_extension("pub"))
+}
+
+fn fingerprint(public: &Path) -> String {
+    let out = Program::new("ssh-keygen")
+        .args(["-l", "-E", "sha256", "-f"])
+        .arg(public)
+        .run_blocking()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.split_whitespace().nth(1).unwrap().to_string()
+}
+
+/// One sshd of a test, its files, and the store with one discovered host.
+struct Lab {
+    dir: tempfile::TempDir,
+    port: u16,
+    store: Arc<SqliteStore>,
+    /// Discovered (its MACs are in the store), at 127.0.0.1.
+    host: RemoteHost,
+    host_key_fp: String,
+    sshd: Option<Service>,
+    /// Extra lines of sshd_config (e.g. a ForceCommand); they come first,
+    /// and sshd keeps the first value of a keyword.
+    extra: String,
+}
+
+impl Lab {
+    /// An sshd with an ed25519 host key, authorizing the client key
+    /// `client.<kind>` made here.
+    async fn start(client_kind: &str, extra: &str) -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        let host_key_fp = keygen(&dir.path().join("host_key"), "ed25519", "");
+        keygen(&dir.path().join("client"), client_kind, "");
+        std::fs::copy(
+            dir.path().join("client.pub"),
+            dir.path().join("authorized_keys"),
+        )
+        .unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("inv.sqlite3")).unwrap());
+        let discovered = common::host(1, "127.0.0.1");
+        store
+            .upsert_discovered(&discovered, SystemTime::now())
+            .unwrap();
+        let mut lab = Lab {
+            port: free_port(),
+            host: RemoteHost {
+                id: discovered.id,
+                ip: LOOPBACK,
+            },
+            dir,
+            store,
+            host_key_fp,
+            sshd: None,
+            extra: extra.to_string(),
+        };
+        lab.start_sshd().await;
+        lab
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::new(LOOPBACK, self.port)
+    }
+
+    fn sshd_config(&self) -> PathBuf {
+        let d = self.dir.path().display();
+        let cfg = format!(
+            "ListenAddress 127.0.0.1:{port}\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+             AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n\
+             PermitRootLogin prohibit-password\nPasswordAuthentication yes\n\
+             KbdInteractiveAuthentication yes\n{extra}\nLogLevel DEBUG\n",
+            port = self.port,
+            extra = self.extra
+        );
+        let path = self.path("sshd_config");
+        std::fs::write(&path, cfg).unwrap();
+        path
+    }
+
+    async fn start_sshd(&mut self) {
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let service = Program::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(self.sshd_config())
+            .start(&self.path("sshd.log"))
+            .unwrap();
+        let until = Instant::now() + Duration::from_secs(10);
+        while !ssh_answers(self.addr(), Duration::from_millis(500)).await {
+            assert!(
+                Instant::now() < until,
+                "sshd never answered: {}",
+                service.log_tail(2000)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.sshd = Some(service);
+    }
+
+    async fn stop_sshd(&mut self) {
+        if let Some(mut s) = self.sshd.take() {
+            s.stop(Duration::from_secs(2)).await.unwrap();
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.path("sshd.log")).unwrap_or_default()
+    }
+
+    fn config(&self) -> SshConfig {
+        let mut c = SshConfig::new(self.path("client"));
+        c.port = self.port;
+        c.connect_timeout = Duration::from_secs(5);
+        c.auth_timeout = Duration::from_secs(5);
+        c.poll_interval = Duration::from_millis(50);
+        c.probe_timeout = Duration::from_millis(500);
+        c.down_within = Duration::from_secs(10);
+        c.up_within = Duration::from_secs(10);
+        c.reboot_issue_timeout = Duration::from_secs(5);
+        c
+    }
+
+    fn shell(&self) -> SshShell {
+        self.shell_with(self.config())
+    }
+
+    fn shell_with(&self, config: SshConfig) -> SshShell {
+        SshShell::new(config, Arc::clone(&self.store) as Arc<dyn HostKeyPins>).unwrap()
+    }
+
+    fn pinned(&self) -> Option<HostKey> {
+        self.store.pinned_key(&self.host.id).unwrap().map(|p| p.key)
+    }
+}
+
+fn link(name: &str) -> RemoteCommand {
+    RemoteCommand::LinkState {
+        interface: name.parse().unwrap(),
+    }
+}
+
+/// Echoes the command line sshd was asked to run, then exits 3.
+const ECHO_AND_EXIT_3: &str = "ForceCommand printf '%s' \"$SSH_ORIGINAL_COMMAND\"; exit 3";
+
+#[tokio::test]
+async fn ed25519_key_runs_the_rendered_command_returns_its_status_and_pins_the_host_key() {
+    let lab = Lab::start("ed25519", ECHO_AND_EXIT_3).await;
+    assert_eq!(lab.pinned(), None);
+    let shell = lab.shell();
+    let out = shell
+        .exec(&lab.host, &link("eno1"), RunLimits::default())
+        .await
+        .unwrap();
+    // The fixed line, bounded on the host by `timeout` (60 s + 1).
+    assert_eq!(
+        out.stdout,
+        r#"exec timeout --kill-after=5 61 sh -c 'ip -json link show dev '\''eno1'\'''"#
+    );
+    assert_eq!(out.exit_status, Some(3));
+    assert!(!out.truncated);
+    let pin = lab.pinned().expect("pinned at first contact");
+    assert_eq!(pin.fingerprint.as_str(), lab.host_key_fp);
+    assert_eq!(pin.key_type.as_str(), "ssh-ed25519");
+
+    // Again, through the capability trait: the pin matches.
+    let wipe = RemoteCommand::WipeDisk {
+        device: "/dev/disk/by-id/nvme-eui.01".parse().unwrap(),
+    };
+    let out = shell
+        .run(&lab.host, &wipe, RunLimits::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        out.stdout,
+        r#"exec timeout --kill-after=5 61 sh -c 'wipefs --all --force -- '\''/dev/disk/by-id/nvme-eui.01'\'' && sync'"#
+    );
+    assert_eq!(lab.pinned(), Some(pin));
+}
+
+#[tokio::test]
+async fn rsa_key_authenticates_and_runs_the_real_command() {
+    let lab = Lab::start("rsa", "").await;
+    let out = lab
+        .shell()
+        .exec(&lab.host, &link("lo"), RunLimits::default())
+        .await
+        .unwrap();
+    assert_eq!(out.exit_status, Some(0), "{out:?}");
+    assert!(out.stdout.contains("\"ifname\":\"lo\""), "{out:?}");
+    assert!(lab.log().contains("method publickey"), "{}", lab.log());
+}
+
+#[tokio::test]
+async fn wrong_key_is_refused_and_no_password_is_ever_tried() {
+    let lab = Lab::start("ed25519", "").await;
+    let other = lab.path("other");
+    keygen(&other, "ed25519", "");
+    let mut config = lab.config();
+    config.key_path = other.clone();
+    let err = lab
+        .shell_with(config)
+        .exec(&lab.host, &link("lo"), RunLimits::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SshError::AuthRefused { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&other.display().to_string()),
+        "{err}"
+    );
+    let log = lab.log();
+    // The server offered passwords; the client tried only its key.
+    assert!(log.contains("method publickey"), "{log}");
+    assert!(!log.contains("method password"), "{log}");
+    assert!(!log.contains("method keyboard-interactive"), "{log}");
+}
+
+#[tokio::test]
+async fn a_host_harmony_did_not_discover_is_refused_and_nothing_pinned() {
+    let lab = Lab::start("ed25519", "").await;
+    let stranger = RemoteHost {
+        id: common::host(99, "127.0.0.1").id,
+        ip: LOOPBACK,
+    };
+    let err = lab
+        .shell()
+        .exec(&stranger, &link("lo"), RunLimits::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SshError::UnknownHost { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains(stranger.id.as_str()), "{msg}");
+    assert!(msg.contains(&lab.host_key_fp), "{msg}");
+    assert_eq!(lab.store.pinned_key(&stranger.id).unwrap(), None);
+    // Refused before authenticating: the key was never offered.
+    assert!(!lab.log().contains("userauth-request"), "{}", lab.log());
+}
+
+#[tokio::test]
+async fn a_changed_host_key_is_refused_naming_the_host_and_both_fingerprints() {
+    let mut lab = Lab::start("ed25519", "").await;
+    let shell = lab.shell();
+    shell
+        .exec(&lab.host, &link("lo"), RunLimits::default())
+        .await
+        .unwrap();
+    let first = lab.host_key_fp.clone();
+
+    // The "host" comes back with another key.
+    lab.stop_sshd().await;
+    std::fs::remove_file(lab.path("host_key")).unwrap();
+    std::fs::remove_file(lab.path("host_key.pub")).unwrap();
+    let second = keygen(&lab.path("host_key"), "ed25519", "");
+    assert_ne!(first, second);
+    lab.start_sshd().await;
+
+    let err = shell
+        .exec(&lab.host, &link("lo"), RunLimits::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SshError::HostKeyChanged { .. }), "{err:?}");
+    let msg = err.to_string();
+    for part in [lab.host.id.as_str(), &first, &second] {
+        assert!(msg.contains(part), "{part} not in {msg}");
+    }
+    // The capability says the same; the pin is unchanged; nothing authenticated.
+    let cap = shell
+        .run(&lab.host, &link("lo"), RunLimits::default())
+        .await
+        .unwrap_err();
+    assert!(cap.to_string().contains(&second), "{cap}");
+    assert_eq!(lab.pinned().unwrap().fingerprint.as_str(), first);
+
+    // Forgotten (a reinstall), the next contact pins the new key.
+    assert!(lab.store.forget_key(&lab.host.id).unwrap());
+    shell
+        .exec(&lab.host, &link("lo"), RunLimits::default())
+        .await
+        .unwrap();
+    assert_eq!(lab.pinned().unwrap().fingerprint.as_str(), second);
+}
+
+#[tokio::test]
+async fn a_command_over_its_time_limit_times_out_and_is_ended() {
+    // sshd does not pass signals to a ForceCommand, so the slow command is
+    // the configurable reboot line; the sleep's odd duration (this test's port) finds it.
+    let lab = Lab::start("ed25519", "").await;
+    let mut config = lab.config();
+    let sleep = format!("sleep 29.{}", lab.port);
+    config.reboot_command = format!("exec {sleep}");
+    let limits = RunLimits {
+        timeout: Duration::from_millis(800),
+        ..RunLimits::default()
+    };
+    let err = lab
+        .shell_with(config)
+        .exec(&lab.host, &RemoteCommand::Reboot, limits)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SshError::CommandTimeout { .. }), "{err:?}");
+    assert!(err.to_string().contains(&sleep), "{err}");
+    // The remote command was ended (by `timeout` on the host), not left
+    // running.
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        // Async: the client's session task must run to send the signal.
+        let left = Program::new("pgrep")
+            .args(["-f", &sleep])
+            .output()
+            .await
+            .unwrap();
+        if left.stdout.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < until, "the remote command still runs");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out_at_connect() {
+    // Accepts (the kernel's backlog) and never says a word.
+    let silent = std::net::TcpListener::bind((LOOPBACK, 0)).unwrap();
+    let lab = Lab::start("ed25519", "").await;
+    let mut config = lab.config();
+    config.port = silent.local_addr().unwrap().port();
+    config.connect_timeout = Duration::from_millis(500);
+    let err = lab
+        .shell_with(config)
+        .exec(&lab.host, &link("lo"), RunLimits::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SshError::Timeout {
+                stage: Stage::Connect,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn large_output_is_capped_with_a_marker_and_the_status_still_returned() {
+    let lab = Lab::start(
+        "ed25519",
+        // At DEBUG, sshd's session also writes its debug lines to stderr.
+        "LogLevel INFO\nForceCommand head -c 5242880 /dev/zero | tr '\\0' x; echo done >&2; exit 7",
+    )
+    .await;
+    let limits = RunLimits {
+        max_output: 1 << 20,
+        ..RunLimits::default()
+    };
+    let out = lab
+        .shell()
+        .exec(&lab.host, &link("lo"), limits)
+        .await
+        .unwrap();
+    assert!(out.truncated);
+    assert_eq!(out.exit_status, Some(7));
+    assert_eq!(out.stderr, "done\n");
+    let (kept, marker) = out.stdout.split_at(1 << 20);
+    assert!(kept.bytes().all(|b| b == b'x'));
+    assert!(marker.contains("4194304 more bytes"), "{marker}");
+}
+
+#[tokio::test]
+async fn unreadable_or_encrypted_key_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("inv.sqlite3")).unwrap());
+    let missing = dir.path().join("no-such-key");
+    let err = SshShell::new(SshConfig::new(&missing), store.clone()).unwrap_err();
+    assert!(matches!(err, SshError::KeyUnreadable { .. }), "{err:?}");
+    assert!(err.to_string().contains(&missing.display().to_string()));
+
+    let locked = dir.path().join("locked");
+    keygen(&locked, "ed25519", "a passphrase");
+    let err = SshShell::new(SshConfig::new(&locked), store).unwrap_err();
+    assert!(matches!(err, SshError::KeyEncrypted { .. }), "{err:?}");
+    assert!(err.to_string().contains(&locked.display().to_string()));
+}
+
+/// A reboot command that only drops the connection, after leaving a mark
+/// the test waits for to stop the server.
+fn dropping_reboot(lab: &Lab) -> SshConfig {
+    let mut c = lab.config();
+    c.reboot_command = format!(
+        "touch '{}'; kill -HUP $PPID",
+        lab.path("rebooting").display()
+    );
+    c
+}
+
+/// Plays the rebooting host: once the mark appears, stops sshd; then, if
+/// `back_after` is set, starts it again after that long.
+fn play_the_host(mut lab: Lab, back_after: Option<Duration>) -> tokio::task::JoinHandle<Lab> {
+    tokio::spawn(async move {
+        let until = Instant::now() + Duration::from_secs(10);
+        while !lab.path("rebooting").exists() {
+            assert!(Instant::now() < until, "the reboot command never ran");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        lab.stop_sshd().await;
+        if let Some(d) = back_after {
+            tokio::time::sleep(d).await;
+            lab.start_sshd().await;
+        }
+        lab
+    })
+}
+
+#[tokio::test]
+async fn reboot_treats_the_disconnect_as_success_and_confirms_down_then_back_up() {
+    let lab = Lab::start("ed25519", "").await;
+    let shell = lab.shell_with(dropping_reboot(&lab));
+    let host = lab.host.clone();
+    let addr = lab.addr();
+    let player = play_the_host(lab, Some(Duration::from_millis(300)));
+    let report = shell.reboot(&host, RebootConfirm::BackUp).await.unwrap();
+    let lab = player.await.unwrap();
+    let up = report.up_after.expect("confirmed back up");
+    assert!(report.down_after <= up, "{report:?}");
+    assert_eq!(report.pxe_after, None);
+    assert!(ssh_answers(addr, Duration::from_secs(1)).await);
+    assert!(lab.path("rebooting").exists());
+}
+
+#[tokio::test]
+async fn reboot_confirms_down_only_when_asked_only_that() {
+    let lab = Lab::start("ed25519", "").await;
+    let shell = lab.shell_with(dropping_reboot(&lab));
+    let host = lab.host.clone();
+    let player = play_the_host(lab, None);
+    let report = shell.reboot(&host, RebootConfirm::Down).await.unwrap();
+    assert_eq!((report.up_after, report.pxe_after), (None, None));
+    let lab = player.await.unwrap();
+    assert!(!ssh_answers(lab.addr(), Duration::from_millis(500)).await);
+}
+
+#[tokio::test]
+async fn reboot_through_run_reports_the_dropped_connection() {
+    let lab = Lab::start("ed25519", "").await;
+    let mut config = lab.config();
+    // `run` wraps the line in `exec timeout ... sh -c`: the sshd session is
+    // the parent of `timeout`, the shell's parent.
+    config.reboot_command = "kill -HUP $(ps -o ppid= -p $PPID)".into();
+    let err = lab
+        .shell_with(config)
+        .exec(&lab.host, &RemoteCommand::Reboot, RunLimits::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SshError::Dropped { .. }), "{err:?}");
+    assert!(err.to_string().contains("kill -HUP $(ps"), "{err}");
+}
+
+#[tokio::test]
+async fn a_host_that_does_not_go_down_is_not_confirmed() {
+    let lab = Lab::start("ed25519", "").await;
+    let mut config = lab.config();
+    config.reboot_command = "true".into();
+    config.down_within = Duration::from_secs(1);
+    let err = lab
+        .shell_with(config)
+        .reboot_confirmed(&lab.host, RebootConfirm::Down)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SshError::NotDown { .. }), "{err:?}");
+    assert!(err.to_string().contains(lab.host.id.as_str()), "{err}");
+}
+
+#[tokio::test]
+async fn a_failing_reboot_command_is_an_error_with_its_status() {
+    let lab = Lab::start("ed25519", "").await;
+    let mut config = lab.config();
+    config.reboot_command = "echo 'not allowed' >&2; exit 4".into();
+    let err = lab
+        .shell_with(config)
+        .reboot_confirmed(&lab.host, RebootConfirm::Down)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SshError::RebootRefused { status: 4, stderr, .. } if stderr.contains("not allowed")),
+        "{err:?}"
+    );
+}
+
+/// Says the host started to PXE once `seen` is set (what DHCP leases or
+/// the HTTP access log will tell).
+#[derive(Debug, Default)]
+struct Evidence {
+    seen: AtomicBool,
+}
+
+#[async_trait]
+impl PxeEvidence for Evidence {
+    async fn pxe_started_since(&self, _host: &RemoteHost, since: SystemTime) -> CapResult<bool> {
+        assert!(since <= SystemTime::now());
+        Ok(self.seen.swap(true, Ordering::SeqCst))
+    }
+}
+
+#[tokio::test]
+async fn started_pxe_needs_an_evidence_source_and_uses_it() {
+    let lab = Lab::start("ed25519", "").await;
+    let err = lab
+        .shell()
+        .reboot_confirmed(&lab.host, RebootConfirm::StartedPxe)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SshError::NoPxeEvidence { .. }), "{err:?}");
+    assert!(!lab.path("rebooting").exists());
+
+    let shell = lab
+        .shell_with(dropping_reboot(&lab))
+        .with_pxe_evidence(Arc::new(Evidence::default()));
+    let host = lab.host.clone();
+    let player = play_the_host(lab, None);
+    let report = shell
+        .reboot(&host, RebootConfirm::StartedPxe)
+        .await
+        .unwrap();
+    assert!(report.pxe_after.is_some(), "{report:?}");
+    player.await.unwrap();
+}
+
+#[test]
+fn the_store_pins_only_for_discovered_hosts_and_never_replaces_a_pin() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("inv.sqlite3")).unwrap();
+    let known = common::host(1, "10.0.0.1");
+    store.upsert_discovered(&known, common::t(0)).unwrap();
+    let stranger = common::host(2, "10.0.0.2").id;
+    let key = |fp: &str| HostKey {
+        key_type: "ssh-ed25519".parse().unwrap(),
+        fingerprint: format!("SHA256:{fp:A<43}").parse().unwrap(),
+    };
+    assert_eq!(
+        store
+            .pin_first_key(&stranger, &key("s"), common::t(1))
+            .unwrap(),
+        PinOutcome::NotDiscovered
+    );
+    assert_eq!(store.pinned_key(&stranger).unwrap(), None);
+    assert_eq!(
+        store
+            .pin_first_key(&known.id, &key("a"), common::t(2))
+            .unwrap(),
+        PinOutcome::Pinned
+    );
+    let pinned = store.pinned_key(&known.id).unwrap().unwrap();
+    assert_eq!(
+        (pinned.key.clone(), pinned.first_seen),
+        (key("a"), common::t(2))
+    );
+    assert_eq!(
+        store
+            .pin_first_key(&known.id, &key("b"), common::t(3))
+            .unwrap(),
+        PinOutcome::AlreadyPinned(pinned.clone())
+    );
+    // Survives reopening; forgotten once.
+    drop(store);
+    let store = SqliteStore::open(&dir.path().join("inv.sqlite3")).unwrap();
+    assert_eq!(store.pinned_key(&known.id).unwrap(), Some(pinned));
+    assert!(store.forget_key(&known.id).unwrap());
+    assert!(!store.forget_key(&known.id).unwrap());
+    assert_eq!(store.pinned_key(&known.id).unwrap(), None);
+}
