@@ -9,13 +9,7 @@ use harmony::inventory_model::{Disk, Inventory, Nic};
 
 fn main() -> ExitCode {
     // Logs go to stderr; warnings by default, `RUST_LOG` for more.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    harmony::cli::log_to_stderr();
     let arg = std::env::args().nth(1);
     let mut raw = Vec::new();
     let read = match arg.as_deref() {

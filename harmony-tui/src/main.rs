@@ -58,10 +58,7 @@ fn log_to_file(path: &std::path::Path) -> std::io::Result<u64> {
     tracing_subscriber::fmt()
         .with_writer(std::sync::Mutex::new(file))
         .with_ansi(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+        .with_env_filter(harmony::cli::log_filter())
         .init();
     Ok(before)
 }

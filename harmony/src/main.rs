@@ -14,13 +14,7 @@ use harmony::cli::{Cli, run};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Logs go to stderr; warnings by default, `RUST_LOG` for more.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    harmony::cli::log_to_stderr();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -712,45 +712,28 @@ fn a_read_only_database_is_reported_with_its_cause_and_path() {
     let lock = dir.path().join("inv.sqlite3.saga-OKDSetup01Inventory.lock");
     std::fs::write(&lock, "").unwrap();
     std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let mut out = harmony_as_nobody(
-        &db,
-        &[
-            "inventory",
-            "discover",
-            "--network",
-            "127.0.9.16/29",
-            "--port",
-            &port.to_string(),
-            "--expected",
-            "1",
-            "--timeout",
-            "5s",
-            "--interval",
-            "200ms",
-        ],
-    );
+    let port_s = port.to_string();
+    let discover = [
+        "inventory",
+        "discover",
+        "--network",
+        "127.0.9.16/29",
+        "--port",
+        &port_s,
+        "--expected",
+        "1",
+        "--timeout",
+        "5s",
+        "--interval",
+        "200ms",
+    ];
+    let mut out = harmony_as_nobody(&db, &discover);
     for _ in 0..30 {
         if stderr(&out).contains("readonly") {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
-        out = harmony_as_nobody(
-            &db,
-            &[
-                "inventory",
-                "discover",
-                "--network",
-                "127.0.9.16/29",
-                "--port",
-                &port.to_string(),
-                "--expected",
-                "1",
-                "--timeout",
-                "5s",
-                "--interval",
-                "200ms",
-            ],
-        );
+        out = harmony_as_nobody(&db, &discover);
     }
     let err = stderr(&out);
     assert_eq!(code(&out), 1, "{err}");

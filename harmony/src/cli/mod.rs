@@ -48,6 +48,22 @@ pub fn db_path_from(
 }
 
 /// Runs one parsed command line.
+/// The log filter of every binary: `RUST_LOG` when it is set and valid,
+/// else warnings and errors only.
+pub fn log_filter() -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+}
+
+/// Sends `tracing` output to stderr through [`log_filter`] (`harmony` and
+/// the example binaries; the TUI logs to a file instead).
+pub fn log_to_stderr() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(log_filter())
+        .init();
+}
+
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let Command::Inventory(cmd) = cli.command;
     inventory::run(cmd)
