@@ -324,10 +324,11 @@ fn a_sparse_network_larger_than_the_neighbour_table_loses_no_agent() {
             .enable_all()
             .build()
             .unwrap();
-        rt.block_on(
-            Scanner::new(ScanConfig::new(DEFAULT_PORT)).scan("10.79.0.0/20".parse().unwrap()),
-        )
-        .unwrap()
+        // The kernel resolves every address: the ARP sweep is off.
+        let mut cfg = ScanConfig::new(DEFAULT_PORT);
+        cfg.arp_sweep = false;
+        rt.block_on(Scanner::new(cfg).scan("10.79.0.0/20".parse().unwrap()))
+            .unwrap()
     })
     .join()
     .unwrap();
@@ -370,4 +371,109 @@ fn table_fulls() -> u64 {
     let t = std::fs::read_to_string("/proc/net/stat/arp_cache").unwrap();
     let line = t.lines().nth(1).unwrap();
     u64::from_str_radix(line.split_whitespace().last().unwrap(), 16).unwrap()
+}
+
+/// A sparse /16 on one veth pair, 3 real agents at its first, middle and
+/// last usable addresses, every other address absent: the ARP sweep (raw
+/// packet socket, no neighbour entry per absent address) finds which
+/// addresses have a host and only those are probed. Every agent is found,
+/// none is given up, and the report says the sweep ran and who answered.
+#[test]
+fn an_arp_sweep_finds_every_agent_of_a_sparse_slash_16() {
+    const T: &str = "discovery_netns::an_arp_sweep_finds_every_agent_of_a_sparse_slash_16";
+    let Some(scan_ns) = NetNs::new_or_skip("hdar", T) else {
+        return;
+    };
+    let agent = agent_binary();
+    let agent_ns = NetNs::new("hdara").unwrap();
+    scan_ns.add_veth("ar0", "ar1").unwrap();
+    scan_ns.move_link("ar1", &agent_ns).unwrap();
+    scan_ns.ip_ok(&["addr", "add", "10.78.128.1/16", "dev", "ar0"]);
+    let agents: Vec<Ipv4Addr> = ["10.78.0.1", "10.78.128.0", "10.78.255.254"]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+    for a in &agents {
+        agent_ns.ip_ok(&["addr", "add", &format!("{a}/16"), "dev", "ar1"]);
+    }
+    for (ns, dev) in [(&scan_ns, "ar0"), (&agent_ns, "ar1")] {
+        ns.ip_ok(&["link", "set", "dev", dev, "up"]);
+        ns.ip_ok(&["link", "set", "dev", "lo", "up"]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let _children: Vec<ChildGuard> = agents
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let root = identity_root(dir.path(), i as u32 + 1);
+            ChildGuard(
+                Command::new("ip")
+                    .args(["netns", "exec", agent_ns.name()])
+                    .arg(&agent)
+                    .arg("--root")
+                    .arg(&root)
+                    .args(["--listen", &format!("{a}:{DEFAULT_PORT}")])
+                    .args(["--lldp-window", "0"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+
+    let (agent_path, agent_name) = (agent_ns.path(), agent_ns.name().to_string());
+    let list = agents.clone();
+    std::thread::spawn(move || {
+        NsRef(agent_path, agent_name).enter();
+        for a in list {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while std::net::TcpStream::connect((a, DEFAULT_PORT)).is_err() {
+                assert!(Instant::now() < deadline, "agent {a} never listened");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    })
+    .join()
+    .unwrap();
+
+    let (scan_path, scan_name) = (scan_ns.path(), scan_ns.name().to_string());
+    let report = std::thread::spawn(move || {
+        NsRef(scan_path, scan_name).enter();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let cfg = ScanConfig::new(DEFAULT_PORT);
+        assert!(cfg.arp_sweep, "the sweep is on by default");
+        rt.block_on(Scanner::new(cfg).scan("10.78.0.0/16".parse().unwrap()))
+            .unwrap()
+    })
+    .join()
+    .unwrap();
+
+    let found: Vec<IpAddr> = report.found.iter().map(|h| h.ip).collect();
+    let want: Vec<IpAddr> = agents.iter().map(|a| IpAddr::V4(*a)).collect();
+    let summary = format!(
+        "found {found:?}, arp {:?}, given up {:?}, local {:?}, refused {}, unreachable {}, timeouts {}, {:?}",
+        report.arp_responders,
+        report.given_up,
+        report.local,
+        report.refused,
+        report.unreachable,
+        report.connect_timeouts,
+        report.elapsed
+    );
+    eprintln!("{summary}");
+    assert_eq!(found, want, "{summary}");
+    assert!(report.given_up.is_empty(), "{summary}");
+    // The three agents' addresses answered ARP, nothing else did.
+    assert_eq!(report.arp_responders, Some(3), "{summary}");
+    assert_eq!(report.addresses, 65_534);
+    // Our own address refuses; all the others count as unreachable
+    // (silent to ARP, never probed).
+    assert_eq!(report.refused, 1, "{summary}");
+    assert_eq!(report.unreachable, 65_534 - 3 - 1, "{summary}");
+    assert_eq!(report.connect_timeouts, 0, "{summary}");
 }

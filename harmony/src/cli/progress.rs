@@ -29,6 +29,7 @@ pub fn progress_line(event: &Event) -> Option<String> {
             store_errors,
             local_errors,
             given_up,
+            arp_responders,
             elapsed_ms,
         } => {
             let mut line = format!(
@@ -38,6 +39,9 @@ pub fn progress_line(event: &Event) -> Option<String> {
             );
             if *store_errors > 0 {
                 line.push_str(&format!(", {store_errors} not stored (store error)"));
+            }
+            if let Some(n) = arp_responders {
+                line.push_str(&format!(", {n} answered the ARP sweep"));
             }
             line + &format!(" in {elapsed_ms} ms")
         }
@@ -93,7 +97,7 @@ mod tests {
 
     #[test]
     fn the_scan_line_counts_every_refusal_and_local_trouble() {
-        let line = |store_errors| {
+        let line = |store_errors, arp_responders| {
             progress_line(&Event::ScanCompleted {
                 range: "127.0.0.0/24".into(),
                 found: 4,
@@ -101,19 +105,25 @@ mod tests {
                 store_errors,
                 local_errors: 7,
                 given_up: 2,
+                arp_responders,
                 elapsed_ms: 12,
             })
             .unwrap()
         };
         assert_eq!(
-            line(0),
+            line(0, None),
             "scanned 127.0.0.0/24: 4 agent(s), 3 rejected, 7 local error(s), \
              2 address(es) given up in 12 ms"
         );
         assert_eq!(
-            line(1),
+            line(1, None),
             "scanned 127.0.0.0/24: 4 agent(s), 3 rejected, 7 local error(s), \
              2 address(es) given up, 1 not stored (store error) in 12 ms"
+        );
+        assert_eq!(
+            line(0, Some(5)),
+            "scanned 127.0.0.0/24: 4 agent(s), 3 rejected, 7 local error(s), \
+             2 address(es) given up, 5 answered the ARP sweep in 12 ms"
         );
     }
 

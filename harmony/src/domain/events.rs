@@ -64,6 +64,9 @@ pub enum Event {
         local_errors: u64,
         /// Addresses given up on after repeated local errors.
         given_up: u64,
+        /// Addresses that answered the ARP sweep of the on-link part of the
+        /// range (only they were probed there); `None` without a sweep.
+        arp_responders: Option<u64>,
         elapsed_ms: u64,
     },
     /// A scan could not run (bad range, local failure).

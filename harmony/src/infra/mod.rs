@@ -1,6 +1,7 @@
 //! Capabilities implemented against real systems. One module per system;
 //! each is the only place that knows that system's syntax.
 
+pub mod arp_sweep;
 pub mod digest_cache;
 pub mod fakes;
 pub mod fs;

@@ -14,8 +14,13 @@
 //! `EHOSTUNREACH` when resolution fails) instead of timing out early.
 //!
 //! Routed destinations and loopback need no entry per address: no limit.
+//!
+//! [`ethernet_links`] names the directly attached IPv4 Ethernet subnets with
+//! our address and MAC on each: what an ARP sweep
+//! ([`crate::infra::arp_sweep`]) needs to find the live hosts of a range
+//! without creating a neighbour entry per absent address.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use ipnetwork::IpNetwork;
@@ -108,6 +113,62 @@ fn resolution_time(family: &str, dev: &str) -> Duration {
     let every = read_number(&format!("{base}/retrans_time_ms")).unwrap_or(1000);
     let ms = u64::try_from(probes.clamp(1, 10) * every.clamp(10, 10_000)).unwrap_or(3000);
     Duration::from_millis(ms + 500)
+}
+
+/// A directly attached IPv4 subnet of an Ethernet interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EthernetLink {
+    pub interface: String,
+    /// Our address there.
+    pub ip: Ipv4Addr,
+    pub net: ipnetwork::Ipv4Network,
+    /// Our MAC address there.
+    pub mac: [u8; 6],
+}
+
+/// The IPv4 subnets of this machine's interfaces that resolve neighbours
+/// by ARP and have a MAC address (not loopback, not `NOARP`, not a
+/// point-to-point link without one).
+pub fn ethernet_links() -> Vec<EthernetLink> {
+    let Ok(addrs) = getifaddrs() else {
+        return Vec::new();
+    };
+    let addrs: Vec<_> = addrs.collect();
+    let mac_of = |name: &str| {
+        addrs
+            .iter()
+            .filter(|a| a.interface_name == name)
+            .find_map(|a| a.address.as_ref()?.as_link_addr()?.addr())
+            .filter(|m| m.iter().any(|b| *b != 0))
+    };
+    let mut out = Vec::new();
+    for a in &addrs {
+        if a.flags.contains(InterfaceFlags::IFF_LOOPBACK)
+            || a.flags.contains(InterfaceFlags::IFF_NOARP)
+        {
+            continue;
+        }
+        let (Some(addr), Some(mask)) = (a.address.as_ref(), a.netmask.as_ref()) else {
+            continue;
+        };
+        let (Some(ip), Some(m)) = (addr.as_sockaddr_in(), mask.as_sockaddr_in()) else {
+            continue;
+        };
+        let prefix = u8::try_from(u32::from(m.ip()).leading_ones()).unwrap_or(32);
+        let (Ok(net), Some(mac)) = (
+            ipnetwork::Ipv4Network::new(ip.ip(), prefix),
+            mac_of(&a.interface_name),
+        ) else {
+            continue;
+        };
+        out.push(EthernetLink {
+            interface: a.interface_name.clone(),
+            ip: ip.ip(),
+            net,
+            mac,
+        });
+    }
+    out
 }
 
 fn on_link_subnets() -> Vec<(IpNetwork, Duration)> {
