@@ -63,12 +63,13 @@ fn summary(inv: &Inventory) -> String {
     ));
     let c = &inv.cpu;
     out.push_str(&format!(
-        "cpu      {} socket(s), {} cores, {} threads: {} [{}]\n",
+        "cpu      {} socket(s), {} cores, {} threads: {} [{}; {} flags]\n",
         c.sockets.map_or("?".into(), |v| v.to_string()),
         c.cores.map_or("?".into(), |v| v.to_string()),
         c.threads.map_or("?".into(), |v| v.to_string()),
         or_unknown(c.model.as_deref()),
-        c.flags.join(" "),
+        notable_flags(&c.flags),
+        c.flags.len(),
     ));
     let m = &inv.memory;
     out.push_str(&format!(
@@ -114,4 +115,24 @@ fn nic_line(n: &Nic) -> String {
         if n.is_virtual { "virtual " } else { "" },
         n.ipv4.join(" "),
     )
+}
+
+/// The CPU flags an operator places workloads by (virtualisation, vector
+/// units, crypto), in this order; the full list is in the JSON.
+fn notable_flags(flags: &[String]) -> String {
+    const NOTABLE: [&str; 7] = [
+        "vmx",
+        "svm",
+        "hypervisor",
+        "avx2",
+        "avx512f",
+        "aes",
+        "sha_ni",
+    ];
+    NOTABLE
+        .iter()
+        .filter(|n| flags.iter().any(|f| f == *n))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
