@@ -62,9 +62,7 @@ fn tool(path: &str) -> &str {
     path
 }
 
-/// A directory whose every ancestor is root-owned and not group/world
-/// writable, as sshd's StrictModes wants for an authorized_keys file
-/// (`/tmp` is world-writable).
+/// A directory for the test's keys and configs, in the target directory.
 fn private_dir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("discovery-sshd")
@@ -225,12 +223,15 @@ fn start_sshd(dir: &Path, authorized_key: &str, options: &[String]) -> Sshd {
     fs::write(&keys, format!("{authorized_key}\n")).unwrap();
     fs::set_permissions(&keys, fs::Permissions::from_mode(0o600)).unwrap();
     // Anaconda's file, plus what only the test needs: loopback only, the
-    // test's key file and pid file.
+    // test's key file and pid file, and `StrictModes no` because the
+    // checkout may live below a world-writable directory such as /tmp,
+    // which StrictModes refuses as an ancestor of authorized_keys (file
+    // modes are not what this test is about).
     let config = dir.join("sshd_config.anaconda");
     fs::write(
         &config,
         format!(
-            "{ANACONDA_SSHD_CONFIG}ListenAddress 127.0.0.1\nAuthorizedKeysFile {}\nPidFile {}\n",
+            "{ANACONDA_SSHD_CONFIG}ListenAddress 127.0.0.1\nStrictModes no\nAuthorizedKeysFile {}\nPidFile {}\n",
             keys.display(),
             dir.join("sshd.pid").display()
         ),
