@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use harmony::modules::discovery::{ProbeResult, Rejection, ScanConfig, Scanner};
+use harmony::modules::discovery::{ProbeResult, Rejection, ScanConfig, ScanReport, Scanner};
 use harmony_inventory_agent::model::DEFAULT_PORT;
 use netns::NetNs;
 
@@ -257,81 +257,21 @@ fn identity_root(dir: &std::path::Path, i: u32) -> PathBuf {
 fn a_sparse_network_larger_than_the_neighbour_table_loses_no_agent() {
     const T: &str =
         "discovery_netns::a_sparse_network_larger_than_the_neighbour_table_loses_no_agent";
-    let Some(scan_ns) = NetNs::new_or_skip("hdsp", T) else {
+    let Some(lan) = SparseLan::start(
+        T,
+        "hdsp",
+        "10.79.0.1/20",
+        &["10.79.3.7", "10.79.9.9", "10.79.15.250"],
+    ) else {
         return;
     };
-    let agent = agent_binary();
-    let agent_ns = NetNs::new("hdspa").unwrap();
-    scan_ns.add_veth("sp0", "sp1").unwrap();
-    scan_ns.move_link("sp1", &agent_ns).unwrap();
-    scan_ns.ip_ok(&["addr", "add", "10.79.0.1/20", "dev", "sp0"]);
-    let agents: Vec<Ipv4Addr> = ["10.79.3.7", "10.79.9.9", "10.79.15.250"]
-        .iter()
-        .map(|a| a.parse().unwrap())
-        .collect();
-    for a in &agents {
-        agent_ns.ip_ok(&["addr", "add", &format!("{a}/20"), "dev", "sp1"]);
-    }
-    for (ns, dev) in [(&scan_ns, "sp0"), (&agent_ns, "sp1")] {
-        ns.ip_ok(&["link", "set", "dev", dev, "up"]);
-        ns.ip_ok(&["link", "set", "dev", "lo", "up"]);
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let _children: Vec<ChildGuard> = agents
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            let root = identity_root(dir.path(), i as u32 + 1);
-            ChildGuard(
-                Command::new("ip")
-                    .args(["netns", "exec", agent_ns.name()])
-                    .arg(&agent)
-                    .arg("--root")
-                    .arg(&root)
-                    .args(["--listen", &format!("{a}:{DEFAULT_PORT}")])
-                    .args(["--lldp-window", "0"])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap(),
-            )
-        })
-        .collect();
-
-    // Ready, checked from inside the agents' namespace (the scanner's
-    // neighbour entries stay untouched).
-    let (agent_path, agent_name) = (agent_ns.path(), agent_ns.name().to_string());
-    let list = agents.clone();
-    std::thread::spawn(move || {
-        NsRef(agent_path, agent_name).enter();
-        for a in list {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while std::net::TcpStream::connect((a, DEFAULT_PORT)).is_err() {
-                assert!(Instant::now() < deadline, "agent {a} never listened");
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    })
-    .join()
-    .unwrap();
+    let agents = lan.agents.clone();
 
     let fulls_before = table_fulls();
-    let (scan_path, scan_name) = (scan_ns.path(), scan_ns.name().to_string());
-    let report = std::thread::spawn(move || {
-        NsRef(scan_path, scan_name).enter();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        // The kernel resolves every address: the ARP sweep is off.
-        let mut cfg = ScanConfig::new(DEFAULT_PORT);
-        cfg.arp_sweep = false;
-        rt.block_on(Scanner::new(cfg).scan("10.79.0.0/20".parse().unwrap()))
-            .unwrap()
-    })
-    .join()
-    .unwrap();
+    // The kernel resolves every address: the ARP sweep is off.
+    let mut cfg = ScanConfig::new(DEFAULT_PORT);
+    cfg.arp_sweep = false;
+    let report = lan.scan(cfg, "10.79.0.0/20");
     let overflows = table_fulls() - fulls_before;
 
     let found: Vec<IpAddr> = report.found.iter().map(|h| h.ip).collect();
@@ -365,6 +305,103 @@ fn a_sparse_network_larger_than_the_neighbour_table_loses_no_agent() {
     assert_eq!(overflows, 0, "neighbour table overflows: {summary}");
 }
 
+/// A layer-2 network for one test: the scanner's namespace and the agents'
+/// namespace on one veth pair, the scanner at `scanner` (an address with
+/// its prefix), one real static agent per address of `agents` (same
+/// prefix), each with its own identity; every other address is absent.
+/// Namespaces, agents and files go when it is dropped.
+struct SparseLan {
+    scan_ns: NetNs,
+    agents: Vec<Ipv4Addr>,
+    _children: Vec<ChildGuard>,
+    _agent_ns: NetNs,
+    _dir: tempfile::TempDir,
+}
+
+impl SparseLan {
+    /// `None` (the test says SKIPPED) without the rights to make namespaces.
+    fn start(test: &str, tag: &str, scanner: &str, agents: &[&str]) -> Option<Self> {
+        let scan_ns = NetNs::new_or_skip(tag, test)?;
+        let agent = agent_binary();
+        let agent_ns = NetNs::new(&format!("{tag}a")).unwrap();
+        let (near, far) = (format!("{tag}0"), format!("{tag}1"));
+        scan_ns.add_veth(&near, &far).unwrap();
+        scan_ns.move_link(&far, &agent_ns).unwrap();
+        scan_ns.ip_ok(&["addr", "add", scanner, "dev", &near]);
+        let prefix = scanner.split('/').nth(1).unwrap();
+        let agents: Vec<Ipv4Addr> = agents.iter().map(|a| a.parse().unwrap()).collect();
+        for a in &agents {
+            agent_ns.ip_ok(&["addr", "add", &format!("{a}/{prefix}"), "dev", &far]);
+        }
+        for (ns, dev) in [(&scan_ns, &near), (&agent_ns, &far)] {
+            ns.ip_ok(&["link", "set", "dev", dev, "up"]);
+            ns.ip_ok(&["link", "set", "dev", "lo", "up"]);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let children: Vec<ChildGuard> = agents
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let root = identity_root(dir.path(), i as u32 + 1);
+                ChildGuard(
+                    Command::new("ip")
+                        .args(["netns", "exec", agent_ns.name()])
+                        .arg(&agent)
+                        .arg("--root")
+                        .arg(&root)
+                        .args(["--listen", &format!("{a}:{DEFAULT_PORT}")])
+                        .args(["--lldp-window", "0"])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .unwrap(),
+                )
+            })
+            .collect();
+        // Ready, checked from inside the agents' namespace (the scanner's
+        // neighbour entries stay untouched).
+        let (agent_path, agent_name) = (agent_ns.path(), agent_ns.name().to_string());
+        let list = agents.clone();
+        std::thread::spawn(move || {
+            NsRef(agent_path, agent_name).enter();
+            for a in list {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while std::net::TcpStream::connect((a, DEFAULT_PORT)).is_err() {
+                    assert!(Instant::now() < deadline, "agent {a} never listened");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        })
+        .join()
+        .unwrap();
+        Some(Self {
+            scan_ns,
+            agents,
+            _children: children,
+            _agent_ns: agent_ns,
+            _dir: dir,
+        })
+    }
+
+    /// Scans `range` from the scanner's namespace with `cfg`.
+    fn scan(&self, cfg: ScanConfig, range: &str) -> ScanReport {
+        let (scan_path, scan_name) = (self.scan_ns.path(), self.scan_ns.name().to_string());
+        let range = range.to_string();
+        std::thread::spawn(move || {
+            NsRef(scan_path, scan_name).enter();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(Scanner::new(cfg).scan(range.parse().unwrap()))
+                .unwrap()
+        })
+        .join()
+        .unwrap()
+    }
+}
+
 /// The kernel's count of neighbour-table overflows (ARP), machine-wide:
 /// the last column of /proc/net/stat/arp_cache, in hex.
 fn table_fulls() -> u64 {
@@ -381,77 +418,19 @@ fn table_fulls() -> u64 {
 #[test]
 fn an_arp_sweep_finds_every_agent_of_a_sparse_slash_16() {
     const T: &str = "discovery_netns::an_arp_sweep_finds_every_agent_of_a_sparse_slash_16";
-    let Some(scan_ns) = NetNs::new_or_skip("hdar", T) else {
+    let Some(lan) = SparseLan::start(
+        T,
+        "hdar",
+        "10.78.128.1/16",
+        &["10.78.0.1", "10.78.128.0", "10.78.255.254"],
+    ) else {
         return;
     };
-    let agent = agent_binary();
-    let agent_ns = NetNs::new("hdara").unwrap();
-    scan_ns.add_veth("ar0", "ar1").unwrap();
-    scan_ns.move_link("ar1", &agent_ns).unwrap();
-    scan_ns.ip_ok(&["addr", "add", "10.78.128.1/16", "dev", "ar0"]);
-    let agents: Vec<Ipv4Addr> = ["10.78.0.1", "10.78.128.0", "10.78.255.254"]
-        .iter()
-        .map(|a| a.parse().unwrap())
-        .collect();
-    for a in &agents {
-        agent_ns.ip_ok(&["addr", "add", &format!("{a}/16"), "dev", "ar1"]);
-    }
-    for (ns, dev) in [(&scan_ns, "ar0"), (&agent_ns, "ar1")] {
-        ns.ip_ok(&["link", "set", "dev", dev, "up"]);
-        ns.ip_ok(&["link", "set", "dev", "lo", "up"]);
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let _children: Vec<ChildGuard> = agents
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            let root = identity_root(dir.path(), i as u32 + 1);
-            ChildGuard(
-                Command::new("ip")
-                    .args(["netns", "exec", agent_ns.name()])
-                    .arg(&agent)
-                    .arg("--root")
-                    .arg(&root)
-                    .args(["--listen", &format!("{a}:{DEFAULT_PORT}")])
-                    .args(["--lldp-window", "0"])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap(),
-            )
-        })
-        .collect();
+    let agents = lan.agents.clone();
 
-    let (agent_path, agent_name) = (agent_ns.path(), agent_ns.name().to_string());
-    let list = agents.clone();
-    std::thread::spawn(move || {
-        NsRef(agent_path, agent_name).enter();
-        for a in list {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while std::net::TcpStream::connect((a, DEFAULT_PORT)).is_err() {
-                assert!(Instant::now() < deadline, "agent {a} never listened");
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    })
-    .join()
-    .unwrap();
-
-    let (scan_path, scan_name) = (scan_ns.path(), scan_ns.name().to_string());
-    let report = std::thread::spawn(move || {
-        NsRef(scan_path, scan_name).enter();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let cfg = ScanConfig::new(DEFAULT_PORT);
-        assert!(cfg.arp_sweep, "the sweep is on by default");
-        rt.block_on(Scanner::new(cfg).scan("10.78.0.0/16".parse().unwrap()))
-            .unwrap()
-    })
-    .join()
-    .unwrap();
+    let cfg = ScanConfig::new(DEFAULT_PORT);
+    assert!(cfg.arp_sweep, "the sweep is on by default");
+    let report = lan.scan(cfg, "10.78.0.0/16");
 
     let found: Vec<IpAddr> = report.found.iter().map(|h| h.ip).collect();
     let want: Vec<IpAddr> = agents.iter().map(|a| IpAddr::V4(*a)).collect();
