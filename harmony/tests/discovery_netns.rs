@@ -21,6 +21,18 @@ use netns::NetNs;
 
 const TEST: &str = "discovery_netns::real_agents_on_a_bridge";
 
+/// The kernel's neighbour table is one for the whole machine, and each test
+/// here fills part of it (a /24 of absent addresses is 254 entries): run
+/// concurrently, one test's entries overflow the room another's scan
+/// measured when it started. The tests of this binary take turns.
+static NEIGHBOUR_TABLE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn neighbour_table_turn() -> std::sync::MutexGuard<'static, ()> {
+    NEIGHBOUR_TABLE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn ip(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(198, 51, 100, last))
 }
@@ -78,6 +90,7 @@ fn link_mac(ns: &NetNs, dev: &str) -> String {
 
 #[test]
 fn real_agents_on_a_bridge() {
+    let _turn = neighbour_table_turn();
     let Some(sw) = NetNs::new_or_skip("hdsw", TEST) else {
         return;
     };
@@ -255,6 +268,7 @@ fn identity_root(dir: &std::path::Path, i: u32) -> PathBuf {
 /// the table never overflowed (an overflow drops SYNs silently).
 #[test]
 fn a_sparse_network_larger_than_the_neighbour_table_loses_no_agent() {
+    let _turn = neighbour_table_turn();
     const T: &str =
         "discovery_netns::a_sparse_network_larger_than_the_neighbour_table_loses_no_agent";
     let Some(lan) = SparseLan::start(
@@ -417,6 +431,7 @@ fn table_fulls() -> u64 {
 /// none is given up, and the report says the sweep ran and who answered.
 #[test]
 fn an_arp_sweep_finds_every_agent_of_a_sparse_slash_16() {
+    let _turn = neighbour_table_turn();
     const T: &str = "discovery_netns::an_arp_sweep_finds_every_agent_of_a_sparse_slash_16";
     let Some(lan) = SparseLan::start(
         T,
