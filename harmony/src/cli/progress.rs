@@ -30,6 +30,7 @@ pub fn progress_line(event: &Event) -> Option<String> {
             local_errors,
             given_up,
             arp_responders,
+            syn_responders,
             elapsed_ms,
         } => {
             let mut line = format!(
@@ -42,6 +43,9 @@ pub fn progress_line(event: &Event) -> Option<String> {
             }
             if let Some(n) = arp_responders {
                 line.push_str(&format!(", {n} answered the ARP sweep"));
+            }
+            if let Some(n) = syn_responders {
+                line.push_str(&format!(", {n} answered the SYN sweep"));
             }
             line + &format!(" in {elapsed_ms} ms")
         }
@@ -97,7 +101,7 @@ mod tests {
 
     #[test]
     fn the_scan_line_counts_every_refusal_and_local_trouble() {
-        let line = |store_errors, arp_responders| {
+        let line = |store_errors, arp_responders, syn_responders| {
             progress_line(&Event::ScanCompleted {
                 range: "127.0.0.0/24".into(),
                 found: 4,
@@ -106,24 +110,30 @@ mod tests {
                 local_errors: 7,
                 given_up: 2,
                 arp_responders,
+                syn_responders,
                 elapsed_ms: 12,
             })
             .unwrap()
         };
         assert_eq!(
-            line(0, None),
+            line(0, None, None),
             "scanned 127.0.0.0/24: 4 agent(s), 3 rejected, 7 local error(s), \
              2 address(es) given up in 12 ms"
         );
         assert_eq!(
-            line(1, None),
+            line(1, None, None),
             "scanned 127.0.0.0/24: 4 agent(s), 3 rejected, 7 local error(s), \
              2 address(es) given up, 1 not stored (store error) in 12 ms"
         );
         assert_eq!(
-            line(0, Some(5)),
+            line(0, Some(5), None),
             "scanned 127.0.0.0/24: 4 agent(s), 3 rejected, 7 local error(s), \
              2 address(es) given up, 5 answered the ARP sweep in 12 ms"
+        );
+        assert_eq!(
+            line(0, None, Some(9)),
+            "scanned 127.0.0.0/24: 4 agent(s), 3 rejected, 7 local error(s), \
+             2 address(es) given up, 9 answered the SYN sweep in 12 ms"
         );
     }
 

@@ -67,6 +67,10 @@ pub enum Event {
         /// Addresses that answered the ARP sweep of the on-link part of the
         /// range (only they were probed there); `None` without a sweep.
         arp_responders: Option<u64>,
+        /// Addresses that answered the SYN sweep of the loopback or routed
+        /// part of the range (only they were probed there); `None` without
+        /// a sweep.
+        syn_responders: Option<u64>,
         elapsed_ms: u64,
     },
     /// A scan could not run (bad range, local failure).

@@ -9,3 +9,4 @@ pub mod http_client;
 pub mod http_root;
 pub mod process;
 pub mod ssh;
+pub mod syn_sweep;

@@ -184,6 +184,7 @@ impl Discovery {
             local_errors: report.local_errors,
             given_up: report.given_up.len() as u64,
             arp_responders: report.arp_responders,
+            syn_responders: report.syn_responders,
             elapsed_ms: u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
         });
         Ok((report, counts))

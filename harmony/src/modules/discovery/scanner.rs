@@ -49,6 +49,7 @@ use crate::infra::arp_sweep::ArpSweep;
 use crate::infra::http_client::{
     HttpClient, HttpError, HttpProfile, HttpResponse, TcpCheck, tcp_check,
 };
+use crate::infra::syn_sweep::SynSweep;
 
 /// Tunables. [`ScanConfig::new`] gives the defaults for a port.
 #[derive(Debug, Clone)]
@@ -82,6 +83,15 @@ pub struct ScanConfig {
     pub arp_sweep: bool,
     /// ARP requests per second at most.
     pub arp_rate: u32,
+    /// Sweep the addresses that need no neighbour entry (loopback, routed)
+    /// with TCP SYNs first and probe only those that answered, when there
+    /// are at least [`ScanConfig::syn_sweep_min`] of them.
+    pub syn_sweep: bool,
+    /// Fewer addresses than this are connected to directly.
+    pub syn_sweep_min: usize,
+    /// SYNs per second at most towards routed addresses (loopback is not
+    /// paced).
+    pub syn_rate: u32,
 }
 
 impl ScanConfig {
@@ -101,6 +111,9 @@ impl ScanConfig {
             neighbour_bound: true,
             arp_sweep: true,
             arp_rate: 10_000,
+            syn_sweep: true,
+            syn_sweep_min: 256,
+            syn_rate: 10_000,
         }
     }
 }
@@ -171,6 +184,12 @@ pub struct ScanReport {
     /// on a directly attached Ethernet subnet and the sweep could open its
     /// packet socket).
     pub arp_responders: Option<u64>,
+    /// Addresses that answered the SYN sweep, when one ran (enough
+    /// loopback or routed addresses, and the raw socket could be opened).
+    pub syn_responders: Option<u64>,
+    /// Addresses that did not answer the SYN sweep (closed port, or no
+    /// host): not probed.
+    pub syn_silent: u64,
     /// Probes that panicked (a bug): counted, never silent.
     pub internal_errors: u64,
     /// Concurrency actually used at the start.
@@ -416,6 +435,13 @@ impl Scanner {
             (addrs, None)
         };
         let silent = total - addrs.len() as u64;
+        let before_syn = addrs.len() as u64;
+        let (addrs, syn_responders) = if cfg.syn_sweep {
+            self.syn_sweep(addrs).await
+        } else {
+            (addrs, None)
+        };
+        let syn_silent = before_syn - addrs.len() as u64;
         let neighbours = cfg
             .neighbour_bound
             .then(NeighbourLimit::of_this_machine)
@@ -449,12 +475,14 @@ impl Scanner {
             concurrency: start_cap,
             neighbour_bound: neighbour_cap,
             arp_responders,
+            syn_responders,
+            syn_silent,
             unreachable: silent,
             ..ScanReport::default()
         };
         let task = format!("scan {range} port {}", cfg.port);
         let step = (total / 100).max(1);
-        let mut done = silent;
+        let mut done = silent + syn_silent;
         self.progress(&task, done, total);
 
         let mut set: JoinSet<(Job, Attempt)> = JoinSet::new();
@@ -603,6 +631,51 @@ impl Scanner {
             );
         }
         (out, responders)
+    }
+
+    /// `addrs` less those that did not answer a SYN sweep, when enough of
+    /// them need no neighbour entry (loopback, routed: on-link addresses
+    /// are the ARP sweep's, and a SYN to an absent one would hold a
+    /// neighbour entry); how many answered, `None` when no sweep ran.
+    async fn syn_sweep(&self, addrs: Vec<IpAddr>) -> (Vec<IpAddr>, Option<u64>) {
+        let limit = NeighbourLimit::of_this_machine();
+        let (mut targets, mut out) = (Vec::new(), Vec::new());
+        for ip in addrs {
+            match ip {
+                IpAddr::V4(v4) if limit.resolution_time(ip).is_none() => targets.push(v4),
+                _ => out.push(ip),
+            }
+        }
+        if targets.len() < self.config.syn_sweep_min {
+            out.extend(targets.into_iter().map(IpAddr::V4));
+            out.sort();
+            return (out, None);
+        }
+        let loopback = targets.iter().all(|t| t.is_loopback());
+        let mut sweep = SynSweep::new(self.config.port, loopback);
+        if !loopback {
+            sweep.rate = Some(self.config.syn_rate);
+        }
+        let asked = targets.clone();
+        let report = match tokio::task::spawn_blocking(move || sweep.run(&asked)).await {
+            Ok(Ok(report)) => report,
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, "no SYN sweep: connecting to every address");
+                out.extend(targets.into_iter().map(IpAddr::V4));
+                out.sort();
+                return (out, None);
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "SYN sweep task failed: connecting to every address");
+                out.extend(targets.into_iter().map(IpAddr::V4));
+                out.sort();
+                return (out, None);
+            }
+        };
+        let answered = report.open.len() as u64;
+        out.extend(report.open.into_iter().map(IpAddr::V4));
+        out.sort();
+        (out, Some(answered))
     }
 
     fn progress(&self, task: &str, done: u64, total: u64) {
