@@ -5,6 +5,7 @@ pub mod arp_sweep;
 pub mod digest_cache;
 pub mod fakes;
 pub mod fs;
+pub mod haproxy;
 pub mod http_client;
 pub mod http_root;
 pub mod process;
