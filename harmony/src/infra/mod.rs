@@ -2,6 +2,7 @@
 //! each is the only place that knows that system's syntax.
 
 pub mod arp_sweep;
+pub mod caddy;
 pub mod digest_cache;
 pub mod fakes;
 pub mod fs;
