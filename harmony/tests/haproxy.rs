@@ -5,6 +5,8 @@
 //! The OKD services config is a golden file (`tests/golden/haproxy-okd.cfg`,
 //! rewritten only with `HARMONY_BLESS=1`) and passes `haproxy -c`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
