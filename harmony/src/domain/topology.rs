@@ -5,7 +5,7 @@
 //! Every operation is idempotent and reports whether it changed anything.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
@@ -117,17 +117,111 @@ pub trait DnsServer: Topology {
     async fn records(&self) -> CapResult<Vec<DnsRecord>>;
 }
 
-/// A TCP service and its backends (e.g. API 6443, machine config 22623).
+/// The name of a load-balanced service (e.g. `api`, `ingress-https`): 1 to
+/// 32 of `[a-z0-9-]`, starting with a letter. Load balancers use it as
+/// their frontend and backend names, so it is validated here.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LbServiceName(String);
+
+impl LbServiceName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A name Harmony itself chose (a constant). Checked in debug builds.
+    pub(crate) fn from_trusted(s: &str) -> Self {
+        debug_assert!(s.parse::<LbServiceName>().is_ok(), "invalid name {s:?}");
+        Self(s.to_string())
+    }
+}
+
+impl FromStr for LbServiceName {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = (1..=32).contains(&s.len())
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
+        if !ok {
+            return Err(ValueError::new(
+                "load balancer service name",
+                s,
+                "must be 1 to 32 of a-z 0-9 -, starting with a letter",
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+}
+
+impl fmt::Display for LbServiceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a load balancer forwards: only plain TCP (OKD's API, machine
+/// config server and ingress pass TLS through).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LbMode {
+    Tcp,
+}
+
+/// An active health check: a TCP connect every `inter`; `fall` failures in
+/// a row take a backend out, `rise` successes put it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LbHealthCheck {
+    pub inter: Duration,
+    pub fall: u8,
+    pub rise: u8,
+}
+
+impl Default for LbHealthCheck {
+    /// Every 2 s, out after 3 failures, back after 2 successes.
+    fn default() -> Self {
+        Self {
+            inter: Duration::from_secs(2),
+            fall: 3,
+            rise: 2,
+        }
+    }
+}
+
+/// One backend of a service: a host and where it listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LbBackend {
+    pub hostname: Hostname,
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+/// A service: its frontend address, mode, backends and health check (e.g.
+/// API 6443, machine config 22623, ingress 80/443). Backend host names are
+/// unique within a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadBalancerService {
-    pub name: String,
-    pub port: u16,
-    pub backends: Vec<(Hostname, IpAddr)>,
+    pub name: LbServiceName,
+    pub bind: SocketAddr,
+    pub mode: LbMode,
+    pub backends: Vec<LbBackend>,
+    /// `None`: backends are never taken out.
+    pub health_check: Option<LbHealthCheck>,
 }
 
 #[async_trait]
 pub trait LoadBalancer: Topology {
+    /// Creates or replaces the service of this name.
     async fn set_service(&self, service: &LoadBalancerService) -> CapResult<Change>;
+    /// Takes one backend out of a service (e.g. the bootstrap once the
+    /// control plane is up); `Unchanged` when it is not there.
+    async fn remove_backend(
+        &self,
+        service: &LbServiceName,
+        backend: &Hostname,
+    ) -> CapResult<Change>;
+    /// `Unchanged` when there is no such service.
+    async fn remove_service(&self, service: &LbServiceName) -> CapResult<Change>;
+    /// What is configured now, sorted by name.
     async fn services(&self) -> CapResult<Vec<LoadBalancerService>>;
 }
 

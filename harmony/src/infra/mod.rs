@@ -2,9 +2,11 @@
 //! each is the only place that knows that system's syntax.
 
 pub mod arp_sweep;
+pub mod caddy;
 pub mod digest_cache;
 pub mod fakes;
 pub mod fs;
+pub mod haproxy;
 pub mod http_client;
 pub mod http_root;
 pub mod process;

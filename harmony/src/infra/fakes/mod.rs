@@ -19,9 +19,10 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{
     CapResult, CapabilityError, Change, CommandOutput, DhcpReservation, DhcpServer, DnsRecord,
-    DnsServer, Hostname, HttpServer, HttpUrl, LagStatus, LoadBalancer, LoadBalancerService,
-    MacAddress, PortMode, RebootConfirm, RebootReport, RelativePath, RemoteCommand, RemoteHost,
-    RemoteShell, RunLimits, Sha256Digest, Switch, SwitchPort, TftpServer, Topology,
+    DnsServer, Hostname, HttpServer, HttpUrl, LagStatus, LbServiceName, LoadBalancer,
+    LoadBalancerService, MacAddress, PortMode, RebootConfirm, RebootReport, RelativePath,
+    RemoteCommand, RemoteHost, RemoteShell, RunLimits, Sha256Digest, Switch, SwitchPort,
+    TftpServer, Topology,
 };
 
 /// Where the fake HTTP root says it is served (never contacted).
@@ -76,7 +77,7 @@ pub struct SiteState {
     pub tftp_files: BTreeMap<String, Vec<u8>>,
     pub reservations: BTreeMap<MacAddress, DhcpReservation>,
     pub dns: BTreeMap<Hostname, IpAddr>,
-    pub services: BTreeMap<String, LoadBalancerService>,
+    pub services: BTreeMap<LbServiceName, LoadBalancerService>,
     pub ports: BTreeMap<SwitchPort, PortMode>,
     /// Remote commands run, in order (they cannot be taken back).
     pub commands: Vec<(IpAddr, RemoteCommand)>,
@@ -425,9 +426,40 @@ impl LoadBalancer for FakeSite {
         self.call(
             Capability::LoadBalancer,
             "set",
-            svc.name.clone(),
+            svc.name.to_string(),
             true,
             |s| change(put(&mut s.services, svc.name.clone(), svc.clone())),
+        )
+    }
+
+    async fn remove_backend(
+        &self,
+        service: &LbServiceName,
+        backend: &Hostname,
+    ) -> CapResult<Change> {
+        self.call(
+            Capability::LoadBalancer,
+            "remove backend",
+            format!("{service}/{backend}"),
+            true,
+            |s| {
+                let Some(svc) = s.services.get_mut(service) else {
+                    return change(false);
+                };
+                let before = svc.backends.len();
+                svc.backends.retain(|b| &b.hostname != backend);
+                change(svc.backends.len() != before)
+            },
+        )
+    }
+
+    async fn remove_service(&self, service: &LbServiceName) -> CapResult<Change> {
+        self.call(
+            Capability::LoadBalancer,
+            "remove service",
+            service.to_string(),
+            true,
+            |s| change(s.services.remove(service).is_some()),
         )
     }
 
