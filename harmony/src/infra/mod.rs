@@ -3,6 +3,7 @@
 
 pub mod arp_sweep;
 pub mod digest_cache;
+pub mod dnsmasq;
 pub mod fakes;
 pub mod fs;
 pub mod http_client;
