@@ -235,7 +235,7 @@ async fn boot_files_by_client_reservations_and_the_dynamic_range() {
     );
     let master0 = reservation(1, 10, "master-0");
     assert_eq!(d.reserve(&master0).await.unwrap(), Change::Applied);
-    assert_eq!(d.reservations().await.unwrap(), [master0.clone()]);
+    assert_eq!(d.reservations().await.unwrap(), [master0]);
 
     // Legacy BIOS PXE: client arch 0.
     let bios = lab.dhcp(mac(1), &["-V", "PXEClient:Arch:00000", "-x", "0x5d:0000"]);
