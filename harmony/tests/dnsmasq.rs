@@ -494,6 +494,32 @@ async fn a_reservation_change_keeps_leases_and_the_process() {
     assert_eq!(again.reservations().await.unwrap(), reservations);
     let leases = again.leases().await.unwrap();
     assert!(leases.iter().any(|l| l.mac == mac(1) && l.ip == ip(10)));
+
+    // dnsmasq killed behind Harmony's back: the next change starts it again.
+    let dead = again.pid().await.unwrap();
+    let killed = Command::new("kill")
+        .args(["-KILL", &dead.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    for _ in 0..500 {
+        if again.pid().await.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(again.pid().await, None, "the killed dnsmasq is reaped");
+    assert_eq!(
+        again
+            .reserve(&reservation(4, 13, "worker-0"))
+            .await
+            .unwrap(),
+        Change::Applied
+    );
+    let revived = again.pid().await.expect("started again");
+    assert_ne!(revived, dead);
+    assert_eq!(lab.dhcp(mac(4), &[])["ip"], "198.51.100.13");
+    assert_eq!(again.ensure_running().await.unwrap(), None);
     again.stop().await.unwrap();
 }
 

@@ -54,6 +54,8 @@ pub const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How long `dnsmasq --test` may take.
 const TEST_TIMEOUT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(20);
+/// dnsmasq re-reads its host files within milliseconds of a SIGHUP.
+const RELOAD_POLL: Duration = Duration::from_millis(5);
 /// Bytes of the log read after a mark (start, reload) at most.
 const MAX_LOG_READ: u64 = 1 << 20;
 /// Characters of dnsmasq's output put in an error.
@@ -80,8 +82,11 @@ pub enum DnsmasqError {
         path: PathBuf,
         reason: &'static str,
     },
+    /// `dnsmasq --test` refused the candidate; `message` is dnsmasq's.
     #[error("dnsmasq refused the configuration (nothing was installed): {message}")]
     Refused { message: String },
+    /// dnsmasq exited (or did not serve in time) at start; `message` ends
+    /// with what it printed.
     #[error("dnsmasq did not start (`{command}`): {message}")]
     Startup { command: String, message: String },
     #[error("dnsmasq is not running{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
@@ -100,8 +105,10 @@ pub enum DnsmasqError {
         line: usize,
         reason: String,
     },
+    /// Harmony refused the request before dnsmasq saw it (a reservation
+    /// off the subnet or taken, a directory change).
     #[error("{0}")]
-    Refusal(String),
+    Rejected(String),
     #[error(transparent)]
     Process(#[from] ProcessError),
 }
@@ -300,7 +307,7 @@ impl Dnsmasq {
     pub async fn reconfigure(&self, config: DnsmasqConfig) -> Result<Change, DnsmasqError> {
         config.check()?;
         if config.dir != self.layout.dir {
-            return Err(DnsmasqError::Refusal(format!(
+            return Err(DnsmasqError::Rejected(format!(
                 "the directory cannot change on a running dnsmasq ({} to {})",
                 self.layout.dir.display(),
                 config.dir.display()
@@ -315,6 +322,10 @@ impl Dnsmasq {
         dnsmasq_test(&config, &inner.records).await?;
         let old_config = std::mem::replace(&mut inner.config, config);
         write_file(&self.layout.main, &new_main)?;
+        if inner.service.is_none() {
+            // Stopped on purpose: the next start reads it.
+            return Ok(Change::Applied);
+        }
         if let Err(e) = self.restart(&mut inner).await {
             tracing::warn!(error = %e, "the new dnsmasq configuration did not start; putting the old one back");
             inner.config = old_config;
@@ -384,8 +395,15 @@ impl Dnsmasq {
             hosts_changed |= write_file(path, &text)? == Change::Applied;
         }
         let old = std::mem::replace(&mut inner.records, records);
-        if old.wildcards != inner.records.wildcards {
+        let wildcards_changed = old.wildcards != inner.records.wildcards;
+        if wildcards_changed {
             write_file(&l.wildcards, &config::render_wildcards(&inner.records))?;
+        }
+        if inner.service.is_none() {
+            // Stopped on purpose: the files are what the next start reads.
+            return Ok(Change::Applied);
+        }
+        if wildcards_changed {
             if let Err(e) = self.restart(inner).await {
                 // Checked, yet dnsmasq did not start with it: the old
                 // wildcards go back (the host files are fine either way).
@@ -406,6 +424,10 @@ impl Dnsmasq {
     /// SIGHUP, then waits until dnsmasq logs reading the DHCP hosts file
     /// again (it reads the DNS hosts file just before).
     async fn reload(&self, inner: &mut Inner) -> Result<(), DnsmasqError> {
+        if self.revive(inner).await?.is_some() {
+            // Started afresh: it read every file.
+            return Ok(());
+        }
         let service = running(inner)?;
         let pid = service
             .pid()
@@ -431,8 +453,28 @@ impl Dnsmasq {
                     after: RELOAD_TIMEOUT,
                 });
             }
-            tokio::time::sleep(POLL).await;
+            tokio::time::sleep(RELOAD_POLL).await;
         }
+    }
+
+    /// Starts dnsmasq again if it ended on its own (not by [`Dnsmasq::stop`]);
+    /// how it had ended, `None` when it runs (or was stopped).
+    pub async fn ensure_running(&self) -> Result<Option<ExitState>, DnsmasqError> {
+        let mut inner = self.inner.lock().await;
+        self.revive(&mut inner).await
+    }
+
+    async fn revive(&self, inner: &mut Inner) -> Result<Option<ExitState>, DnsmasqError> {
+        let Some(service) = inner.service.as_mut() else {
+            return Ok(None);
+        };
+        let Some(ended) = service.try_wait()? else {
+            return Ok(None);
+        };
+        tracing::warn!(status = %ended, log = %service.log_tail(SHOWN_LOG), "dnsmasq had ended; starting it again");
+        inner.service = None;
+        inner.service = Some(spawn(&inner.config, &self.layout).await?);
+        Ok(Some(ended))
     }
 
     async fn restart(&self, inner: &mut Inner) -> Result<(), DnsmasqError> {
@@ -633,7 +675,7 @@ impl DhcpServer for Dnsmasq {
     /// MAC holds, a qualified host name outside the DHCP domain.
     async fn reserve(&self, r: &DhcpReservation) -> CapResult<Change> {
         let mut inner = self.inner.lock().await;
-        let refuse = |m: String| -> CapabilityError { DnsmasqError::Refusal(m).into() };
+        let refuse = |m: String| -> CapabilityError { DnsmasqError::Rejected(m).into() };
         let IpAddr::V4(v4) = r.ip else {
             return Err(refuse(format!(
                 "reservation for {}: {} is not IPv4 (dnsmasq serves DHCPv4 here)",
