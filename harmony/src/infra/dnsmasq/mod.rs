@@ -339,7 +339,9 @@ impl Dnsmasq {
     }
 
     /// Stops dnsmasq (SIGTERM, SIGKILL after [`STOP_GRACE`]); how it ended,
-    /// `None` when it was not running.
+    /// `None` when it was not running. Final for this value: later changes
+    /// only write the files, and [`Dnsmasq::start`] on the same directory
+    /// serves again (records and leases are on disk).
     pub async fn stop(&self) -> Result<Option<ExitState>, DnsmasqError> {
         let mut inner = self.inner.lock().await;
         match inner.service.take() {
