@@ -60,6 +60,6 @@ pub use step_log::{
 pub use text::SafeText;
 pub use topology::*;
 pub use values::{
-    DevicePath, HostId, Hostname, HttpUrl, InstallPhase, InterfaceName, KernelArg, MacAddress,
-    PhaseError, RelativePath, Role, Sha256Digest, ValueError,
+    DevicePath, DnsName, HostId, Hostname, HttpUrl, InstallPhase, InterfaceName, KernelArg,
+    MacAddress, PhaseError, RelativePath, Role, Sha256Digest, ValueError,
 };

@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use super::values::{
-    DevicePath, HostId, Hostname, HttpUrl, InterfaceName, MacAddress, RelativePath, Sha256Digest,
-    ValueError,
+    DevicePath, DnsName, HostId, Hostname, HttpUrl, InterfaceName, MacAddress, RelativePath,
+    Sha256Digest, ValueError,
 };
 
 /// Whether an operation changed the system.
@@ -55,17 +55,31 @@ pub struct DhcpReservation {
     pub hostname: Hostname,
 }
 
+/// An address the DHCP server has handed out (read from its lease file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DhcpLease {
+    pub mac: MacAddress,
+    pub ip: IpAddr,
+    /// The name the client sent or was given; `None` when it had none.
+    pub hostname: Option<Hostname>,
+    /// When the lease ends; `None` for a lease that never does.
+    pub expires: Option<SystemTime>,
+}
+
 #[async_trait]
 pub trait DhcpServer: Topology {
     async fn reserve(&self, reservation: &DhcpReservation) -> CapResult<Change>;
     async fn release(&self, mac: &MacAddress) -> CapResult<Change>;
     async fn reservations(&self) -> CapResult<Vec<DhcpReservation>>;
+    /// The current leases (reserved and dynamic); lines of the lease store
+    /// that do not validate are left out (and logged), never an error.
+    async fn leases(&self) -> CapResult<Vec<DhcpLease>>;
 }
 
 /// Files served over TFTP to firmware that cannot speak HTTP.
 #[async_trait]
 pub trait TftpServer: Topology {
-    async fn put_tftp_file(&self, name: &str, contents: &[u8]) -> CapResult<Change>;
+    async fn put_tftp_file(&self, path: &RelativePath, contents: &[u8]) -> CapResult<Change>;
 }
 
 /// The HTTP root booting hosts download from (iPXE scripts, kernels, Ignition).
@@ -104,16 +118,19 @@ pub trait HttpServer: Topology {
     fn base_url(&self) -> HttpUrl;
 }
 
+/// An address record (A or AAAA; exact names also answer the PTR). A
+/// wildcard name (`*.apps...`) answers for every name below its base.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsRecord {
-    pub name: Hostname,
+    pub name: DnsName,
     pub ip: IpAddr,
 }
 
 #[async_trait]
 pub trait DnsServer: Topology {
+    /// Sets the one address of `record.name` (replacing another).
     async fn set_record(&self, record: &DnsRecord) -> CapResult<Change>;
-    async fn remove_record(&self, name: &Hostname) -> CapResult<Change>;
+    async fn remove_record(&self, name: &DnsName) -> CapResult<Change>;
     async fn records(&self) -> CapResult<Vec<DnsRecord>>;
 }
 

@@ -222,6 +222,75 @@ impl fmt::Display for Hostname {
 }
 string_serde!(Hostname);
 
+/// A DNS owner name: a host name, or a wildcard (`*.apps.ocp.example.com`:
+/// one leading `*` label, then a host name) covering every name below the
+/// base. Parsed through one validating constructor; a `*` anywhere else, an
+/// empty base or two `*` labels are refused.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DnsName {
+    /// Exactly this name.
+    Exact(Hostname),
+    /// Every name below this base (`*.` + base).
+    Wildcard(Hostname),
+}
+
+impl DnsName {
+    /// The host name, or the base of a wildcard.
+    pub fn base(&self) -> &Hostname {
+        match self {
+            DnsName::Exact(h) | DnsName::Wildcard(h) => h,
+        }
+    }
+
+    pub fn is_wildcard(&self) -> bool {
+        matches!(self, DnsName::Wildcard(_))
+    }
+}
+
+impl From<Hostname> for DnsName {
+    fn from(h: Hostname) -> Self {
+        DnsName::Exact(h)
+    }
+}
+
+impl FromStr for DnsName {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason| ValueError::new("DNS name", s, reason);
+        match s.strip_prefix("*.") {
+            Some(base) => {
+                if base.contains('*') {
+                    return Err(err("only one leading '*' label is allowed"));
+                }
+                base.parse::<Hostname>()
+                    .map(DnsName::Wildcard)
+                    .map_err(|_| err("after '*.' must come a valid host name"))
+            }
+            None if s.contains('*') => Err(err(
+                "'*' is allowed only as the whole first label ('*.example.com')",
+            )),
+            None => s
+                .parse::<Hostname>()
+                .map(DnsName::Exact)
+                .map_err(|e| ValueError {
+                    field: "DNS name",
+                    ..e
+                }),
+        }
+    }
+}
+
+impl fmt::Display for DnsName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DnsName::Exact(h) => write!(f, "{h}"),
+            DnsName::Wildcard(h) => write!(f, "*.{h}"),
+        }
+    }
+}
+string_serde!(DnsName);
+
 /// The stable identity of a host across reboots and IP changes: its system
 /// UUID, else its serial number, else its sorted permanent MACs.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -792,6 +861,42 @@ mod tests {
         let json = serde_json::to_string(&m).unwrap();
         assert_eq!(json, "\"52:54:00:aa:bb:01\"");
         assert!(serde_json::from_str::<MacAddress>("\"; reboot\"").is_err());
+    }
+
+    #[test]
+    fn dns_names() {
+        let exact: DnsName = "API.ocp.example.com.".parse().unwrap();
+        assert_eq!(exact.to_string(), "api.ocp.example.com");
+        assert!(!exact.is_wildcard());
+        let wild: DnsName = "*.apps.ocp.example.com".parse().unwrap();
+        assert!(wild.is_wildcard());
+        assert_eq!(wild.base().as_str(), "apps.ocp.example.com");
+        assert_eq!(wild.to_string(), "*.apps.ocp.example.com");
+        assert_eq!(wild.to_string().parse::<DnsName>().unwrap(), wild);
+        for bad in [
+            "",
+            "*",
+            "*.",
+            "**.apps.example.com",
+            "*.*.example.com",
+            "a.*.example.com",
+            "*a.example.com",
+            "a*.example.com",
+            "*.apps.example.com.*",
+            "*.-apps.example.com",
+            "* .apps.example.com",
+            "*.apps example.com",
+            "*.apps.example.com/1.2.3.4",
+        ]
+        .iter()
+        .chain(INJECTIONS)
+        {
+            let e = bad.parse::<DnsName>().unwrap_err();
+            assert_eq!(e.field, "DNS name", "{bad:?}");
+        }
+        let json = serde_json::to_string(&wild).unwrap();
+        assert_eq!(json, "\"*.apps.ocp.example.com\"");
+        assert!(serde_json::from_str::<DnsName>("\"*.a\\nb\"").is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod arp_sweep;
 pub mod caddy;
 pub mod digest_cache;
+pub mod dnsmasq;
 pub mod fakes;
 pub mod fs;
 pub mod haproxy;

@@ -18,11 +18,11 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    CapResult, CapabilityError, Change, CommandOutput, DhcpReservation, DhcpServer, DnsRecord,
-    DnsServer, Hostname, HttpServer, HttpUrl, LagStatus, LbServiceName, LoadBalancer,
-    LoadBalancerService, MacAddress, PortMode, RebootConfirm, RebootReport, RelativePath,
-    RemoteCommand, RemoteHost, RemoteShell, RunLimits, Sha256Digest, Switch, SwitchPort,
-    TftpServer, Topology,
+    CapResult, CapabilityError, Change, CommandOutput, DhcpLease, DhcpReservation, DhcpServer,
+    DnsName, DnsRecord, DnsServer, Hostname, HttpServer, HttpUrl, LagStatus, LbServiceName,
+    LoadBalancer, LoadBalancerService, MacAddress, PortMode, RebootConfirm, RebootReport,
+    RelativePath, RemoteCommand, RemoteHost, RemoteShell, RunLimits, Sha256Digest, Switch,
+    SwitchPort, TftpServer, Topology,
 };
 
 /// Where the fake HTTP root says it is served (never contacted).
@@ -74,9 +74,11 @@ pub struct Call {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SiteState {
     pub http_files: BTreeMap<RelativePath, Vec<u8>>,
-    pub tftp_files: BTreeMap<String, Vec<u8>>,
+    pub tftp_files: BTreeMap<RelativePath, Vec<u8>>,
     pub reservations: BTreeMap<MacAddress, DhcpReservation>,
-    pub dns: BTreeMap<Hostname, IpAddr>,
+    /// Leases the fake DHCP server reports (set by the test; nothing leases).
+    pub leases: Vec<DhcpLease>,
+    pub dns: BTreeMap<DnsName, IpAddr>,
     pub services: BTreeMap<LbServiceName, LoadBalancerService>,
     pub ports: BTreeMap<SwitchPort, PortMode>,
     /// Remote commands run, in order (they cannot be taken back).
@@ -363,9 +365,9 @@ impl HttpServer for FakeSite {
 
 #[async_trait]
 impl TftpServer for FakeSite {
-    async fn put_tftp_file(&self, name: &str, contents: &[u8]) -> CapResult<Change> {
-        self.call(Capability::Tftp, "put", name.to_string(), true, |s| {
-            change(put(&mut s.tftp_files, name.to_string(), contents.to_vec()))
+    async fn put_tftp_file(&self, path: &RelativePath, contents: &[u8]) -> CapResult<Change> {
+        self.call(Capability::Tftp, "put", path.to_string(), true, |s| {
+            change(put(&mut s.tftp_files, path.clone(), contents.to_vec()))
         })
     }
 }
@@ -389,6 +391,12 @@ impl DhcpServer for FakeSite {
             (s.reservations.values().cloned().collect(), false)
         })
     }
+
+    async fn leases(&self) -> CapResult<Vec<DhcpLease>> {
+        self.call(Capability::Dhcp, "leases", String::new(), false, |s| {
+            (s.leases.clone(), false)
+        })
+    }
 }
 
 #[async_trait]
@@ -399,7 +407,7 @@ impl DnsServer for FakeSite {
         })
     }
 
-    async fn remove_record(&self, name: &Hostname) -> CapResult<Change> {
+    async fn remove_record(&self, name: &DnsName) -> CapResult<Change> {
         self.call(Capability::Dns, "remove", name.to_string(), true, |s| {
             change(s.dns.remove(name).is_some())
         })
