@@ -7,5 +7,6 @@ pub mod fakes;
 pub mod fs;
 pub mod http_client;
 pub mod http_root;
+pub mod ovs;
 pub mod process;
 pub mod ssh;
