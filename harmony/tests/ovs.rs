@@ -14,7 +14,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use harmony::domain::{
-    Change, LacpOptions, LagId, MacAddress, PortMode, Switch, SwitchError, SwitchPort, VlanId,
+    Change, LacpOptions, LagId, MacAddress, PortMode, Restore, Switch, SwitchError, SwitchPort,
+    VlanId,
 };
 use harmony::infra::ovs::daemons::OvsDaemonsConfig;
 use harmony::infra::ovs::{OpenVSwitch, OvsDaemons, OvsName};
@@ -352,17 +353,13 @@ async fn access_lacp_access_round_trip_with_real_dhcp_and_partner() {
         )
         .await
         .unwrap_err();
-    let SwitchError::ChangeFailed {
-        restore,
-        mismatches,
-        ..
-    } = &e
-    else {
+    let SwitchError::ChangeFailed(failure) = &e else {
         panic!("{e}");
     };
-    assert_eq!(restore, &harmony::domain::Restore::Restored, "{e}");
+    assert_eq!(failure.restore, Restore::Restored, "{e}");
     assert!(
-        mismatches
+        failure
+            .mismatches
             .iter()
             .any(|m| m.contains("no current LACP partner")),
         "{e}"
@@ -424,12 +421,13 @@ async fn a_change_that_does_not_hold_is_undone_and_named() {
     ] {
         assert!(text.contains(part), "{part:?} missing in: {text}");
     }
-    let SwitchError::ChangeFailed { restore, found, .. } = &e else {
+    let SwitchError::ChangeFailed(failure) = &e else {
         panic!("{e}");
     };
-    assert_eq!(restore, &harmony::domain::Restore::Restored);
+    assert_eq!(failure.restore, Restore::Restored);
     assert!(
-        found
+        failure
+            .found
             .0
             .iter()
             .any(|s| s.mode == PortMode::LacpMember { lag: lag(2) }),

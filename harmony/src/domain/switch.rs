@@ -505,22 +505,9 @@ pub enum SwitchError {
         switch: String,
         feature: &'static str,
     },
-    #[error(
-        "switch {switch}: ports {ports}: wanted {wanted}; found {found}; {}{}; {restore}",
-        mismatches.join(", "),
-        cause.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
-    )]
-    ChangeFailed {
-        switch: String,
-        ports: PortList,
-        wanted: WantedState,
-        found: FoundState,
-        /// What differs (empty when the change itself failed).
-        mismatches: Vec<String>,
-        /// Why the change failed before it could be read back, if it did.
-        cause: Option<String>,
-        restore: Restore,
-    },
+    /// A change did not hold (boxed: the error stays small).
+    #[error(transparent)]
+    ChangeFailed(Box<ChangeFailure>),
     #[error("switch {switch}: unexpected output of {source_name}: {reason}: {line:?}")]
     Output {
         switch: String,
@@ -531,6 +518,26 @@ pub enum SwitchError {
     },
     #[error("switch {switch}: {message}")]
     Backend { switch: String, message: String },
+}
+
+/// A change that did not hold: the switch, the ports, the state asked for,
+/// the state read back, what differs, and whether the ports were put back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "switch {switch}: ports {ports}: wanted {wanted}; found {found}; {}{}; {restore}",
+    mismatches.join(", "),
+    cause.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
+)]
+pub struct ChangeFailure {
+    pub switch: String,
+    pub ports: PortList,
+    pub wanted: WantedState,
+    pub found: FoundState,
+    /// What differs (empty when the change itself failed).
+    pub mismatches: Vec<String>,
+    /// Why the change failed before it could be read back, if it did.
+    pub cause: Option<String>,
+    pub restore: Restore,
 }
 
 /// Checks a request: at least one port, none twice, at most
@@ -715,7 +722,7 @@ mod tests {
 
     #[test]
     fn a_failed_change_names_switch_ports_and_both_states() {
-        let e = SwitchError::ChangeFailed {
+        let e = SwitchError::ChangeFailed(Box::new(ChangeFailure {
             switch: "ovs sw".into(),
             ports: PortList(vec![port("a"), port("b")]),
             wanted: WantedState::Access {
@@ -725,7 +732,7 @@ mod tests {
             mismatches: vec!["a: lacp member of lag 1".into()],
             cause: None,
             restore: Restore::Restored,
-        };
+        }));
         let s = e.to_string();
         for part in [
             "switch ovs sw",

@@ -132,8 +132,8 @@ pub trait LoadBalancer: Topology {
 }
 
 pub use super::switch::{
-    FoundState, LacpOptions, LacpPartner, LagId, PortList, PortMode, PortStatus, Restore,
-    SwitchCapabilities, SwitchError, SwitchPort, VlanId, WantedState,
+    ChangeFailure, FoundState, LacpOptions, LacpPartner, LagId, PortList, PortMode, PortStatus,
+    Restore, SwitchCapabilities, SwitchError, SwitchPort, VlanId, WantedState,
 };
 
 /// The switch ports hosts are cabled to: access mode for PXE, an LACP LAG

@@ -689,6 +689,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn switch_ports_change_idempotently_and_undo_to_nothing() {
+        let site = FakeSite::new();
+        let ports: Vec<SwitchPort> = vec!["1/1/3".parse().unwrap(), "1/1/4".parse().unwrap()];
+        let vlan = VlanId::try_from(10).unwrap();
+        let lag = LagId::try_from(7).unwrap();
+        let opts = LacpOptions::default();
+        assert_eq!(
+            site.set_ports_lacp_mode(&ports, lag, vlan, opts)
+                .await
+                .unwrap(),
+            Change::Applied
+        );
+        assert_eq!(
+            site.set_ports_lacp_mode(&ports, lag, vlan, opts)
+                .await
+                .unwrap(),
+            Change::Unchanged
+        );
+        let st = site.get_port_status(&ports).await.unwrap();
+        assert!(st.iter().all(|s| {
+            s.mode == PortMode::LacpMember { lag }
+                && s.partner
+                    .as_ref()
+                    .is_some_and(|p| p.system_id == FAKE_PARTNER)
+        }));
+        // A LAG is taken whole: naming one member is refused.
+        let e = site
+            .set_ports_lacp_mode(&ports[..1], lag, vlan, opts)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("lag 7 also has 1/1/4"), "{e}");
+        // Back to the default (access, VLAN 1): the state is as it began.
+        let one = VlanId::try_from(1).unwrap();
+        site.set_ports_access_mode(&ports, one).await.unwrap();
+        assert_eq!(site.state(), SiteState::default());
+        // Injected failures become switch errors naming the fake switch.
+        site.fail_at(Capability::Switch, site.calls().len() + 1);
+        let e = site.get_port_status(&ports).await.unwrap_err();
+        assert!(e.to_string().contains("switch fake switch"), "{e}");
+    }
+
+    #[tokio::test]
     async fn fails_at_the_nth_change_and_leaves_state_alone() {
         let site = FakeSite::new();
         site.fail_at_change(2);

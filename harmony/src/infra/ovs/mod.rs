@@ -38,8 +38,9 @@ use async_trait::async_trait;
 use crate::domain::switch::check_ports;
 use crate::domain::text::SafeText;
 use crate::domain::{
-    Change, FoundState, LacpOptions, LacpPartner, LagId, PortList, PortMode, PortStatus, Restore,
-    Switch, SwitchCapabilities, SwitchError, SwitchPort, Topology, ValueError, VlanId, WantedState,
+    Change, ChangeFailure, FoundState, LacpOptions, LacpPartner, LagId, PortList, PortMode,
+    PortStatus, Restore, Switch, SwitchCapabilities, SwitchError, SwitchPort, Topology, ValueError,
+    VlanId, WantedState,
 };
 use crate::infra::process::{ProcessError, Program};
 
@@ -443,7 +444,7 @@ impl OpenVSwitch {
         };
         tracing::warn!(switch = %self.name, ports = %PortList(ports.to_vec()), %wanted, "change did not hold; restoring");
         let restore = self.restore(&plan, &names).await;
-        Err(SwitchError::ChangeFailed {
+        Err(SwitchError::ChangeFailed(Box::new(ChangeFailure {
             switch: self.name.clone(),
             ports: PortList(ports.to_vec()),
             wanted,
@@ -451,7 +452,7 @@ impl OpenVSwitch {
             mismatches: failure.mismatches,
             cause: failure.cause,
             restore,
-        })
+        })))
     }
 }
 
