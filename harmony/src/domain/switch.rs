@@ -1,7 +1,7 @@
 //! What Harmony knows about switch ports, independent of any vendor: the
-//! typed, validated values of the [`Switch`](super::topology::Switch)
-//! capability (ports, VLANs, LAG ids, port status, LACP partner state), the
-//! check that a change took effect, and [`SwitchError`].
+//! typed, validated values of the `Switch` capability (the trait is in
+//! `topology.rs`): ports, VLANs, LAG ids, port status, LACP partner state;
+//! the check that a change took effect, and [`SwitchError`].
 //!
 //! Port names come from operators, site files and the switches themselves;
 //! all of it is untrusted until it parses into a [`SwitchPort`].
