@@ -85,7 +85,7 @@ mod tests {
     /// An in-memory switch: the pure-logic stand-in for a real one.
     #[derive(Debug, Default)]
     struct LabSite {
-        ports: Mutex<BTreeMap<SwitchPort, PortMode>>,
+        ports: Mutex<BTreeMap<SwitchPort, PortStatus>>,
     }
 
     impl Topology for LabSite {
@@ -96,33 +96,62 @@ mod tests {
 
     #[async_trait]
     impl Switch for LabSite {
-        async fn port_mode(&self, ports: &[SwitchPort]) -> CapResult<PortMode> {
-            let map = self.ports.lock().unwrap();
-            Ok(map
-                .get(&ports[0])
-                .cloned()
-                .unwrap_or(PortMode::Access { vlan: 1 }))
+        fn switch_name(&self) -> &str {
+            "lab switch"
         }
-        async fn set_port_mode(&self, ports: &[SwitchPort], mode: &PortMode) -> CapResult<Change> {
+        fn capabilities(&self) -> SwitchCapabilities {
+            SwitchCapabilities::default()
+        }
+        async fn get_port_status(
+            &self,
+            ports: &[SwitchPort],
+        ) -> Result<Vec<PortStatus>, SwitchError> {
+            let map = self.ports.lock().unwrap();
+            Ok(ports
+                .iter()
+                .map(|p| {
+                    map.get(p)
+                        .cloned()
+                        .unwrap_or_else(|| PortStatus::detached(p.clone()))
+                })
+                .collect())
+        }
+        async fn set_ports_access_mode(
+            &self,
+            _: &[SwitchPort],
+            _: VlanId,
+        ) -> Result<Change, SwitchError> {
+            unimplemented!("not used by this test")
+        }
+        async fn set_ports_lacp_mode(
+            &self,
+            ports: &[SwitchPort],
+            lag: LagId,
+            vlan: VlanId,
+            _: LacpOptions,
+        ) -> Result<Change, SwitchError> {
             let mut map = self.ports.lock().unwrap();
             for p in ports {
-                map.insert(p.clone(), mode.clone());
+                map.insert(
+                    p.clone(),
+                    PortStatus {
+                        admin_up: true,
+                        mode: PortMode::LacpMember { lag },
+                        vlan: Some(vlan),
+                        lag: Some(lag),
+                        ..PortStatus::detached(p.clone())
+                    },
+                );
             }
             Ok(Change::Applied)
-        }
-        async fn lag_status(&self, lag_id: u16) -> CapResult<LagStatus> {
-            Ok(LagStatus {
-                lag_id,
-                active_ports: vec![],
-                negotiated: false,
-            })
         }
     }
 
     #[derive(Debug, Clone)]
     struct PortsScore {
         ports: Vec<SwitchPort>,
-        mode: PortMode,
+        lag: LagId,
+        vlan: VlanId,
     }
 
     impl<T: Topology + Switch> Score<T> for PortsScore {
@@ -154,17 +183,28 @@ mod tests {
             StepKey(format!("ports {:?}", self.ports))
         }
         async fn prepare(&self, ctx: StepContext<'_, T>) -> Result<Prepared, StepError> {
-            let current = ctx.topology.port_mode(&self.ports).await?;
-            if current == self.mode {
+            let current = ctx
+                .topology
+                .get_port_status(&self.ports)
+                .await
+                .map_err(CapabilityError::from)?;
+            let wanted = PortMode::LacpMember { lag: self.lag };
+            if current
+                .iter()
+                .all(|s| s.mode == wanted && s.vlan == Some(self.vlan))
+            {
                 return Ok(Prepared::Unchanged);
             }
             Ok(Prepared::Change {
-                description: format!("{:?}", self.mode),
+                description: format!("{wanted} vlan {}", self.vlan),
                 undo: UndoData::of(&format!("{current:?}"))?,
             })
         }
         async fn apply(&self, ctx: StepContext<'_, T>) -> Result<Option<String>, StepError> {
-            ctx.topology.set_port_mode(&self.ports, &self.mode).await?;
+            ctx.topology
+                .set_ports_lacp_mode(&self.ports, self.lag, self.vlan, LacpOptions::default())
+                .await
+                .map_err(CapabilityError::from)?;
             Ok(None)
         }
         async fn undo(&self, _: StepContext<'_, T>, _: &UndoData) -> Result<(), StepError> {
@@ -211,11 +251,9 @@ mod tests {
         let mut rx = bus.subscribe();
         let maestro = Maestro::new(LabSite::default(), Inventory::new(Arc::new(NoHosts), bus));
         let score = PortsScore {
-            ports: vec![SwitchPort("1/1/3".into()), SwitchPort("1/1/4".into())],
-            mode: PortMode::Lacp {
-                lag_id: 12,
-                vlan: 10,
-            },
+            ports: vec!["1/1/3".parse().unwrap(), "1/1/4".parse().unwrap()],
+            lag: LagId::try_from(12).unwrap(),
+            vlan: VlanId::try_from(10).unwrap(),
         };
         let plan = maestro.plan(&score).await.unwrap();
         assert_eq!(plan.changes.len(), 1, "{plan}");

@@ -35,6 +35,7 @@ pub mod roles;
 pub mod saga;
 pub mod score;
 pub mod step_log;
+pub mod switch;
 pub mod text;
 pub mod topology;
 pub mod values;

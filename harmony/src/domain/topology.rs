@@ -242,33 +242,54 @@ pub trait LoadBalancer: Topology {
     async fn services(&self) -> CapResult<Vec<LoadBalancerService>>;
 }
 
-/// A switch port, as the switch names it (e.g. `1/1/3`, `Ethernet12`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SwitchPort(pub String);
+pub use super::switch::{
+    ChangeFailure, FoundState, LacpOptions, LacpPartner, LagId, PortList, PortMode, PortStatus,
+    Restore, SwitchCapabilities, SwitchError, SwitchPort, VlanId, WantedState,
+};
 
-/// How a set of ports is configured.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PortMode {
-    /// Plain access ports (PXE works).
-    Access { vlan: u16 },
-    /// One LACP link aggregation over the ports.
-    Lacp { lag_id: u16, vlan: u16 },
-}
-
-/// What the switch reports for a LAG.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LagStatus {
-    pub lag_id: u16,
-    /// Ports with an LACP partner in collecting/distributing state.
-    pub active_ports: Vec<SwitchPort>,
-    pub negotiated: bool,
-}
-
+/// The switch ports hosts are cabled to: access mode for PXE, an LACP LAG
+/// once the installed OS has its bond up (the PXE/LACP rule; the module
+/// [`super::switch`] says what LACP fallback means for PXE).
+///
+/// Every change is read back and verified against the state asked for; when
+/// it does not hold, the ports are put back as they were and the error
+/// ([`SwitchError::ChangeFailed`]) names the switch, the ports, the wanted
+/// and the found state, and whether the restore worked. A change to a state
+/// already in place is `Unchanged`.
 #[async_trait]
 pub trait Switch: Topology {
-    async fn port_mode(&self, ports: &[SwitchPort]) -> CapResult<PortMode>;
-    async fn set_port_mode(&self, ports: &[SwitchPort], mode: &PortMode) -> CapResult<Change>;
-    async fn lag_status(&self, lag_id: u16) -> CapResult<LagStatus>;
+    /// The switch, for messages (e.g. `ovs bridge sw`, `leaf-1`).
+    fn switch_name(&self) -> &str;
+
+    fn capabilities(&self) -> SwitchCapabilities;
+
+    /// The status of each port, in the order asked.
+    async fn get_port_status(&self, ports: &[SwitchPort]) -> Result<Vec<PortStatus>, SwitchError>;
+
+    /// Makes `ports` plain access ports in `vlan`; a LAG they form is
+    /// dissolved (all its members must be named).
+    async fn set_ports_access_mode(
+        &self,
+        ports: &[SwitchPort],
+        vlan: VlanId,
+    ) -> Result<Change, SwitchError>;
+
+    /// Makes `ports` exactly the members of LACP LAG `lag` (active LACP,
+    /// fast timer), untagged in `vlan`; `options` asks for fallback and for
+    /// the partner to be verified too.
+    async fn set_ports_lacp_mode(
+        &self,
+        ports: &[SwitchPort],
+        lag: LagId,
+        vlan: VlanId,
+        options: LacpOptions,
+    ) -> Result<Change, SwitchError>;
+}
+
+impl From<SwitchError> for CapabilityError {
+    fn from(e: SwitchError) -> Self {
+        CapabilityError::new("switch", e.to_string())
+    }
 }
 
 /// Limits of one remote command: how long it may run (connection and

@@ -17,12 +17,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
+use crate::domain::switch::check_ports;
 use crate::domain::{
     CapResult, CapabilityError, Change, CommandOutput, DhcpLease, DhcpReservation, DhcpServer,
-    DnsName, DnsRecord, DnsServer, Hostname, HttpServer, HttpUrl, LagStatus, LbServiceName,
-    LoadBalancer, LoadBalancerService, MacAddress, PortMode, RebootConfirm, RebootReport,
-    RelativePath, RemoteCommand, RemoteHost, RemoteShell, RunLimits, Sha256Digest, Switch,
-    SwitchPort, TftpServer, Topology,
+    DnsName, DnsRecord, DnsServer, Hostname, HttpServer, HttpUrl, LacpOptions, LacpPartner, LagId,
+    LbServiceName, LoadBalancer, LoadBalancerService, MacAddress, PortList, PortMode, PortStatus,
+    RebootConfirm, RebootReport, RelativePath, RemoteCommand, RemoteHost, RemoteShell, RunLimits,
+    Sha256Digest, Switch, SwitchCapabilities, SwitchError, SwitchPort, TftpServer, Topology,
+    VlanId,
 };
 
 /// Where the fake HTTP root says it is served (never contacted).
@@ -80,7 +82,8 @@ pub struct SiteState {
     pub leases: Vec<DhcpLease>,
     pub dns: BTreeMap<DnsName, IpAddr>,
     pub services: BTreeMap<LbServiceName, LoadBalancerService>,
-    pub ports: BTreeMap<SwitchPort, PortMode>,
+    /// Switch ports not in [`fake_default_port`]'s state.
+    pub ports: BTreeMap<SwitchPort, PortStatus>,
     /// Remote commands run, in order (they cannot be taken back).
     pub commands: Vec<(IpAddr, RemoteCommand)>,
 }
@@ -483,54 +486,145 @@ impl LoadBalancer for FakeSite {
 }
 
 fn port_list(ports: &[SwitchPort]) -> String {
-    ports
-        .iter()
-        .map(|p| p.0.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
+    PortList(ports.to_vec()).to_string()
+}
+
+/// The name the fake switch gives in errors.
+const FAKE_SWITCH: &str = "fake switch";
+
+/// The LACP partner every fake LAG member hears.
+pub const FAKE_PARTNER: MacAddress = MacAddress::new([0x02, 0, 0, 0, 0xfa, 0x4e]);
+
+/// A port nobody configured on the fake switch: up, access in VLAN 1.
+pub fn fake_default_port(port: &SwitchPort) -> PortStatus {
+    let vlan = VlanId::try_from(1).unwrap_or_else(|_| unreachable!("1 is a VLAN id"));
+    PortStatus {
+        port: port.clone(),
+        admin_up: true,
+        oper_up: true,
+        speed_mbps: Some(10_000),
+        mode: PortMode::Access { vlan },
+        vlan: Some(vlan),
+        lag: None,
+        partner: None,
+        fault: None,
+    }
+}
+
+fn port_status(s: &SiteState, port: &SwitchPort) -> PortStatus {
+    s.ports
+        .get(port)
+        .cloned()
+        .unwrap_or_else(|| fake_default_port(port))
+}
+
+/// Sets the ports' status; whether any changed. The default state is kept
+/// as no entry, so an undone change leaves the state as it was.
+fn set_ports(s: &mut SiteState, statuses: Vec<PortStatus>) -> bool {
+    let mut changed = false;
+    for st in statuses {
+        if port_status(s, &st.port) == st {
+            continue;
+        }
+        changed = true;
+        if st == fake_default_port(&st.port) {
+            s.ports.remove(&st.port);
+        } else {
+            s.ports.insert(st.port.clone(), st);
+        }
+    }
+    changed
+}
+
+fn switch_error(e: CapabilityError) -> SwitchError {
+    SwitchError::Backend {
+        switch: FAKE_SWITCH.into(),
+        message: e.message,
+    }
 }
 
 #[async_trait]
 impl Switch for FakeSite {
-    async fn port_mode(&self, ports: &[SwitchPort]) -> CapResult<PortMode> {
-        self.call(Capability::Switch, "read", port_list(ports), false, |s| {
-            let mode = ports
-                .first()
-                .and_then(|p| s.ports.get(p))
-                .cloned()
-                .unwrap_or(PortMode::Access { vlan: 1 });
-            (mode, false)
-        })
+    fn switch_name(&self) -> &str {
+        FAKE_SWITCH
     }
 
-    async fn set_port_mode(&self, ports: &[SwitchPort], mode: &PortMode) -> CapResult<Change> {
-        self.call(Capability::Switch, "set", port_list(ports), true, |s| {
-            let mut changed = false;
-            for p in ports {
-                changed |= put(&mut s.ports, p.clone(), mode.clone());
-            }
-            change(changed)
-        })
+    fn capabilities(&self) -> SwitchCapabilities {
+        SwitchCapabilities {
+            lacp_fallback: true,
+        }
     }
 
-    async fn lag_status(&self, lag_id: u16) -> CapResult<LagStatus> {
-        self.call(Capability::Switch, "lag", lag_id.to_string(), false, |s| {
-            let active_ports: Vec<SwitchPort> = s
-                .ports
+    async fn get_port_status(&self, ports: &[SwitchPort]) -> Result<Vec<PortStatus>, SwitchError> {
+        self.call(Capability::Switch, "status", port_list(ports), false, |s| {
+            (ports.iter().map(|p| port_status(s, p)).collect(), false)
+        })
+        .map_err(switch_error)
+    }
+
+    async fn set_ports_access_mode(
+        &self,
+        ports: &[SwitchPort],
+        vlan: VlanId,
+    ) -> Result<Change, SwitchError> {
+        check_ports(FAKE_SWITCH, ports)?;
+        let target = format!("{} access {vlan}", port_list(ports));
+        self.call(Capability::Switch, "set", target, true, |s| {
+            let statuses = ports
                 .iter()
-                .filter(|(_, m)| matches!(m, PortMode::Lacp { lag_id: l, .. } if *l == lag_id))
-                .map(|(p, _)| p.clone())
+                .map(|p| PortStatus {
+                    mode: PortMode::Access { vlan },
+                    vlan: Some(vlan),
+                    ..fake_default_port(p)
+                })
                 .collect();
-            let negotiated = !active_ports.is_empty();
-            (
-                LagStatus {
-                    lag_id,
-                    active_ports,
-                    negotiated,
-                },
-                false,
-            )
+            change(set_ports(s, statuses))
         })
+        .map_err(switch_error)
+    }
+
+    async fn set_ports_lacp_mode(
+        &self,
+        ports: &[SwitchPort],
+        lag: LagId,
+        vlan: VlanId,
+        _options: LacpOptions,
+    ) -> Result<Change, SwitchError> {
+        check_ports(FAKE_SWITCH, ports)?;
+        let others: Vec<SwitchPort> = self
+            .lock()
+            .state
+            .ports
+            .values()
+            .filter(|st| st.lag == Some(lag) && !ports.contains(&st.port))
+            .map(|st| st.port.clone())
+            .collect();
+        if !others.is_empty() {
+            return Err(SwitchError::Refused {
+                switch: FAKE_SWITCH.into(),
+                ports: PortList(ports.to_vec()),
+                reason: format!("lag {lag} also has {}", PortList(others)),
+            });
+        }
+        let target = format!("{} lag {lag} vlan {vlan}", port_list(ports));
+        self.call(Capability::Switch, "set", target, true, |s| {
+            let statuses = ports
+                .iter()
+                .map(|p| PortStatus {
+                    mode: PortMode::LacpMember { lag },
+                    vlan: Some(vlan),
+                    lag: Some(lag),
+                    partner: Some(LacpPartner {
+                        system_id: FAKE_PARTNER,
+                        collecting: true,
+                        distributing: true,
+                    }),
+                    ..fake_default_port(p)
+                })
+                .collect();
+            change(set_ports(s, statuses))
+        })
+        .map_err(switch_error)
     }
 }
 
@@ -632,6 +726,48 @@ mod tests {
         site.fail_at(Capability::Dns, 1);
         site.put_file(&p("b"), b"2").await.unwrap();
         assert_eq!(site.state().http_files.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn switch_ports_change_idempotently_and_undo_to_nothing() {
+        let site = FakeSite::new();
+        let ports: Vec<SwitchPort> = vec!["1/1/3".parse().unwrap(), "1/1/4".parse().unwrap()];
+        let vlan = VlanId::try_from(10).unwrap();
+        let lag = LagId::try_from(7).unwrap();
+        let opts = LacpOptions::default();
+        assert_eq!(
+            site.set_ports_lacp_mode(&ports, lag, vlan, opts)
+                .await
+                .unwrap(),
+            Change::Applied
+        );
+        assert_eq!(
+            site.set_ports_lacp_mode(&ports, lag, vlan, opts)
+                .await
+                .unwrap(),
+            Change::Unchanged
+        );
+        let st = site.get_port_status(&ports).await.unwrap();
+        assert!(st.iter().all(|s| {
+            s.mode == PortMode::LacpMember { lag }
+                && s.partner
+                    .as_ref()
+                    .is_some_and(|p| p.system_id == FAKE_PARTNER)
+        }));
+        // A LAG is taken whole: naming one member is refused.
+        let e = site
+            .set_ports_lacp_mode(&ports[..1], lag, vlan, opts)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("lag 7 also has 1/1/4"), "{e}");
+        // Back to the default (access, VLAN 1): the state is as it began.
+        let one = VlanId::try_from(1).unwrap();
+        site.set_ports_access_mode(&ports, one).await.unwrap();
+        assert_eq!(site.state(), SiteState::default());
+        // Injected failures become switch errors naming the fake switch.
+        site.fail_at(Capability::Switch, site.calls().len() + 1);
+        let e = site.get_port_status(&ports).await.unwrap_err();
+        assert!(e.to_string().contains("switch fake switch"), "{e}");
     }
 
     #[tokio::test]
