@@ -30,7 +30,7 @@
 //! by cause in [`LocalErrors`] and retried; an address that keeps failing
 //! is reported in [`ScanReport::given_up`], never silently dropped.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -285,6 +285,9 @@ struct Job {
     tries: u32,
     /// Bytes to reserve before `GET /` (after a first try found them).
     reserve: Option<usize>,
+    /// The address answered the SYN sweep: the port is known to be open,
+    /// so no bare connect first.
+    swept: bool,
 }
 
 /// What every probe of one scan shares.
@@ -399,6 +402,7 @@ impl Scanner {
             ip,
             tries: 0,
             reserve: None,
+            swept: false,
         };
         // Bounded: a second turn only with the whole document reserved.
         for _ in 0..2 {
@@ -436,11 +440,12 @@ impl Scanner {
         };
         let silent = total - addrs.len() as u64;
         let before_syn = addrs.len() as u64;
-        let (addrs, syn_responders) = if cfg.syn_sweep {
+        let (addrs, swept_open) = if cfg.syn_sweep {
             self.syn_sweep(addrs).await
         } else {
             (addrs, None)
         };
+        let syn_responders = swept_open.as_ref().map(|open| open.len() as u64);
         let syn_silent = before_syn - addrs.len() as u64;
         let neighbours = cfg
             .neighbour_bound
@@ -454,6 +459,7 @@ impl Scanner {
                 ip,
                 tries: 0,
                 reserve: None,
+                swept: swept_open.as_ref().is_some_and(|open| open.contains(&ip)),
             })
             .collect();
 
@@ -636,8 +642,8 @@ impl Scanner {
     /// `addrs` less those that did not answer a SYN sweep, when enough of
     /// them need no neighbour entry (loopback, routed: on-link addresses
     /// are the ARP sweep's, and a SYN to an absent one would hold a
-    /// neighbour entry); how many answered, `None` when no sweep ran.
-    async fn syn_sweep(&self, addrs: Vec<IpAddr>) -> (Vec<IpAddr>, Option<u64>) {
+    /// neighbour entry); those that answered, `None` when no sweep ran.
+    async fn syn_sweep(&self, addrs: Vec<IpAddr>) -> (Vec<IpAddr>, Option<BTreeSet<IpAddr>>) {
         let limit = NeighbourLimit::of_this_machine();
         let (mut targets, mut out) = (Vec::new(), Vec::new());
         for ip in addrs {
@@ -672,10 +678,10 @@ impl Scanner {
                 return (out, None);
             }
         };
-        let answered = report.open.len() as u64;
-        out.extend(report.open.into_iter().map(IpAddr::V4));
+        let open: BTreeSet<IpAddr> = report.open.into_iter().map(IpAddr::V4).collect();
+        out.extend(open.iter().copied());
         out.sort();
-        (out, Some(answered))
+        (out, Some(open))
     }
 
     fn progress(&self, task: &str, done: u64, total: u64) {
@@ -702,7 +708,12 @@ async fn probe(job: Job, shared: &Shared) -> Attempt {
         .as_ref()
         .and_then(|n| n.resolution_time(ip))
         .map_or(cfg.connect_timeout, |t| t.max(cfg.connect_timeout));
-    match tcp_check(addr, connect_timeout).await {
+    let check = if job.swept {
+        TcpCheck::Open
+    } else {
+        tcp_check(addr, connect_timeout).await
+    };
+    match check {
         TcpCheck::Open => {}
         TcpCheck::Refused => return nobody(NotListening::Refused),
         TcpCheck::TimedOut => return nobody(NotListening::ConnectTimeout),
