@@ -26,6 +26,12 @@
 //! sparse /16 takes seconds, not minutes. Without the capability, or when
 //! the sweep fails, every address is probed as above.
 //!
+//! Loopback and routed addresses (at least [`ScanConfig::syn_sweep_min`] of
+//! them) are swept with TCP SYNs first ([`crate::infra::syn_sweep`], raw
+//! socket, needs `CAP_NET_RAW`): a closed address then costs one packet
+//! and no socket, and an address that answered gets its `GET /` without
+//! the bare connect. Without the capability every address is connected to.
+//!
 //! Local failures (file limit, no route, no buffers, no ports) are counted
 //! by cause in [`LocalErrors`] and retried; an address that keeps failing
 //! is reported in [`ScanReport::given_up`], never silently dropped.
