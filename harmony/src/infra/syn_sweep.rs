@@ -44,6 +44,8 @@ const READ_TIMEOUT: Duration = Duration::from_millis(20);
 /// Receive buffer asked for (forced when we may: root); SYN-ACKs wait
 /// there while the sender runs.
 const RECV_BUFFER: usize = 32 << 20;
+/// Sender threads at most for an unpaced sweep.
+const MAX_SENDERS: usize = 8;
 /// Extra rounds at most when the kernel reports dropped replies.
 const MAX_LOSS_ROUNDS: u32 = 3;
 
@@ -219,8 +221,10 @@ impl SynSweep {
         Ok(report)
     }
 
-    /// Sends one SYN per target, paced to the rate. A send that fails is
-    /// skipped (a later round or the caller's fallback covers it); all
+    /// Sends one SYN per target, paced to the rate. Unpaced (loopback,
+    /// where the whole answer to a SYN is computed within its send), the
+    /// targets are split over one sender thread per CPU. A send that fails
+    /// is skipped (a later round or the caller's fallback covers it); all
     /// failing is an error.
     fn send_round(
         &self,
@@ -229,10 +233,51 @@ impl SynSweep {
         sport: u16,
         todo: &[Ipv4Addr],
     ) -> Result<u64, SynSweepError> {
+        let senders = match self.rate {
+            Some(_) => 1,
+            None => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .clamp(1, MAX_SENDERS),
+        };
+        let chunk = todo.len().div_ceil(senders).max(1);
+        let results: Vec<(u64, Option<io::Error>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = todo
+                .chunks(chunk)
+                .map(|part| s.spawn(move || self.send_chunk(raw, source, sport, part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| (0, Some(io::Error::other("a SYN sender panicked"))))
+                })
+                .collect()
+        });
+        let sent: u64 = results.iter().map(|(n, _)| n).sum();
+        let last_error = results.into_iter().filter_map(|(_, e)| e).last();
+        match last_error {
+            Some(e) if sent == 0 => Err(SynSweepError::Send(e)),
+            Some(e) => {
+                tracing::debug!(error = %e, failed = todo.len() as u64 - sent, "some SYNs not sent");
+                Ok(sent)
+            }
+            None => Ok(sent),
+        }
+    }
+
+    /// Sends one SYN to each of `part`, paced to the rate; how many went
+    /// out and the last error.
+    fn send_chunk(
+        &self,
+        raw: &Socket,
+        source: Ipv4Addr,
+        sport: u16,
+        part: &[Ipv4Addr],
+    ) -> (u64, Option<io::Error>) {
         let started = Instant::now();
         let mut packet = [0u8; PACKET_LEN];
         let (mut sent, mut last_error) = (0u64, None);
-        for (i, target) in todo.iter().enumerate() {
+        for (i, target) in part.iter().enumerate() {
             if let Some(rate) = self.rate
                 && i % 16 == 0
             {
@@ -241,7 +286,14 @@ impl SynSweep {
                     std::thread::sleep(wait);
                 }
             }
-            syn_packet(&mut packet, source, sport, *target, self.port, i as u32);
+            syn_packet(
+                &mut packet,
+                source,
+                sport,
+                *target,
+                self.port,
+                u32::from(*target),
+            );
             let to = SocketAddr::V4(SocketAddrV4::new(*target, 0));
             match raw.send_to(&packet, &to.into()) {
                 Ok(_) => sent += 1,
@@ -253,14 +305,7 @@ impl SynSweep {
                 Err(e) => last_error = Some(e),
             }
         }
-        match last_error {
-            Some(e) if sent == 0 => Err(SynSweepError::Send(e)),
-            Some(e) => {
-                tracing::debug!(error = %e, failed = todo.len() as u64 - sent, "some SYNs not sent");
-                Ok(sent)
-            }
-            None => Ok(sent),
-        }
+        (sent, last_error)
     }
 }
 
