@@ -479,3 +479,48 @@ async fn a_host_that_stops_answering_is_lost_once() {
         matches!(&lost[0], Event::HostLost { host } if host.as_str() == format!("uuid:{}", uuid(3)))
     );
 }
+
+/// Found hosts are stored while the scan goes on, not after it: with a
+/// silent peer holding the scan open for its whole time limit, the agent
+/// that answered is already in the store before the scan ends (a scan
+/// interrupted then keeps what it found).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn found_hosts_are_stored_while_the_scan_goes_on() {
+    let port = support::free_port(v4(0, 6, 1));
+    serve(
+        SocketAddr::new(v4(0, 6, 1), port),
+        Behaviour::Json(json(&inventory(61))),
+    )
+    .await
+    .unwrap();
+    serve(SocketAddr::new(v4(0, 6, 2), port), Behaviour::Silent)
+        .await
+        .unwrap();
+    let repo = Arc::new(MemRepo::default());
+    let mut cfg = ScanConfig::new(port);
+    cfg.host_timeout = Duration::from_secs(3);
+    let disc = Discovery::new(cfg, repo.clone(), EventBus::new(64));
+    let scan = tokio::spawn(async move { disc.scan_once(net("127.0.6.0/24")).await });
+    let started = Instant::now();
+    let mut stored_during_scan = false;
+    while !scan.is_finished() && started.elapsed() < Duration::from_secs(10) {
+        if repo.count() == 1 {
+            stored_during_scan = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !scan.is_finished() || stored_during_scan,
+        "the scan ended first"
+    );
+    assert!(
+        stored_during_scan,
+        "the agent was not stored during the scan"
+    );
+    let (report, counts) = scan.await.unwrap().unwrap();
+    assert_eq!(counts.new, 1);
+    assert_eq!(report.found.len(), 1);
+    assert_eq!(report.found[0].ip, v4(0, 6, 1));
+    assert_eq!(report.rejected.len(), 1, "{:?}", report.rejected);
+}

@@ -28,6 +28,9 @@ use crate::domain::inventory::{DiscoveredHost, InventoryRepository, UpsertResult
 use crate::domain::values::HostId;
 
 /// Scans and records.
+/// Found hosts written in one transaction at most.
+const STORE_BATCH: usize = 256;
+
 #[derive(Debug, Clone)]
 pub struct Discovery {
     scanner: Scanner,
@@ -91,7 +94,34 @@ impl Discovery {
         &self,
         range: IpNetwork,
     ) -> Result<(ScanReport, StoreCounts), ScanError> {
-        let report = match self.scanner.scan(range).await {
+        // Found hosts are stored in batches while the scan goes on: each
+        // batch is what arrived while the previous one was being written.
+        let (sink, mut found) = tokio::sync::mpsc::unbounded_channel::<DiscoveredHost>();
+        let this = self.clone();
+        let store_task = tokio::spawn(async move {
+            let mut stored = Vec::new();
+            while let Some(first) = found.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < STORE_BATCH {
+                    match found.try_recv() {
+                        Ok(h) => batch.push(h),
+                        Err(_) => break,
+                    }
+                }
+                stored.extend(this.store(batch).await);
+            }
+            stored
+        });
+        let scanned = self.scanner.scan_into(range, sink).await;
+        // The sink is gone with the scan: the task ends after its last batch.
+        let mut stored = match store_task.await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "store task failed");
+                Vec::new()
+            }
+        };
+        let mut report = match scanned {
             Ok(r) => r,
             Err(e) => {
                 self.events.publish(Event::ScanFailed {
@@ -120,9 +150,14 @@ impl Discovery {
                 reason: reason.to_string(),
             });
         }
-        let results = self.store(report.found.clone()).await;
-        let mut stored_ids = Vec::with_capacity(report.found.len());
-        for (host, result) in report.found.iter().zip(results) {
+        // Hosts the sink did not take (none, unless the store task died)
+        // are stored now.
+        let late = std::mem::take(&mut report.found);
+        stored.extend(self.store(late).await);
+        stored.sort_by_key(|(h, _)| h.ip);
+        let mut stored_ids = Vec::with_capacity(stored.len());
+        for (host, result) in &stored {
+            let result = result.clone();
             let id = match &result {
                 Ok(u) => u.id.clone(),
                 Err(_) => host.id.clone(),
@@ -173,6 +208,7 @@ impl Discovery {
                 }
             }
         }
+        report.found = stored.into_iter().map(|(h, _)| h).collect();
         counts.lost = self.announce_lost(range, stored_ids);
         self.events.publish(Event::ScanCompleted {
             range: range.to_string(),
@@ -209,28 +245,53 @@ impl Discovery {
     /// Stores the hosts of one scan in one transaction; if the batch fails
     /// (one bad host aborts it), stores them one by one so that the others
     /// are kept and the failure is attributed to its host.
-    async fn store(&self, hosts: Vec<DiscoveredHost>) -> Vec<Result<Upserted, String>> {
+    /// Stores `hosts` in one transaction (one by one if that fails, so one
+    /// bad host does not lose the others); each host with its result.
+    async fn store(
+        &self,
+        hosts: Vec<DiscoveredHost>,
+    ) -> Vec<(DiscoveredHost, Result<Upserted, String>)> {
         if hosts.is_empty() {
             return Vec::new();
         }
         let repo = self.repo.clone();
-        let n = hosts.len();
+        let (tx, rx) = tokio::sync::oneshot::channel();
         let joined = tokio::task::spawn_blocking(move || {
             let now = SystemTime::now();
-            match repo.upsert_scan(&hosts, now) {
-                Ok(results) => results.into_iter().map(Ok).collect(),
-                Err(_) => hosts
-                    .iter()
-                    .map(|h| {
-                        repo.upsert_scan(std::slice::from_ref(h), now)
-                            .map_err(|e| e.to_string())
-                            .and_then(|mut v| v.pop().ok_or_else(|| "no result".to_string()))
-                    })
-                    .collect(),
-            }
+            let n = hosts.len();
+            // A panic in the store must not take the hosts with it: each
+            // is then reported as not stored.
+            let results: Vec<Result<Upserted, String>> =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    match repo.upsert_scan(&hosts, now) {
+                        Ok(results) => results.into_iter().map(Ok).collect(),
+                        Err(_) => hosts
+                            .iter()
+                            .map(|h| {
+                                repo.upsert_scan(std::slice::from_ref(h), now)
+                                    .map_err(|e| e.to_string())
+                                    .and_then(|mut v| {
+                                        v.pop().ok_or_else(|| "no result".to_string())
+                                    })
+                            })
+                            .collect(),
+                    }
+                }))
+                .unwrap_or_else(|_| vec![Err("the store panicked".to_string()); n]);
+            let _ = tx.send(hosts.into_iter().zip(results).collect());
         })
         .await;
-        joined.unwrap_or_else(|e| vec![Err(format!("store task failed: {e}")); n])
+        match (joined, rx.await) {
+            (Ok(()), Ok(stored)) => stored,
+            (Err(e), _) => {
+                tracing::error!(error = %e, "store task failed: hosts of this batch not stored");
+                Vec::new()
+            }
+            (Ok(()), Err(e)) => {
+                tracing::error!(error = %e, "store task ended without an answer");
+                Vec::new()
+            }
+        }
     }
 
     /// Scans `range` every `interval` until `stop` resolves; returns the

@@ -427,14 +427,38 @@ impl Scanner {
     /// `block_on` thread): the probes it spawns then start and finish on
     /// the workers' own queues, without a thread wake-up per address.
     pub async fn scan(&self, range: IpNetwork) -> Result<ScanReport, ScanError> {
+        self.scan_with(range, None).await
+    }
+
+    /// [`Scanner::scan`], handing each found host to `sink` as soon as it
+    /// is validated (so the caller can store it while the scan goes on)
+    /// instead of keeping it in [`ScanReport::found`]. A host the sink
+    /// no longer takes (receiver gone) is kept in the report.
+    pub async fn scan_into(
+        &self,
+        range: IpNetwork,
+        sink: tokio::sync::mpsc::UnboundedSender<DiscoveredHost>,
+    ) -> Result<ScanReport, ScanError> {
+        self.scan_with(range, Some(sink)).await
+    }
+
+    async fn scan_with(
+        &self,
+        range: IpNetwork,
+        sink: Option<tokio::sync::mpsc::UnboundedSender<DiscoveredHost>>,
+    ) -> Result<ScanReport, ScanError> {
         let this = self.clone();
-        match tokio::spawn(async move { this.scan_here(range).await }).await {
+        match tokio::spawn(async move { this.scan_here(range, sink).await }).await {
             Ok(r) => r,
             Err(e) => Err(ScanError::Internal(e.to_string())),
         }
     }
 
-    async fn scan_here(&self, range: IpNetwork) -> Result<ScanReport, ScanError> {
+    async fn scan_here(
+        &self,
+        range: IpNetwork,
+        sink: Option<tokio::sync::mpsc::UnboundedSender<DiscoveredHost>>,
+    ) -> Result<ScanReport, ScanError> {
         let cfg = &self.config;
         let started = Instant::now();
         let addrs: Vec<IpAddr> = addresses(range, cfg.max_addresses)?.collect();
@@ -566,7 +590,14 @@ impl Scanner {
                         calm = 0;
                     }
                     match r {
-                        ProbeResult::Found(h) => report.found.push(*h),
+                        ProbeResult::Found(h) => match &sink {
+                            Some(sink) => {
+                                if let Err(back) = sink.send(*h) {
+                                    report.found.push(back.0);
+                                }
+                            }
+                            None => report.found.push(*h),
+                        },
                         ProbeResult::Rejected { ip, reason } => report.rejected.push((ip, reason)),
                         ProbeResult::NotListening(NotListening::Refused) => report.refused += 1,
                         ProbeResult::NotListening(NotListening::ConnectTimeout) => {
