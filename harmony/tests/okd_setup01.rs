@@ -111,3 +111,99 @@ async fn discovers_until_expected_then_noop_then_times_out() {
         score
     );
 }
+
+/// A site whose DHCP server reports leases (the leases are the test's:
+/// this is the Score's logic, not a DHCP server).
+#[derive(Debug)]
+struct LeasingSite(Vec<IpAddr>);
+
+impl Topology for LeasingSite {
+    fn name(&self) -> &str {
+        "leasing"
+    }
+
+    fn dhcp(&self) -> Option<&dyn harmony::domain::DhcpServer> {
+        Some(self)
+    }
+}
+
+#[async_trait::async_trait]
+impl harmony::domain::DhcpServer for LeasingSite {
+    async fn reserve(
+        &self,
+        _: &harmony::domain::DhcpReservation,
+    ) -> harmony::domain::CapResult<harmony::domain::Change> {
+        Ok(harmony::domain::Change::Unchanged)
+    }
+    async fn release(
+        &self,
+        _: &harmony::domain::MacAddress,
+    ) -> harmony::domain::CapResult<harmony::domain::Change> {
+        Ok(harmony::domain::Change::Unchanged)
+    }
+    async fn reservations(
+        &self,
+    ) -> harmony::domain::CapResult<Vec<harmony::domain::DhcpReservation>> {
+        Ok(Vec::new())
+    }
+    async fn leases(&self) -> harmony::domain::CapResult<Vec<harmony::domain::DhcpLease>> {
+        Ok(self
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, ip)| harmony::domain::DhcpLease {
+                mac: format!("02:00:00:00:00:{i:02x}").parse().unwrap(),
+                ip: *ip,
+                hostname: None,
+                expires: None,
+            })
+            .collect())
+    }
+}
+
+/// With a DHCP server, a round probes the leased addresses first and
+/// sweeps the whole network only when they are not enough (and only every
+/// `full_sweep_every`-th round): the unleased agent is found by the sweep
+/// of the first round, and not at all when the leased ones suffice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leased_addresses_are_probed_first_and_the_sweep_only_when_needed() {
+    let at = |last: u8| IpAddr::V4(Ipv4Addr::new(127, 0, 5, last));
+    let port = support::free_port(at(10));
+    for (i, last) in [(11u16, 10u8), (12, 11), (13, 200)] {
+        serve(
+            SocketAddr::new(at(last), port),
+            Behaviour::Json(json(&inventory(i))),
+        )
+        .await
+        .unwrap();
+    }
+    // A lease outside the network is ignored.
+    let leases = vec![at(10), at(11), IpAddr::V4(Ipv4Addr::new(127, 9, 9, 9))];
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("inv.sqlite3")).unwrap());
+    let bus = EventBus::new(1024);
+    let maestro = Maestro::new(LeasingSite(leases), Inventory::new(store.clone(), bus));
+    let mut score = OKDSetup01Inventory::new("127.0.5.0/24".parse().unwrap(), 2);
+    score.port = port;
+    score.interval = Duration::from_millis(100);
+    score.timeout = Duration::from_secs(10);
+    score.full_sweep_every = 1000;
+
+    let ips = |store: &SqliteStore| {
+        use harmony::domain::InventoryRepository;
+        let mut v: Vec<IpAddr> = store.hosts().unwrap().iter().map(|h| h.ip).collect();
+        v.sort();
+        v
+    };
+    // The two leased agents are enough: no sweep, the third stays unknown.
+    maestro.interpret(&score).await.unwrap();
+    assert_eq!(ips(&store), vec![at(10), at(11)]);
+    // Three needed: the first round's sweep finds the unleased one.
+    score.expected_hosts = 3;
+    let outcome = maestro.interpret(&score).await.unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Success { changes } if changes == &["1 new host(s) on 127.0.5.0/24"]),
+        "{outcome:?}"
+    );
+    assert_eq!(ips(&store), vec![at(10), at(11), at(200)]);
+}

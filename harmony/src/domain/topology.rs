@@ -45,6 +45,14 @@ pub type CapResult<T> = Result<T, CapabilityError>;
 /// A site Harmony acts on.
 pub trait Topology: Send + Sync + 'static {
     fn name(&self) -> &str;
+
+    /// The site's DHCP server, when it has one: discovery probes its
+    /// leased addresses first on every round and sweeps the whole range
+    /// less often. A topology that implements [`DhcpServer`] returns
+    /// `Some(self)`.
+    fn dhcp(&self) -> Option<&dyn DhcpServer> {
+        None
+    }
 }
 
 /// A fixed address for a MAC, with the host name DHCP hands out.

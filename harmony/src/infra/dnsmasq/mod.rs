@@ -669,6 +669,10 @@ impl Topology for Dnsmasq {
     fn name(&self) -> &str {
         &self.name
     }
+
+    fn dhcp(&self) -> Option<&dyn DhcpServer> {
+        Some(self)
+    }
 }
 
 #[async_trait]

@@ -272,6 +272,10 @@ impl Topology for FakeSite {
     fn name(&self) -> &str {
         &self.name
     }
+
+    fn dhcp(&self) -> Option<&dyn DhcpServer> {
+        Some(self)
+    }
 }
 
 #[async_trait]

@@ -11,8 +11,9 @@ pub mod neighbours;
 pub mod scanner;
 pub mod validate;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -94,6 +95,18 @@ impl Discovery {
         &self,
         range: IpNetwork,
     ) -> Result<(ScanReport, StoreCounts), ScanError> {
+        self.scan_among(range, None).await
+    }
+
+    /// [`Discovery::scan_once`] over only the addresses of `range` in
+    /// `only` (e.g. the DHCP server's leases) when given. `HostLost` is
+    /// announced only after a whole-range scan.
+    pub async fn scan_among(
+        &self,
+        range: IpNetwork,
+        only: Option<BTreeSet<IpAddr>>,
+    ) -> Result<(ScanReport, StoreCounts), ScanError> {
+        let whole = only.is_none();
         // Found hosts are stored in batches while the scan goes on: each
         // batch is what arrived while the previous one was being written.
         let (sink, mut found) = tokio::sync::mpsc::unbounded_channel::<DiscoveredHost>();
@@ -112,7 +125,7 @@ impl Discovery {
             }
             stored
         });
-        let scanned = self.scanner.scan_into(range, sink).await;
+        let scanned = self.scanner.scan_into(range, only, sink).await;
         // The sink is gone with the scan: the task ends after its last batch.
         let mut stored = match store_task.await {
             Ok(s) => s,
@@ -209,7 +222,9 @@ impl Discovery {
             }
         }
         report.found = stored.into_iter().map(|(h, _)| h).collect();
-        counts.lost = self.announce_lost(range, stored_ids);
+        if whole {
+            counts.lost = self.announce_lost(range, stored_ids);
+        }
         self.events.publish(Event::ScanCompleted {
             range: range.to_string(),
             found: report.found.len() as u64,

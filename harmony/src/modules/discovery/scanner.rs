@@ -319,6 +319,17 @@ pub fn raise_nofile_limit() -> u64 {
 }
 
 /// The addresses of `range` worth probing, after the size check.
+/// Whether `ip` of `range` is one [`addresses`] yields (IPv4 ranges up to
+/// /30 leave out their network and broadcast addresses).
+fn is_host_address(range: IpNetwork, ip: IpAddr) -> bool {
+    match (range, ip) {
+        (IpNetwork::V4(n), IpAddr::V4(v4)) if n.prefix() < 31 => {
+            v4 != n.network() && v4 != n.broadcast()
+        }
+        _ => true,
+    }
+}
+
 pub fn addresses(
     range: IpNetwork,
     max: u128,
@@ -427,7 +438,7 @@ impl Scanner {
     /// `block_on` thread): the probes it spawns then start and finish on
     /// the workers' own queues, without a thread wake-up per address.
     pub async fn scan(&self, range: IpNetwork) -> Result<ScanReport, ScanError> {
-        self.scan_with(range, None).await
+        self.scan_with(range, None, None).await
     }
 
     /// [`Scanner::scan`], handing each found host to `sink` as soon as it
@@ -437,31 +448,46 @@ impl Scanner {
     pub async fn scan_into(
         &self,
         range: IpNetwork,
+        only: Option<BTreeSet<IpAddr>>,
         sink: tokio::sync::mpsc::UnboundedSender<DiscoveredHost>,
     ) -> Result<ScanReport, ScanError> {
-        self.scan_with(range, Some(sink)).await
+        self.scan_with(range, only, Some(sink)).await
     }
 
     async fn scan_with(
         &self,
         range: IpNetwork,
+        only: Option<BTreeSet<IpAddr>>,
         sink: Option<tokio::sync::mpsc::UnboundedSender<DiscoveredHost>>,
     ) -> Result<ScanReport, ScanError> {
         let this = self.clone();
-        match tokio::spawn(async move { this.scan_here(range, sink).await }).await {
+        match tokio::spawn(async move { this.scan_here(range, only, sink).await }).await {
             Ok(r) => r,
             Err(e) => Err(ScanError::Internal(e.to_string())),
         }
     }
 
+    /// Scans the addresses of `range` (only those of `only` when given:
+    /// e.g. the DHCP server's leases).
     async fn scan_here(
         &self,
         range: IpNetwork,
+        only: Option<BTreeSet<IpAddr>>,
         sink: Option<tokio::sync::mpsc::UnboundedSender<DiscoveredHost>>,
     ) -> Result<ScanReport, ScanError> {
         let cfg = &self.config;
         let started = Instant::now();
-        let addrs: Vec<IpAddr> = addresses(range, cfg.max_addresses)?.collect();
+        let addrs: Vec<IpAddr> = match &only {
+            // The range's own rules (no network or broadcast address).
+            Some(only) if (only.len() as u128) < cfg.max_addresses => only
+                .iter()
+                .copied()
+                .filter(|ip| range.contains(*ip) && is_host_address(range, *ip))
+                .collect(),
+            _ => addresses(range, cfg.max_addresses)?
+                .filter(|ip| only.as_ref().is_none_or(|o| o.contains(ip)))
+                .collect(),
+        };
         let total = addrs.len() as u64;
         let (addrs, arp_responders) = if cfg.arp_sweep {
             self.arp_sweep(addrs).await

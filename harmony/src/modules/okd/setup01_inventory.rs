@@ -1,6 +1,8 @@
 //! `OKDSetup01Inventory`: discovery on the provisioning network until the
 //! expected number of hosts is known, or a timeout.
 
+use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -31,6 +33,16 @@ pub struct OKDSetup01Inventory {
     /// Pause between scans.
     #[serde(with = "humantime_duration")]
     pub interval: Duration,
+    /// On a site with a DHCP server, every round first probes the leased
+    /// addresses of the network (what its hosts cost, not what its address
+    /// space costs), and only every `full_sweep_every`-th round (the first
+    /// included) sweeps the whole network. Without one, every round sweeps.
+    #[serde(default = "default_full_sweep_every")]
+    pub full_sweep_every: u32,
+}
+
+fn default_full_sweep_every() -> u32 {
+    6
 }
 
 impl OKDSetup01Inventory {
@@ -41,6 +53,7 @@ impl OKDSetup01Inventory {
             expected_hosts,
             timeout: Duration::from_secs(30 * 60),
             interval: Duration::from_secs(10),
+            full_sweep_every: default_full_sweep_every(),
         }
     }
 }
@@ -99,7 +112,7 @@ impl<T: Topology> Step<T> for DiscoverHosts {
     }
 
     async fn apply(&self, ctx: StepContext<'_, T>) -> Result<Option<String>, StepError> {
-        match self.0.discover(ctx.inventory).await {
+        match self.0.discover(ctx.inventory, ctx.topology).await {
             Ok(changes) if changes.is_empty() => Ok(None),
             Ok(changes) => Ok(Some(changes.join("; "))),
             Err(e) => Err(StepError::new(e.message).with_state_left(e.state_left)),
@@ -113,8 +126,13 @@ impl<T: Topology> Step<T> for DiscoverHosts {
 
 impl OKDSetup01Inventory {
     /// Scans every `interval` until the expected hosts are known, or the
-    /// timeout. Returns what the scans changed in the Inventory.
-    async fn discover(&self, inventory: &Inventory) -> Result<Vec<String>, InterpretError> {
+    /// timeout (leased addresses first when the site has a DHCP server).
+    /// Returns what the scans changed in the Inventory.
+    async fn discover<T: Topology>(
+        &self,
+        inventory: &Inventory,
+        topology: &T,
+    ) -> Result<Vec<String>, InterpretError> {
         let discovery = Discovery::new(
             ScanConfig::new(self.port),
             inventory.repository().clone(),
@@ -122,55 +140,31 @@ impl OKDSetup01Inventory {
         );
         let start = Instant::now();
         let mut changes = Vec::new();
-        loop {
-            let (report, counts) = discovery.scan_once(self.network).await.map_err(|e| {
-                InterpretError::new(NAME, format!("scan {}", self.network), e.to_string())
-            })?;
-            if counts.errors > 0 {
-                return Err(InterpretError::new(
-                    NAME,
-                    format!("store hosts found on {}", self.network),
-                    format!(
-                        "{} of {} found hosts could not be stored: {}",
-                        counts.errors,
-                        report.found.len(),
-                        counts
-                            .first_error
-                            .as_deref()
-                            .unwrap_or("unknown store error")
-                    ),
-                )
-                .with_state_left(format!(
-                    "{} new and {} updated hosts stored",
-                    counts.new, counts.updated
-                )));
+        for round in 0u64.. {
+            let leased = self.leased(topology).await;
+            let mut known = None;
+            if let Some(leased) = leased.clone().filter(|l| !l.is_empty()) {
+                self.scan(&discovery, Some(leased), &mut changes).await?;
+                known = Some(self.known_hosts(inventory).await?);
             }
-            if counts.mac_conflicts > 0 {
-                changes.push(format!(
-                    "{} MAC conflict(s) reported, nothing overwritten",
-                    counts.mac_conflicts
-                ));
+            let sweep = leased.is_none() || round % u64::from(self.full_sweep_every.max(1)) == 0;
+            if sweep && known.is_none_or(|k| k < self.expected_hosts) {
+                self.scan(&discovery, None, &mut changes).await?;
+                known = None;
             }
-            if counts.identity_conflicts > 0 {
-                changes.push(format!(
-                    "{} identity conflict(s) reported, nothing overwritten",
-                    counts.identity_conflicts
-                ));
-            }
-            if counts.new > 0 {
-                changes.push(format!("{} new host(s) on {}", counts.new, self.network));
-            }
-            let known = self.known_hosts(inventory).await?;
+            let known = match known {
+                Some(k) => k,
+                None => self.known_hosts(inventory).await?,
+            };
             inventory.publish(Event::Progress {
                 task: NAME.into(),
                 done: known as u64,
                 total: self.expected_hosts as u64,
             });
             tracing::info!(
-                found = report.found.len(),
                 known,
                 expected = self.expected_hosts,
-                "discovery scan"
+                "discovery round {round}"
             );
             if known >= self.expected_hosts {
                 return Ok(changes);
@@ -189,6 +183,83 @@ impl OKDSetup01Inventory {
             }
             tokio::time::sleep(self.interval).await;
         }
+        Ok(changes)
+    }
+
+    /// The leased addresses of the network, when the site has a DHCP
+    /// server that answers; `None` otherwise (a failure is logged: the
+    /// round then sweeps the whole network).
+    async fn leased<T: Topology>(&self, topology: &T) -> Option<BTreeSet<IpAddr>> {
+        let dhcp = topology.dhcp()?;
+        match dhcp.leases().await {
+            Ok(leases) => Some(
+                leases
+                    .into_iter()
+                    .map(|l| l.ip)
+                    .filter(|ip| self.network.contains(*ip))
+                    .collect(),
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the DHCP leases: sweeping the whole network");
+                None
+            }
+        }
+    }
+
+    /// One scan (of the leased addresses, or the whole network), its
+    /// outcome added to `changes`; store failures end the discovery.
+    async fn scan(
+        &self,
+        discovery: &Discovery,
+        only: Option<BTreeSet<IpAddr>>,
+        changes: &mut Vec<String>,
+    ) -> Result<(), InterpretError> {
+        let (report, counts) = discovery
+            .scan_among(self.network, only)
+            .await
+            .map_err(|e| {
+                InterpretError::new(NAME, format!("scan {}", self.network), e.to_string())
+            })?;
+        if counts.errors > 0 {
+            return Err(InterpretError::new(
+                NAME,
+                format!("store hosts found on {}", self.network),
+                format!(
+                    "{} of {} found hosts could not be stored: {}",
+                    counts.errors,
+                    report.found.len(),
+                    counts
+                        .first_error
+                        .as_deref()
+                        .unwrap_or("unknown store error")
+                ),
+            )
+            .with_state_left(format!(
+                "{} new and {} updated hosts stored",
+                counts.new, counts.updated
+            )));
+        }
+        if counts.mac_conflicts > 0 {
+            changes.push(format!(
+                "{} MAC conflict(s) reported, nothing overwritten",
+                counts.mac_conflicts
+            ));
+        }
+        if counts.identity_conflicts > 0 {
+            changes.push(format!(
+                "{} identity conflict(s) reported, nothing overwritten",
+                counts.identity_conflicts
+            ));
+        }
+        if counts.new > 0 {
+            changes.push(format!("{} new host(s) on {}", counts.new, self.network));
+        }
+        tracing::info!(
+            addresses = report.addresses,
+            found = report.found.len(),
+            "discovery scan"
+        );
+        Ok(())
     }
 
     /// Hosts in the inventory whose last address is on this network.
