@@ -375,6 +375,19 @@ impl HttpClient {
             url: url.clone(),
             headers: Vec::new(),
             range_from: None,
+            method: reqwest::Method::GET,
+            body: None,
+            basic_auth: None,
+        }
+    }
+
+    /// A POST of `json` (sent as `application/json`) to `url`; never
+    /// redirected whatever the profile says.
+    pub fn post_json(&self, url: &HttpUrl, json: Vec<u8>) -> GetRequest<'_> {
+        GetRequest {
+            method: reqwest::Method::POST,
+            body: Some(Bytes::from(json)),
+            ..self.get(url)
         }
     }
 }
@@ -404,13 +417,30 @@ fn read_site_ca(path: &Path) -> Result<Vec<reqwest::Certificate>, HttpError> {
     Ok(certs)
 }
 
-/// One GET, with its headers, before sending.
-#[derive(Debug)]
+/// One request (a GET, or a JSON POST), with its headers, before sending.
 pub struct GetRequest<'a> {
     client: &'a HttpClient,
     url: HttpUrl,
     headers: Vec<(HeaderName, HeaderValue)>,
     range_from: Option<u64>,
+    method: reqwest::Method,
+    body: Option<Bytes>,
+    basic_auth: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for GetRequest<'_> {
+    // The credentials are never shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("range_from", &self.range_from)
+            .field(
+                "basic_auth",
+                &self.basic_auth.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl GetRequest<'_> {
@@ -420,6 +450,12 @@ impl GetRequest<'_> {
             HeaderName::from_static(name),
             HeaderValue::from_static(value),
         ));
+        self
+    }
+
+    /// HTTP basic authentication with these credentials.
+    pub fn basic_auth(mut self, user: &str, password: &str) -> Self {
+        self.basic_auth = Some((user.to_string(), password.to_string()));
         self
     }
 
@@ -440,9 +476,20 @@ impl GetRequest<'_> {
         // Bounded: each turn follows one redirect, at most max_redirects.
         loop {
             requests += 1;
-            let mut rb = self.client.client.get(current.as_str());
+            let mut rb = self
+                .client
+                .client
+                .request(self.method.clone(), current.as_str());
             for (k, v) in &self.headers {
                 rb = rb.header(k.clone(), v.clone());
+            }
+            if let Some(body) = &self.body {
+                rb = rb
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
+            if let Some((user, password)) = &self.basic_auth {
+                rb = rb.basic_auth(user, Some(password));
             }
             if let Some(n) = self.range_from {
                 rb = rb.header(RANGE, format!("bytes={n}-"));
@@ -455,6 +502,7 @@ impl GetRequest<'_> {
             };
             let status = resp.status();
             if profile.max_redirects == 0
+                || self.body.is_some()
                 || !status.is_redirection()
                 || status == reqwest::StatusCode::NOT_MODIFIED
             {

@@ -1,0 +1,860 @@
+//! Contract tests of the OPNsense backend against a local https server on
+//! 127.0.0.1 that implements the endpoints Harmony uses as OPNsense
+//! documents them (`/work/shared/notes/vendor-apis.md` §1), records every
+//! request and answers like OPNsense:
+//! - mechanics, CRUD answers, errors, `service/reconfigure`: od
+//!   `development/api.rst`, mvc `Base/ApiMutableModelControllerBase.php`,
+//!   `ApiMutableServiceControllerBase.php`, oc `www/api.php` [O1–O5];
+//! - Dnsmasq `settings/{search,add,set,del}_{host,tag,option,boot}`: mvc
+//!   `Dnsmasq/Api/SettingsController.php`, `Dnsmasq.xml`, od
+//!   `manual/dnsmasq.rst` (PXE recipe) [O8, O9, O12];
+//! - Unbound `settings/*_host_override` (body key `host`): mvc
+//!   `Unbound/Api/*`, `Unbound.xml` [O19];
+//! - os-haproxy `settings/{add,set,del}_{server,backend,frontend}` and the
+//!   plural `search_servers|backends|frontends`: op `net/haproxy` [O16];
+//! - LAGG `interfaces/lagg_settings/{search,add,set,del}_item`,
+//!   `reconfigure`: mvc `Interfaces/Api/LaggSettingsController.php`,
+//!   `Lagg.xml` [O20].
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use harmony::domain::{
+    Change, DhcpReservation, DhcpServer, DnsRecord, DnsServer, LacpOptions, LbBackend,
+    LbHealthCheck, LbMode, LoadBalancer, LoadBalancerService, PortMode, Switch, SwitchError,
+    SwitchPort, TftpServer, VlanId,
+};
+use harmony::infra::opnsense::{Credentials, OpnSenseConfig, OpnSenseSite, PxeBoot};
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const KEY: &str = "w86XNZob/8Oq8aC5r0kbNarNtdpoQU781fyoeaOBQsBwkXUt";
+const SECRET: &str = "XeD26XVrJ5ilAc/EmglCRC+0j2e57tRsjHwFepOseySWLM53pJASeTA3";
+
+#[derive(Debug, Clone, PartialEq)]
+struct Req {
+    method: String,
+    path: String,
+    auth: Option<String>,
+    body: Option<Value>,
+}
+
+#[derive(Default)]
+struct State {
+    items: HashMap<String, Vec<(String, Value)>>,
+    log: Vec<Req>,
+    next: u32,
+    /// path -> (status, content type, body) answered instead.
+    fixed: HashMap<String, (u16, &'static str, String)>,
+}
+
+#[derive(Clone)]
+struct FakeOpnSense {
+    port: u16,
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeOpnSense {
+    fn log(&self) -> Vec<Req> {
+        self.state.lock().unwrap().log.clone()
+    }
+    fn take_log(&self) -> Vec<(String, String, Option<Value>)> {
+        let mut s = self.state.lock().unwrap();
+        std::mem::take(&mut s.log)
+            .into_iter()
+            .map(|r| (r.method, r.path, r.body))
+            .collect()
+    }
+    fn fix(&self, path: &str, status: u16, ctype: &'static str, body: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .fixed
+            .insert(path.into(), (status, ctype, body.into()));
+    }
+    fn items(&self, coll: &str) -> Vec<(String, Value)> {
+        self.state
+            .lock()
+            .unwrap()
+            .items
+            .get(coll)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// The answer of OPNsense's generic CRUD controllers for `path`.
+fn answer(
+    s: &mut State,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, &'static str, String) {
+    if let Some(f) = s.fixed.get(path) {
+        return f.clone();
+    }
+    let Some(rest) = path.strip_prefix("/api/") else {
+        return (
+            404,
+            "application/json",
+            r#"{"errorMessage":"Endpoint not found"}"#.into(),
+        );
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    if parts.len() < 3 {
+        return (
+            404,
+            "application/json",
+            r#"{"errorMessage":"Endpoint not found"}"#.into(),
+        );
+    }
+    let (module, controller, command) = (parts[0], parts[1], parts[2]);
+    let uuid = parts.get(3).copied();
+    let ok = |v: Value| (200u16, "application/json", v.to_string());
+    // Write actions need POST (else {"result":"failed"}); JSON bodies need
+    // one (else 400 "Invalid JSON syntax").
+    if method != "POST" {
+        return ok(json!({"result": "failed"}));
+    }
+    if body.is_none() {
+        return (
+            400,
+            "application/json",
+            r#"{"status":400,"message":"Invalid JSON syntax"}"#.into(),
+        );
+    }
+    if command == "reconfigure" {
+        return ok(json!({"status": "ok"}));
+    }
+    let (verb, kind) = command.split_once('_').unwrap();
+    let kind = match (verb, kind) {
+        ("search", k) if module == "haproxy" => k.trim_end_matches('s').to_string(),
+        (_, k) => k.to_string(),
+    };
+    let coll = format!("{module}/{controller}/{kind}");
+    match verb {
+        "search" => {
+            let rows: Vec<Value> = s
+                .items
+                .get(&coll)
+                .into_iter()
+                .flatten()
+                .map(|(u, v)| {
+                    let mut r = v.clone();
+                    r["uuid"] = json!(u);
+                    r
+                })
+                .collect();
+            let n = rows.len();
+            ok(json!({"rows": rows, "rowCount": n, "total": n, "current": 1}))
+        }
+        "add" | "set" => {
+            let obj = body.unwrap().as_object().unwrap();
+            let item = obj.values().next().unwrap().clone();
+            let u = match uuid {
+                Some(u) => u.to_string(),
+                None => {
+                    s.next += 1;
+                    format!("00000000-0000-4000-8000-{:012}", s.next)
+                }
+            };
+            let list = s.items.entry(coll).or_default();
+            match list.iter_mut().find(|(x, _)| *x == u) {
+                Some(slot) => slot.1 = item,
+                None => list.push((u.clone(), item)),
+            }
+            if verb == "add" {
+                ok(json!({"result": "saved", "uuid": u}))
+            } else {
+                ok(json!({"result": "saved"}))
+            }
+        }
+        "del" => {
+            let list = s.items.entry(coll).or_default();
+            let before = list.len();
+            list.retain(|(x, _)| Some(x.as_str()) != uuid);
+            if list.len() < before {
+                ok(json!({"result": "deleted"}))
+            } else {
+                ok(json!({"result": "not found"}))
+            }
+        }
+        _ => (
+            404,
+            "application/json",
+            r#"{"errorMessage":"Endpoint not found"}"#.into(),
+        ),
+    }
+}
+
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut sock: S, st: Arc<Mutex<State>>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() > 64 * 1024 {
+            return;
+        }
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let mut lines = head.split("\r\n");
+    let mut rl = lines.next().unwrap_or_default().split(' ');
+    let method = rl.next().unwrap_or_default().to_string();
+    let path = rl.next().unwrap_or_default().to_string();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let h = |k: &str| headers.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
+    let len: usize = h("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let body = (len > 0 && h("content-type").as_deref() == Some("application/json"))
+        .then(|| serde_json::from_slice::<Value>(&buf[head_end..head_end + len]).unwrap());
+    let (status, ctype, text) = {
+        let mut s = st.lock().unwrap();
+        s.log.push(Req {
+            method: method.clone(),
+            path: path.clone(),
+            auth: h("authorization"),
+            body: body.clone(),
+        });
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:{SECRET}"))
+        );
+        if h("authorization") != Some(expected) {
+            (
+                401,
+                "application/json",
+                r#"{"status":401,"message":"Authentication Failed"}"#.to_string(),
+            )
+        } else {
+            answer(&mut s, &method, &path, body.as_ref())
+        }
+    };
+    let announced = text.len();
+    let resp = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\nContent-Length: {announced}\r\nConnection: close\r\n\r\n{text}"
+    );
+    let _ = sock.write_all(resp.as_bytes()).await;
+    let _ = sock.shutdown().await;
+}
+
+struct Pki {
+    ca_pem: String,
+    server: Arc<rustls::ServerConfig>,
+}
+
+/// A CA made for the test and a certificate for 127.0.0.1 signed by it
+/// (as `tests/assets.rs` does).
+fn pki(name: &str) -> Pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        SanType,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, name);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.subject_alt_names = vec![SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into())];
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    Pki {
+        ca_pem,
+        server: Arc::new(server),
+    }
+}
+
+async fn start(p: &Pki) -> FakeOpnSense {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let state = Arc::new(Mutex::new(State::default()));
+    let st = state.clone();
+    let acceptor = tokio_rustls::TlsAcceptor::from(p.server.clone());
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let (st, acceptor) = (st.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(20), async move {
+                    if let Ok(s) = acceptor.accept(sock).await {
+                        serve(s, st).await;
+                    }
+                })
+                .await;
+            });
+        }
+    });
+    FakeOpnSense { port, state }
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    fw: FakeOpnSense,
+    site: OpnSenseSite,
+}
+
+async fn env_with(secret: &str) -> Env {
+    let p = pki("Harmony test firewall CA");
+    let fw = start(&p).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &p.ca_pem).unwrap();
+    let keyfile = dir.path().join("apikey.txt");
+    std::fs::write(&keyfile, format!("key={KEY}\nsecret={secret}\n")).unwrap();
+    let mut cfg = OpnSenseConfig::new(
+        format!("https://127.0.0.1:{}", fw.port).parse().unwrap(),
+        Credentials::from_file(&keyfile).unwrap(),
+    );
+    cfg.site_ca = Some(ca);
+    cfg.call_timeout = Duration::from_secs(10);
+    let site = OpnSenseSite::new("fw", cfg)
+        .unwrap()
+        .with_untagged_vlan(VlanId::try_from(1).unwrap());
+    Env {
+        _dir: dir,
+        fw,
+        site,
+    }
+}
+
+async fn env() -> Env {
+    env_with(SECRET).await
+}
+
+fn search() -> Option<Value> {
+    Some(json!({"current": 1, "rowCount": -1, "searchPhrase": ""}))
+}
+
+fn post(path: &str, body: Option<Value>) -> (String, String, Option<Value>) {
+    ("POST".into(), path.into(), body)
+}
+
+#[tokio::test]
+async fn contract_dhcp_reservation_requests_auth_and_noop() {
+    let e = env().await;
+    let r = DhcpReservation {
+        mac: "52:54:00:00:00:01".parse().unwrap(),
+        ip: "10.0.0.11".parse().unwrap(),
+        hostname: "m0.ocp.lab".parse().unwrap(),
+    };
+    assert_eq!(e.site.reserve(&r).await.unwrap(), Change::Applied);
+    let expected_auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:{SECRET}"))
+    );
+    assert!(
+        e.fw.log()
+            .iter()
+            .all(|q| q.auth.as_deref() == Some(expected_auth.as_str()))
+    );
+    assert_eq!(
+        e.fw.take_log(),
+        [
+            post("/api/dnsmasq/settings/search_host", search()),
+            post(
+                "/api/dnsmasq/settings/add_host",
+                Some(
+                    json!({"host": {"host": "m0", "domain": "ocp.lab", "ip": "10.0.0.11",
+                    "hwaddr": "52:54:00:00:00:01", "descr": "harmony"}})
+                )
+            ),
+            post("/api/dnsmasq/service/reconfigure", Some(json!({}))),
+        ]
+    );
+    // Same again: read only, no write, no reconfigure.
+    assert_eq!(e.site.reserve(&r).await.unwrap(), Change::Unchanged);
+    assert_eq!(
+        e.fw.take_log(),
+        [post("/api/dnsmasq/settings/search_host", search())]
+    );
+    assert_eq!(
+        e.site.reservations().await.unwrap(),
+        std::slice::from_ref(&r)
+    );
+    e.fw.take_log();
+
+    // A new address: set_host on the same item.
+    let moved = DhcpReservation {
+        ip: "10.0.0.12".parse().unwrap(),
+        ..r.clone()
+    };
+    assert_eq!(e.site.reserve(&moved).await.unwrap(), Change::Applied);
+    let uuid = e.fw.items("dnsmasq/settings/host")[0].0.clone();
+    let log = e.fw.take_log();
+    assert_eq!(log[1].1, format!("/api/dnsmasq/settings/set_host/{uuid}"));
+    assert_eq!(log[1].2.as_ref().unwrap()["host"]["ip"], "10.0.0.12");
+    assert_eq!(log[2].1, "/api/dnsmasq/service/reconfigure");
+
+    assert_eq!(e.site.release(&r.mac).await.unwrap(), Change::Applied);
+    assert_eq!(
+        e.fw.take_log(),
+        [
+            post("/api/dnsmasq/settings/search_host", search()),
+            post(
+                &format!("/api/dnsmasq/settings/del_host/{uuid}"),
+                Some(json!({}))
+            ),
+            post("/api/dnsmasq/service/reconfigure", Some(json!({}))),
+        ]
+    );
+    assert_eq!(e.site.release(&r.mac).await.unwrap(), Change::Unchanged);
+    assert_eq!(e.fw.take_log().len(), 1);
+}
+
+#[tokio::test]
+async fn contract_pxe_boot_options_as_the_docs_recipe() {
+    let e = env().await;
+    let boot = PxeBoot {
+        bios_file: "undionly.kpxe".into(),
+        uefi_file: "ipxe.efi".into(),
+        ipxe_script: "http://10.0.0.2:8080/default.ipxe".parse().unwrap(),
+    };
+    assert_eq!(e.site.set_pxe_boot(&boot).await.unwrap(), Change::Applied);
+    let log = e.fw.take_log();
+    let paths: Vec<&str> = log.iter().map(|l| l.1.as_str()).collect();
+    assert_eq!(
+        paths[..3],
+        [
+            "/api/dnsmasq/settings/search_tag",
+            "/api/dnsmasq/settings/search_option",
+            "/api/dnsmasq/settings/search_boot"
+        ]
+    );
+    assert_eq!(*paths.last().unwrap(), "/api/dnsmasq/service/reconfigure");
+    let tags = e.fw.items("dnsmasq/settings/tag");
+    let tag = |n: &str| tags.iter().find(|(_, v)| v["tag"] == n).unwrap().0.clone();
+    assert!(log.contains(&post(
+        "/api/dnsmasq/settings/add_option",
+        Some(json!({"option": {"type": "match", "option": "175", "value": "", "set_tag": tag("harmony-ipxe")}}))
+    )));
+    assert!(log.contains(&post(
+        "/api/dnsmasq/settings/add_option",
+        Some(json!({"option": {"type": "match", "option": "93", "value": "7", "set_tag": tag("harmony-uefi")}}))
+    )));
+    assert!(log.contains(&post(
+        "/api/dnsmasq/settings/add_boot",
+        Some(json!({"boot": {"tag": tag("harmony-bios"), "filename": "undionly.kpxe"}}))
+    )));
+    assert!(log.contains(&post(
+        "/api/dnsmasq/settings/add_boot",
+        Some(json!({"boot": {"tag": tag("harmony-ipxe"), "filename": "http://10.0.0.2:8080/default.ipxe"}}))
+    )));
+    assert_eq!(e.site.set_pxe_boot(&boot).await.unwrap(), Change::Unchanged);
+    assert_eq!(e.fw.take_log().len(), 3, "three searches, nothing else");
+}
+
+#[tokio::test]
+async fn contract_dns_host_overrides() {
+    let e = env().await;
+    let rec = DnsRecord {
+        name: "api.ocp.lab".parse().unwrap(),
+        ip: "10.0.0.5".parse().unwrap(),
+    };
+    assert_eq!(e.site.set_record(&rec).await.unwrap(), Change::Applied);
+    assert_eq!(
+        e.fw.take_log(),
+        [
+            post("/api/unbound/settings/search_host_override", search()),
+            post(
+                "/api/unbound/settings/add_host_override",
+                Some(
+                    json!({"host": {"enabled": "1", "hostname": "api", "domain": "ocp.lab",
+                    "rr": "A", "server": "10.0.0.5", "description": "harmony"}})
+                )
+            ),
+            post("/api/unbound/service/reconfigure", Some(json!({}))),
+        ]
+    );
+    assert_eq!(e.site.set_record(&rec).await.unwrap(), Change::Unchanged);
+    assert_eq!(e.fw.take_log().len(), 1);
+    assert_eq!(e.site.records().await.unwrap(), std::slice::from_ref(&rec));
+    let wild = DnsRecord {
+        name: "*.apps.ocp.lab".parse().unwrap(),
+        ip: rec.ip,
+    };
+    let err = e.site.set_record(&wild).await.unwrap_err().to_string();
+    assert!(
+        err.contains("*.apps.ocp.lab") && err.contains("not supported"),
+        "{err}"
+    );
+    e.fw.take_log();
+    assert_eq!(
+        e.site.remove_record(&rec.name).await.unwrap(),
+        Change::Applied
+    );
+    let log = e.fw.take_log();
+    assert!(
+        log[1]
+            .1
+            .starts_with("/api/unbound/settings/del_host_override/"),
+        "{log:?}"
+    );
+    assert_eq!(log[2].1, "/api/unbound/service/reconfigure");
+}
+
+#[tokio::test]
+async fn contract_haproxy_service_backend_removal() {
+    let e = env().await;
+    let be = |h: &str, ip: &str| LbBackend {
+        hostname: h.parse().unwrap(),
+        ip: ip.parse().unwrap(),
+        port: 6443,
+    };
+    let svc = LoadBalancerService {
+        name: "api".parse().unwrap(),
+        bind: "0.0.0.0:6443".parse().unwrap(),
+        mode: LbMode::Tcp,
+        backends: vec![be("bootstrap", "10.0.0.10"), be("m0", "10.0.0.11")],
+        health_check: Some(LbHealthCheck::default()),
+    };
+    assert_eq!(e.site.set_service(&svc).await.unwrap(), Change::Applied);
+    let log = e.fw.take_log();
+    let paths: Vec<&str> = log.iter().map(|l| l.1.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/haproxy/settings/search_servers",
+            "/api/haproxy/settings/search_backends",
+            "/api/haproxy/settings/search_frontends",
+            "/api/haproxy/settings/add_server",
+            "/api/haproxy/settings/add_server",
+            "/api/haproxy/settings/add_backend",
+            "/api/haproxy/settings/add_frontend",
+            "/api/haproxy/service/reconfigure",
+        ]
+    );
+    let servers = e.fw.items("haproxy/settings/server");
+    assert_eq!(
+        log[3].2,
+        Some(
+            json!({"server": {"enabled": "1", "name": "api_bootstrap", "address": "10.0.0.10",
+            "port": "6443", "type": "static", "mode": "active"}})
+        )
+    );
+    let mut uuids: Vec<String> = servers.iter().map(|s| s.0.clone()).collect();
+    uuids.sort();
+    assert_eq!(
+        log[5].2,
+        Some(
+            json!({"backend": {"name": "api", "mode": "tcp", "algorithm": "roundrobin",
+            "linkedServers": uuids.join(","), "healthCheckEnabled": "1"}})
+        )
+    );
+    let backend = e.fw.items("haproxy/settings/backend")[0].0.clone();
+    assert_eq!(
+        log[6].2,
+        Some(
+            json!({"frontend": {"enabled": "1", "name": "api", "bind": "0.0.0.0:6443",
+            "mode": "tcp", "defaultBackend": backend}})
+        )
+    );
+    assert_eq!(e.site.set_service(&svc).await.unwrap(), Change::Unchanged);
+    assert_eq!(e.fw.take_log().len(), 3, "reads only");
+    assert_eq!(e.site.services().await.unwrap(), std::slice::from_ref(&svc));
+    e.fw.take_log();
+
+    let boot_uuid = servers
+        .iter()
+        .find(|s| s.1["name"] == "api_bootstrap")
+        .unwrap()
+        .0
+        .clone();
+    let m0_uuid = servers
+        .iter()
+        .find(|s| s.1["name"] == "api_m0")
+        .unwrap()
+        .0
+        .clone();
+    assert_eq!(
+        e.site
+            .remove_backend(&svc.name, &"bootstrap".parse().unwrap())
+            .await
+            .unwrap(),
+        Change::Applied
+    );
+    let log = e.fw.take_log();
+    assert_eq!(
+        log[3],
+        post(
+            &format!("/api/haproxy/settings/set_backend/{backend}"),
+            Some(json!({"backend": {
+        "name": "api", "mode": "tcp", "algorithm": "roundrobin", "linkedServers": m0_uuid, "healthCheckEnabled": "1"}}))
+        )
+    );
+    assert_eq!(
+        log[4],
+        post(
+            &format!("/api/haproxy/settings/del_server/{boot_uuid}"),
+            Some(json!({}))
+        )
+    );
+    assert_eq!(log[5].1, "/api/haproxy/service/reconfigure");
+    assert_eq!(
+        e.site
+            .remove_backend(&svc.name, &"bootstrap".parse().unwrap())
+            .await
+            .unwrap(),
+        Change::Unchanged
+    );
+    assert_eq!(
+        e.site.remove_service(&svc.name).await.unwrap(),
+        Change::Applied
+    );
+    assert!(e.site.services().await.unwrap().is_empty());
+    assert!(e.fw.items("haproxy/settings/server").is_empty());
+    assert_eq!(
+        e.site.remove_service(&svc.name).await.unwrap(),
+        Change::Unchanged
+    );
+}
+
+#[tokio::test]
+async fn contract_lagg_lacp_and_access() {
+    let e = env().await;
+    let ports: Vec<SwitchPort> = vec!["igb0".parse().unwrap(), "igb1".parse().unwrap()];
+    let vlan = VlanId::try_from(1).unwrap();
+    let lag = "3".parse().unwrap();
+    let st = e
+        .site
+        .set_ports_lacp_mode(&ports, lag, vlan, LacpOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(st, Change::Applied);
+    assert_eq!(
+        e.fw.take_log(),
+        [
+            post("/api/interfaces/lagg_settings/search_item", search()),
+            post(
+                "/api/interfaces/lagg_settings/add_item",
+                Some(json!({"lagg": {"members": "igb0,igb1", "proto": "lacp",
+                    "lacp_fast_timeout": "1", "descr": "harmony-lag-3"}}))
+            ),
+            post("/api/interfaces/lagg_settings/reconfigure", Some(json!({}))),
+            post("/api/interfaces/lagg_settings/search_item", search()),
+        ]
+    );
+    let status = e.site.get_port_status(&ports).await.unwrap();
+    assert!(
+        status
+            .iter()
+            .all(|s| s.mode == PortMode::LacpMember { lag }),
+        "{status:?}"
+    );
+    e.fw.take_log();
+    assert_eq!(
+        e.site
+            .set_ports_lacp_mode(&ports, lag, vlan, LacpOptions::default())
+            .await
+            .unwrap(),
+        Change::Unchanged
+    );
+    assert_eq!(e.fw.take_log().len(), 1);
+
+    let fallback = LacpOptions {
+        fallback: true,
+        partner_within: None,
+    };
+    let err = e
+        .site
+        .set_ports_lacp_mode(&ports, lag, vlan, fallback)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SwitchError::Unsupported {
+                feature: "LACP fallback",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let other = VlanId::try_from(20).unwrap();
+    let err = e
+        .site
+        .set_ports_access_mode(&ports, other)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SwitchError::Unsupported { .. }), "{err}");
+    let err = e
+        .site
+        .set_ports_access_mode(&ports[..1], vlan)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("igb1"),
+        "names the member not named: {err}"
+    );
+    e.fw.take_log();
+
+    let uuid = e.fw.items("interfaces/lagg_settings/item")[0].0.clone();
+    assert_eq!(
+        e.site.set_ports_access_mode(&ports, vlan).await.unwrap(),
+        Change::Applied
+    );
+    let log = e.fw.take_log();
+    assert_eq!(
+        log[1],
+        post(
+            &format!("/api/interfaces/lagg_settings/del_item/{uuid}"),
+            Some(json!({}))
+        )
+    );
+    assert_eq!(log[2].1, "/api/interfaces/lagg_settings/reconfigure");
+    assert_eq!(
+        e.site.set_ports_access_mode(&ports, vlan).await.unwrap(),
+        Change::Unchanged
+    );
+}
+
+#[tokio::test]
+async fn contract_errors_name_endpoint_and_field() {
+    let e = env().await;
+    let r = DhcpReservation {
+        mac: "52:54:00:00:00:01".parse().unwrap(),
+        ip: "10.0.0.11".parse().unwrap(),
+        hostname: "m0".parse().unwrap(),
+    };
+    // A validation failure: HTTP 200, result failed [O4].
+    e.fw.fix(
+        "/api/dnsmasq/settings/add_host",
+        200,
+        "application/json",
+        r#"{"result":"failed","validations":{"host.ip":"IP address already in use by another reservation."}}"#,
+    );
+    let err = e.site.reserve(&r).await.unwrap_err().to_string();
+    assert!(
+        err.contains("dnsmasq/settings/add_host")
+            && err.contains("host.ip")
+            && err.contains("already in use"),
+        "{err}"
+    );
+    assert!(
+        !e.fw.log().iter().any(|q| q.path.ends_with("reconfigure")),
+        "no reconfigure after a refused write"
+    );
+
+    // 500 with an HTML page.
+    e.fw.fix(
+        "/api/dnsmasq/settings/search_host",
+        500,
+        "text/html",
+        "<html><body>Internal error</body></html>",
+    );
+    let err = e.site.reservations().await.unwrap_err().to_string();
+    assert!(
+        err.contains("dnsmasq/settings/search_host")
+            && err.contains("HTTP 500")
+            && err.contains("not OPNsense's JSON"),
+        "{err}"
+    );
+
+    // OPNsense's own 500 JSON [O3].
+    e.fw.fix(
+        "/api/unbound/settings/search_host_override",
+        500,
+        "application/json",
+        r#"{"errorMessage":"Unexpected error, check log for details"}"#,
+    );
+    let err = e.site.records().await.unwrap_err().to_string();
+    assert!(
+        err.contains("search_host_override") && err.contains("Unexpected error"),
+        "{err}"
+    );
+
+    // Truncated JSON with status 200.
+    e.fw.fix(
+        "/api/haproxy/settings/search_servers",
+        200,
+        "application/json",
+        r#"{"rows":[{"uuid":"a","na"#,
+    );
+    let err = e.site.services().await.unwrap_err().to_string();
+    assert!(
+        err.contains("haproxy/settings/search_servers") && err.contains("not valid JSON"),
+        "{err}"
+    );
+
+    // Not supported by this backend.
+    let err = e.site.leases().await.unwrap_err().to_string();
+    assert!(err.contains("not supported by this backend"), "{err}");
+    let err = e
+        .site
+        .put_tftp_file(&"undionly.kpxe".parse().unwrap(), b"x")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not supported by this backend"), "{err}");
+}
+
+#[tokio::test]
+async fn contract_wrong_secret_is_401_named() {
+    let e = env_with("not-the-secret").await;
+    let err = e.site.reservations().await.unwrap_err().to_string();
+    assert!(
+        err.contains("dnsmasq/settings/search_host")
+            && err.contains("401")
+            && err.contains("Authentication Failed"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("not-the-secret") && !err.contains(KEY),
+        "never shows credentials: {err}"
+    );
+}
+
+#[tokio::test]
+async fn contract_wrong_ca_is_refused() {
+    let p = pki("Harmony test firewall CA");
+    let other = pki("Another CA");
+    let fw = start(&p).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("other.pem");
+    std::fs::write(&ca, &other.ca_pem).unwrap();
+    let mut cfg = OpnSenseConfig::new(
+        format!("https://127.0.0.1:{}", fw.port).parse().unwrap(),
+        Credentials::new(KEY, SECRET).unwrap(),
+    );
+    cfg.site_ca = Some(ca);
+    let site = OpnSenseSite::new("fw", cfg).unwrap();
+    let err = site.reservations().await.unwrap_err().to_string();
+    assert!(
+        err.contains("not trusted") && err.contains("search_host"),
+        "{err}"
+    );
+    assert!(fw.log().is_empty(), "no request got past the handshake");
+}
