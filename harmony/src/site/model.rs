@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use ipnetwork::{IpNetwork, Ipv4Network};
 use serde::Deserialize;
 
-use super::values::{
+use super::values::{parsed, parsed_opt,
     ApiKeySource, ApiUrl, FilePath, OkdVersion, PortName, SwitchCredentials, SwitchName, VlanId,
 };
 use crate::domain::{Hostname, InterfaceName, MacAddress, Role};
@@ -36,13 +36,16 @@ pub struct Site {
 #[serde(deny_unknown_fields)]
 pub struct Cluster {
     /// `metadata.name`: a DNS label.
+    #[serde(deserialize_with = "parsed")]
     pub name: ClusterName,
     /// The cluster's DNS zone is `<name>.<base_domain>`.
+    #[serde(deserialize_with = "parsed")]
     pub base_domain: Hostname,
     pub okd_version: OkdVersion,
     /// Pod addresses (`networking.clusterNetwork[0]`).
     pub cluster_network: ClusterNetwork,
     /// Service addresses (`networking.serviceNetwork[0]`).
+    #[serde(deserialize_with = "parsed")]
     pub service_network: IpNetwork,
     /// The OpenShift pull secret (JSON), read when installing.
     pub pull_secret_file: FilePath,
@@ -52,6 +55,7 @@ pub struct Cluster {
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterNetwork {
+    #[serde(deserialize_with = "parsed")]
     pub cidr: IpNetwork,
     /// Each node's pod subnet prefix.
     pub host_prefix: u8,
@@ -63,7 +67,9 @@ pub struct ClusterNetwork {
 #[serde(deny_unknown_fields)]
 pub struct Provisioning {
     /// The Harmony host's interface on this network.
+    #[serde(deserialize_with = "parsed")]
     pub interface: InterfaceName,
+    #[serde(deserialize_with = "parsed")]
     pub subnet: Ipv4Network,
     pub gateway: Ipv4Addr,
     /// Harmony's own address on the subnet.
@@ -172,6 +178,7 @@ pub struct Switch {
     #[serde(default)]
     pub lacp_fallback: bool,
     /// The OVS bridge (ovs only).
+    #[serde(default, deserialize_with = "parsed_opt")]
     pub bridge: Option<InterfaceName>,
 }
 
@@ -240,10 +247,13 @@ impl Hosts {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PinnedHost {
+    #[serde(deserialize_with = "parsed")]
     pub mac: MacAddress,
+    #[serde(deserialize_with = "parsed")]
     pub role: Role,
     /// The short host name (a DNS label); DNS has
     /// `<hostname>.<cluster.name>.<cluster.base_domain>`.
+    #[serde(deserialize_with = "parsed")]
     pub hostname: Hostname,
     /// Its DHCP reservation on the provisioning subnet.
     pub ip: Ipv4Addr,

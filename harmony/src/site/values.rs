@@ -25,6 +25,77 @@ use crate::domain::{Hostname, HttpUrl, ValueError};
 /// What an error says instead of a value that may be a secret.
 pub const HIDDEN: &str = "<not shown: it may be a secret>";
 
+
+/// Deserializes `T` from a string through its validating `FromStr`, inside
+/// the YAML deserializer's visitor, so an error carries the path of the
+/// field itself (`hosts.pinned[2].mac`) and the value's line and column.
+pub(crate) fn parsed<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    struct V<T>(std::marker::PhantomData<T>);
+    impl<T: FromStr> Visitor<'_> for V<T>
+    where
+        T::Err: fmt::Display,
+    {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            v.parse().map_err(E::custom)
+        }
+    }
+    d.deserialize_str(V(std::marker::PhantomData))
+}
+
+/// [`parsed`] for an optional field (absent or `null` is `None`).
+pub(crate) fn parsed_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    struct V<T>(std::marker::PhantomData<T>);
+    impl<'de, T: FromStr> Visitor<'de> for V<T>
+    where
+        T::Err: fmt::Display,
+    {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string or nothing")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Option<T>, D2::Error> {
+            parsed(d).map(Some)
+        }
+    }
+    d.deserialize_option(V(std::marker::PhantomData))
+}
+
+/// `Deserialize` through [`parsed`].
+macro_rules! parsed_serde {
+    ($t:ty) => {
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                parsed(d)
+            }
+        }
+        impl Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+    };
+}
+
 /// An 802.1Q VLAN id, 1 to 4094 (0 and 4095 are reserved).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct VlanId(u16);
@@ -49,11 +120,23 @@ impl VlanId {
 
 impl<'de> Deserialize<'de> for VlanId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = i64::deserialize(d)?;
-        u16::try_from(raw)
-            .map_err(|_| ValueError::new("VLAN id", &raw.to_string(), "must be 1 to 4094"))
-            .and_then(VlanId::new)
-            .map_err(de::Error::custom)
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = VlanId;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a VLAN id, 1 to 4094")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<VlanId, E> {
+                u16::try_from(v)
+                    .map_err(|_| ValueError::new("VLAN id", &v.to_string(), "must be 1 to 4094"))
+                    .and_then(VlanId::new)
+                    .map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<VlanId, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+            }
+        }
+        d.deserialize_u16(V)
     }
 }
 
@@ -100,7 +183,7 @@ impl fmt::Display for SwitchName {
         f.write_str(&self.0)
     }
 }
-crate::domain::values::string_serde!(SwitchName);
+parsed_serde!(SwitchName);
 
 /// A switch port as the switch names it: `1/1/3` (AOS-CX),
 /// `Ethernet1/12` (NX-OS), `GigabitEthernet1/0/3` (IOS), `p1` (an OVS
@@ -141,7 +224,7 @@ impl fmt::Display for PortName {
         f.write_str(&self.0)
     }
 }
-crate::domain::values::string_serde!(PortName);
+parsed_serde!(PortName);
 
 /// The OKD release Harmony installs, `MAJOR.MINOR` (written quoted in YAML:
 /// an unquoted `4.10` is the number 4.1).
@@ -229,7 +312,7 @@ impl<'de> Deserialize<'de> for OkdVersion {
 /// 1 to 4096 bytes, starting with `/`, no control characters. Something
 /// that is not a path (a pasted key or password) is refused without being
 /// shown.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FilePath(PathBuf);
 
 impl FilePath {
@@ -264,12 +347,7 @@ impl fmt::Display for FilePath {
     }
 }
 
-impl<'de> Deserialize<'de> for FilePath {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        raw.parse().map_err(de::Error::custom)
-    }
-}
+parsed_serde!(FilePath);
 
 /// The name of an environment variable that holds a secret:
 /// `[A-Za-z_][A-Za-z0-9_]*`, at most 64 characters. Anything else (a pasted
@@ -307,7 +385,7 @@ impl fmt::Display for EnvVarName {
         f.write_str(&self.0)
     }
 }
-crate::domain::values::string_serde!(EnvVarName);
+parsed_serde!(EnvVarName);
 
 /// A field that would hold a secret inline (`password:`, `secret:`...):
 /// refused whatever its value, which the error does not show.
@@ -316,10 +394,45 @@ pub struct InlineSecret;
 
 impl<'de> Deserialize<'de> for InlineSecret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        de::IgnoredAny::deserialize(d)?;
-        Err(de::Error::custom(format!(
-            "inline secret refused (value {HIDDEN}): secrets are never written in the site file; give `file:` (a file holding it) or `env:` (the variables holding it)"
-        )))
+        struct V;
+        impl V {
+            fn refuse<E: de::Error>(&self) -> E {
+                E::custom(format!(
+                    "inline secret refused (value {HIDDEN}): secrets are never written in the site file; give `file:` (a file holding it) or `env:` (the variables holding it)"
+                ))
+            }
+        }
+        impl<'de> Visitor<'de> for V {
+            type Value = InlineSecret;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("nothing: secrets are never inline")
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<InlineSecret, E> {
+                Err(self.refuse())
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<InlineSecret, E> {
+                Err(self.refuse())
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<InlineSecret, E> {
+                Err(self.refuse())
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<InlineSecret, E> {
+                Err(self.refuse())
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<InlineSecret, E> {
+                Err(self.refuse())
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<InlineSecret, E> {
+                Err(self.refuse())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<InlineSecret, A::Error> {
+                Err(self.refuse())
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<InlineSecret, A::Error> {
+                Err(self.refuse())
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -525,7 +638,7 @@ impl fmt::Display for ApiUrl {
         self.0.fmt(f)
     }
 }
-crate::domain::values::string_serde!(ApiUrl);
+parsed_serde!(ApiUrl);
 
 
 /// Where Harmony reaches a switch, by kind: validated from `address`.
