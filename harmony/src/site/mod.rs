@@ -39,6 +39,14 @@ use crate::domain::Role;
 /// Largest site file read (a real one is a few KiB).
 pub const MAX_BYTES: u64 = 1024 * 1024;
 
+/// Deepest flow-collection nesting (`[`, `{`) accepted. libyaml's scanner
+/// spends time proportional to the depth on every token of a flow
+/// collection, so 1 MiB of `[` would take minutes; a site file needs 2.
+pub const MAX_FLOW_DEPTH: usize = 64;
+
+/// Most problems listed in one error (the count of the rest is given).
+pub const MAX_PROBLEMS_SHOWN: usize = 50;
+
 /// Why a site file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SiteError {
@@ -77,13 +85,43 @@ impl fmt::Display for Problems<'_> {
             [one] => one.fmt(f),
             many => {
                 write!(f, "{} problems:", many.len())?;
-                for p in many {
+                for p in many.iter().take(MAX_PROBLEMS_SHOWN) {
                     write!(f, "\n  - {p}")?;
+                }
+                if many.len() > MAX_PROBLEMS_SHOWN {
+                    write!(f, "\n  - and {} more", many.len() - MAX_PROBLEMS_SHOWN)?;
                 }
                 Ok(())
             }
         }
     }
+}
+
+/// Where (1-based line and column) `text` opens more than `max` flow
+/// collections that are not closed, if it does. Every `[`/`{` counts, also
+/// in comments and quoted strings: counting never less than libyaml
+/// nests, so no quoting trick gets a deep document past it, and a real
+/// site file is far from the limit either way.
+fn too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
+    let (mut depth, mut line, mut column) = (0usize, 1usize, 0usize);
+    for c in text.chars() {
+        column += 1;
+        match c {
+            '[' | '{' => {
+                depth += 1;
+                if depth > max {
+                    return Some((line, column));
+                }
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            '\n' => {
+                line += 1;
+                column = 0;
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// A validated site file.
@@ -128,6 +166,15 @@ impl SiteFile {
             return Err(SiteError::TooLarge {
                 origin,
                 max: MAX_BYTES,
+            });
+        }
+        if let Some((line, column)) = too_deep(text, MAX_FLOW_DEPTH) {
+            return Err(SiteError::Syntax {
+                origin,
+                message: format!(
+                    "flow collections ([...] or {{...}}) nested deeper than {MAX_FLOW_DEPTH} levels at line {line} column {column} (every unclosed bracket counts, also in comments and strings)"
+                ),
+                location: Some((line, column)),
             });
         }
         let site: Site = serde_norway::from_str(text).map_err(|e| SiteError::Syntax {
