@@ -224,7 +224,11 @@ impl SiteFile {
 
     /// The pinned hosts of `role`.
     pub fn pinned(&self, role: Role) -> impl Iterator<Item = &PinnedHost> {
-        self.site.hosts.pinned.iter().filter(move |h| h.role == role)
+        self.site
+            .hosts
+            .pinned
+            .iter()
+            .filter(move |h| h.role == role)
     }
 
     /// The cluster's DNS zone, `<name>.<base_domain>`.

@@ -12,8 +12,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use ipnetwork::{IpNetwork, Ipv4Network};
 use serde::Deserialize;
 
-use super::values::{parsed, parsed_opt,
+use super::values::{
     ApiKeySource, ApiUrl, FilePath, OkdVersion, PortName, SwitchCredentials, SwitchName, VlanId,
+    parsed, parsed_opt,
 };
 use crate::domain::{Hostname, InterfaceName, MacAddress, Role};
 use crate::modules::boot::ClusterName;

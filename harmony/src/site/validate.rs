@@ -42,7 +42,12 @@ impl fmt::Display for Problem {
 struct Problems(Vec<Problem>);
 
 impl Problems {
-    fn add(&mut self, field: impl Into<String>, value: impl fmt::Display, reason: impl Into<String>) {
+    fn add(
+        &mut self,
+        field: impl Into<String>,
+        value: impl fmt::Display,
+        reason: impl Into<String>,
+    ) {
         let value: String = value.to_string().chars().take(120).collect();
         self.0.push(Problem {
             field: field.into(),
@@ -219,7 +224,10 @@ fn cluster_networks(site: &Site, p: &mut Problems) {
 fn services(site: &Site, p: &mut Problems) {
     let s = &site.services;
     let (want, other) = match s.backend {
-        BackendKind::Linux => (s.linux.is_some(), s.opnsense.is_some().then_some("opnsense")),
+        BackendKind::Linux => (
+            s.linux.is_some(),
+            s.opnsense.is_some().then_some("opnsense"),
+        ),
         BackendKind::Opnsense => (s.opnsense.is_some(), s.linux.is_some().then_some("linux")),
     };
     let backend = s.backend.as_str();

@@ -25,7 +25,6 @@ use crate::domain::{Hostname, HttpUrl, ValueError};
 /// What an error says instead of a value that may be a secret.
 pub const HIDDEN: &str = "<not shown: it may be a secret>";
 
-
 /// Deserializes `T` from a string through its validating `FromStr`, inside
 /// the YAML deserializer's visitor, so an error carries the path of the
 /// field itself (`hosts.pinned[2].mac`) and the value's line and column.
@@ -261,7 +260,9 @@ impl FromStr for OkdVersion {
         };
         let v = OkdVersion { major, minor };
         if !Self::SUPPORTED.contains(&v) {
-            return Err(err("Harmony installs OKD 4.19 (its boot assets and templates are for it)"));
+            return Err(err(
+                "Harmony installs OKD 4.19 (its boot assets and templates are for it)",
+            ));
         }
         Ok(v)
     }
@@ -596,7 +597,6 @@ impl fmt::Display for ApiKeySource {
     }
 }
 
-
 /// An `https://` URL of an API (OPNsense, AOS-CX). A URL with a user or
 /// password in it (`https://user:pass@host/`) is refused without being
 /// shown: credentials come from `file:` or `env:`.
@@ -639,7 +639,6 @@ impl fmt::Display for ApiUrl {
     }
 }
 parsed_serde!(ApiUrl);
-
 
 /// Where Harmony reaches a switch, by kind: validated from `address`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -728,7 +727,10 @@ impl SwitchAddress {
                 let host = match host.parse::<IpAddr>() {
                     Ok(ip) => SshHost::Ip(ip),
                     Err(_) => SshHost::Name(host.parse().map_err(|_| {
-                        err(a, "expected host[:port] (SSH), e.g. 10.0.0.5 or leaf-1.example.com:22")
+                        err(
+                            a,
+                            "expected host[:port] (SSH), e.g. 10.0.0.5 or leaf-1.example.com:22",
+                        )
                     })?),
                 };
                 Ok(SwitchAddress::Ssh { host, port })
@@ -771,7 +773,13 @@ mod tests {
 
     #[test]
     fn names() {
-        for good in ["1/1/3", "Ethernet1/12", "GigabitEthernet1/0/3", "p1", "eth0.100"] {
+        for good in [
+            "1/1/3",
+            "Ethernet1/12",
+            "GigabitEthernet1/0/3",
+            "p1",
+            "eth0.100",
+        ] {
             assert!(good.parse::<PortName>().is_ok(), "{good}");
         }
         for bad in ["", "-x", "a b", "a;b", "x\n", &"p".repeat(65)] {

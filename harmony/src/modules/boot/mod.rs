@@ -41,8 +41,8 @@ use askama::Template;
 use ipnetwork::IpNetwork;
 
 pub use crate::domain::Sha256Digest;
-pub use networking::{ClusterNetworks, check_networks};
 pub use disk::{MIN_INSTALL_DISK_BYTES, install_device, is_eligible, stable_path};
+pub use networking::{ClusterNetworks, check_networks};
 pub use values::{ClusterName, PullSecret, PullSecretError, SshPublicKey};
 
 use crate::domain::{
