@@ -154,6 +154,12 @@ fn wrong_type_is_named() {
 }
 
 #[test]
+fn duplicate_key_is_refused() {
+    let msg = refused(&example_with("  name: ocp\n", "  name: ocp\n  name: okd\n"));
+    names(&msg, &["cluster", "duplicate field `name`", "line "]);
+}
+
+#[test]
 fn invalid_value_is_named_at_the_leaf() {
     let msg = refused(&example_with(
         "mac: 52:54:00:77:00:12",
