@@ -12,6 +12,7 @@ pub mod cli;
 pub mod domain;
 pub mod infra;
 pub mod modules;
+pub mod site;
 pub mod store;
 
 /// The agent's wire format, which discovery reads (untrusted until validated).

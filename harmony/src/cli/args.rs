@@ -26,6 +26,21 @@ pub enum Command {
     /// The inventory: discovered hosts, their hardware and roles.
     #[command(subcommand)]
     Inventory(InventoryCmd),
+    /// The site file: the cluster, the provisioning network, the services
+    /// backend, the switches and the expected hosts (see examples/site.yaml).
+    #[command(subcommand)]
+    Site(SiteCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SiteCmd {
+    /// Validate a site file and print a summary of it (exit 2 and the
+    /// problems, each with its field path and value, when it is invalid).
+    Check {
+        /// The site file (YAML), e.g. examples/site.yaml.
+        #[arg(long, value_name = "FILE")]
+        site: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

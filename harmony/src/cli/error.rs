@@ -5,6 +5,7 @@
 //! of this runs.
 
 use crate::domain::{HostId, InterpretError, RepositoryError, Role, ValueError};
+use crate::site::SiteError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,9 @@ pub enum CliError {
     Interpret(#[from] InterpretError),
     #[error("cannot write JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// The site file is unreadable or invalid.
+    #[error(transparent)]
+    Site(#[from] SiteError),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -65,6 +69,13 @@ impl CliError {
             | CliError::HostnameTaken { .. }
             | CliError::CheckRefused { .. }
             | CliError::Repository(RepositoryError::RoleCount { .. }) => 2,
+            // A site file that is missing, too large or invalid is bad input.
+            CliError::Site(SiteError::Read { source, .. })
+                if source.kind() != std::io::ErrorKind::NotFound =>
+            {
+                1
+            }
+            CliError::Site(_) => 2,
             CliError::NoSuchHost(_)
             | CliError::NoMatch { .. }
             | CliError::Ambiguous { .. }

@@ -1,7 +1,8 @@
 //! The `harmony` command line as a library: clap argument types
 //! ([`args`]), the inventory commands ([`inventory`]), their tables and
 //! JSON ([`output`]), how a user names a host ([`select`]) and the progress
-//! lines drawn from events ([`progress`]). `src/main.rs` only parses,
+//! lines drawn from events ([`progress`]), the site file commands
+//! ([`site`]). `src/main.rs` only parses,
 //! calls [`run`] and maps a [`CliError`] to its exit code.
 //!
 //! [`db_path`] is the one place the inventory database path is resolved;
@@ -13,10 +14,11 @@ pub mod inventory;
 pub mod output;
 pub mod progress;
 pub mod select;
+pub mod site;
 
 use std::path::PathBuf;
 
-pub use args::{Cli, Command, DbArg, InventoryCmd};
+pub use args::{Cli, Command, DbArg, InventoryCmd, SiteCmd};
 pub use error::CliError;
 pub use select::HostSelector;
 
@@ -65,8 +67,10 @@ pub fn log_to_stderr() {
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
-    let Command::Inventory(cmd) = cli.command;
-    inventory::run(cmd)
+    match cli.command {
+        Command::Inventory(cmd) => inventory::run(cmd),
+        Command::Site(cmd) => site::run(cmd),
+    }
 }
 
 #[cfg(test)]

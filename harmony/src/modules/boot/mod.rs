@@ -31,7 +31,7 @@
 //! returns text ending in exactly one `\n`.
 
 mod disk;
-mod networking;
+pub mod networking;
 mod values;
 
 use std::fmt;
@@ -42,6 +42,7 @@ use ipnetwork::IpNetwork;
 
 pub use crate::domain::Sha256Digest;
 pub use disk::{MIN_INSTALL_DISK_BYTES, install_device, is_eligible, stable_path};
+pub use networking::{ClusterNetworks, check_networks};
 pub use values::{ClusterName, PullSecret, PullSecretError, SshPublicKey};
 
 use crate::domain::{

@@ -47,10 +47,24 @@ const MAX_IPV4_HOST_PREFIX: u8 = 24;
 /// Control-plane nodes of every cluster Harmony installs.
 const CONTROL_PLANE_NODES: usize = 3;
 
-const MACHINE: &str = "networking.machineNetwork[0]";
-const SERVICE: &str = "networking.serviceNetwork[0]";
-const CLUSTER: &str = "networking.clusterNetwork[0].cidr";
-const HOST_PREFIX: &str = "networking.clusterNetwork[0].hostPrefix";
+/// The field names errors carry (install-config's paths), so a caller that
+/// reads the networks from elsewhere (the site file) can name its own.
+pub const MACHINE: &str = "networking.machineNetwork[0]";
+pub const SERVICE: &str = "networking.serviceNetwork[0]";
+pub const CLUSTER: &str = "networking.clusterNetwork[0].cidr";
+pub const HOST_PREFIX: &str = "networking.clusterNetwork[0].hostPrefix";
+
+/// The networks of one cluster, as `install-config.yaml` has them: what
+/// [`check_networks`] checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterNetworks {
+    pub machine_network: IpNetwork,
+    pub cluster_network: IpNetwork,
+    pub host_prefix: u8,
+    pub service_network: IpNetwork,
+    /// The hosts' addresses when known (each must lie in the machine network).
+    pub node_addresses: Vec<IpAddr>,
+}
 
 fn invalid(field: &'static str, value: impl ToString, reason: String) -> BootError {
     BootError::InvalidField {
@@ -123,6 +137,18 @@ fn same_family(field: &'static str, net: &IpNetwork, machine: &IpNetwork) -> Res
 /// Every rule above, in openshift-install's order (machine, service,
 /// cluster network, then the hosts); the first broken one is the error.
 pub(super) fn validate(ctx: &InstallConfig) -> Result<(), BootError> {
+    check_networks(&ClusterNetworks {
+        machine_network: ctx.machine_network,
+        cluster_network: ctx.cluster_network,
+        host_prefix: ctx.host_prefix,
+        service_network: ctx.service_network,
+        node_addresses: ctx.node_addresses.clone(),
+    })
+}
+
+/// [`validate`] for networks that do not come from an [`InstallConfig`]
+/// (the site file checks its own with it before any install-config exists).
+pub fn check_networks(ctx: &ClusterNetworks) -> Result<(), BootError> {
     let machine = &ctx.machine_network;
     let service = &ctx.service_network;
     let cluster = &ctx.cluster_network;
@@ -175,7 +201,7 @@ pub(super) fn validate(ctx: &InstallConfig) -> Result<(), BootError> {
     host_addresses(ctx)
 }
 
-fn host_prefix(ctx: &InstallConfig) -> Result<(), BootError> {
+fn host_prefix(ctx: &ClusterNetworks) -> Result<(), BootError> {
     let cluster = &ctx.cluster_network;
     let hp = ctx.host_prefix;
     let max_bits = max_prefix(cluster.ip());
@@ -220,7 +246,7 @@ fn host_prefix(ctx: &InstallConfig) -> Result<(), BootError> {
     Ok(())
 }
 
-fn host_addresses(ctx: &InstallConfig) -> Result<(), BootError> {
+fn host_addresses(ctx: &ClusterNetworks) -> Result<(), BootError> {
     let machine = &ctx.machine_network;
     for &addr in &ctx.node_addresses {
         let reason = if !machine.contains(addr) {
