@@ -289,6 +289,19 @@ async fn scenario(client: &NetNs, dir: &Path) {
     assert!(before.haproxy.is_some(), "started with its first service");
     assert_eq!(before.caddy, started.caddy, "files never reload Caddy");
 
+    // A batch is all or nothing: two MACs on one address refuse it whole.
+    let clash: Vec<DhcpReservation> = [(7u8, "worker-7"), (8, "worker-8")]
+        .into_iter()
+        .map(|(m, name)| DhcpReservation {
+            mac: mac(m),
+            ip: IpAddr::V4(ip4(20)),
+            hostname: name.parse().unwrap(),
+        })
+        .collect();
+    let e = site.reserve_many(&clash).await.unwrap_err().to_string();
+    assert!(e.contains("198.51.100.20 is already reserved"), "{e}");
+    assert_eq!(site.reservations().await.unwrap().len(), 2);
+
     // A frontend off the site's load balancer address is refused.
     let e = site
         .set_service(&LoadBalancerService {
