@@ -77,6 +77,18 @@ pub struct DhcpLease {
 #[async_trait]
 pub trait DhcpServer: Topology {
     async fn reserve(&self, reservation: &DhcpReservation) -> CapResult<Change>;
+    /// Reserves several at once: `Applied` when any changed. The default
+    /// calls [`DhcpServer::reserve`] for each; servers that reload per
+    /// change override it to write and reload once (all or nothing).
+    async fn reserve_many(&self, reservations: &[DhcpReservation]) -> CapResult<Change> {
+        let mut change = Change::Unchanged;
+        for r in reservations {
+            if self.reserve(r).await? == Change::Applied {
+                change = Change::Applied;
+            }
+        }
+        Ok(change)
+    }
     async fn release(&self, mac: &MacAddress) -> CapResult<Change>;
     async fn reservations(&self) -> CapResult<Vec<DhcpReservation>>;
     /// The current leases (reserved and dynamic); lines of the lease store
@@ -138,6 +150,18 @@ pub struct DnsRecord {
 pub trait DnsServer: Topology {
     /// Sets the one address of `record.name` (replacing another).
     async fn set_record(&self, record: &DnsRecord) -> CapResult<Change>;
+    /// Sets several records at once: `Applied` when any changed. The
+    /// default calls [`DnsServer::set_record`] for each; servers that
+    /// reload per change override it to write and reload once.
+    async fn set_records(&self, records: &[DnsRecord]) -> CapResult<Change> {
+        let mut change = Change::Unchanged;
+        for r in records {
+            if self.set_record(r).await? == Change::Applied {
+                change = Change::Applied;
+            }
+        }
+        Ok(change)
+    }
     async fn remove_record(&self, name: &DnsName) -> CapResult<Change>;
     async fn records(&self) -> CapResult<Vec<DnsRecord>>;
 }

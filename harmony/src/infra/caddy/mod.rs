@@ -154,8 +154,16 @@ impl Caddy {
         self.config.dir.join("access.log")
     }
 
-    fn log_path(&self) -> PathBuf {
+    /// Caddy's own log (its stdout and stderr).
+    pub fn log_path(&self) -> PathBuf {
         self.config.dir.join("caddy.log")
+    }
+
+    /// Caddy's pid while it runs.
+    pub async fn pid(&self) -> Option<u32> {
+        let mut guard = self.service.lock().await;
+        let s = guard.as_mut()?;
+        if s.is_running() { s.pid() } else { None }
     }
 
     /// The evidence source for `RebootConfirm::StartedPxe`.

@@ -665,6 +665,53 @@ fn clean(text: &str) -> String {
         .collect()
 }
 
+/// Why dnsmasq cannot take `r` next to `records`, if it cannot.
+fn check_reservation(
+    config: &DnsmasqConfig,
+    records: &SiteRecords,
+    r: &DhcpReservation,
+) -> Result<(), DnsmasqError> {
+    let refuse = |m: String| DnsmasqError::Rejected(m);
+    let IpAddr::V4(v4) = r.ip else {
+        return Err(refuse(format!(
+            "reservation for {}: {} is not IPv4 (dnsmasq serves DHCPv4 here)",
+            r.mac, r.ip
+        )));
+    };
+    let range = &config.dhcp_range;
+    if !range.subnet_contains(v4) {
+        return Err(refuse(format!(
+            "reservation for {}: {v4} is not on the subnet of {}/{}",
+            r.mac, range.start, range.netmask
+        )));
+    }
+    if let Some(other) = records
+        .reservations
+        .values()
+        .find(|o| o.ip == r.ip && o.mac != r.mac)
+    {
+        return Err(refuse(format!(
+            "reservation for {}: {} is already reserved for {}",
+            r.mac, r.ip, other.mac
+        )));
+    }
+    let name = r.hostname.as_str();
+    if let Some((_, domain)) = name.split_once('.')
+        && config.domain.as_ref().map(Hostname::as_str) != Some(domain)
+    {
+        return Err(refuse(format!(
+            "reservation for {}: host name {name} is not in the DHCP domain ({}); \
+             dnsmasq would drop it: give the short name",
+            r.mac,
+            config
+                .domain
+                .as_ref()
+                .map_or("none".to_string(), ToString::to_string)
+        )));
+    }
+    Ok(())
+}
+
 impl Topology for Dnsmasq {
     fn name(&self) -> &str {
         &self.name
@@ -680,49 +727,19 @@ impl DhcpServer for Dnsmasq {
     /// Refused: an IPv6 address, one off the range's subnet, one another
     /// MAC holds, a qualified host name outside the DHCP domain.
     async fn reserve(&self, r: &DhcpReservation) -> CapResult<Change> {
+        self.reserve_many(std::slice::from_ref(r)).await
+    }
+
+    /// All or nothing: each is checked as [`DhcpServer::reserve`] checks
+    /// one (against the others of the batch too), then the hosts file is
+    /// written and dnsmasq signalled once.
+    async fn reserve_many(&self, reservations: &[DhcpReservation]) -> CapResult<Change> {
         let mut inner = self.inner.lock().await;
-        let refuse = |m: String| -> CapabilityError { DnsmasqError::Rejected(m).into() };
-        let IpAddr::V4(v4) = r.ip else {
-            return Err(refuse(format!(
-                "reservation for {}: {} is not IPv4 (dnsmasq serves DHCPv4 here)",
-                r.mac, r.ip
-            )));
-        };
-        let range = &inner.config.dhcp_range;
-        if !range.subnet_contains(v4) {
-            return Err(refuse(format!(
-                "reservation for {}: {v4} is not on the subnet of {}/{}",
-                r.mac, range.start, range.netmask
-            )));
-        }
-        if let Some(other) = inner
-            .records
-            .reservations
-            .values()
-            .find(|o| o.ip == r.ip && o.mac != r.mac)
-        {
-            return Err(refuse(format!(
-                "reservation for {}: {} is already reserved for {}",
-                r.mac, r.ip, other.mac
-            )));
-        }
-        let name = r.hostname.as_str();
-        if let Some((_, domain)) = name.split_once('.')
-            && inner.config.domain.as_ref().map(Hostname::as_str) != Some(domain)
-        {
-            return Err(refuse(format!(
-                "reservation for {}: host name {name} is not in the DHCP domain ({}); \
-                 dnsmasq would drop it: give the short name",
-                r.mac,
-                inner
-                    .config
-                    .domain
-                    .as_ref()
-                    .map_or("none".to_string(), ToString::to_string)
-            )));
-        }
         let mut records = inner.records.clone();
-        records.reservations.insert(r.mac, r.clone());
+        for r in reservations {
+            check_reservation(&inner.config, &records, r)?;
+            records.reservations.insert(r.mac, r.clone());
+        }
         Ok(self.apply(&mut inner, records).await?)
     }
 
@@ -746,12 +763,19 @@ impl DhcpServer for Dnsmasq {
 #[async_trait]
 impl DnsServer for Dnsmasq {
     async fn set_record(&self, record: &DnsRecord) -> CapResult<Change> {
+        self.set_records(std::slice::from_ref(record)).await
+    }
+
+    /// Written and signalled once (a restart when a wildcard changed).
+    async fn set_records(&self, new: &[DnsRecord]) -> CapResult<Change> {
         let mut inner = self.inner.lock().await;
         let mut records = inner.records.clone();
-        match &record.name {
-            DnsName::Exact(h) => records.hosts.insert(h.clone(), record.ip),
-            DnsName::Wildcard(h) => records.wildcards.insert(h.clone(), record.ip),
-        };
+        for record in new {
+            match &record.name {
+                DnsName::Exact(h) => records.hosts.insert(h.clone(), record.ip),
+                DnsName::Wildcard(h) => records.wildcards.insert(h.clone(), record.ip),
+            };
+        }
         Ok(self.apply(&mut inner, records).await?)
     }
 
