@@ -231,6 +231,23 @@ impl OpnSenseClient {
         }
     }
 
+    /// Deletes each item (`del_*` endpoints) and, when any was there,
+    /// applies with `reconfigure`: `true` when something changed.
+    pub async fn delete_all_then_apply(
+        &self,
+        endpoints: impl IntoIterator<Item = String>,
+        reconfigure: &str,
+    ) -> Result<bool, OpnSenseError> {
+        let mut changed = false;
+        for endpoint in endpoints {
+            changed |= self.delete(&endpoint).await?;
+        }
+        if changed {
+            self.reconfigure(reconfigure).await?;
+        }
+        Ok(changed)
+    }
+
     /// `POST /api/<module>/service/reconfigure` (or the given endpoint):
     /// pushes `config.xml` to the running service; `{"status":"ok"}`.
     pub async fn reconfigure(&self, endpoint: &str) -> Result<(), OpnSenseError> {

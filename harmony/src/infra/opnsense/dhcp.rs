@@ -219,19 +219,21 @@ impl DhcpServer for OpnSenseSite {
         let c = cap("dhcp");
         let mac = mac.to_string();
         let rows = self.hosts().await.map_err(&c)?;
-        let mut changed = false;
-        for h in rows.iter().filter(|h| h.macs.contains(&mac)) {
-            changed |= self
-                .client
-                .delete(&format!("dnsmasq/settings/del_host/{}", h.uuid))
-                .await
-                .map_err(&c)?;
-        }
-        if !changed {
-            return Ok(Change::Unchanged);
-        }
-        self.client.reconfigure(RECONFIGURE).await.map_err(&c)?;
-        Ok(Change::Applied)
+        let doomed: Vec<String> = rows
+            .iter()
+            .filter(|h| h.macs.contains(&mac))
+            .map(|h| format!("dnsmasq/settings/del_host/{}", h.uuid))
+            .collect();
+        let changed = self
+            .client
+            .delete_all_then_apply(doomed, RECONFIGURE)
+            .await
+            .map_err(&c)?;
+        Ok(if changed {
+            Change::Applied
+        } else {
+            Change::Unchanged
+        })
     }
 
     /// Host items with one MAC, one IP and a valid name; others (DNS-only

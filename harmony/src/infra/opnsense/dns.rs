@@ -113,25 +113,22 @@ impl DnsServer for OpnSenseSite {
     async fn remove_record(&self, name: &DnsName) -> CapResult<Change> {
         let c = cap("dns");
         let host = exact(name)?;
-        let mut changed = false;
-        for o in self
-            .overrides()
-            .await
-            .map_err(&c)?
+        let rows = self.overrides().await.map_err(&c)?;
+        let doomed: Vec<String> = rows
             .iter()
             .filter(|o| o.name == host.as_str())
-        {
-            changed |= self
-                .client
-                .delete(&format!("unbound/settings/del_host_override/{}", o.uuid))
-                .await
-                .map_err(&c)?;
-        }
-        if !changed {
-            return Ok(Change::Unchanged);
-        }
-        self.client.reconfigure(RECONFIGURE).await.map_err(&c)?;
-        Ok(Change::Applied)
+            .map(|o| format!("unbound/settings/del_host_override/{}", o.uuid))
+            .collect();
+        let changed = self
+            .client
+            .delete_all_then_apply(doomed, RECONFIGURE)
+            .await
+            .map_err(&c)?;
+        Ok(if changed {
+            Change::Applied
+        } else {
+            Change::Unchanged
+        })
     }
 
     async fn records(&self) -> CapResult<Vec<DnsRecord>> {
