@@ -23,6 +23,17 @@ pub enum Change {
     Unchanged,
 }
 
+impl Change {
+    /// `Applied` when `changed`, else `Unchanged`.
+    pub fn applied_if(changed: bool) -> Self {
+        if changed {
+            Self::Applied
+        } else {
+            Self::Unchanged
+        }
+    }
+}
+
 /// A capability failed against the real system.
 #[derive(Debug, thiserror::Error)]
 #[error("{capability}: {message}")]

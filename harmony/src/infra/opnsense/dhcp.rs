@@ -229,11 +229,7 @@ impl DhcpServer for OpnSenseSite {
             .delete_all_then_apply(doomed, RECONFIGURE)
             .await
             .map_err(&c)?;
-        Ok(if changed {
-            Change::Applied
-        } else {
-            Change::Unchanged
-        })
+        Ok(Change::applied_if(changed))
     }
 
     /// Host items with one MAC, one IP and a valid name; others (DNS-only

@@ -124,11 +124,7 @@ impl DnsServer for OpnSenseSite {
             .delete_all_then_apply(doomed, RECONFIGURE)
             .await
             .map_err(&c)?;
-        Ok(if changed {
-            Change::Applied
-        } else {
-            Change::Unchanged
-        })
+        Ok(Change::applied_if(changed))
     }
 
     async fn records(&self) -> CapResult<Vec<DnsRecord>> {
