@@ -13,6 +13,10 @@
 //! free part of the table, and waits for each to end (refused, accepted or
 //! `EHOSTUNREACH` when resolution fails) instead of timing out early.
 //!
+//! The free room is measured once, when the scan starts: another process
+//! (or another scan) filling the table meanwhile can still overflow it; the
+//! reserve kept for the machine's own traffic absorbs some of that.
+//!
 //! Routed destinations and loopback need no entry per address: no limit.
 //!
 //! [`ethernet_links`] names the directly attached IPv4 Ethernet subnets with
