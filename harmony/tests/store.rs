@@ -494,6 +494,45 @@ fn corrupted_rows_are_errors_naming_the_row() {
 }
 
 #[test]
+fn addresses_are_the_hosts_last_addresses_and_a_bad_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    assert!(s.addresses().unwrap().is_empty());
+    let a = host(1, "10.0.0.1");
+    let b = host(2, "10.0.0.2");
+    s.upsert_discovered(&a, t(0)).unwrap();
+    s.upsert_discovered(&b, t(0)).unwrap();
+    // b moves: its last address counts, not its first.
+    s.upsert_discovered(&host(2, "10.0.0.9"), t(1)).unwrap();
+    let mut got = s.addresses().unwrap();
+    got.sort();
+    let mut want: Vec<std::net::IpAddr> = s.hosts().unwrap().iter().map(|h| h.ip).collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(
+        got,
+        vec![
+            "10.0.0.1".parse::<std::net::IpAddr>().unwrap(),
+            "10.0.0.9".parse().unwrap()
+        ]
+    );
+
+    let conn = raw(&s);
+    conn.execute(
+        "UPDATE hosts SET ip = 'not-an-ip' WHERE host_id = ?1",
+        [b.id.as_str()],
+    )
+    .unwrap();
+    let RepositoryError::Backend(msg) = s.addresses().unwrap_err() else {
+        panic!("not a backend error")
+    };
+    assert!(
+        msg.contains("not-an-ip") && msg.contains("corrupted row"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn upsert_many_matches_one_by_one() {
     let dir = tempfile::tempdir().unwrap();
     let s1 = SqliteStore::open(&dir.path().join("a.sqlite3")).unwrap();

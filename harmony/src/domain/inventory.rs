@@ -215,6 +215,12 @@ pub trait InventoryRepository: Send + Sync + std::fmt::Debug {
     fn host(&self, id: &HostId) -> Result<Option<HostRecord>, RepositoryError>;
     /// All hosts, unassigned first, then by role and IP.
     fn hosts(&self) -> Result<Vec<HostRecord>, RepositoryError>;
+    /// The last address of every host, in no particular order: what
+    /// counting the hosts of a network needs, without reading their
+    /// documents.
+    fn addresses(&self) -> Result<Vec<std::net::IpAddr>, RepositoryError> {
+        Ok(self.hosts()?.into_iter().map(|h| h.ip).collect())
+    }
     /// Sets (or clears) the role and host name; moves the phase between
     /// `discovered` and `role-assigned` accordingly.
     fn assign(

@@ -28,7 +28,7 @@ use std::collections::BTreeSet;
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::socket::{setsockopt, sockopt};
@@ -40,7 +40,9 @@ use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 /// IPv4 header (20, no options) + TCP header (20, no options).
 const PACKET_LEN: usize = 40;
 /// How often the reader looks at the clock and the stop flag.
-const READ_TIMEOUT: Duration = Duration::from_millis(20);
+const READ_TIMEOUT: Duration = Duration::from_millis(5);
+/// Targets a sender thread takes at a time from the shared list.
+const SEND_BLOCK: usize = 256;
 /// Receive buffer asked for (forced when we may: root); SYN-ACKs wait
 /// there while the sender runs.
 const RECV_BUFFER: usize = 32 << 20;
@@ -107,7 +109,9 @@ impl SynSweep {
                 port,
                 rate: None,
                 rounds: 1,
-                quiet: Duration::from_millis(50),
+                // Each SYN's answer is queued before its send returns:
+                // the silence only covers a late scheduler.
+                quiet: Duration::from_millis(10),
             }
         } else {
             Self {
@@ -145,7 +149,7 @@ impl SynSweep {
             .as_socket()
             .map(|a| a.port())
             .ok_or_else(|| SynSweepError::Socket(io::Error::other("no local port")))?;
-        let raw = raw_socket(self.port, sport)?;
+        let raw = raw_socket(source, self.port, sport)?;
 
         let wanted: BTreeSet<Ipv4Addr> = targets.iter().copied().collect();
         let answered = Mutex::new(BTreeSet::new());
@@ -239,11 +243,12 @@ impl SynSweep {
                 .map_or(1, |n| n.get())
                 .clamp(1, MAX_SENDERS),
         };
-        let chunk = todo.len().div_ceil(senders).max(1);
+        // Senders take blocks from one list, so none idles while another
+        // still has a backlog.
+        let next = AtomicUsize::new(0);
         let results: Vec<(u64, Option<io::Error>)> = std::thread::scope(|s| {
-            let handles: Vec<_> = todo
-                .chunks(chunk)
-                .map(|part| s.spawn(move || self.send_chunk(raw, source, sport, part)))
+            let handles: Vec<_> = (0..senders.min(todo.len()))
+                .map(|_| s.spawn(|| self.send_blocks(raw, source, sport, todo, &next)))
                 .collect();
             handles
                 .into_iter()
@@ -265,44 +270,57 @@ impl SynSweep {
         }
     }
 
-    /// Sends one SYN to each of `part`, paced to the rate; how many went
-    /// out and the last error.
-    fn send_chunk(
+    /// Sends one SYN to each target of the blocks of `todo` it takes from
+    /// `next`, paced to the rate (one sender then: the pace is over the
+    /// whole list); how many went out and the last error.
+    fn send_blocks(
         &self,
         raw: &Socket,
         source: Ipv4Addr,
         sport: u16,
-        part: &[Ipv4Addr],
+        todo: &[Ipv4Addr],
+        next: &AtomicUsize,
     ) -> (u64, Option<io::Error>) {
         let started = Instant::now();
         let mut packet = [0u8; PACKET_LEN];
         let (mut sent, mut last_error) = (0u64, None);
-        for (i, target) in part.iter().enumerate() {
-            if let Some(rate) = self.rate
-                && i % 16 == 0
-            {
-                let due = Duration::from_micros(i as u64 * 1_000_000 / u64::from(rate.max(1)));
-                if let Some(wait) = due.checked_sub(started.elapsed()) {
-                    std::thread::sleep(wait);
-                }
+        // Bounded: every turn takes a block, and the list is finite.
+        loop {
+            let first = next.fetch_add(SEND_BLOCK, Ordering::Relaxed);
+            let Some(block) = todo.get(first..(first + SEND_BLOCK).min(todo.len())) else {
+                break;
+            };
+            if block.is_empty() {
+                break;
             }
-            syn_packet(
-                &mut packet,
-                source,
-                sport,
-                *target,
-                self.port,
-                u32::from(*target),
-            );
-            let to = SocketAddr::V4(SocketAddrV4::new(*target, 0));
-            match raw.send_to(&packet, &to.into()) {
-                Ok(_) => sent += 1,
-                Err(e) if e.raw_os_error() == Some(105) => {
-                    // ENOBUFS: let the queue drain, then go on.
-                    std::thread::sleep(Duration::from_millis(1));
-                    last_error = Some(e);
+            for (k, target) in block.iter().enumerate() {
+                let i = first + k;
+                if let Some(rate) = self.rate
+                    && i.is_multiple_of(16)
+                {
+                    let due = Duration::from_micros(i as u64 * 1_000_000 / u64::from(rate.max(1)));
+                    if let Some(wait) = due.checked_sub(started.elapsed()) {
+                        std::thread::sleep(wait);
+                    }
                 }
-                Err(e) => last_error = Some(e),
+                syn_packet(
+                    &mut packet,
+                    source,
+                    sport,
+                    *target,
+                    self.port,
+                    u32::from(*target),
+                );
+                let to = SocketAddr::V4(SocketAddrV4::new(*target, 0));
+                match raw.send_to(&packet, &to.into()) {
+                    Ok(_) => sent += 1,
+                    Err(e) if e.raw_os_error() == Some(105) => {
+                        // ENOBUFS: let the queue drain, then go on.
+                        std::thread::sleep(Duration::from_millis(1));
+                        last_error = Some(e);
+                    }
+                    Err(e) => last_error = Some(e),
+                }
             }
         }
         (sent, last_error)
@@ -323,7 +341,9 @@ fn source_for(target: Ipv4Addr) -> Result<Ipv4Addr, SynSweepError> {
 
 /// The raw socket: we write the IP header, a filter passes only SYN-ACKs
 /// from `port` to `sport`, drops are reported, the receive buffer is large.
-fn raw_socket(port: u16, sport: u16) -> Result<Socket, SynSweepError> {
+/// Bound to `source`, it is not even offered the segments addressed to
+/// others (on loopback: every SYN we send).
+fn raw_socket(source: Ipv4Addr, port: u16, sport: u16) -> Result<Socket, SynSweepError> {
     let raw = match Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::TCP)) {
         Ok(s) => s,
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
@@ -332,6 +352,8 @@ fn raw_socket(port: u16, sport: u16) -> Result<Socket, SynSweepError> {
         Err(e) => return Err(SynSweepError::Socket(e)),
     };
     raw.set_header_included_v4(true)
+        .map_err(SynSweepError::Socket)?;
+    raw.bind(&SocketAddr::V4(SocketAddrV4::new(source, 0)).into())
         .map_err(SynSweepError::Socket)?;
     raw.attach_filter(&syn_ack_filter(port, sport))
         .map_err(SynSweepError::Socket)?;

@@ -425,6 +425,33 @@ pub(super) fn list(conn: &Connection, path: &Path) -> Result<Vec<HostRecord>, St
     Ok(out)
 }
 
+/// The last address of every host (see
+/// [`crate::domain::InventoryRepository::addresses`]); a row whose
+/// address does not parse is reported as corrupt, as [`list`] would.
+pub(super) fn addresses(conn: &Connection, path: &Path) -> Result<Vec<IpAddr>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT rowid, ip FROM hosts")
+        .ctx(path, "list host addresses")?;
+    let mut rows = stmt.query([]).ctx(path, "list host addresses")?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().ctx(path, "list host addresses")? {
+        let rowid: i64 = row.get(0).ctx(path, "list host addresses")?;
+        let ip: Option<String> = row.get(1).ok();
+        let parsed = ip.as_deref().map(str::parse::<IpAddr>);
+        match parsed {
+            Some(Ok(ip)) => out.push(ip),
+            _ => {
+                return Err(StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    row: format!("hosts rowid={rowid}"),
+                    reason: format!("column ip: {ip:?} is not an address"),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Sets (or clears) the role and host name (see
 /// [`crate::domain::InventoryRepository::assign`]).
 pub(super) fn assign(

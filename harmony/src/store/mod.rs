@@ -357,6 +357,11 @@ impl InventoryRepository for SqliteStore {
         Ok(hosts::list(&conn, &self.path)?)
     }
 
+    fn addresses(&self) -> Result<Vec<std::net::IpAddr>, RepositoryError> {
+        let conn = self.lock();
+        Ok(hosts::addresses(&conn, &self.path)?)
+    }
+
     fn assign(
         &self,
         id: &HostId,

@@ -266,10 +266,10 @@ impl OKDSetup01Inventory {
     async fn known_hosts(&self, inventory: &Inventory) -> Result<usize, InterpretError> {
         let repo = inventory.repository().clone();
         let network = self.network;
-        tokio::task::spawn_blocking(move || repo.hosts())
+        tokio::task::spawn_blocking(move || repo.addresses())
             .await
             .map_err(|e| InterpretError::new(NAME, "read inventory", e.to_string()))?
-            .map(|hosts| hosts.iter().filter(|h| network.contains(h.ip)).count())
+            .map(|ips| ips.into_iter().filter(|ip| network.contains(*ip)).count())
             .map_err(|e| InterpretError::new(NAME, "read inventory", e.to_string()).with_source(e))
     }
 }
