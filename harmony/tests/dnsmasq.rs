@@ -9,6 +9,8 @@
 
 #[path = "../../harmony-inventory-agent/tests/support/netns.rs"]
 mod netns;
+#[path = "support/site_lan.rs"]
+mod site_lan;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -23,18 +25,9 @@ use harmony::domain::{
 use harmony::infra::dnsmasq::config::{self, SiteRecords};
 use harmony::infra::dnsmasq::{DhcpRange, Dnsmasq, DnsmasqConfig, DnsmasqError};
 use netns::NetNs;
+use site_lan::{DOMAIN, SERVER_IF, boot_file, ip4, open_tempdir};
 
 const IPXE_DIR: &str = "/usr/lib/ipxe";
-const DOMAIN: &str = "ocp.example.com";
-const SERVER_IF: &str = "srv0";
-const CLIENT_IF: &str = "cli0";
-/// The client namespace's own address for TFTP and DNS (outside the range).
-const CLIENT_STATIC: &str = "198.51.100.99";
-
-fn ip4(last: u8) -> Ipv4Addr {
-    Ipv4Addr::new(198, 51, 100, last)
-}
-
 fn ip(last: u8) -> IpAddr {
     IpAddr::V4(ip4(last))
 }
@@ -73,15 +66,6 @@ fn site_config(dir: &Path, netns: Option<&str>) -> DnsmasqConfig {
     c
 }
 
-/// dnsmasq's directory must be searchable by `nobody` (dnsmasq drops its
-/// privileges): a temp dir is 0700.
-fn open_tempdir() -> tempfile::TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let d = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    d
-}
-
 /// Two namespaces on a veth pair: A (`srv0`, 198.51.100.1/24) for dnsmasq,
 /// B (`cli0`) for the clients. dnsmasq is declared first: it stops before
 /// the namespaces go.
@@ -97,15 +81,7 @@ impl Lab {
     async fn new(test: &str) -> Option<Lab> {
         let server = NetNs::new_or_skip("dmsrv", test)?;
         let client = NetNs::new("dmcli").unwrap();
-        server.ip_ok(&[
-            "link", "add", "name", SERVER_IF, "type", "veth", "peer", "name", CLIENT_IF,
-        ]);
-        server.move_link(CLIENT_IF, &client).unwrap();
-        server.ip_ok(&["addr", "add", "198.51.100.1/24", "dev", SERVER_IF]);
-        server.ip_ok(&["link", "set", "dev", SERVER_IF, "up"]);
-        server.ip_ok(&["link", "set", "dev", "lo", "up"]);
-        client.ip_ok(&["link", "set", "dev", CLIENT_IF, "up"]);
-        client.ip_ok(&["link", "set", "dev", "lo", "up"]);
+        site_lan::link(&server, &client);
         let dir = open_tempdir();
         let dnsmasq = Dnsmasq::start(site_config(
             &dir.path().join("dnsmasq"),
@@ -128,70 +104,17 @@ impl Lab {
     /// One DHCP exchange from namespace B with `mac` and extra `udhcpc`
     /// options; what the client's script saw on `bound`.
     fn dhcp(&self, mac: MacAddress, extra: &[&str]) -> BTreeMap<String, String> {
-        let m = mac.to_string();
-        self.client
-            .ip_ok(&["link", "set", "dev", CLIENT_IF, "address", &m]);
-        let out = self
-            .dir
-            .path()
-            .join(format!("dhcp-{}.env", mac.hyphenated()));
-        let _ = std::fs::remove_file(&out);
-        let script = self.dir.path().join("udhcpc.sh");
-        std::fs::write(
-            &script,
-            "#!/bin/sh\n[ \"$1\" = bound ] || exit 0\n\
-             { echo \"ip=$ip\"; echo \"hostname=$hostname\"; echo \"boot_file=$boot_file\"; \
-             echo \"bootfile=$bootfile\"; echo \"siaddr=$siaddr\"; echo \"domain=$domain\"; } > \"$OUT\"\n",
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let status = Command::new("timeout")
-            .args(["30", "ip", "netns", "exec", self.client.name()])
-            .args([
-                "udhcpc", "-f", "-q", "-n", "-t", "5", "-T", "1", "-i", CLIENT_IF, "-s",
-            ])
-            .arg(&script)
-            .args(extra)
-            .env("OUT", &out)
-            .output()
-            .unwrap();
-        assert!(
-            status.status.success(),
-            "udhcpc {extra:?}: {}",
-            String::from_utf8_lossy(&status.stderr)
-        );
-        let text = std::fs::read_to_string(&out).unwrap();
-        text.lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        site_lan::dhcp(&self.client, self.dir.path(), mac, extra)
     }
 
     /// Gives namespace B an address of its own (for TFTP and DNS).
     fn client_address(&self) {
-        self.client.ip_ok(&[
-            "addr",
-            "replace",
-            &format!("{CLIENT_STATIC}/24"),
-            "dev",
-            CLIENT_IF,
-        ]);
+        site_lan::client_address(&self.client);
     }
 
     /// `dig +short` from namespace B against dnsmasq.
     fn dig(&self, args: &[&str]) -> String {
-        self.client
-            .exec(
-                &[
-                    &["dig", "+short", "+time=2", "+tries=2", "@198.51.100.1"],
-                    args,
-                ]
-                .concat(),
-            )
-            .unwrap()
-            .trim()
-            .to_string()
+        site_lan::dig(&self.client, args)
     }
 
     fn log_len(&self) -> u64 {
@@ -201,14 +124,6 @@ impl Lab {
     fn lease_file(&self) -> String {
         std::fs::read_to_string(&self.dnsmasq.layout().leases).unwrap_or_default()
     }
-}
-
-/// The boot file the client got, from the BOOTP field or option 67.
-fn boot_file(env: &BTreeMap<String, String>) -> &str {
-    [&env["boot_file"], &env["bootfile"]]
-        .into_iter()
-        .find(|s| !s.is_empty())
-        .map_or("", |s| s.as_str())
 }
 
 fn ipxe_installed() {

@@ -9,11 +9,12 @@
 
 #[path = "../../harmony-inventory-agent/tests/support/netns.rs"]
 mod netns;
+#[path = "support/site_lan.rs"]
+mod site_lan;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use harmony::domain::{
@@ -24,15 +25,7 @@ use harmony::infra::dnsmasq::DhcpRange;
 use harmony::infra::linux_site::{LinuxSiteConfig, LinuxSiteTopology, SiteService};
 use harmony::modules::boot::per_mac_ipxe_path;
 use netns::NetNs;
-
-const SERVER_IF: &str = "srv0";
-const CLIENT_IF: &str = "cli0";
-const DOMAIN: &str = "ocp.example.com";
-const CLIENT_STATIC: &str = "198.51.100.99";
-
-fn ip4(last: u8) -> Ipv4Addr {
-    Ipv4Addr::new(198, 51, 100, last)
-}
+use site_lan::{CLIENT_STATIC, DOMAIN, SERVER_IF, boot_file, ip4, open_tempdir};
 
 fn mac(last: u8) -> MacAddress {
     format!("02:00:00:00:01:{last:02x}").parse().unwrap()
@@ -62,60 +55,9 @@ fn site_config(dir: &Path) -> LinuxSiteConfig {
     c
 }
 
-/// dnsmasq reads its files after dropping its privileges: a temp dir is 0700.
-fn open_tempdir() -> tempfile::TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let d = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    d
-}
-
-/// One DHCP exchange from namespace B as an iPXE client with `mac`: what
-/// udhcpc's script saw on `bound`.
+/// One DHCP exchange from namespace B as an iPXE client with `mac`.
 fn dhcp_ipxe(client: &NetNs, dir: &Path, mac: MacAddress) -> BTreeMap<String, String> {
-    client.ip_ok(&["link", "set", "dev", CLIENT_IF, "address", &mac.to_string()]);
-    let out = dir.join(format!("dhcp-{}.env", mac.hyphenated()));
-    let _ = std::fs::remove_file(&out);
-    let script = dir.join("udhcpc.sh");
-    std::fs::write(
-        &script,
-        "#!/bin/sh\n[ \"$1\" = bound ] || exit 0\n\
-         { echo \"ip=$ip\"; echo \"hostname=$hostname\"; echo \"boot_file=$boot_file\"; \
-         echo \"bootfile=$bootfile\"; } > \"$OUT\"\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let status = Command::new("timeout")
-        .args(["30", "ip", "netns", "exec", client.name()])
-        .args([
-            "udhcpc", "-f", "-q", "-n", "-t", "5", "-T", "1", "-i", CLIENT_IF, "-s",
-        ])
-        .arg(&script)
-        // Arch x86-64 UEFI and user class "iPXE", as iPXE sends them.
-        .args(["-x", "0x5d:0007", "-x", "0x4d:69505845"])
-        .env("OUT", &out)
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "udhcpc: {}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-    std::fs::read_to_string(&out)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn boot_file(env: &BTreeMap<String, String>) -> String {
-    [&env["boot_file"], &env["bootfile"]]
-        .into_iter()
-        .find(|s| !s.is_empty())
-        .cloned()
-        .unwrap_or_default()
+    site_lan::dhcp(client, dir, mac, &site_lan::IPXE_CLIENT)
 }
 
 fn curl(client: &NetNs, url: &str) -> String {
@@ -125,18 +67,7 @@ fn curl(client: &NetNs, url: &str) -> String {
 }
 
 fn dig(client: &NetNs, name: &str) -> String {
-    client
-        .exec(&[
-            "dig",
-            "+short",
-            "+time=2",
-            "+tries=2",
-            "@198.51.100.1",
-            name,
-        ])
-        .unwrap()
-        .trim()
-        .to_string()
+    site_lan::dig(client, &[name])
 }
 
 fn log_len(path: &Path) -> u64 {
@@ -322,13 +253,7 @@ async fn scenario(client: &NetNs, dir: &Path) {
     assert_eq!(got["hostname"], "master-0", "{got:?}");
     let url = boot_file(&got);
     assert_eq!(url, "http://198.51.100.1:8080/default.ipxe");
-    client.ip_ok(&[
-        "addr",
-        "replace",
-        &format!("{CLIENT_STATIC}/24"),
-        "dev",
-        CLIENT_IF,
-    ]);
+    site_lan::client_address(client);
     // That URL through Caddy, then the per-MAC script it chains to (the
     // MAC substituted as iPXE does).
     let default = curl(client, &url);
@@ -426,15 +351,7 @@ fn a_reserved_host_gets_its_address_script_and_name_then_noop_restart_and_stop()
         return;
     };
     let client = NetNs::new("lscli").unwrap();
-    server.ip_ok(&[
-        "link", "add", "name", SERVER_IF, "type", "veth", "peer", "name", CLIENT_IF,
-    ]);
-    server.move_link(CLIENT_IF, &client).unwrap();
-    server.ip_ok(&["addr", "add", "198.51.100.1/24", "dev", SERVER_IF]);
-    server.ip_ok(&["link", "set", "dev", SERVER_IF, "up"]);
-    server.ip_ok(&["link", "set", "dev", "lo", "up"]);
-    client.ip_ok(&["link", "set", "dev", CLIENT_IF, "up"]);
-    client.ip_ok(&["link", "set", "dev", "lo", "up"]);
+    site_lan::link(&server, &client);
     let dir = open_tempdir();
     // A dedicated thread in namespace A runs the site; it ends (and the
     // site with it) before the namespaces are deleted.
