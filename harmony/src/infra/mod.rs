@@ -1,9 +1,12 @@
 //! Capabilities implemented against real systems. One module per system;
 //! each is the only place that knows that system's syntax.
 
+pub mod aoscx;
 pub mod arp_sweep;
 pub mod caddy;
+pub mod cisco;
 pub mod digest_cache;
+pub mod device_login;
 pub mod dnsmasq;
 pub mod fakes;
 pub mod fs;

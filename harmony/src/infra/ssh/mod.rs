@@ -23,6 +23,7 @@ use russh::keys::PrivateKey;
 
 pub use command::DEFAULT_REBOOT_COMMAND;
 pub use reboot::ssh_answers;
+pub(crate) use session::host_key;
 use session::Ended;
 
 use crate::domain::{

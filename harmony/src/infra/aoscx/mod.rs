@@ -1,0 +1,1 @@
+//! Aruba AOS-CX switches over REST.
