@@ -113,6 +113,15 @@ pub struct CliSession {
     pending: Vec<u8>,
 }
 
+/// A device's message for an error: printable ASCII kept (quotes too:
+/// `'^' marker`), anything else `?`, at most `max` characters.
+fn printable(s: &str, max: usize) -> String {
+    s.chars()
+        .take(max)
+        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .collect()
+}
+
 impl std::fmt::Debug for CliSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CliSession")
@@ -324,7 +333,7 @@ impl CliSession {
         if let Some(err) = lines.iter().find(|l| l.trim_start().starts_with('%')) {
             return Err(CliError::Refused {
                 command: line.to_string(),
-                message: SafeText::bounded(err.trim(), 200).to_string(),
+                message: printable(err.trim(), 200),
             });
         }
         let mut out = lines.join("\n");

@@ -494,7 +494,7 @@ Gi1/0/2;reload   x        connected    8          a-full a-1000 x\n";
         let ios = "Group  Port-channel  Protocol    Ports\n\
 ------+-------------+-----------+-----------------------------------------------\n\
 1      Po1(SU)         LACP      Te6/4(P)       Te3/5(P)       Te9/4(P)       \n\
-                                 Te5/5(P)       \n\
+\x20                                Te5/5(P)       \n\
 3      Po3(SU)         LACP      Te4/2(P)       Te2/2(P)       \n\
 10     Po10(RU)        LACP      Te0/0/2(bndl)  Te0/0/3(susp)\n";
         let g = parse_channel_summary(ios).unwrap();
@@ -508,7 +508,7 @@ Gi1/0/2;reload   x        connected    8          a-full a-1000 x\n";
 131   Po131(SU)   Eth      LACP      Eth1/1(P)\n\
 136   Po136(SD)   Eth      LACP      Eth1/6(D)\n\
 811   Po811(RU)   Eth      LACP      Eth15/8(P)   Eth15/28(P)  Eth16/8(P)\n\
-                                     Eth16/28(P)\n";
+\x20                                    Eth16/28(P)\n";
         let g = parse_channel_summary(nxos).unwrap();
         assert_eq!(g.len(), 3);
         assert_eq!(g[1].members[0].port, port("Eth1/6"));
