@@ -266,7 +266,7 @@ impl AosCxSwitch {
     ) -> Restore {
         let mut errors = Vec::new();
         if let Some(lag) = created
-            && let Err(e) = s.call(Method::DELETE, &one(lag), None, &[204]).await
+            && let Err(e) = s.call(Method::DELETE, &one(lag), None, &[204, 404]).await
         {
             errors.push(e.to_string());
         }
