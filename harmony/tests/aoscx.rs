@@ -52,7 +52,15 @@ struct State {
 }
 
 const WRITABLE: &[&str] = &[
-    "admin", "description", "vlan_mode", "vlan_tag", "vlan_trunks", "routing", "other_config", "lacp", "interfaces",
+    "admin",
+    "description",
+    "vlan_mode",
+    "vlan_tag",
+    "vlan_trunks",
+    "routing",
+    "other_config",
+    "lacp",
+    "interfaces",
 ];
 
 fn writable(obj: &Value) -> Value {
@@ -145,14 +153,17 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut sock: S, st: Arc<Mutex<Sta
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     let h = |k: &str| headers.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
-    let len: usize = h("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let len: usize = h("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     while buf.len() < head_end + len {
         match sock.read(&mut chunk).await {
             Ok(0) | Err(_) => return,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
-    let body = (len > 0).then(|| String::from_utf8_lossy(&buf[head_end..head_end + len]).to_string());
+    let body =
+        (len > 0).then(|| String::from_utf8_lossy(&buf[head_end..head_end + len]).to_string());
     let hang = {
         let mut s = st.lock().unwrap();
         s.log.push(Req {
@@ -182,12 +193,16 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut sock: S, st: Arc<Mutex<Sta
             } else if body.as_deref() == Some(want.as_str())
                 && h("content-type").as_deref() == Some("application/x-www-form-urlencoded")
             {
-                extra = format!("Set-Cookie: {COOKIE}; Path=/; Secure; HttpOnly\r\nX-Csrf-Token: {CSRF}\r\n");
+                extra = format!(
+                    "Set-Cookie: {COOKIE}; Path=/; Secure; HttpOnly\r\nX-Csrf-Token: {CSRF}\r\n"
+                );
                 (200, String::new())
             } else {
                 (401, "Login failed: incorrect username or password".into())
             }
-        } else if h("cookie").as_deref() != Some(COOKIE) || h("x-csrf-token").as_deref() != Some(CSRF) {
+        } else if h("cookie").as_deref() != Some(COOKIE)
+            || h("x-csrf-token").as_deref() != Some(CSRF)
+        {
             (401, "Unauthorized".into())
         } else {
             answer(&mut s, &method, &path, body.as_deref())
@@ -216,8 +231,12 @@ fn pki() -> Pki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "Harmony test switch CA");
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    ca.distinguished_name
+        .push(DnType::CommonName, "Harmony test switch CA");
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
     let issuer = Issuer::new(ca, ca_key);
     let key = KeyPair::generate().unwrap();
@@ -234,7 +253,10 @@ fn pki() -> Pki {
             rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
         )
         .unwrap();
-    Pki { ca_pem, server: Arc::new(server) }
+    Pki {
+        ca_pem,
+        server: Arc::new(server),
+    }
 }
 
 struct Env {
@@ -249,7 +271,10 @@ impl Env {
     }
     /// Method and path of each request.
     fn calls(&self) -> Vec<String> {
-        self.log().into_iter().map(|r| format!("{} {}", r.method, r.path)).collect()
+        self.log()
+            .into_iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
     }
     fn with(&self, f: impl FnOnce(&mut State)) {
         f(&mut self.state.lock().unwrap())
@@ -311,7 +336,11 @@ async fn env() -> Env {
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, &p.ca_pem).unwrap();
     let login_file = dir.path().join("login");
-    std::fs::write(&login_file, format!("username={USER}\npassword={PASSWORD}\n")).unwrap();
+    std::fs::write(
+        &login_file,
+        format!("username={USER}\npassword={PASSWORD}\n"),
+    )
+    .unwrap();
     let mut cfg = AosCxConfig::new(
         "leaf-2",
         format!("https://127.0.0.1:{port}").parse().unwrap(),
@@ -322,7 +351,11 @@ async fn env() -> Env {
     cfg.settle = Duration::from_millis(300);
     cfg.poll = Duration::from_millis(50);
     let sw = AosCxSwitch::new(cfg).unwrap();
-    Env { state, sw, _dir: dir }
+    Env {
+        state,
+        sw,
+        _dir: dir,
+    }
 }
 
 fn ports(names: &[&str]) -> Vec<SwitchPort> {
@@ -348,7 +381,10 @@ fn all() -> String {
 #[tokio::test]
 async fn contract_login_status_and_logout() {
     let e = env().await;
-    let st = e.sw.get_port_status(&ports(&["1/1/1", "1/1/3", "1/1/5", "1/1/9"])).await.unwrap();
+    let st =
+        e.sw.get_port_status(&ports(&["1/1/1", "1/1/3", "1/1/5", "1/1/9"]))
+            .await
+            .unwrap();
     let log = e.log();
     assert_eq!(log.len(), 3);
     assert_eq!(
@@ -360,7 +396,10 @@ async fn contract_login_status_and_logout() {
         assert_eq!(r.cookie.as_deref(), Some(COOKIE), "{r:?}");
         assert_eq!(r.csrf.as_deref(), Some(CSRF), "{r:?}");
     }
-    let calls: Vec<String> = log.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    let calls: Vec<String> = log
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
     assert_eq!(calls, [login(), all(), logout()]);
     assert_eq!(st[0].mode, PortMode::Access { vlan: vlan(10) });
     assert!(st[0].admin_up && st[0].oper_up);
@@ -374,10 +413,16 @@ async fn contract_login_status_and_logout() {
 #[tokio::test]
 async fn contract_access_mode_puts_whole_writable_bodies() {
     let e = env().await;
-    let change = e.sw.set_ports_access_mode(&ports(&["1/1/3", "1/1/4"]), vlan(10)).await.unwrap();
+    let change =
+        e.sw.set_ports_access_mode(&ports(&["1/1/3", "1/1/4"]), vlan(10))
+            .await
+            .unwrap();
     assert_eq!(change, Change::Applied);
     let log = e.log();
-    let calls: Vec<String> = log.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    let calls: Vec<String> = log
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
     assert_eq!(
         calls,
         [
@@ -406,7 +451,10 @@ async fn contract_access_mode_puts_whole_writable_bodies() {
         })
     );
     assert_eq!(e.iface("1/1/3")["description"], "m1 nic0");
-    let again = e.sw.set_ports_access_mode(&ports(&["1/1/3", "1/1/4"]), vlan(10)).await.unwrap();
+    let again =
+        e.sw.set_ports_access_mode(&ports(&["1/1/3", "1/1/4"]), vlan(10))
+            .await
+            .unwrap();
     assert_eq!(again, Change::Unchanged);
     assert_eq!(e.calls(), [login(), all(), logout()]);
 }
@@ -415,11 +463,20 @@ async fn contract_access_mode_puts_whole_writable_bodies() {
 async fn contract_lacp_with_and_without_fallback() {
     let e = env().await;
     let two = ports(&["1/1/1", "1/1/2"]);
-    let fb = LacpOptions { fallback: true, partner_within: None };
-    let change = e.sw.set_ports_lacp_mode(&two, lag(5), vlan(10), fb).await.unwrap();
+    let fb = LacpOptions {
+        fallback: true,
+        partner_within: None,
+    };
+    let change =
+        e.sw.set_ports_lacp_mode(&two, lag(5), vlan(10), fb)
+            .await
+            .unwrap();
     assert_eq!(change, Change::Applied);
     let log = e.log();
-    let calls: Vec<String> = log.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    let calls: Vec<String> = log
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
     assert_eq!(
         calls,
         [
@@ -447,20 +504,36 @@ async fn contract_lacp_with_and_without_fallback() {
     let member: Value = serde_json::from_str(log[5].body.as_deref().unwrap()).unwrap();
     assert_eq!(member["other_config"]["lacp-aggregation-key"], 5);
     let st = e.sw.get_port_status(&two).await.unwrap();
-    assert!(st.iter().all(|s| s.mode == PortMode::LacpMember { lag: lag(5) }));
+    assert!(
+        st.iter()
+            .all(|s| s.mode == PortMode::LacpMember { lag: lag(5) })
+    );
     e.log();
     // Without fallback: the existing LAG is read and PUT whole.
-    let change = e.sw.set_ports_lacp_mode(&two, lag(5), vlan(10), LacpOptions::default()).await.unwrap();
+    let change =
+        e.sw.set_ports_lacp_mode(&two, lag(5), vlan(10), LacpOptions::default())
+            .await
+            .unwrap();
     assert_eq!(change, Change::Applied);
     let log = e.log();
-    let put = log.iter().find(|r| r.method == "PUT" && r.path.ends_with("/lag5")).unwrap();
+    let put = log
+        .iter()
+        .find(|r| r.method == "PUT" && r.path.ends_with("/lag5"))
+        .unwrap();
     let body: Value = serde_json::from_str(put.body.as_deref().unwrap()).unwrap();
     assert_eq!(body["other_config"]["lacp-fallback"], false);
     assert_eq!(body["lacp"], "active");
     // A partner wait cannot be verified here: refused before any request.
-    let e2 = e
-        .sw
-        .set_ports_lacp_mode(&two, lag(5), vlan(10), LacpOptions { fallback: false, partner_within: Some(Duration::from_secs(1)) })
+    let e2 =
+        e.sw.set_ports_lacp_mode(
+            &two,
+            lag(5),
+            vlan(10),
+            LacpOptions {
+                fallback: false,
+                partner_within: Some(Duration::from_secs(1)),
+            },
+        )
         .await
         .unwrap_err();
     assert!(matches!(e2, SwitchError::Unsupported { .. }), "{e2}");
@@ -475,13 +548,18 @@ async fn contract_a_change_not_confirmed_is_rolled_back() {
         s.ignore_put = Some(format!("{V}/system/interfaces/1%2F1%2F2"));
     });
     let two = ports(&["1/1/1", "1/1/2"]);
-    let err = e
-        .sw
-        .set_ports_lacp_mode(&two, lag(5), vlan(10), LacpOptions::default())
-        .await
-        .unwrap_err();
+    let err =
+        e.sw.set_ports_lacp_mode(&two, lag(5), vlan(10), LacpOptions::default())
+            .await
+            .unwrap_err();
     let s = err.to_string();
-    for part in ["switch aos-cx leaf-2", "ports 1/1/1, 1/1/2", "wanted admin up, lacp member of lag 5 vlan 10", "1/1/2: admin down", "put back as they were"] {
+    for part in [
+        "switch aos-cx leaf-2",
+        "ports 1/1/1, 1/1/2",
+        "wanted admin up, lacp member of lag 5 vlan 10",
+        "1/1/2: admin down",
+        "put back as they were",
+    ] {
         assert!(s.contains(part), "{part:?} missing in {s}");
     }
     let calls = e.calls();
@@ -508,24 +586,66 @@ async fn contract_a_change_not_confirmed_is_rolled_back() {
 async fn contract_device_errors_name_switch_and_endpoint() {
     let e = env().await;
     // 401 at login.
-    e.with(|s| { s.fixed.insert(("POST".into(), format!("{V}/login")), (401, "Login failed: session limit reached".into())); });
-    let err = e.sw.get_port_status(&ports(&["1/1/1"])).await.unwrap_err().to_string();
-    assert!(err.contains("switch aos-cx leaf-2") && err.contains("/rest/v10.09/login") && err.contains("401") && err.contains("session limit reached"), "{err}");
+    e.with(|s| {
+        s.fixed.insert(
+            ("POST".into(), format!("{V}/login")),
+            (401, "Login failed: session limit reached".into()),
+        );
+    });
+    let err =
+        e.sw.get_port_status(&ports(&["1/1/1"]))
+            .await
+            .unwrap_err()
+            .to_string();
+    assert!(
+        err.contains("switch aos-cx leaf-2")
+            && err.contains("/rest/v10.09/login")
+            && err.contains("401")
+            && err.contains("session limit reached"),
+        "{err}"
+    );
     assert!(!err.contains(PASSWORD));
     e.with(|s| s.fixed.clear());
     e.log();
     // 400 with a message on a PUT: the change is undone, logout still sent.
-    e.with(|s| { s.fixed.insert(("PUT".into(), format!("{V}/system/interfaces/1%2F1%2F1")), (400, "{\"message\": \"Invalid vlan_tag: VLAN 30 does not exist\"}".into())); });
-    let err = e.sw.set_ports_access_mode(&ports(&["1/1/1"]), vlan(30)).await.unwrap_err().to_string();
-    for part in ["switch aos-cx leaf-2", "PUT https://127.0.0.1", "/rest/v10.09/system/interfaces/1%2F1%2F1", "HTTP 400", "VLAN 30 does not exist"] {
+    e.with(|s| {
+        s.fixed.insert(
+            ("PUT".into(), format!("{V}/system/interfaces/1%2F1%2F1")),
+            (
+                400,
+                "{\"message\": \"Invalid vlan_tag: VLAN 30 does not exist\"}".into(),
+            ),
+        );
+    });
+    let err =
+        e.sw.set_ports_access_mode(&ports(&["1/1/1"]), vlan(30))
+            .await
+            .unwrap_err()
+            .to_string();
+    for part in [
+        "switch aos-cx leaf-2",
+        "PUT https://127.0.0.1",
+        "/rest/v10.09/system/interfaces/1%2F1%2F1",
+        "HTTP 400",
+        "VLAN 30 does not exist",
+    ] {
         assert!(err.contains(part), "{part:?} missing in {err}");
     }
     assert_eq!(e.calls().last().unwrap(), &logout());
     e.with(|s| s.fixed.clear());
     // A request that never answers: timed out, naming it.
     e.with(|s| s.hang = Some(format!("{V}/system/interfaces?depth=1")));
-    let err = e.sw.get_port_status(&ports(&["1/1/1"])).await.unwrap_err().to_string();
-    assert!(err.contains("switch aos-cx leaf-2") && err.contains("GET") && err.contains("system/interfaces?depth=1"), "{err}");
+    let err =
+        e.sw.get_port_status(&ports(&["1/1/1"]))
+            .await
+            .unwrap_err()
+            .to_string();
+    assert!(
+        err.contains("switch aos-cx leaf-2")
+            && err.contains("GET")
+            && err.contains("system/interfaces?depth=1"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -535,12 +655,20 @@ async fn contract_hostile_names_and_answers_are_refused() {
         assert!(bad.parse::<SwitchPort>().is_err(), "{bad:?}");
     }
     // A trunk is not changed (it could not be put back as Harmony reads it).
-    let err = e.sw.set_ports_access_mode(&ports(&["1/1/5"]), vlan(10)).await.unwrap_err();
+    let err =
+        e.sw.set_ports_access_mode(&ports(&["1/1/5"]), vlan(10))
+            .await
+            .unwrap_err();
     assert!(matches!(err, SwitchError::Refused { .. }), "{err}");
     assert!(!e.calls().iter().any(|c| c.starts_with("PUT")));
     // A hostile interface name in the answer: refused, nothing written.
-    e.with(|s| { s.ifaces.insert("1/1/9;reload".into(), json!({})); });
-    let err = e.sw.set_ports_access_mode(&ports(&["1/1/1"]), vlan(30)).await.unwrap_err();
+    e.with(|s| {
+        s.ifaces.insert("1/1/9;reload".into(), json!({}));
+    });
+    let err =
+        e.sw.set_ports_access_mode(&ports(&["1/1/1"]), vlan(30))
+            .await
+            .unwrap_err();
     assert!(matches!(err, SwitchError::Output { .. }), "{err}");
     assert!(err.to_string().contains("interface name"), "{err}");
     assert_eq!(e.calls(), [login(), all(), logout()]);

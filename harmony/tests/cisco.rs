@@ -20,9 +20,7 @@ use harmony::domain::{
     Change, HostKeyFingerprint, LacpOptions, LagId, PortMode, Switch, SwitchError, SwitchPort,
     VlanId,
 };
-use harmony::infra::cisco::{
-    CiscoConfig, CiscoSwitch, CliAuth, CliLimits, Platform,
-};
+use harmony::infra::cisco::{CiscoConfig, CiscoSwitch, CliAuth, CliLimits, Platform};
 use harmony::infra::device_login::DeviceLogin;
 use harmony::infra::process::Program;
 use russh::keys::{HashAlg, PrivateKey};
@@ -101,15 +99,25 @@ impl Device {
         }
         if self.nxos {
             out.push_str("--------------------------------------------------------------------------------\n");
-            out.push_str("Port          Name               Status    Vlan      Duplex  Speed   Type\n");
+            out.push_str(
+                "Port          Name               Status    Vlan      Duplex  Speed   Type\n",
+            );
             out.push_str("--------------------------------------------------------------------------------\n");
             for (p, s, v) in rows {
-                out.push_str(&format!("{p:<14}{:<19}{s:<10}{v:<10}{:<8}{:<8}{}\n", "--", "full", "10G", "10Gbase-SR"));
+                out.push_str(&format!(
+                    "{p:<14}{:<19}{s:<10}{v:<10}{:<8}{:<8}{}\n",
+                    "--", "full", "10G", "10Gbase-SR"
+                ));
             }
         } else {
-            out.push_str("Port      Name               Status       Vlan       Duplex  Speed Type\n");
+            out.push_str(
+                "Port      Name               Status       Vlan       Duplex  Speed Type\n",
+            );
             for (p, s, v) in rows {
-                out.push_str(&format!("{p:<10}{:<19}{s:<13}{v:<11}{:>6} {:>6} {}\n", "host nic", "a-full", "a-1000", "10/100/1000BaseTX"));
+                out.push_str(&format!(
+                    "{p:<10}{:<19}{s:<13}{v:<11}{:>6} {:>6} {}\n",
+                    "host nic", "a-full", "a-1000", "10/100/1000BaseTX"
+                ));
             }
         }
         if let Some(extra) = &self.extra_row {
@@ -131,20 +139,34 @@ impl Device {
                 .ports
                 .iter()
                 .filter(|(_, p)| p.channel == Some(*g))
-                .map(|(n, p)| format!("{}({})", self.short(n), if p.partner.is_some() { "P" } else { "s" }))
+                .map(|(n, p)| {
+                    format!(
+                        "{}({})",
+                        self.short(n),
+                        if p.partner.is_some() { "P" } else { "s" }
+                    )
+                })
                 .collect();
             let po = format!("Po{g}(SU)");
             if self.nxos {
-                out.push_str(&format!("{g:<6}{po:<12}Eth      LACP      {}\n", members.join("    ")));
+                out.push_str(&format!(
+                    "{g:<6}{po:<12}Eth      LACP      {}\n",
+                    members.join("    ")
+                ));
             } else {
-                out.push_str(&format!("{g:<7}{po:<16}LACP      {}\n", members.join("       ")));
+                out.push_str(&format!(
+                    "{g:<7}{po:<16}LACP      {}\n",
+                    members.join("       ")
+                ));
             }
         }
         out
     }
 
     fn neighbors(&self) -> String {
-        let mut out = String::from("Flags:  S - Device is requesting Slow LACPDUs\n        F - Device is requesting Fast LACPDUs\n        A - Device is in Active mode       P - Device is in Passive mode\n\n");
+        let mut out = String::from(
+            "Flags:  S - Device is requesting Slow LACPDUs\n        F - Device is requesting Fast LACPDUs\n        A - Device is in Active mode       P - Device is in Passive mode\n\n",
+        );
         for g in self.channels.keys() {
             if self.nxos {
                 out.push_str(&format!("port-channel{g} neighbors\n"));
@@ -157,7 +179,9 @@ impl Device {
                 if self.nxos {
                     out.push_str(&format!("Partner's information\n            Partner                Partner                     Partner\nPort        System ID              Port Number     Age         Flags\n{n:<12}32768,0-1e-49-ff-a3-e6     0x101           1140        SA\n\n            LACP Partner           Partner                     Partner\n            Port Priority          Oper Key                    Port State\n            32768                  0x8000                      0x{state:x}\n\n"));
                 } else {
-                    out.push_str(&format!("{n:<10}SA      32768     {SYS}  25s    0x0    0x1    0x1     0x{state:X}\n"));
+                    out.push_str(&format!(
+                        "{n:<10}SA      32768     {SYS}  25s    0x0    0x1    0x1     0x{state:X}\n"
+                    ));
                 }
             }
         }
@@ -182,7 +206,8 @@ impl Device {
         {
             return Some("x".repeat(*n));
         }
-        let invalid = || Some("             ^\n% Invalid input detected at '^' marker.\n".to_string());
+        let invalid =
+            || Some("             ^\n% Invalid input detected at '^' marker.\n".to_string());
         if self.refuse.as_deref() == Some(line) {
             return invalid();
         }
@@ -204,7 +229,11 @@ impl Device {
                 let (vlan, no_suspend) = self.channels.get(&g).copied()?;
                 Some(format!(
                     "\n!Command: show running-config interface port-channel{g}\n!Time: Mon Aug  3 10:00:00 2026\n\nversion 9.3(8) Bios:version 05.45\n\ninterface port-channel{g}\n  switchport access vlan {vlan}\n{}",
-                    if no_suspend { "  no lacp suspend-individual\n" } else { "" }
+                    if no_suspend {
+                        "  no lacp suspend-individual\n"
+                    } else {
+                        ""
+                    }
                 ))
             }
             (Mode::Exec, ["configure", "terminal"]) => {
@@ -218,7 +247,11 @@ impl Device {
             (Mode::Config, ["feature", "lacp"]) if self.nxos => Some(String::new()),
             (Mode::Config | Mode::If(_) | Mode::Po(_), ["interface", name]) => {
                 let po = name
-                    .strip_prefix(if self.nxos { "port-channel" } else { "Port-channel" })
+                    .strip_prefix(if self.nxos {
+                        "port-channel"
+                    } else {
+                        "Port-channel"
+                    })
                     .and_then(|n| n.parse::<u16>().ok());
                 if let Some(g) = po {
                     self.channels.entry(g).or_insert((1, false));
@@ -342,7 +375,10 @@ impl russh::server::Handler for Conn {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         session.channel_success(channel)?;
-        session.data(channel, crlf("\nUser Access Verification\n\nleaf-1#").into_bytes())?;
+        session.data(
+            channel,
+            crlf("\nUser Access Verification\n\nleaf-1#").into_bytes(),
+        )?;
         Ok(())
     }
 
@@ -439,8 +475,22 @@ async fn start(nxos: bool) -> Fixture {
     };
     device.ports.insert(a.into(), access(10));
     device.ports.insert(b.into(), access(10));
-    device.ports.insert(c.into(), Port { channel: Some(7), vlan: 20, ..access(20) });
-    device.ports.insert(d.into(), Port { channel: Some(7), vlan: 20, ..access(20) });
+    device.ports.insert(
+        c.into(),
+        Port {
+            channel: Some(7),
+            vlan: 20,
+            ..access(20)
+        },
+    );
+    device.ports.insert(
+        d.into(),
+        Port {
+            channel: Some(7),
+            vlan: 20,
+            ..access(20)
+        },
+    );
     device.channels.insert(7, (20, false));
     let device = Arc::new(Mutex::new(device));
     let config = Arc::new(russh::server::Config {
@@ -480,7 +530,11 @@ fn lag(v: u16) -> LagId {
     LagId::try_from(v).unwrap()
 }
 
-const IOS_READ: [&str; 3] = ["show interfaces status", "show etherchannel summary", "show lacp neighbor"];
+const IOS_READ: [&str; 3] = [
+    "show interfaces status",
+    "show etherchannel summary",
+    "show lacp neighbor",
+];
 
 #[tokio::test]
 async fn contract_ios_status_reads_the_documented_commands() {
@@ -517,7 +571,10 @@ async fn contract_ios_access_mode_dissolves_the_lag_and_is_idempotent() {
         .unwrap();
     assert_eq!(change, Change::Applied);
     let log = fx.log();
-    assert_eq!(&log[..4], ["terminal length 0", IOS_READ[0], IOS_READ[1], IOS_READ[2]]);
+    assert_eq!(
+        &log[..4],
+        ["terminal length 0", IOS_READ[0], IOS_READ[1], IOS_READ[2]]
+    );
     assert_eq!(
         &log[4..17],
         [
@@ -552,16 +609,30 @@ async fn contract_ios_lacp_without_fallback_and_fallback_unsupported() {
     assert!(!sw.capabilities().lacp_fallback);
     let two = ports(&["Gi1/0/1", "Gi1/0/2"]);
     let e = sw
-        .set_ports_lacp_mode(&two, lag(5), vlan(10), LacpOptions { fallback: true, partner_within: None })
+        .set_ports_lacp_mode(
+            &two,
+            lag(5),
+            vlan(10),
+            LacpOptions {
+                fallback: true,
+                partner_within: None,
+            },
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, SwitchError::Unsupported { .. }), "{e}");
-    assert!(fx.log().is_empty(), "nothing sent for an unsupported request");
+    assert!(
+        fx.log().is_empty(),
+        "nothing sent for an unsupported request"
+    );
     let options = LacpOptions {
         fallback: false,
         partner_within: Some(Duration::from_secs(2)),
     };
-    let change = sw.set_ports_lacp_mode(&two, lag(5), vlan(10), options).await.unwrap();
+    let change = sw
+        .set_ports_lacp_mode(&two, lag(5), vlan(10), options)
+        .await
+        .unwrap();
     assert_eq!(change, Change::Applied);
     let log = fx.log();
     assert_eq!(
@@ -586,10 +657,17 @@ async fn contract_ios_lacp_without_fallback_and_fallback_unsupported() {
     );
     assert_eq!(&log[18..], IOS_READ);
     let st = sw.get_port_status(&two).await.unwrap();
-    assert!(st.iter().all(|s| s.mode == PortMode::LacpMember { lag: lag(5) }));
+    assert!(
+        st.iter()
+            .all(|s| s.mode == PortMode::LacpMember { lag: lag(5) })
+    );
 }
 
-const NX_READ: [&str; 3] = ["show interface status", "show port-channel summary", "show lacp neighbor"];
+const NX_READ: [&str; 3] = [
+    "show interface status",
+    "show port-channel summary",
+    "show lacp neighbor",
+];
 
 #[tokio::test]
 async fn contract_nxos_lacp_with_fallback_and_partner() {
@@ -601,7 +679,10 @@ async fn contract_nxos_lacp_with_fallback_and_partner() {
         fallback: true,
         partner_within: Some(Duration::from_secs(2)),
     };
-    let change = sw.set_ports_lacp_mode(&two, lag(5), vlan(10), options).await.unwrap();
+    let change = sw
+        .set_ports_lacp_mode(&two, lag(5), vlan(10), options)
+        .await
+        .unwrap();
     assert_eq!(change, Change::Applied);
     let log = fx.log();
     assert_eq!(&log[..3], ["terminal length 0", NX_READ[0], NX_READ[1]]);
@@ -631,17 +712,36 @@ async fn contract_nxos_lacp_with_fallback_and_partner() {
     );
     assert_eq!(
         &log[22..],
-        [NX_READ[0], NX_READ[1], NX_READ[2], "show running-config interface port-channel5"]
+        [
+            NX_READ[0],
+            NX_READ[1],
+            NX_READ[2],
+            "show running-config interface port-channel5"
+        ]
     );
     // The same again: read, nothing configured.
     let again = sw
-        .set_ports_lacp_mode(&two, lag(5), vlan(10), LacpOptions { fallback: true, partner_within: None })
+        .set_ports_lacp_mode(
+            &two,
+            lag(5),
+            vlan(10),
+            LacpOptions {
+                fallback: true,
+                partner_within: None,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(again, Change::Unchanged);
     assert_eq!(
         fx.log(),
-        ["terminal length 0", NX_READ[0], NX_READ[1], NX_READ[2], "show running-config interface port-channel5"]
+        [
+            "terminal length 0",
+            NX_READ[0],
+            NX_READ[1],
+            NX_READ[2],
+            "show running-config interface port-channel5"
+        ]
     );
 }
 
@@ -659,9 +759,18 @@ async fn contract_nxos_lacp_without_a_partner_is_rolled_back() {
         fallback: false,
         partner_within: Some(Duration::from_millis(300)),
     };
-    let e = sw.set_ports_lacp_mode(&two, lag(5), vlan(10), options).await.unwrap_err();
+    let e = sw
+        .set_ports_lacp_mode(&two, lag(5), vlan(10), options)
+        .await
+        .unwrap_err();
     let s = e.to_string();
-    for part in ["switch cisco leaf-1", "ports Ethernet1/1, Ethernet1/2", "wanted admin up, lacp member of lag 5", "no current LACP partner", "put back as they were"] {
+    for part in [
+        "switch cisco leaf-1",
+        "ports Ethernet1/1, Ethernet1/2",
+        "wanted admin up, lacp member of lag 5",
+        "no current LACP partner",
+        "put back as they were",
+    ] {
         assert!(s.contains(part), "{part:?} missing in {s}");
     }
     let log = fx.log();
@@ -684,7 +793,10 @@ async fn contract_nxos_lacp_without_a_partner_is_rolled_back() {
         ]
     );
     let st = sw.get_port_status(&two).await.unwrap();
-    assert!(st.iter().all(|s| s.mode == PortMode::Access { vlan: vlan(10) }));
+    assert!(
+        st.iter()
+            .all(|s| s.mode == PortMode::Access { vlan: vlan(10) })
+    );
 }
 
 #[tokio::test]
@@ -697,7 +809,13 @@ async fn contract_a_change_the_read_back_does_not_confirm_is_rolled_back() {
         .await
         .unwrap_err();
     let s = e.to_string();
-    for part in ["switch cisco leaf-1", "ports Gi1/0/1", "wanted admin up, access vlan 30", "found Gi1/0/1: admin up oper up, access vlan 10", "put back as they were"] {
+    for part in [
+        "switch cisco leaf-1",
+        "ports Gi1/0/1",
+        "wanted admin up, access vlan 30",
+        "found Gi1/0/1: admin up oper up, access vlan 10",
+        "put back as they were",
+    ] {
         assert!(s.contains(part), "{part:?} missing in {s}");
     }
     let log = fx.log();
@@ -729,11 +847,19 @@ async fn contract_invalid_input_is_a_clear_error_and_rolls_back() {
         .await
         .unwrap_err();
     let s = e.to_string();
-    for part in ["switch cisco leaf-1", "`channel-group 5 mode active`", "% Invalid input detected at '^' marker.", "put back as they were"] {
+    for part in [
+        "switch cisco leaf-1",
+        "`channel-group 5 mode active`",
+        "% Invalid input detected at '^' marker.",
+        "put back as they were",
+    ] {
         assert!(s.contains(part), "{part:?} missing in {s}");
     }
     let log = fx.log();
-    let refused = log.iter().position(|l| l == "channel-group 5 mode active").unwrap();
+    let refused = log
+        .iter()
+        .position(|l| l == "channel-group 5 mode active")
+        .unwrap();
     assert_eq!(log[refused + 1], "end", "config mode left at once");
     let restore_at = log.iter().rposition(|l| l == "configure terminal").unwrap();
     assert_eq!(
@@ -762,37 +888,66 @@ async fn contract_truncated_output_and_timeouts_name_the_command() {
     let sw = fx.switch(Platform::Ios);
     let e = sw.get_port_status(&ports(&["Gi1/0/1"])).await.unwrap_err();
     let s = e.to_string();
-    assert!(s.contains("switch cisco leaf-1") && s.contains("`show interfaces status`") && s.contains("longer than 65536 bytes"), "{s}");
+    assert!(
+        s.contains("switch cisco leaf-1")
+            && s.contains("`show interfaces status`")
+            && s.contains("longer than 65536 bytes"),
+        "{s}"
+    );
     fx.with(|d| {
         d.flood = None;
         d.hang = Some("show etherchannel summary".into());
     });
     let e = sw.get_port_status(&ports(&["Gi1/0/1"])).await.unwrap_err();
     let s = e.to_string();
-    assert!(s.contains("switch cisco leaf-1") && s.contains("`show etherchannel summary`") && s.contains("timed out"), "{s}");
+    assert!(
+        s.contains("switch cisco leaf-1")
+            && s.contains("`show etherchannel summary`")
+            && s.contains("timed out"),
+        "{s}"
+    );
 }
 
 #[tokio::test]
 async fn contract_hostile_names_and_output_never_reach_a_command_line() {
     let fx = start(false).await;
-    for bad in ["Gi1/0/1;reload", "Gi1/0/1\nreload", "Gi1/0/1 reload", "Gi1/0/1'"] {
+    for bad in [
+        "Gi1/0/1;reload",
+        "Gi1/0/1\nreload",
+        "Gi1/0/1 reload",
+        "Gi1/0/1'",
+    ] {
         assert!(bad.parse::<SwitchPort>().is_err(), "{bad:?}");
     }
     let sw = fx.switch(Platform::Ios);
     // A port-channel is not a member port.
-    let e = sw.set_ports_access_mode(&ports(&["Po7"]), vlan(10)).await.unwrap_err();
+    let e = sw
+        .set_ports_access_mode(&ports(&["Po7"]), vlan(10))
+        .await
+        .unwrap_err();
     assert!(matches!(e, SwitchError::Refused { .. }), "{e}");
     assert!(fx.log().is_empty());
     // A hostile row in the device's output: refused, nothing configured.
-    fx.with(|d| d.extra_row = Some("Gi1/0/9;reload    x      connected    10  a-full a-1000 x".into()));
-    let e = sw.set_ports_access_mode(&ports(&["Gi1/0/1"]), vlan(30)).await.unwrap_err();
+    fx.with(|d| {
+        d.extra_row = Some("Gi1/0/9;reload    x      connected    10  a-full a-1000 x".into())
+    });
+    let e = sw
+        .set_ports_access_mode(&ports(&["Gi1/0/1"]), vlan(30))
+        .await
+        .unwrap_err();
     let s = e.to_string();
     assert!(matches!(e, SwitchError::Output { .. }), "{s}");
-    assert!(s.contains("show interfaces status") && s.contains("port name"), "{s}");
+    assert!(
+        s.contains("show interfaces status") && s.contains("port name"),
+        "{s}"
+    );
     assert_eq!(fx.log(), ["terminal length 0", IOS_READ[0]]);
     fx.with(|d| d.extra_row = None);
     // A trunk (unmanaged) member of the LAG not named: refused.
-    let e = sw.set_ports_access_mode(&ports(&["Gi1/0/3"]), vlan(10)).await.unwrap_err();
+    let e = sw
+        .set_ports_access_mode(&ports(&["Gi1/0/3"]), vlan(10))
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("not named"), "{e}");
     assert!(!fx.log().iter().any(|l| l == "configure terminal"));
 }
@@ -804,7 +959,9 @@ async fn contract_wrong_host_key_or_password_is_refused() {
         "leaf-1",
         fx.addr,
         Platform::Ios,
-        "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".parse().unwrap(),
+        "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+            .parse()
+            .unwrap(),
         CliAuth::Password(DeviceLogin::new(USER, PASSWORD).unwrap()),
     );
     c.limits.connect = Duration::from_secs(5);
@@ -813,7 +970,10 @@ async fn contract_wrong_host_key_or_password_is_refused() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(e.contains("not the pinned SHA256:AAAA") && e.contains(&fx.fingerprint.to_string()), "{e}");
+    assert!(
+        e.contains("not the pinned SHA256:AAAA") && e.contains(&fx.fingerprint.to_string()),
+        "{e}"
+    );
     c.host_key = fx.fingerprint.clone();
     c.auth = CliAuth::Password(DeviceLogin::new(USER, "wrong-password").unwrap());
     let e = CiscoSwitch::new(c)
@@ -821,7 +981,10 @@ async fn contract_wrong_host_key_or_password_is_refused() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(e.contains("user netops refused") && !e.contains("wrong-password"), "{e}");
+    assert!(
+        e.contains("user netops refused") && !e.contains("wrong-password"),
+        "{e}"
+    );
     assert!(fx.log().is_empty());
     assert_eq!(fx.device.lock().unwrap().sessions, 0);
 }

@@ -43,7 +43,10 @@ impl DeviceLogin {
                 "the user must be 1 to 64 of letters, digits and . _ @ -".into(),
             ));
         }
-        if password.is_empty() || password.len() > 256 || !password.bytes().all(|b| b.is_ascii_graphic()) {
+        if password.is_empty()
+            || password.len() > 256
+            || !password.bytes().all(|b| b.is_ascii_graphic())
+        {
             return Err(LoginError(
                 "the password must be 1 to 256 visible ASCII characters".into(),
             ));

@@ -55,9 +55,19 @@ pub fn printable(body: &[u8]) -> String {
         .trim()
         .chars()
         .take(300)
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect();
-    if s.is_empty() { "(empty body)".into() } else { s }
+    if s.is_empty() {
+        "(empty body)".into()
+    } else {
+        s
+    }
 }
 
 /// `application/x-www-form-urlencoded` encoding of one value.

@@ -32,9 +32,8 @@ use serde_json::{Map, Value};
 
 use crate::domain::switch::check_ports;
 use crate::domain::{
-    Change, ChangeFailure, FoundState, HttpUrl, LacpOptions, LagId, PortList, PortMode,
-    PortStatus, Restore, Switch, SwitchCapabilities, SwitchError, SwitchPort, Topology, VlanId,
-    WantedState,
+    Change, ChangeFailure, FoundState, HttpUrl, LacpOptions, LagId, PortList, PortMode, PortStatus,
+    Restore, Switch, SwitchCapabilities, SwitchError, SwitchPort, Topology, VlanId, WantedState,
 };
 use crate::infra::device_login::DeviceLogin;
 use crate::infra::http_client::{HttpClient, HttpProfile};
@@ -193,7 +192,11 @@ impl AosCxSwitch {
         })
     }
 
-    async fn writable(&self, s: &Session<'_>, name: &str) -> Result<Map<String, Value>, SwitchError> {
+    async fn writable(
+        &self,
+        s: &Session<'_>,
+        name: &str,
+    ) -> Result<Map<String, Value>, SwitchError> {
         let path = format!("{}?selector=writable", one(name));
         match s.get(&path).await.map_err(|e| self.backend(e))? {
             Value::Object(m) => Ok(m),
@@ -204,10 +207,20 @@ impl AosCxSwitch {
         }
     }
 
-    async fn put(&self, s: &Session<'_>, name: &str, body: Map<String, Value>) -> Result<(), AosCxError> {
-        s.call(Method::PUT, &one(name), Some(&Value::Object(body)), &[200, 204])
-            .await
-            .map(|_| ())
+    async fn put(
+        &self,
+        s: &Session<'_>,
+        name: &str,
+        body: Map<String, Value>,
+    ) -> Result<(), AosCxError> {
+        s.call(
+            Method::PUT,
+            &one(name),
+            Some(&Value::Object(body)),
+            &[200, 204],
+        )
+        .await
+        .map(|_| ())
     }
 
     fn statuses(all: &[Iface], ports: &[SwitchPort]) -> Vec<PortStatus> {
@@ -291,7 +304,9 @@ impl AosCxSwitch {
                     .before
                     .iter()
                     .zip(&now)
-                    .filter(|(b, n)| b.mode != n.mode || b.vlan != n.vlan || b.admin_up != n.admin_up)
+                    .filter(|(b, n)| {
+                        b.mode != n.mode || b.vlan != n.vlan || b.admin_up != n.admin_up
+                    })
                     .map(|(b, _)| format!("{} is not back to {}", b.port, b.mode))
                     .collect();
                 if diff.is_empty() {
@@ -303,7 +318,11 @@ impl AosCxSwitch {
         }
     }
 
-    async fn change(&self, ports: &[SwitchPort], wanted: WantedState) -> Result<Change, SwitchError> {
+    async fn change(
+        &self,
+        ports: &[SwitchPort],
+        wanted: WantedState,
+    ) -> Result<Change, SwitchError> {
         check_ports(&self.name, ports)?;
         if let Some(p) = ports.iter().find(|p| p.as_str().starts_with("lag")) {
             return Err(self.refused(ports, format!("{p} is a LAG; name its member ports")));
@@ -332,7 +351,10 @@ impl AosCxSwitch {
         for st in &before {
             match st.mode {
                 PortMode::Detached => {
-                    return Err(self.refused(ports, format!("{} is not an interface of the switch", st.port)));
+                    return Err(self.refused(
+                        ports,
+                        format!("{} is not an interface of the switch", st.port),
+                    ));
                 }
                 PortMode::Other => {
                     return Err(self.refused(
@@ -362,7 +384,10 @@ impl AosCxSwitch {
             if let Some(lag) = all.iter().find(|i| i.name.as_str() == l)
                 && let Some(m) = lag.members.iter().find(|m| !ports.contains(m))
             {
-                return Err(self.refused(ports, format!("LAG {l} has the member {m} that is not named")));
+                return Err(self.refused(
+                    ports,
+                    format!("LAG {l} has the member {m} that is not named"),
+                ));
             }
         }
         // Already so?
@@ -385,7 +410,9 @@ impl AosCxSwitch {
             saved.lags.push((l.clone(), self.writable(s, l).await?));
         }
         for p in ports {
-            saved.ports.push((p.clone(), self.writable(s, p.as_str()).await?));
+            saved
+                .ports
+                .push((p.clone(), self.writable(s, p.as_str()).await?));
         }
         tracing::info!(switch = %self.name, ports = %PortList(ports.to_vec()), %wanted, "changing ports");
         let mut created = None;
@@ -393,34 +420,54 @@ impl AosCxSwitch {
             match wanted {
                 WantedState::Access { vlan } => {
                     for (name, body) in &saved.lags {
-                        self.put(s, name, model::without_members(body.clone(), ports)).await?;
-                    }
-                    for (p, body) in &saved.ports {
-                        self.put(s, p.as_str(), model::as_access(body.clone(), &version, vlan, None))
+                        self.put(s, name, model::without_members(body.clone(), ports))
                             .await?;
                     }
+                    for (p, body) in &saved.ports {
+                        self.put(
+                            s,
+                            p.as_str(),
+                            model::as_access(body.clone(), &version, vlan, None),
+                        )
+                        .await?;
+                    }
                 }
-                WantedState::Lacp { lag, vlan, fallback, .. } => {
+                WantedState::Lacp {
+                    lag,
+                    vlan,
+                    fallback,
+                    ..
+                } => {
                     let tname = model::lag_name(lag);
                     for (name, body) in &saved.lags {
                         if *name != tname {
-                            self.put(s, name, model::without_members(body.clone(), ports)).await?;
+                            self.put(s, name, model::without_members(body.clone(), ports))
+                                .await?;
                         }
                     }
                     match saved.lags.iter().find(|(n, _)| *n == tname) {
                         Some((_, body)) => {
-                            self.put(s, &tname, model::as_lag(body.clone(), &version, ports, vlan, fallback))
-                                .await?;
+                            self.put(
+                                s,
+                                &tname,
+                                model::as_lag(body.clone(), &version, ports, vlan, fallback),
+                            )
+                            .await?;
                         }
                         None => {
                             let body = model::new_lag(&version, lag, ports, vlan, fallback);
-                            s.call(Method::POST, "/system/interfaces", Some(&body), &[201]).await?;
+                            s.call(Method::POST, "/system/interfaces", Some(&body), &[201])
+                                .await?;
                             created = Some(tname.clone());
                         }
                     }
                     for (p, body) in &saved.ports {
-                        self.put(s, p.as_str(), model::as_access(body.clone(), &version, vlan, Some(lag)))
-                            .await?;
+                        self.put(
+                            s,
+                            p.as_str(),
+                            model::as_access(body.clone(), &version, vlan, Some(lag)),
+                        )
+                        .await?;
                     }
                 }
             }

@@ -32,7 +32,10 @@ const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub enum CliAuth {
     Password(DeviceLogin),
     /// The user and the operator's key (see `infra::ssh::load_key`).
-    Key { user: String, key: Arc<PrivateKey> },
+    Key {
+        user: String,
+        key: Arc<PrivateKey>,
+    },
 }
 
 impl std::fmt::Debug for CliAuth {
@@ -118,7 +121,13 @@ pub struct CliSession {
 fn printable(s: &str, max: usize) -> String {
     s.chars()
         .take(max)
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect()
 }
 
@@ -185,7 +194,10 @@ impl CliSession {
         let mut handle = match connected {
             Ok(h) => h,
             Err(russh::Error::UnknownKey) => {
-                let seen = offered.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                let seen = offered
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
                 return Err(CliError::HostKey {
                     pinned: pinned.to_string(),
                     offered: seen

@@ -105,7 +105,14 @@ pub fn config_lines(
         if let Some(lag) = p.lag {
             out.push(format!("channel-group {lag} mode active"));
         }
-        out.push(if p.admin_up { "no shutdown" } else { "shutdown" }.into());
+        out.push(
+            if p.admin_up {
+                "no shutdown"
+            } else {
+                "shutdown"
+            }
+            .into(),
+        );
     }
     for c in channels {
         out.push(format!("interface {}", platform.port_channel(c.lag)));

@@ -179,8 +179,8 @@ impl CiscoSwitch {
             .run(p.interface_status())
             .await
             .map_err(|e| self.backend(e))?;
-        let rows =
-            parse::parse_interface_status(&text).map_err(|e| self.output(p.interface_status(), e))?;
+        let rows = parse::parse_interface_status(&text)
+            .map_err(|e| self.output(p.interface_status(), e))?;
         let text = cli
             .run(p.channel_summary())
             .await
@@ -314,11 +314,14 @@ impl CiscoSwitch {
         let deadline = Instant::now() + self.config.settle.max(partner_within.unwrap_or_default());
         // Bounded by the deadline (each turn waits `poll`).
         loop {
-            let snap = self.snapshot(cli, ports, &lags).await.map_err(|e| Failure {
-                found: vec![],
-                mismatches: vec![],
-                cause: Some(format!("reading back: {e}")),
-            })?;
+            let snap = self
+                .snapshot(cli, ports, &lags)
+                .await
+                .map_err(|e| Failure {
+                    found: vec![],
+                    mismatches: vec![],
+                    cause: Some(format!("reading back: {e}")),
+                })?;
             let mut mismatches = wanted.mismatches(ports, &snap.ports);
             if let WantedState::Lacp { lag, fallback, .. } = wanted
                 && self.config.platform.has_fallback()
@@ -376,11 +379,7 @@ impl CiscoSwitch {
                 channels.push(ChannelConfig {
                     lag,
                     vlan,
-                    fallback: before
-                        .fallback
-                        .iter()
-                        .find(|(l, _)| *l == lag)
-                        .map(|f| f.1),
+                    fallback: before.fallback.iter().find(|(l, _)| *l == lag).map(|f| f.1),
                 });
             }
             port_lines.push(PortConfig {
@@ -430,7 +429,9 @@ impl CiscoSwitch {
         self.check(ports)?;
         let _one_at_a_time = self.changing.lock().await;
         let mut cli = self.open().await?;
-        let result = self.change_in(&mut cli, ports, wanted, partner_within).await;
+        let result = self
+            .change_in(&mut cli, ports, wanted, partner_within)
+            .await;
         cli.close().await;
         result
     }
@@ -569,7 +570,12 @@ fn status_of(
                     .iter()
                     .find(|n| same_port(port, &n.port))
                     .and_then(parse::Neighbor::partner);
-                (PortMode::LacpMember { lag: g.lag }, vlan, Some(g.lag), partner)
+                (
+                    PortMode::LacpMember { lag: g.lag },
+                    vlan,
+                    Some(g.lag),
+                    partner,
+                )
             } else {
                 (PortMode::Other, vlan, Some(g.lag), None)
             }

@@ -137,7 +137,10 @@ pub fn parse_interface_status(text: &str) -> Result<Vec<StatusRow>, ParseError> 
                 status_col = line.find("Status");
                 continue;
             }
-            return Err(bad(line, "expected the header line (Port Name Status Vlan ...)"));
+            return Err(bad(
+                line,
+                "expected the header line (Port Name Status Vlan ...)",
+            ));
         }
         let Some(col) = status_col else { continue };
         // Tokens with their byte offsets.
@@ -180,7 +183,9 @@ pub fn parse_interface_status(text: &str) -> Result<Vec<StatusRow>, ParseError> 
         let status = rest[0].1.trim_end_matches(':');
         if status.is_empty()
             || status.len() > 16
-            || !status.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            || !status
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         {
             return Err(bad(line, "unexpected Status"));
         }
@@ -203,7 +208,10 @@ pub fn parse_interface_status(text: &str) -> Result<Vec<StatusRow>, ParseError> 
         });
     }
     if status_col.is_none() {
-        return Err(bad(text.lines().next().unwrap_or(""), "no header line: empty output"));
+        return Err(bad(
+            text.lines().next().unwrap_or(""),
+            "no header line: empty output",
+        ));
     }
     Ok(rows)
 }
@@ -258,7 +266,10 @@ pub fn parse_channel_summary(text: &str) -> Result<Vec<ChannelGroup>, ParseError
             let port = name
                 .parse::<SwitchPort>()
                 .map_err(|e| bad(line, format!("member name: {e}")))?;
-            if flags.is_empty() || flags.len() > 8 || !flags.bytes().all(|b| b.is_ascii_alphabetic()) {
+            if flags.is_empty()
+                || flags.len() > 8
+                || !flags.bytes().all(|b| b.is_ascii_alphabetic())
+            {
                 return Err(bad(line, "unexpected member flags"));
             }
             Ok(Some(ChannelMember {
@@ -267,7 +278,9 @@ pub fn parse_channel_summary(text: &str) -> Result<Vec<ChannelGroup>, ParseError
             }))
         };
         let is_row = first.bytes().all(|b| b.is_ascii_digit())
-            && tokens.get(1).is_some_and(|t| t.starts_with("Po") && t.contains('('));
+            && tokens
+                .get(1)
+                .is_some_and(|t| t.starts_with("Po") && t.contains('('));
         if is_row {
             let lag: LagId = first
                 .parse()
@@ -297,8 +310,8 @@ pub fn parse_channel_summary(text: &str) -> Result<Vec<ChannelGroup>, ParseError
             current = Some(groups.len() - 1);
             continue;
         }
-        let continuation = line.starts_with(char::is_whitespace)
-            && tokens.iter().all(|t| flagged(t).is_some());
+        let continuation =
+            line.starts_with(char::is_whitespace) && tokens.iter().all(|t| flagged(t).is_some());
         match (continuation, current) {
             (true, Some(i)) => {
                 for t in &tokens {
@@ -416,7 +429,10 @@ pub fn parse_lacp_neighbors(text: &str) -> Result<Vec<Neighbor>, ParseError> {
         }
     }
     if pending.is_some() {
-        return Err(bad("", "a partner without its port state (output cut short?)"));
+        return Err(bad(
+            "",
+            "a partner without its port state (output cut short?)",
+        ));
     }
     Ok(out)
 }
@@ -424,7 +440,8 @@ pub fn parse_lacp_neighbors(text: &str) -> Result<Vec<Neighbor>, ParseError> {
 /// Whether `show running-config interface port-channel N` (NX-OS) holds
 /// `no lacp suspend-individual` as a line of its own.
 pub fn has_no_suspend_individual(text: &str) -> bool {
-    text.lines().any(|l| l.trim() == "no lacp suspend-individual")
+    text.lines()
+        .any(|l| l.trim() == "no lacp suspend-individual")
 }
 
 #[cfg(test)]
