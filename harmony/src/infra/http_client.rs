@@ -377,7 +377,29 @@ impl HttpClient {
             range_from: None,
             method: reqwest::Method::GET,
             body: None,
+            content_type: "application/json",
             basic_auth: None,
+        }
+    }
+
+    /// A request with any method and an optional body of `content_type`
+    /// (REST APIs: PUT, DELETE, form logins); never redirected when it has
+    /// a body.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        url: &HttpUrl,
+        body: Option<(Vec<u8>, &'static str)>,
+    ) -> GetRequest<'_> {
+        let (body, content_type) = match body {
+            Some((b, t)) => (Some(Bytes::from(b)), t),
+            None => (None, "application/json"),
+        };
+        GetRequest {
+            method,
+            body,
+            content_type,
+            ..self.get(url)
         }
     }
 
@@ -425,6 +447,7 @@ pub struct GetRequest<'a> {
     range_from: Option<u64>,
     method: reqwest::Method,
     body: Option<Bytes>,
+    content_type: &'static str,
     basic_auth: Option<(String, String)>,
 }
 
@@ -451,6 +474,18 @@ impl GetRequest<'_> {
             HeaderValue::from_static(value),
         ));
         self
+    }
+
+    /// Adds a header whose value came from elsewhere (a session cookie, a
+    /// CSRF token): refused unless it is a valid header value. The value
+    /// never appears in the error.
+    pub fn header_text(mut self, name: &'static str, value: &str) -> Result<Self, HttpError> {
+        let v = HeaderValue::from_str(value).map_err(|_| HttpError::InvalidUrl {
+            url: self.url.to_string(),
+            reason: format!("the {name} header value is not a valid header value"),
+        })?;
+        self.headers.push((HeaderName::from_static(name), v));
+        Ok(self)
     }
 
     /// HTTP basic authentication with these credentials.
@@ -485,7 +520,7 @@ impl GetRequest<'_> {
             }
             if let Some(body) = &self.body {
                 rb = rb
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header(reqwest::header::CONTENT_TYPE, self.content_type)
                     .body(body.clone());
             }
             if let Some((user, password)) = &self.basic_auth {

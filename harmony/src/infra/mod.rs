@@ -1,8 +1,11 @@
 //! Capabilities implemented against real systems. One module per system;
 //! each is the only place that knows that system's syntax.
 
+pub mod aoscx;
 pub mod arp_sweep;
 pub mod caddy;
+pub mod cisco;
+pub mod device_login;
 pub mod digest_cache;
 pub mod dnsmasq;
 pub mod fakes;

@@ -24,6 +24,7 @@ use russh::keys::PrivateKey;
 pub use command::DEFAULT_REBOOT_COMMAND;
 pub use reboot::ssh_answers;
 use session::Ended;
+pub(crate) use session::host_key;
 
 use crate::domain::{
     CapResult, CapabilityError, CommandOutput, HostKey, HostKeyPins, HostKeyStoreError,

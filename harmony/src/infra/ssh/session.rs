@@ -36,7 +36,7 @@ struct PinCheck {
 
 /// The host key as Harmony pins it; `None` for a key type or fingerprint
 /// outside the typed values (refused).
-fn host_key(key: &russh::keys::PublicKey) -> Option<HostKey> {
+pub(crate) fn host_key(key: &russh::keys::PublicKey) -> Option<HostKey> {
     Some(HostKey {
         key_type: key.algorithm().as_str().parse::<HostKeyType>().ok()?,
         fingerprint: key
