@@ -639,7 +639,11 @@ fn rel(s: &str) -> RelativePath {
 /// Bytes of every value, in a pattern no two offsets share soon.
 fn binary(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
-        .map(|i| (i as u32).wrapping_mul(2_654_435_761).rotate_left(u32::from(seed)) as u8)
+        .map(|i| {
+            (i as u32)
+                .wrapping_mul(2_654_435_761)
+                .rotate_left(u32::from(seed)) as u8
+        })
         .collect()
 }
 
@@ -855,7 +859,14 @@ async fn escaping_paths_and_oversized_files_are_refused_before_any_connection() 
     let (root, local) = root_of(&lab);
     let shell = lab.shell();
     // `..`, absolute and odd paths cannot even be built.
-    for bad in ["../etc/passwd", "/etc/passwd", "a/../../b", "a//b", "a b", "$(reboot)"] {
+    for bad in [
+        "../etc/passwd",
+        "/etc/passwd",
+        "a/../../b",
+        "a//b",
+        "a b",
+        "$(reboot)",
+    ] {
         assert!(bad.parse::<RelativePath>().is_err(), "{bad:?}");
     }
     for bad in ["relative", "/a/../etc", "/", "/a;b"] {
@@ -870,7 +881,17 @@ async fn escaping_paths_and_oversized_files_are_refused_before_any_connection() 
         .put_file(&lab.host, &root, &rel("big.bin"), &[0u8; 1025], limits)
         .await
         .unwrap_err();
-    assert!(matches!(err, SshError::FileTooLarge { size: 1025, max: 1024, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            SshError::FileTooLarge {
+                size: 1025,
+                max: 1024,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("big.bin"), "{err}");
     let src = lab.path("big.src");
     std::fs::write(&src, [1u8; 4096]).unwrap();
@@ -878,7 +899,10 @@ async fn escaping_paths_and_oversized_files_are_refused_before_any_connection() 
         .put_local_file(&lab.host, &root, &rel("big.bin"), &src, limits)
         .await
         .unwrap_err();
-    assert!(matches!(err, SshError::FileTooLarge { size: 4096, .. }), "{err:?}");
+    assert!(
+        matches!(err, SshError::FileTooLarge { size: 4096, .. }),
+        "{err:?}"
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(connections(&lab), before, "{}", lab.log());
     assert!(!local.join("big.bin").exists());
@@ -928,7 +952,10 @@ async fn a_link_or_directory_at_the_target_is_refused_and_left_alone() {
     std::fs::write(local.join("a.ipxe"), b"#!ipxe").unwrap();
     std::fs::write(local.join(".hidden"), b"").unwrap();
     assert_eq!(
-        shell.list_files(&lab.host, &root, None, limits).await.unwrap(),
+        shell
+            .list_files(&lab.host, &root, None, limits)
+            .await
+            .unwrap(),
         vec![rel("a.ipxe")]
     );
 }
@@ -951,7 +978,13 @@ async fn file_copy_to_a_fixed_host_key_checks_the_pin() {
     );
     let shell = SshShell::new(lab.config(), Arc::new(right)).unwrap();
     shell
-        .put_file(&firewall, &root, &rel("ok"), b"ok", TransferLimits::default())
+        .put_file(
+            &firewall,
+            &root,
+            &rel("ok"),
+            b"ok",
+            TransferLimits::default(),
+        )
         .await
         .unwrap();
     assert_eq!(std::fs::read(local.join("ok")).unwrap(), b"ok");
@@ -968,7 +1001,13 @@ async fn file_copy_to_a_fixed_host_key_checks_the_pin() {
     );
     let shell = SshShell::new(lab.config(), Arc::new(wrong)).unwrap();
     let err = shell
-        .put_file(&firewall, &root, &rel("bad"), b"x", TransferLimits::default())
+        .put_file(
+            &firewall,
+            &root,
+            &rel("bad"),
+            b"x",
+            TransferLimits::default(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, SshError::HostKeyChanged { .. }), "{err:?}");

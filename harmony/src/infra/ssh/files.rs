@@ -592,7 +592,10 @@ mod tests {
             "/usr/local/tftp".parse::<RemoteRoot>().unwrap().as_str(),
             "/usr/local/tftp"
         );
-        assert_eq!("/srv/www/".parse::<RemoteRoot>().unwrap().as_str(), "/srv/www");
+        assert_eq!(
+            "/srv/www/".parse::<RemoteRoot>().unwrap().as_str(),
+            "/srv/www"
+        );
         for bad in [
             "",
             "/",
@@ -613,7 +616,10 @@ mod tests {
     #[test]
     fn commands_quote_every_path_as_one_word() {
         let line = put_line("/r/a", "/r/a/b.efi", "/r/a/.harmony-tmp-1", 42);
-        assert!(line.starts_with("umask 022; d='/r/a'; f='/r/a/b.efi'; t='/r/a/.harmony-tmp-1';"), "{line}");
+        assert!(
+            line.starts_with("umask 022; d='/r/a'; f='/r/a/b.efi'; t='/r/a/.harmony-tmp-1';"),
+            "{line}"
+        );
         assert!(line.contains("-ne 42 ]"), "{line}");
         assert!(digest_line("/r/x").starts_with("f='/r/x';"));
         assert!(remove_line("/r/x").starts_with("f='/r/x';"));

@@ -5,9 +5,7 @@
 
 use std::time::UNIX_EPOCH;
 
-use crate::domain::{
-    HostId, HostKey, HostKeyPins, HostKeyStoreError, PinOutcome, PinnedHostKey,
-};
+use crate::domain::{HostId, HostKey, HostKeyPins, HostKeyStoreError, PinOutcome, PinnedHostKey};
 
 /// One host's key, fixed by configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
