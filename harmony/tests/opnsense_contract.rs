@@ -27,7 +27,11 @@ use harmony::domain::{
     LbHealthCheck, LbMode, LoadBalancer, LoadBalancerService, PortMode, Switch, SwitchError,
     SwitchPort, TftpServer, VlanId,
 };
+use harmony::domain::{DhcpLease, HostKey, HttpServer, RelativePath, RemoteHost, Topology};
 use harmony::infra::opnsense::{Credentials, OpnSenseConfig, OpnSenseSite, PxeBoot};
+use harmony::infra::opnsense::{OpnSenseFilesConfig, caddy_snippet, firewall_host_id};
+use harmony::infra::process::{Program, Service};
+use harmony::infra::ssh::{SshConfig, ssh_answers};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -130,7 +134,13 @@ fn answer(
     if command == "reconfigure" {
         return ok(json!({"status": "ok"}));
     }
-    let (verb, kind) = command.split_once('_').unwrap();
+    let Some((verb, kind)) = command.split_once('_') else {
+        return (
+            404,
+            "application/json",
+            r#"{"errorMessage":"Endpoint not found"}"#.into(),
+        );
+    };
     let kind = match (verb, kind) {
         ("search", k) if module == "haproxy" => k.trim_end_matches('s').to_string(),
         (_, k) => k.to_string(),
@@ -502,15 +512,34 @@ async fn contract_dns_host_overrides() {
     assert_eq!(e.site.set_record(&rec).await.unwrap(), Change::Unchanged);
     assert_eq!(e.fw.take_log().len(), 1);
     assert_eq!(e.site.records().await.unwrap(), std::slice::from_ref(&rec));
+    // A wildcard is the `*` override of its base (Unbound.xml
+    // HostWildcardAllowed, host_entries.conf's `redirect` zone).
     let wild = DnsRecord {
         name: "*.apps.ocp.lab".parse().unwrap(),
         ip: rec.ip,
     };
-    let err = e.site.set_record(&wild).await.unwrap_err().to_string();
-    assert!(
-        err.contains("*.apps.ocp.lab") && err.contains("not supported"),
-        "{err}"
+    e.fw.take_log();
+    assert_eq!(e.site.set_record(&wild).await.unwrap(), Change::Applied);
+    assert_eq!(
+        e.fw.take_log()[1],
+        post(
+            "/api/unbound/settings/add_host_override",
+            Some(
+                json!({"host": {"enabled": "1", "hostname": "*", "domain": "apps.ocp.lab",
+                "rr": "A", "server": "10.0.0.5", "description": "harmony"}})
+            )
+        )
     );
+    assert_eq!(e.site.set_record(&wild).await.unwrap(), Change::Unchanged);
+    assert_eq!(e.fw.take_log().len(), 1, "only the search");
+    let mut all = e.site.records().await.unwrap();
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    assert!(all.contains(&wild) && all.contains(&rec), "{all:?}");
+    assert_eq!(
+        e.site.remove_record(&wild.name).await.unwrap(),
+        Change::Applied
+    );
+    assert_eq!(e.site.records().await.unwrap(), std::slice::from_ref(&rec));
     e.fw.take_log();
     assert_eq!(
         e.site.remove_record(&rec.name).await.unwrap(),
@@ -809,16 +838,14 @@ async fn contract_errors_name_endpoint_and_field() {
         "{err}"
     );
 
-    // Not supported by this backend.
-    let err = e.site.leases().await.unwrap_err().to_string();
-    assert!(err.contains("not supported by this backend"), "{err}");
+    // Files without the SSH side configured.
     let err = e
         .site
         .put_tftp_file(&"undionly.kpxe".parse().unwrap(), b"x")
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("not supported by this backend"), "{err}");
+    assert!(err.contains("no SSH file copy configured"), "{err}");
 }
 
 #[tokio::test]
@@ -857,4 +884,444 @@ async fn contract_wrong_ca_is_refused() {
         "{err}"
     );
     assert!(fw.log().is_empty(), "no request got past the handshake");
+}
+
+#[tokio::test]
+async fn contract_dhcp_leases_from_the_leases_search() {
+    let e = env().await;
+    // Rows as LeasesController::searchAction returns them (fields of
+    // scripts/dhcp/get_dnsmasq_leases.py plus the controller's own).
+    let rows = json!({"rows": [
+        {"expire": 1767225600, "hwaddr": "52:54:00:00:00:01", "iaid": "", "address": "10.0.0.150",
+         "hostname": "m0", "client_id": "01:52:54:00:00:00:01", "if": "vtnet1",
+         "if_descr": "LAN", "if_name": "lan", "mac_info": "", "is_reserved": []},
+        {"expire": 0, "hwaddr": "52:54:00:00:00:02", "iaid": "", "address": "10.0.0.151",
+         "hostname": "*", "client_id": "*", "if": "vtnet1", "is_reserved": ["hwaddr"]},
+        {"expire": 1767225600, "hwaddr": "", "iaid": "12345", "address": "fd00::5",
+         "hostname": "v6", "client_id": "00:02:00:00", "if": "vtnet1"},
+        {"expire": 1767225600, "hwaddr": "not-a-mac", "address": "10.0.0.9", "hostname": "x"}
+    ], "rowCount": 4, "total": 4, "current": 1, "interfaces": {"lan": "LAN"}});
+    e.fw.fix(
+        "/api/dnsmasq/leases/search",
+        200,
+        "application/json",
+        &rows.to_string(),
+    );
+    let leases = e.site.leases().await.unwrap();
+    assert_eq!(
+        leases,
+        vec![
+            DhcpLease {
+                mac: "52:54:00:00:00:01".parse().unwrap(),
+                ip: "10.0.0.150".parse().unwrap(),
+                hostname: Some("m0".parse().unwrap()),
+                expires: Some(std::time::UNIX_EPOCH + Duration::from_secs(1767225600)),
+            },
+            DhcpLease {
+                mac: "52:54:00:00:00:02".parse().unwrap(),
+                ip: "10.0.0.151".parse().unwrap(),
+                hostname: None,
+                expires: None,
+            },
+        ]
+    );
+    assert_eq!(
+        e.fw.take_log(),
+        [post("/api/dnsmasq/leases/search", search())]
+    );
+    // The site offers its leases to discovery.
+    assert!(e.site.dhcp().is_some());
+    // An error body becomes a clear error naming the endpoint.
+    e.fw.fix(
+        "/api/dnsmasq/leases/search",
+        500,
+        "application/json",
+        r#"{"errorMessage":"Unexpected error, check log for details"}"#,
+    );
+    let err = e.site.leases().await.unwrap_err().to_string();
+    assert!(
+        err.contains("dnsmasq/leases/search")
+            && err.contains("HTTP 500")
+            && err.contains("Unexpected error"),
+        "{err}"
+    );
+}
+
+/// A real OpenSSH sshd on a loopback port standing in for the firewall's
+/// SSH (as `tests/ssh.rs` starts it), and the roots it writes.
+struct Sshd {
+    dir: tempfile::TempDir,
+    port: u16,
+    host_key: HostKey,
+    _service: Service,
+}
+
+fn keygen(path: &std::path::Path) -> String {
+    Program::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f"])
+        .arg(path)
+        .run_blocking()
+        .unwrap();
+    let out = Program::new("ssh-keygen")
+        .args(["-l", "-E", "sha256", "-f"])
+        .arg(path.with_extension("pub"))
+        .run_blocking()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+async fn sshd() -> Sshd {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fp = keygen(&d.join("host_key"));
+    keygen(&d.join("client"));
+    std::fs::copy(d.join("client.pub"), d.join("authorized_keys")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = format!(
+        "ListenAddress 127.0.0.1:{port}\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+         AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n\
+         PermitRootLogin prohibit-password\nPasswordAuthentication no\nLogLevel DEBUG\n",
+        d = d.display()
+    );
+    std::fs::write(d.join("sshd_config"), cfg).unwrap();
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    let service = Program::new("/usr/sbin/sshd")
+        .args(["-D", "-e", "-f"])
+        .arg(d.join("sshd_config"))
+        .start(&d.join("sshd.log"))
+        .unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    for _ in 0..500 {
+        if ssh_answers(addr, Duration::from_millis(500)).await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        ssh_answers(addr, Duration::from_millis(500)).await,
+        "sshd never answered"
+    );
+    Sshd {
+        port,
+        host_key: HostKey {
+            key_type: "ssh-ed25519".parse().unwrap(),
+            fingerprint: fp.parse().unwrap(),
+        },
+        dir,
+        _service: service,
+    }
+}
+
+impl Sshd {
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn files_config(&self) -> OpnSenseFilesConfig {
+        let mut ssh = SshConfig::new(self.path("client"));
+        ssh.port = self.port;
+        let host = RemoteHost {
+            id: firewall_host_id("fw").unwrap(),
+            ip: "127.0.0.1".parse().unwrap(),
+        };
+        let mut c = OpnSenseFilesConfig::new(
+            host,
+            ssh,
+            self.host_key.clone(),
+            "127.0.0.1".parse().unwrap(),
+            self.path("staging"),
+        )
+        .unwrap();
+        let root = |n: &str| self.path(n).to_str().unwrap().parse().unwrap();
+        c.tftp_root = root("tftp");
+        c.web_root = root("www");
+        c.caddy_dir = root("caddy.d");
+        c.http_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        c
+    }
+}
+
+fn rel(s: &str) -> RelativePath {
+    s.parse().unwrap()
+}
+
+#[tokio::test]
+async fn contract_tftp_enabled_once_and_files_copied_over_ssh() {
+    let e = env().await;
+    let ssh = sshd().await;
+    let site = e.site.clone().with_files(ssh.files_config()).unwrap();
+    // As os-tftp's GeneralController::getAction answers a fresh install
+    // (General.xml: enabled 0, listen 127.0.0.1 by default).
+    e.fw.fix(
+        "/api/tftp/general/get",
+        200,
+        "application/json",
+        r#"{"general":{"enabled":"0","listen":"127.0.0.1"}}"#,
+    );
+    e.fw.fix(
+        "/api/tftp/general/set",
+        200,
+        "application/json",
+        r#"{"result":"saved"}"#,
+    );
+    let efi: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    assert_eq!(
+        site.put_tftp_file(&rel("ipxe.efi"), &efi).await.unwrap(),
+        Change::Applied
+    );
+    let log = e.fw.log();
+    assert_eq!(
+        log.iter()
+            .map(|r| (r.method.as_str(), r.path.as_str(), r.body.clone()))
+            .collect::<Vec<_>>(),
+        [
+            ("GET", "/api/tftp/general/get", None),
+            (
+                "POST",
+                "/api/tftp/general/set",
+                Some(json!({"general": {"enabled": "1", "listen": "127.0.0.1"}}))
+            ),
+            ("POST", "/api/tftp/service/reconfigure", Some(json!({}))),
+        ]
+    );
+    assert_eq!(std::fs::read(ssh.path("tftp/ipxe.efi")).unwrap(), efi);
+    e.fw.take_log();
+    // Again: the file is Unchanged and the API is not asked again.
+    assert_eq!(
+        site.put_tftp_file(&rel("ipxe.efi"), &efi).await.unwrap(),
+        Change::Unchanged
+    );
+    assert!(e.fw.take_log().is_empty());
+    // A new run against a box already set up: one GET, no write, no
+    // reconfigure.
+    e.fw.fix(
+        "/api/tftp/general/get",
+        200,
+        "application/json",
+        r#"{"general":{"enabled":"1","listen":"127.0.0.1"}}"#,
+    );
+    let again = e.site.clone().with_files(ssh.files_config()).unwrap();
+    assert_eq!(
+        again
+            .put_tftp_file(&rel("undionly.kpxe"), b"kpxe")
+            .await
+            .unwrap(),
+        Change::Applied
+    );
+    assert_eq!(
+        e.fw.take_log(),
+        [("GET".into(), "/api/tftp/general/get".into(), None)]
+    );
+    assert_eq!(
+        again
+            .put_tftp_file(&rel("undionly.kpxe"), b"kpxe")
+            .await
+            .unwrap(),
+        Change::Unchanged
+    );
+    // OPNsense refusing the settings: the error names endpoint and field,
+    // and no file is copied.
+    e.fw.fix(
+        "/api/tftp/general/get",
+        200,
+        "application/json",
+        r#"{"general":{"enabled":"0","listen":"127.0.0.1"}}"#,
+    );
+    e.fw.fix(
+        "/api/tftp/general/set",
+        200,
+        "application/json",
+        r#"{"result":"failed","validations":{"general.listen":"Please specify a valid address."}}"#,
+    );
+    let third = e.site.clone().with_files(ssh.files_config()).unwrap();
+    let err = third
+        .put_tftp_file(&rel("other.efi"), b"x")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("tftp/general/set")
+            && err.contains("general.listen: Please specify a valid address."),
+        "{err}"
+    );
+    assert!(!ssh.path("tftp/other.efi").exists());
+    // A site without SSH says what is missing.
+    let err = e
+        .site
+        .put_tftp_file(&rel("x.efi"), b"x")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no SSH file copy configured"), "{err}");
+}
+
+#[tokio::test]
+async fn contract_http_root_served_by_a_caddy_snippet_applied_only_when_changed() {
+    let e = env().await;
+    let ssh = sshd().await;
+    let cfg = ssh.files_config();
+    let port = cfg.http_port;
+    let site = e.site.clone().with_files(cfg.clone()).unwrap();
+    assert_eq!(
+        site.base_url().as_str(),
+        format!("http://127.0.0.1:{port}/")
+    );
+    assert_eq!(
+        site.put_file(&rel("default.ipxe"), b"#!ipxe\nchain x\n")
+            .await
+            .unwrap(),
+        Change::Applied
+    );
+    assert_eq!(
+        e.fw.take_log(),
+        [post("/api/caddy/service/reconfigure", Some(json!({})))]
+    );
+    let snippet = std::fs::read_to_string(ssh.path("caddy.d/harmony.conf")).unwrap();
+    assert_eq!(
+        snippet,
+        caddy_snippet(cfg.serve_address, port, &cfg.web_root)
+    );
+    // A second put, and a new run: the snippet is unchanged, Caddy is not
+    // reconfigured.
+    assert_eq!(
+        site.put_file(&rel("default.ipxe"), b"#!ipxe\nchain x\n")
+            .await
+            .unwrap(),
+        Change::Unchanged
+    );
+    let again = e.site.clone().with_files(cfg.clone()).unwrap();
+    let kernel: Vec<u8> = (0..1_000_000u32).map(|i| (i % 256) as u8).collect();
+    let src = ssh.path("kernel.src");
+    std::fs::write(&src, &kernel).unwrap();
+    assert_eq!(
+        again
+            .put_file_from(&rel("os/scos/kernel"), &src)
+            .await
+            .unwrap(),
+        Change::Applied
+    );
+    assert!(e.fw.take_log().is_empty());
+    assert_eq!(
+        again.list_files(&rel("os/scos")).await.unwrap(),
+        vec![rel("os/scos/kernel")]
+    );
+    assert!(
+        again
+            .file_sha256(&rel("os/scos/kernel"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        again
+            .read_file(&rel("default.ipxe"))
+            .await
+            .unwrap()
+            .unwrap(),
+        b"#!ipxe\nchain x\n"
+    );
+
+    // The snippet as os-caddy's Caddyfile imports it (`import
+    // /usr/local/etc/caddy/caddy.d/*.conf`), run by the real Caddy.
+    let main = ssh.path("Caddyfile");
+    std::fs::write(
+        &main,
+        format!(
+            "{{\n\tadmin off\n\tauto_https off\n}}\nimport {}/*.conf\n",
+            ssh.path("caddy.d").display()
+        ),
+    )
+    .unwrap();
+    Program::new("caddy")
+        .args(["validate", "--adapter", "caddyfile", "--config"])
+        .arg(&main)
+        .run_blocking()
+        .unwrap();
+    let mut caddy = Program::new("caddy")
+        .args(["run", "--adapter", "caddyfile", "--config"])
+        .arg(&main)
+        .start(&ssh.path("caddy.log"))
+        .unwrap();
+    let get = |path: &'static str| async move {
+        let client = reqwest::Client::new();
+        let url = format!("http://127.0.0.1:{port}/{path}");
+        for _ in 0..200 {
+            if let Ok(r) = client.get(&url).send().await {
+                let ctype = r
+                    .headers()
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap().to_string());
+                return (
+                    r.status().as_u16(),
+                    ctype,
+                    r.bytes().await.unwrap().to_vec(),
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("caddy never answered on {url}");
+    };
+    let (status, ctype, body) = get("default.ipxe").await;
+    assert_eq!((status, body.as_slice()), (200, &b"#!ipxe\nchain x\n"[..]));
+    assert_eq!(ctype.as_deref(), Some("text/plain; charset=utf-8"));
+    let (status, ctype, body) = get("os/scos/kernel").await;
+    assert_eq!(
+        (status, ctype.as_deref()),
+        (200, Some("application/octet-stream"))
+    );
+    assert_eq!(body, kernel);
+    // Temp files of a copy are dot files: never served.
+    std::fs::write(ssh.path("www/.harmony-tmp-1"), b"partial").unwrap();
+    assert_eq!(get(".harmony-tmp-1").await.0, 404);
+    caddy.stop(Duration::from_secs(5)).await.unwrap();
+
+    // Taking a file back copies it out and removes it.
+    let dest = ssh.path("taken");
+    assert_eq!(
+        again
+            .take_file(&rel("os/scos/kernel"), &dest)
+            .await
+            .unwrap(),
+        Change::Applied
+    );
+    assert_eq!(std::fs::read(&dest).unwrap(), kernel);
+    assert!(!ssh.path("www/os/scos/kernel").exists());
+    assert_eq!(
+        again.remove_file(&rel("default.ipxe")).await.unwrap(),
+        Change::Applied
+    );
+
+    // Caddy's reconfigure failing is an error naming the endpoint (and
+    // the next run tries again: the snippet is in place, so it is not
+    // re-applied, but the failure was reported).
+    std::fs::remove_file(ssh.path("caddy.d/harmony.conf")).unwrap();
+    e.fw.fix(
+        "/api/caddy/service/reconfigure",
+        200,
+        "application/json",
+        r#"{"status":"failed"}"#,
+    );
+    let fresh = e.site.clone().with_files(cfg).unwrap();
+    let err = fresh
+        .put_file(&rel("x.ipxe"), b"x")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("caddy/service/reconfigure") && err.contains("failed"),
+        "{err}"
+    );
 }

@@ -718,9 +718,49 @@ fn cli_site_check_prints_the_summary_of_a_good_file() {
         );
         names(
             &out,
-            &["valid", "cluster", "provisioning", "services", "hosts"],
+            &[
+                "valid",
+                "cluster",
+                "provisioning",
+                "services",
+                "hosts",
+                "topology",
+            ],
         );
     }
+    // Which topology and services each names.
+    let o = harmony(&[
+        "site",
+        "check",
+        "--site",
+        workspace().join("examples/site.yaml").to_str().unwrap(),
+    ]);
+    names(
+        &String::from_utf8_lossy(&o.stdout),
+        &[
+            "topology     LinuxSiteTopology \"ocp\"",
+            "dnsmasq    DHCP on eno2 (192.168.77.100-192.168.77.199, router 192.168.77.1)",
+            "caddy      HTTP on 192.168.77.2:8080 serving /srv/harmony/http",
+            "haproxy    load balancer on 192.168.77.2",
+        ],
+    );
+    let o = harmony(&[
+        "site",
+        "check",
+        "--site",
+        workspace()
+            .join("examples/site-opnsense.yaml")
+            .to_str()
+            .unwrap(),
+    ]);
+    names(
+        &String::from_utf8_lossy(&o.stdout),
+        &[
+            "topology     OpnSenseSite \"prod\" at https://10.20.0.1/",
+            "files      over SSH root@10.20.0.1:22",
+            "TFTP (os-tftp on 10.20.0.1), HTTP http://10.20.0.1:8080/",
+        ],
+    );
 }
 
 #[test]
@@ -762,5 +802,257 @@ fn cli_site_check_exits_2_naming_the_field_of_a_bad_file() {
     names(
         &String::from_utf8_lossy(&o.stderr),
         &["cannot read site file", "nope.yaml"],
+    );
+}
+
+// ------------------------------------------------------------- topology
+
+use harmony::domain::{HttpServer, TftpServer};
+use harmony::site::topology::{SitePlan, SiteTopologyError, build_opnsense, plan};
+
+fn plan_of(text: &str) -> Result<SitePlan, SiteTopologyError> {
+    plan(&SiteFile::parse(text, "test-site.yaml").unwrap())
+}
+
+#[test]
+fn the_linux_example_plans_a_linux_site_with_the_files_values() {
+    let SitePlan::Linux(c) = plan_of(&example()).unwrap() else {
+        panic!("not linux");
+    };
+    assert_eq!(c.name, "ocp");
+    assert_eq!(c.state_dir, Path::new("/var/lib/harmony"));
+    assert_eq!(c.http_root, Path::new("/srv/harmony/http"));
+    assert_eq!(c.interface.as_str(), "eno2");
+    assert_eq!(c.address.to_string(), "192.168.77.2");
+    assert_eq!(c.dhcp_range.start.to_string(), "192.168.77.100");
+    assert_eq!(c.dhcp_range.end.to_string(), "192.168.77.199");
+    assert_eq!(c.dhcp_range.netmask.to_string(), "255.255.255.0");
+    assert_eq!(c.router.unwrap().to_string(), "192.168.77.1");
+    assert_eq!(c.domain.as_ref().unwrap().as_str(), "ocp.example.com");
+    assert_eq!(
+        c.upstream_dns
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["192.168.77.1", "9.9.9.9"]
+    );
+    assert_eq!(c.dns_port, 53);
+    assert_eq!(c.http_listen.to_string(), "192.168.77.2:8080");
+    assert_eq!(c.lb_address.to_string(), "192.168.77.2");
+    c.check().unwrap();
+}
+
+#[test]
+fn the_opnsense_example_plans_an_opnsense_site_with_the_files_values() {
+    let text = std::fs::read_to_string(workspace().join("examples/site-opnsense.yaml")).unwrap();
+    let SitePlan::OpnSense(p) = plan_of(&text).unwrap() else {
+        panic!("not opnsense");
+    };
+    assert_eq!(p.name, "prod");
+    assert_eq!(p.url.as_str(), "https://10.20.0.1/");
+    assert_eq!(
+        p.ca_file.as_deref(),
+        Some(Path::new("/etc/harmony/opnsense-ca.pem"))
+    );
+    assert!(
+        matches!(&p.api_key, ApiKeySource::KeyFile(f) if f.to_string() == "/etc/harmony/opnsense-apikey.txt")
+    );
+    assert_eq!(p.address.to_string(), "10.20.0.1");
+    assert_eq!(p.http_port, 8080);
+    let f = p.files.unwrap();
+    assert_eq!(f.ssh.to_string(), "10.20.0.1:22");
+    assert_eq!(f.key_file, Path::new("/etc/harmony/opnsense-ssh-key"));
+    assert_eq!(
+        f.host_key.to_string(),
+        "ssh-ed25519 SHA256:tK/H8tzEV/c29/EWam196aqu/42IWxDTm4pl2wKLHa4"
+    );
+    assert_eq!(
+        f.staging_dir,
+        Path::new("/var/lib/harmony/opnsense-staging")
+    );
+
+    // Defaults: the gateway, the operator key, no files without ssh.
+    let minimal = edit(
+        &edit(&text, "    address: 10.20.0.1\n", ""),
+        "      key_file: /etc/harmony/opnsense-ssh-key\n",
+        "",
+    );
+    let SitePlan::OpnSense(p) = plan_of(&minimal).unwrap() else {
+        panic!()
+    };
+    assert_eq!(p.address.to_string(), "10.20.0.1");
+    assert_eq!(
+        p.files.unwrap().key_file,
+        Path::new("/root/.ssh/id_ed25519")
+    );
+}
+
+#[tokio::test]
+async fn the_opnsense_topology_is_built_with_secrets_only_from_the_named_files_and_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let key = dir.path().join("apikey.txt");
+    std::fs::write(&key, "key=K123\nsecret=S456\n").unwrap();
+    std::fs::write(dir.path().join("ca.pem"), "no certificate\n").unwrap();
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(dir.path().join("id"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(workspace().join("examples/site-opnsense.yaml"))
+        .unwrap()
+        .replace(
+            "/etc/harmony/opnsense-apikey.txt",
+            &format!("{d}/apikey.txt"),
+        )
+        .replace("/etc/harmony/opnsense-ca.pem", &format!("{d}/ca.pem"))
+        .replace("/etc/harmony/opnsense-ssh-key", &format!("{d}/id"));
+    let SitePlan::OpnSense(p) = plan_of(&text).unwrap() else {
+        panic!()
+    };
+    // The CA file is read now: one without a certificate is named.
+    let err = build_opnsense("test-site.yaml", &p)
+        .unwrap_err()
+        .to_string();
+    names(&err, &["services.opnsense.ca_file", "ca.pem"]);
+    let ca = rcgen::generate_simple_self_signed(vec!["fw.example".to_string()]).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.cert.pem()).unwrap();
+    let site = build_opnsense("test-site.yaml", &p).unwrap();
+    assert_eq!(site.base_url().as_str(), "http://10.20.0.1:8080/");
+    assert_eq!(
+        site.url_for(&"ipxe/a.ipxe".parse().unwrap()).as_str(),
+        "http://10.20.0.1:8080/ipxe/a.ipxe"
+    );
+    let shown = format!("{site:?}");
+    assert!(
+        !shown.contains("S456") && !shown.contains("K123"),
+        "{shown}"
+    );
+
+    // A missing key file names the field and the path, never a secret.
+    std::fs::remove_file(&key).unwrap();
+    let err = build_opnsense("test-site.yaml", &p)
+        .unwrap_err()
+        .to_string();
+    names(&err, &["services.opnsense.api_key", "apikey.txt"]);
+    // The environment variables the file names (only their names shown).
+    let env_text = edit(
+        &text,
+        &format!("      key_file: {d}/apikey.txt\n"),
+        "      env:\n        key: HARMONY_TEST_OPN_KEY_UNSET\n        secret: HARMONY_TEST_OPN_SECRET_UNSET\n",
+    );
+    let SitePlan::OpnSense(p) = plan_of(&env_text).unwrap() else {
+        panic!()
+    };
+    let err = build_opnsense("test-site.yaml", &p)
+        .unwrap_err()
+        .to_string();
+    names(
+        &err,
+        &["services.opnsense.api_key", "HARMONY_TEST_OPN_KEY_UNSET"],
+    );
+    // A missing SSH key names its field.
+    std::fs::write(&key, "key=K123\nsecret=S456\n").unwrap();
+    let no_key = text.replace(&format!("{d}/id"), &format!("{d}/absent-key"));
+    let SitePlan::OpnSense(p) = plan_of(&no_key).unwrap() else {
+        panic!()
+    };
+    let err = build_opnsense("test-site.yaml", &p)
+        .unwrap_err()
+        .to_string();
+    names(&err, &["services.opnsense.ssh.key_file", "absent-key"]);
+    // Without an ssh section the site builds, and files say what is missing.
+    let start = text.find("    ssh:\n").unwrap();
+    let end = text.find("    # Where large files").unwrap();
+    let no_ssh = format!("{}{}", &text[..start], &text[end..]);
+    let SitePlan::OpnSense(p) = plan_of(&no_ssh).unwrap() else {
+        panic!()
+    };
+    assert!(p.files.is_none());
+    let site = build_opnsense("test-site.yaml", &p).unwrap();
+    let err = site
+        .put_tftp_file(&"undionly.kpxe".parse().unwrap(), b"x")
+        .await
+        .unwrap_err()
+        .to_string();
+    names(
+        &err,
+        &["no SSH file copy configured", "services.opnsense.ssh"],
+    );
+}
+
+#[test]
+fn values_the_backend_cannot_use_name_the_field() {
+    // Caddy serves booting hosts: loopback passes the file's rules but not
+    // the Linux site's.
+    let err = plan_of(&example_with(
+        "http_listen: 192.168.77.2:8080",
+        "http_listen: 127.0.0.1:8080",
+    ))
+    .unwrap_err()
+    .to_string();
+    names(
+        &err,
+        &[
+            "test-site.yaml: services.linux.http_listen = 127.0.0.1:8080",
+            "provisioning address",
+        ],
+    );
+    let err = plan_of(&example_with(
+        "dns_listen: 192.168.77.2:53",
+        "dns_listen: 127.0.0.1:53",
+    ))
+    .unwrap_err()
+    .to_string();
+    names(
+        &err,
+        &[
+            "services.linux.dns_listen = 127.0.0.1:53",
+            "provisioning interface",
+        ],
+    );
+
+    let opn = std::fs::read_to_string(workspace().join("examples/site-opnsense.yaml")).unwrap();
+    let msg = refused(&edit(
+        &opn,
+        "    address: 10.20.0.1\n",
+        "    address: 10.99.0.1\n",
+    ));
+    names(
+        &msg,
+        &[
+            "services.opnsense.address = 10.99.0.1",
+            "not in the provisioning subnet",
+        ],
+    );
+    let msg = refused(&edit(
+        &opn,
+        "host_key: ssh-ed25519 SHA256:",
+        "host_key: SHA256:",
+    ));
+    names(
+        &msg,
+        &["services.opnsense.ssh.host_key", "invalid SSH host key"],
+    );
+    let msg = refused(&edit(&opn, "      port: 22\n", "      port: 0\n"));
+    names(&msg, &["services.opnsense.ssh.port = 0"]);
+
+    // `site check` exits 2 naming the field.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("site.yaml");
+    std::fs::write(
+        &path,
+        example_with(
+            "http_listen: 192.168.77.2:8080",
+            "http_listen: 127.0.0.1:8080",
+        ),
+    )
+    .unwrap();
+    let o = harmony(&["site", "check", "--site", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    names(
+        &String::from_utf8_lossy(&o.stderr),
+        &["services.linux.http_listen = 127.0.0.1:8080"],
     );
 }

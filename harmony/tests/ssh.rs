@@ -619,3 +619,408 @@ fn the_store_pins_only_for_discovered_hosts_and_never_replaces_a_pin() {
     assert!(!store.forget_key(&known.id).unwrap());
     assert_eq!(store.pinned_key(&known.id).unwrap(), None);
 }
+
+// ---------------------------------------------------------------------------
+// Files over SSH (`infra::ssh::files`): the remote root is a directory of
+// the test's temp dir, written by the real sshd's shell.
+
+use harmony::domain::{Change, HostKeyFingerprint, HostKeyType, RelativePath};
+use harmony::infra::ssh::{FixedHostKey, RemoteRoot, TransferLimits};
+
+fn root_of(lab: &Lab) -> (RemoteRoot, PathBuf) {
+    let local = lab.path("www");
+    (local.to_str().unwrap().parse().unwrap(), local)
+}
+
+fn rel(s: &str) -> RelativePath {
+    s.parse().unwrap()
+}
+
+/// Bytes of every value, in a pattern no two offsets share soon.
+fn binary(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| {
+            (i as u32)
+                .wrapping_mul(2_654_435_761)
+                .rotate_left(u32::from(seed)) as u8
+        })
+        .collect()
+}
+
+/// How many connections sshd has logged so far.
+fn connections(lab: &Lab) -> usize {
+    lab.log().matches("Connection from").count()
+}
+
+#[tokio::test]
+async fn put_file_places_binary_content_byte_exact_and_a_second_put_is_unchanged() {
+    let lab = Lab::start("ed25519", "").await;
+    let (root, local) = root_of(&lab);
+    let shell = lab.shell();
+    let limits = TransferLimits::default();
+    let big = binary(3 << 20, 7);
+    let path = rel("os/scos/kernel");
+    assert_eq!(
+        shell
+            .put_file(&lab.host, &root, &path, &big, limits)
+            .await
+            .unwrap(),
+        Change::Applied
+    );
+    assert_eq!(std::fs::read(local.join("os/scos/kernel")).unwrap(), big);
+    // The digest the host computes is the local one.
+    let digest = shell
+        .remote_sha256(&lab.host, &root, &path, limits)
+        .await
+        .unwrap()
+        .unwrap();
+    use sha2::Digest as _;
+    assert_eq!(digest.to_string(), hex::encode(sha2::Sha256::digest(&big)));
+    // The same again: Unchanged, the file untouched (same inode and mtime).
+    let before = std::fs::metadata(local.join("os/scos/kernel")).unwrap();
+    assert_eq!(
+        shell
+            .put_file(&lab.host, &root, &path, &big, limits)
+            .await
+            .unwrap(),
+        Change::Unchanged
+    );
+    let after = std::fs::metadata(local.join("os/scos/kernel")).unwrap();
+    use std::os::unix::fs::MetadataExt as _;
+    assert_eq!(
+        (before.ino(), before.mtime_nsec()),
+        (after.ino(), after.mtime_nsec())
+    );
+    // Empty and text files too; no temp file is left anywhere.
+    let empty = rel("empty.txt");
+    shell
+        .put_file(&lab.host, &root, &empty, b"", limits)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(local.join("empty.txt")).unwrap(), b"");
+    let leftovers: Vec<_> = walk(&local)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".harmony-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // Read back, listed, removed.
+    assert_eq!(
+        shell
+            .read_file(&lab.host, &root, &path, limits)
+            .await
+            .unwrap()
+            .unwrap(),
+        big
+    );
+    assert_eq!(
+        shell
+            .list_files(&lab.host, &root, Some(&rel("os/scos")), limits)
+            .await
+            .unwrap(),
+        vec![path.clone()]
+    );
+    assert_eq!(
+        shell
+            .remove_file(&lab.host, &root, &path, limits)
+            .await
+            .unwrap(),
+        Change::Applied
+    );
+    assert!(!local.join("os/scos/kernel").exists());
+    assert_eq!(
+        shell
+            .remove_file(&lab.host, &root, &path, limits)
+            .await
+            .unwrap(),
+        Change::Unchanged
+    );
+    assert_eq!(
+        shell
+            .read_file(&lab.host, &root, &path, limits)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        shell
+            .remote_sha256(&lab.host, &root, &path, limits)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_local_file_is_streamed_and_fetched_back_byte_exact() {
+    let lab = Lab::start("ed25519", "").await;
+    let (root, local) = root_of(&lab);
+    let shell = lab.shell();
+    let limits = TransferLimits::default();
+    let src = lab.path("rootfs.img");
+    let data = binary(5 << 20, 3);
+    std::fs::write(&src, &data).unwrap();
+    let path = rel("rootfs.img");
+    assert_eq!(
+        shell
+            .put_local_file(&lab.host, &root, &path, &src, limits)
+            .await
+            .unwrap(),
+        Change::Applied
+    );
+    assert_eq!(std::fs::read(local.join("rootfs.img")).unwrap(), data);
+    assert_eq!(
+        shell
+            .put_local_file(&lab.host, &root, &path, &src, limits)
+            .await
+            .unwrap(),
+        Change::Unchanged
+    );
+    let dest = lab.path("fetched.img");
+    assert!(
+        shell
+            .fetch_file(&lab.host, &root, &path, &dest, limits)
+            .await
+            .unwrap()
+    );
+    assert_eq!(std::fs::read(&dest).unwrap(), data);
+    assert!(
+        !shell
+            .fetch_file(&lab.host, &root, &rel("absent"), &dest, limits)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_replaced_file_is_never_seen_half_written() {
+    let lab = Lab::start("ed25519", "").await;
+    let (root, local) = root_of(&lab);
+    let shell = lab.shell();
+    let limits = TransferLimits::default();
+    let (a, b) = (binary(2 << 20, 1), binary(2 << 20, 2));
+    let path = rel("ipxe.efi");
+    shell
+        .put_file(&lab.host, &root, &path, &a, limits)
+        .await
+        .unwrap();
+    let target = local.join("ipxe.efi");
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (stop, a, b, target) = (Arc::clone(&stop), a.clone(), b.clone(), target.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0u32;
+            // Bounded: at most 100 000 reads.
+            while !stop.load(Ordering::Relaxed) && reads < 100_000 {
+                let got = std::fs::read(&target).unwrap();
+                assert!(
+                    got == a || got == b,
+                    "a reader saw {} bytes that are neither version",
+                    got.len()
+                );
+                reads += 1;
+            }
+            reads
+        })
+    };
+    for i in 0..6 {
+        let next = if i % 2 == 0 { &b } else { &a };
+        assert_eq!(
+            shell
+                .put_file(&lab.host, &root, &path, next, limits)
+                .await
+                .unwrap(),
+            Change::Applied
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    let reads = reader.join().unwrap();
+    assert!(reads > 0);
+    assert_eq!(std::fs::read(&target).unwrap(), a);
+}
+
+#[tokio::test]
+async fn escaping_paths_and_oversized_files_are_refused_before_any_connection() {
+    let lab = Lab::start("ed25519", "").await;
+    let (root, local) = root_of(&lab);
+    let shell = lab.shell();
+    // `..`, absolute and odd paths cannot even be built.
+    for bad in [
+        "../etc/passwd",
+        "/etc/passwd",
+        "a/../../b",
+        "a//b",
+        "a b",
+        "$(reboot)",
+    ] {
+        assert!(bad.parse::<RelativePath>().is_err(), "{bad:?}");
+    }
+    for bad in ["relative", "/a/../etc", "/", "/a;b"] {
+        assert!(bad.parse::<RemoteRoot>().is_err(), "{bad:?}");
+    }
+    let before = connections(&lab);
+    let limits = TransferLimits {
+        max_bytes: 1024,
+        timeout: Duration::from_secs(10),
+    };
+    let err = shell
+        .put_file(&lab.host, &root, &rel("big.bin"), &[0u8; 1025], limits)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SshError::FileTooLarge {
+                size: 1025,
+                max: 1024,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("big.bin"), "{err}");
+    let src = lab.path("big.src");
+    std::fs::write(&src, [1u8; 4096]).unwrap();
+    let err = shell
+        .put_local_file(&lab.host, &root, &rel("big.bin"), &src, limits)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SshError::FileTooLarge { size: 4096, .. }),
+        "{err:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(connections(&lab), before, "{}", lab.log());
+    assert!(!local.join("big.bin").exists());
+    // (The log does count connections: one allowed put is one more.)
+    shell
+        .put_file(&lab.host, &root, &rel("small.bin"), &[0u8; 16], limits)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(connections(&lab), before + 1, "{}", lab.log());
+    // A file over the cap on the host is not read whole either.
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::write(local.join("huge"), [0u8; 2048]).unwrap();
+    let err = shell
+        .read_file(&lab.host, &root, &rel("huge"), limits)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SshError::FileTooLarge { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_link_or_directory_at_the_target_is_refused_and_left_alone() {
+    let lab = Lab::start("ed25519", "").await;
+    let (root, local) = root_of(&lab);
+    let shell = lab.shell();
+    let limits = TransferLimits::default();
+    std::fs::create_dir_all(local.join("dir")).unwrap();
+    let outside = lab.path("outside");
+    std::fs::write(&outside, b"secret").unwrap();
+    std::os::unix::fs::symlink(&outside, local.join("link")).unwrap();
+    for name in ["dir", "link"] {
+        let err = shell
+            .put_file(&lab.host, &root, &rel(name), b"x", limits)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SshError::FileRefused { .. }), "{err:?}");
+        assert!(err.to_string().contains("link or a directory"), "{err}");
+    }
+    assert_eq!(std::fs::read(&outside).unwrap(), b"secret");
+    assert!(
+        shell
+            .read_file(&lab.host, &root, &rel("link"), limits)
+            .await
+            .is_err()
+    );
+    // Listing leaves links, directories and dot files out.
+    std::fs::write(local.join("a.ipxe"), b"#!ipxe").unwrap();
+    std::fs::write(local.join(".hidden"), b"").unwrap();
+    assert_eq!(
+        shell
+            .list_files(&lab.host, &root, None, limits)
+            .await
+            .unwrap(),
+        vec![rel("a.ipxe")]
+    );
+}
+
+#[tokio::test]
+async fn file_copy_to_a_fixed_host_key_checks_the_pin() {
+    let lab = Lab::start("ed25519", "").await;
+    let (root, local) = root_of(&lab);
+    let firewall = RemoteHost {
+        id: "serial:opnsense-fw".parse().unwrap(),
+        ip: LOOPBACK,
+    };
+    let key_type: HostKeyType = "ssh-ed25519".parse().unwrap();
+    let right = FixedHostKey::new(
+        firewall.id.clone(),
+        HostKey {
+            key_type: key_type.clone(),
+            fingerprint: lab.host_key_fp.parse().unwrap(),
+        },
+    );
+    let shell = SshShell::new(lab.config(), Arc::new(right)).unwrap();
+    shell
+        .put_file(
+            &firewall,
+            &root,
+            &rel("ok"),
+            b"ok",
+            TransferLimits::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(local.join("ok")).unwrap(), b"ok");
+
+    let wrong_fp: HostKeyFingerprint = "SHA256:tK/H8tzEV/c29/EWam196aqu/42IWxDTm4pl2wKLHa4"
+        .parse()
+        .unwrap();
+    let wrong = FixedHostKey::new(
+        firewall.id.clone(),
+        HostKey {
+            key_type,
+            fingerprint: wrong_fp,
+        },
+    );
+    let shell = SshShell::new(lab.config(), Arc::new(wrong)).unwrap();
+    let err = shell
+        .put_file(
+            &firewall,
+            &root,
+            &rel("bad"),
+            b"x",
+            TransferLimits::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SshError::HostKeyChanged { .. }), "{err:?}");
+    assert!(err.to_string().contains(&lab.host_key_fp), "{err}");
+    assert!(!local.join("bad").exists());
+    // Another host id under a fixed pin is never trusted at first contact.
+    let other = RemoteHost {
+        id: "serial:someone-else".parse().unwrap(),
+        ip: LOOPBACK,
+    };
+    let err = shell
+        .put_file(&other, &root, &rel("bad"), b"x", TransferLimits::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SshError::UnknownHost { .. }), "{err:?}");
+}

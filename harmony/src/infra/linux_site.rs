@@ -72,6 +72,8 @@ pub struct LinuxSiteConfig {
     pub name: String,
     /// Absolute; made world-searchable (dnsmasq drops its privileges).
     pub state_dir: PathBuf,
+    /// The directory Caddy serves (absolute); `<state_dir>/www` by default.
+    pub http_root: PathBuf,
     /// The provisioning interface dnsmasq serves.
     pub interface: InterfaceName,
     /// The host's address on the provisioning network: the boot URLs
@@ -108,9 +110,11 @@ impl LinuxSiteConfig {
         address: Ipv4Addr,
         dhcp_range: DhcpRange,
     ) -> Self {
+        let state_dir: PathBuf = state_dir.into();
         Self {
             name: name.into(),
-            state_dir: state_dir.into(),
+            http_root: state_dir.join("www"),
+            state_dir,
             interface,
             address,
             dhcp_range,
@@ -150,6 +154,13 @@ impl LinuxSiteConfig {
             return bad(
                 "state dir",
                 self.state_dir.display().to_string(),
+                "must be absolute",
+            );
+        }
+        if !self.http_root.is_absolute() {
+            return bad(
+                "HTTP root",
+                self.http_root.display().to_string(),
                 "must be absolute",
             );
         }
@@ -292,7 +303,7 @@ impl LinuxSiteTopology {
         dns.domain = config.domain.clone();
         dns.upstream_dns = config.upstream_dns.clone();
         dns.dns_port = config.dns_port;
-        let www = config.dir("www");
+        let www = config.http_root.clone();
         make_dir(&www)?;
         let mut caddy_config =
             CaddyConfig::new(config.dir("caddy"), config.http_listen, config.caddy_admin);

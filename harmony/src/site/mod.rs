@@ -17,6 +17,7 @@
 //! `examples/site.yaml` is the commented reference for operators.
 
 pub mod model;
+pub mod topology;
 pub mod validate;
 pub mod values;
 
@@ -25,12 +26,12 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub use model::{
-    BackendKind, Cluster, DhcpRange, Hosts, LinuxServices, OpnSenseServices, PinnedHost, PortRef,
-    Provisioning, Site, Ssh, Switch, SwitchKind,
+    BackendKind, Cluster, DhcpRange, Hosts, LinuxServices, OpnSenseServices, OpnSenseSsh,
+    PinnedHost, PortRef, Provisioning, Site, Ssh, Switch, SwitchKind,
 };
 pub use validate::Problem;
 pub use values::{
-    ApiKeySource, ApiUrl, EnvVarName, FilePath, OkdVersion, PortName, SwitchAddress,
+    ApiKeySource, ApiUrl, EnvVarName, FilePath, OkdVersion, PortName, SshHostKey, SwitchAddress,
     SwitchCredentials, SwitchName, VlanId,
 };
 

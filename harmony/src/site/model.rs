@@ -13,8 +13,8 @@ use ipnetwork::{IpNetwork, Ipv4Network};
 use serde::Deserialize;
 
 use super::values::{
-    ApiKeySource, ApiUrl, FilePath, OkdVersion, PortName, SwitchCredentials, SwitchName, VlanId,
-    parsed, parsed_opt,
+    ApiKeySource, ApiUrl, FilePath, OkdVersion, PortName, SshHostKey, SwitchCredentials,
+    SwitchName, VlanId, parsed, parsed_opt,
 };
 use crate::domain::{Hostname, InterfaceName, MacAddress, Role};
 use crate::modules::boot::ClusterName;
@@ -161,6 +161,42 @@ pub struct OpnSenseServices {
     /// A CA (PEM) to trust for `url`; else the built-in roots.
     pub ca_file: Option<FilePath>,
     pub api_key: ApiKeySource,
+    /// The box's address on the provisioning subnet: os-tftp listens and
+    /// the web root is served there. Omitted: `provisioning.gateway`.
+    pub address: Option<Ipv4Addr>,
+    /// The web root's port on that address (a Caddy snippet serves it).
+    #[serde(default = "default_http_port")]
+    pub http_port: u16,
+    /// SSH to the box, to copy TFTP and HTTP files (neither plugin has an
+    /// upload API). Omitted: TFTP and HTTP files are not available.
+    pub ssh: Option<OpnSenseSsh>,
+    /// A local directory where large files (OS images) are prepared
+    /// before they are copied. Omitted: `/var/lib/harmony/opnsense-staging`.
+    pub staging_dir: Option<FilePath>,
+}
+
+fn default_http_port() -> u16 {
+    8080
+}
+
+/// How Harmony logs in to the OPNsense box to copy files.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpnSenseSsh {
+    /// Omitted: the box's provisioning address.
+    pub host: Option<IpAddr>,
+    #[serde(default = "default_ssh_port")]
+    pub port: u16,
+    /// The private key; omitted: `ssh.operator_key_file`.
+    pub key_file: Option<FilePath>,
+    /// The box's host key, `<type> SHA256:<fingerprint>` as `ssh-keygen
+    /// -l -E sha256` prints it: pinned, never learnt.
+    #[serde(deserialize_with = "parsed")]
+    pub host_key: SshHostKey,
+}
+
+fn default_ssh_port() -> u16 {
+    22
 }
 
 /// A switch the hosts' ports are on.

@@ -248,6 +248,9 @@ fn services(site: &Site, p: &mut Problems) {
     if let (BackendKind::Linux, Some(linux)) = (s.backend, &s.linux) {
         linux_services(site, linux, p);
     }
+    if let (BackendKind::Opnsense, Some(o)) = (s.backend, &s.opnsense) {
+        opnsense_services(site, o, p);
+    }
 }
 
 fn linux_services(site: &Site, l: &LinuxServices, p: &mut Problems) {
@@ -499,5 +502,28 @@ fn hosts(site: &Site, subnet: Ipv4Network, p: &mut Problems) {
                 format!("{n} pinned host(s) have role {role}, more than expected"),
             );
         }
+    }
+}
+
+fn opnsense_services(site: &Site, o: &super::model::OpnSenseServices, p: &mut Problems) {
+    let pr = &site.provisioning;
+    if let Some(a) = o.address {
+        if !pr.subnet.contains(a) {
+            p.add(
+                "services.opnsense.address",
+                a,
+                format!("is not in the provisioning subnet {}", pr.subnet),
+            );
+        } else if pr.dhcp_range.contains(a) {
+            p.add("services.opnsense.address", a, "is inside the DHCP range");
+        }
+    }
+    if o.http_port == 0 {
+        p.add("services.opnsense.http_port", 0, "must be 1 to 65535");
+    }
+    if let Some(ssh) = &o.ssh
+        && ssh.port == 0
+    {
+        p.add("services.opnsense.ssh.port", 0, "must be 1 to 65535");
     }
 }

@@ -811,3 +811,40 @@ mod tests {
         assert!("1X".parse::<EnvVarName>().is_err());
     }
 }
+
+/// An SSH host key to pin, as `ssh-keygen -l -E sha256` names it: the key
+/// type (`ssh-ed25519`, `ssh-rsa`, `ecdsa-sha2-nistp256`) and the SHA-256
+/// fingerprint, e.g. `ssh-ed25519 SHA256:tK/H8tz...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshHostKey(crate::domain::HostKey);
+
+impl SshHostKey {
+    pub fn key(&self) -> &crate::domain::HostKey {
+        &self.0
+    }
+}
+
+impl FromStr for SshHostKey {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || {
+            ValueError::new(
+                "SSH host key",
+                s,
+                "must be `<type> SHA256:<43 base64 characters>`, e.g. `ssh-ed25519 SHA256:...`",
+            )
+        };
+        let (t, fp) = s.trim().split_once(' ').ok_or_else(err)?;
+        Ok(Self(crate::domain::HostKey {
+            key_type: t.parse().map_err(|_| err())?,
+            fingerprint: fp.trim().parse().map_err(|_| err())?,
+        }))
+    }
+}
+
+impl fmt::Display for SshHostKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}

@@ -27,6 +27,8 @@ const MAX_KEY_FILE: u64 = 64 << 10;
 pub enum OpnSenseError {
     #[error("OPNsense credentials: {0}")]
     Credentials(String),
+    #[error("OPNsense file copy: {0}")]
+    Files(String),
     #[error("OPNsense {endpoint}: {source}")]
     Http {
         endpoint: String,

@@ -1,7 +1,14 @@
 //! DNS as Unbound host overrides (`api/unbound/settings/*_host_override`,
 //! body key `host`: `hostname`, `domain`, `rr` A/AAAA, `server`), applied
-//! with `api/unbound/service/reconfigure`. Wildcards are refused: the
-//! notes document no wildcard form for host overrides.
+//! with `api/unbound/service/reconfigure`.
+//!
+//! A wildcard `*.apps.example.com` is the override with hostname `*` and
+//! domain `apps.example.com`: opnsense/core `models/OPNsense/Unbound/
+//! Unbound.xml` gives `hosts.host.hostname` `HostWildcardAllowed=Y`, and
+//! `service/templates/OPNsense/Unbound/core/host_entries.conf` renders a
+//! `*` host as `local-zone: "<domain>" redirect` plus `local-data:
+//! "<domain> IN A <server>"`, which answers every name below the domain
+//! (and the domain itself).
 
 use std::net::IpAddr;
 
@@ -11,7 +18,7 @@ use serde_json::{Value, json};
 use super::client::{OpnSenseError, field_text};
 use super::dhcp::split_name;
 use super::{OpnSenseSite, cap};
-use crate::domain::{CapResult, CapabilityError, Change, DnsName, DnsRecord, DnsServer, Hostname};
+use crate::domain::{CapResult, CapabilityError, Change, DnsName, DnsRecord, DnsServer};
 
 const SEARCH: &str = "unbound/settings/search_host_override";
 const RECONFIGURE: &str = "unbound/service/reconfigure";
@@ -44,15 +51,18 @@ impl OpnSenseSite {
     }
 }
 
-fn exact(name: &DnsName) -> CapResult<&Hostname> {
+/// The override's (hostname, domain) for `name`: `*` and the base for a
+/// wildcard.
+fn override_parts(name: &DnsName) -> CapResult<(String, String)> {
     match name {
-        DnsName::Exact(h) => Ok(h),
-        DnsName::Wildcard(_) => Err(CapabilityError::new(
-            "dns",
-            format!(
-                "{name}: wildcard names are not supported by this backend (Unbound host overrides)"
-            ),
-        )),
+        DnsName::Wildcard(base) => Ok(("*".to_string(), base.as_str().to_string())),
+        DnsName::Exact(host) => match split_name(host) {
+            (_, d) if d.is_empty() => Err(CapabilityError::new(
+                "dns",
+                format!("{host}: a host override needs a domain (a name with a dot)"),
+            )),
+            parts => Ok(parts),
+        },
     }
 }
 
@@ -60,20 +70,14 @@ fn exact(name: &DnsName) -> CapResult<&Hostname> {
 impl DnsServer for OpnSenseSite {
     async fn set_record(&self, record: &DnsRecord) -> CapResult<Change> {
         let c = cap("dns");
-        let host = exact(&record.name)?;
-        let (hostname, domain) = split_name(host);
-        if domain.is_empty() {
-            return Err(CapabilityError::new(
-                "dns",
-                format!("{host}: a host override needs a domain (a name with a dot)"),
-            ));
-        }
+        let (hostname, domain) = override_parts(&record.name)?;
+        let wanted = record.name.to_string();
         let found: Vec<Override> = self
             .overrides()
             .await
             .map_err(&c)?
             .into_iter()
-            .filter(|o| o.name == host.as_str())
+            .filter(|o| o.name == wanted)
             .collect();
         if found.len() == 1 && found[0].ip == Some(record.ip) {
             return Ok(Change::Unchanged);
@@ -112,11 +116,12 @@ impl DnsServer for OpnSenseSite {
 
     async fn remove_record(&self, name: &DnsName) -> CapResult<Change> {
         let c = cap("dns");
-        let host = exact(name)?;
+        override_parts(name)?;
+        let wanted = name.to_string();
         let rows = self.overrides().await.map_err(&c)?;
         let doomed: Vec<String> = rows
             .iter()
-            .filter(|o| o.name == host.as_str())
+            .filter(|o| o.name == wanted)
             .map(|o| format!("unbound/settings/del_host_override/{}", o.uuid))
             .collect();
         let changed = self
@@ -130,11 +135,8 @@ impl DnsServer for OpnSenseSite {
     async fn records(&self) -> CapResult<Vec<DnsRecord>> {
         let mut out = Vec::new();
         for o in self.overrides().await.map_err(cap("dns"))? {
-            match (o.name.parse::<Hostname>(), o.ip) {
-                (Ok(h), Some(ip)) => out.push(DnsRecord {
-                    name: DnsName::Exact(h),
-                    ip,
-                }),
+            match (o.name.parse::<DnsName>(), o.ip) {
+                (Ok(name), Some(ip)) => out.push(DnsRecord { name, ip }),
                 _ => {
                     tracing::warn!(uuid = %o.uuid, "Unbound host override left out: not a valid name")
                 }

@@ -7,23 +7,24 @@
 //! a change is followed by the module's `service/reconfigure`, as
 //! OPNsense's CRUD calls only write `config.xml`.
 //!
-//! Not expressible here: TFTP files (os-tftp has no upload API), the DHCP
-//! leases (no documented Dnsmasq lease API), wildcard DNS names.
+//! The TFTP and HTTP roots have no upload API: files are copied over SSH
+//! and os-tftp / a Caddy snippet serve them (`files.rs`). Leases come from
+//! `api/dnsmasq/leases/search`; wildcard names are Unbound `*` overrides.
 
 pub mod client;
 mod dhcp;
 mod dns;
+pub mod files;
 mod lagg;
 mod lb;
 
-use async_trait::async_trait;
+use std::sync::Arc;
 
 pub use client::{Credentials, OpnSenseClient, OpnSenseConfig, OpnSenseError};
 pub use dhcp::PxeBoot;
+pub use files::{OpnSenseFilesConfig, caddy_snippet, firewall_host_id};
 
-use crate::domain::{
-    CapResult, CapabilityError, Change, RelativePath, TftpServer, Topology, VlanId,
-};
+use crate::domain::{CapabilityError, HttpUrl, Topology, VlanId};
 
 /// One OPNsense firewall as a site.
 #[derive(Debug, Clone)]
@@ -33,15 +34,34 @@ pub struct OpnSenseSite {
     /// The VLAN the firewall's untagged traffic belongs to: the only one a
     /// LAGG (which has no VLAN of its own) can be "in".
     untagged_vlan: Option<VlanId>,
+    /// The SSH side (TFTP and HTTP roots), when configured.
+    files: Option<Arc<files::OpnSenseFiles>>,
+    /// The API's URL until files are configured, then the web root's.
+    http_base: HttpUrl,
 }
 
 impl OpnSenseSite {
     pub fn new(name: &str, config: OpnSenseConfig) -> Result<Self, OpnSenseError> {
         Ok(Self {
             name: name.to_string(),
+            http_base: config.base_url.clone(),
             client: OpnSenseClient::new(config)?,
             untagged_vlan: None,
+            files: None,
         })
+    }
+
+    /// Adds the SSH file copy: the site now serves TFTP and HTTP files
+    /// (the key file is read now, so a bad key fails here).
+    pub fn with_files(mut self, config: OpnSenseFilesConfig) -> Result<Self, OpnSenseError> {
+        let files = files::OpnSenseFiles::new(config)?;
+        self.http_base = files.base_url().clone();
+        self.files = Some(Arc::new(files));
+        Ok(self)
+    }
+
+    pub(crate) fn http_base(&self) -> HttpUrl {
+        self.http_base.clone()
     }
 
     /// Sets the VLAN of the firewall ports' untagged traffic (see
@@ -60,23 +80,13 @@ impl Topology for OpnSenseSite {
     fn name(&self) -> &str {
         &self.name
     }
+
+    /// Its Dnsmasq leases guide discovery (`api/dnsmasq/leases/search`).
+    fn dhcp(&self) -> Option<&dyn crate::domain::DhcpServer> {
+        Some(self)
+    }
 }
 
 pub(crate) fn cap(capability: &'static str) -> impl Fn(OpnSenseError) -> CapabilityError {
     move |e| CapabilityError::new(capability, e.to_string())
-}
-
-#[async_trait]
-impl TftpServer for OpnSenseSite {
-    /// os-tftp has no upload or list API (its model is only `enabled` and
-    /// `listen`): files must be copied out of band.
-    async fn put_tftp_file(&self, path: &RelativePath, _contents: &[u8]) -> CapResult<Change> {
-        Err(CapabilityError::new(
-            "tftp",
-            format!(
-                "putting {path} is not supported by this backend: OPNsense's os-tftp plugin has \
-                 no upload API; copy the file to /usr/local/tftp out of band"
-            ),
-        ))
-    }
 }

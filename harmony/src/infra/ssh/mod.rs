@@ -9,6 +9,8 @@
 //! Each call opens its own session (hosts reboot; nothing is pooled).
 
 pub mod command;
+pub mod files;
+mod pins;
 mod reboot;
 mod session;
 
@@ -22,6 +24,8 @@ use async_trait::async_trait;
 use russh::keys::PrivateKey;
 
 pub use command::DEFAULT_REBOOT_COMMAND;
+pub use files::{RemoteRoot, TransferLimits};
+pub use pins::FixedHostKey;
 pub use reboot::ssh_answers;
 use session::Ended;
 pub(crate) use session::host_key;
@@ -185,6 +189,30 @@ pub enum SshError {
     NoPxe { host: String, within: Duration },
     #[error("{host}: reading PXE evidence: {reason}")]
     PxeEvidence { host: String, reason: String },
+    #[error("{host}: {path}: {size} bytes is over the cap of {max} bytes; nothing sent")]
+    FileTooLarge {
+        host: String,
+        path: String,
+        size: u64,
+        max: u64,
+    },
+    #[error("{host}: {action} {path}: did not end within {after:?}")]
+    FileTimeout {
+        host: String,
+        action: &'static str,
+        path: String,
+        after: Duration,
+    },
+    #[error("{host}: {action} {path}: failed with status {status}: {stderr}")]
+    FileRefused {
+        host: String,
+        action: &'static str,
+        path: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("local file {}: {reason}", path.display())]
+    LocalFile { path: PathBuf, reason: String },
 }
 
 impl From<SshError> for CapabilityError {

@@ -326,3 +326,153 @@ async fn close(handle: client::Handle<PinCheck>) {
         tracing::debug!("SSH disconnect timed out; dropping the connection");
     }
 }
+
+/// What a raw command reads on its standard input.
+pub(super) enum Input<'a> {
+    Nothing,
+    Bytes(&'a [u8]),
+    /// A local file, sent in chunks (never whole in memory).
+    File(&'a mut std::fs::File),
+}
+
+/// Where a raw command's standard output goes.
+pub(super) enum Sink<'a> {
+    /// Kept in memory, at most this many bytes (the rest counted).
+    Memory(usize),
+    /// Written to a local file, at most this many bytes.
+    File(&'a mut std::fs::File, u64),
+}
+
+/// How a raw command ended: its status and stderr (text, capped), and
+/// its stdout bytes when kept in memory.
+#[derive(Debug, Default)]
+pub(super) struct RawOutput {
+    pub exit_status: Option<u32>,
+    pub exit_signal: Option<String>,
+    pub stdout: Vec<u8>,
+    /// Bytes of stdout received (kept or not).
+    pub stdout_len: u64,
+    /// Stdout went over the sink's cap.
+    pub stdout_over: bool,
+    pub stderr: String,
+}
+
+/// Chunk size for a file sent on a channel.
+const SEND_CHUNK: usize = 256 << 10;
+/// Stderr kept from a file-transfer command.
+const RAW_STDERR_CAP: usize = 16 << 10;
+
+impl Session {
+    /// Runs `line` with `input` on its stdin (then EOF) and its stdout
+    /// into `sink`, all within `timeout`; `None` when the time ran out
+    /// (the channel is then closed and the command signalled).
+    pub(super) async fn exec_raw(
+        &self,
+        line: &str,
+        input: Input<'_>,
+        mut sink: Sink<'_>,
+        timeout: Duration,
+    ) -> Result<Option<RawOutput>, SshError> {
+        let session_err = |e: russh::Error| SshError::Session {
+            host: self.host.clone(),
+            stage: Stage::Exec,
+            reason: e.to_string(),
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let opened = tokio::time::timeout_at(deadline, async {
+            let channel = self.handle.channel_open_session().await?;
+            channel.exec(true, line).await?;
+            Ok::<_, russh::Error>(channel)
+        })
+        .await;
+        let mut channel = match opened {
+            Err(_) => return Ok(None),
+            Ok(r) => r.map_err(session_err)?,
+        };
+        // Send the input; a command that stops reading early (it failed)
+        // makes the send fail: its status and stderr below say why.
+        let sent = tokio::time::timeout_at(deadline, async {
+            match input {
+                Input::Nothing => {}
+                Input::Bytes(b) => channel.data(b).await?,
+                Input::File(f) => {
+                    use std::io::Read as _;
+                    let mut buf = vec![0u8; SEND_CHUNK];
+                    loop {
+                        let n = f.read(&mut buf).map_err(russh::Error::IO)?;
+                        if n == 0 {
+                            break;
+                        }
+                        channel.data(&buf[..n]).await?;
+                    }
+                }
+            }
+            channel.eof().await
+        })
+        .await;
+        match sent {
+            Err(_) => {
+                stop_channel(&channel).await;
+                return Ok(None);
+            }
+            Ok(Err(e)) => tracing::debug!(host = %self.host, error = %e, "input not sent whole"),
+            Ok(Ok(())) => {}
+        }
+        let mut out = RawOutput::default();
+        let mut err = Capped::default();
+        loop {
+            let msg = match tokio::time::timeout_at(deadline, channel.wait()).await {
+                Ok(Some(msg)) => msg,
+                Ok(None) => break,
+                Err(_) => {
+                    stop_channel(&channel).await;
+                    return Ok(None);
+                }
+            };
+            match msg {
+                ChannelMsg::Data { data } => {
+                    out.stdout_len += data.len() as u64;
+                    match &mut sink {
+                        Sink::Memory(cap) => {
+                            let room = cap.saturating_sub(out.stdout.len());
+                            if data.len() > room {
+                                out.stdout_over = true;
+                            }
+                            out.stdout.extend_from_slice(&data[..room.min(data.len())]);
+                        }
+                        Sink::File(file, cap) => {
+                            if out.stdout_len > *cap {
+                                out.stdout_over = true;
+                            } else if !out.stdout_over {
+                                use std::io::Write as _;
+                                file.write_all(&data).map_err(|e| SshError::Session {
+                                    host: self.host.clone(),
+                                    stage: Stage::Exec,
+                                    reason: format!("writing the local copy: {e}"),
+                                })?;
+                            }
+                        }
+                    }
+                }
+                ChannelMsg::ExtendedData { data, ext: 1 } => err.push(&data, RAW_STDERR_CAP),
+                ChannelMsg::ExitStatus { exit_status } => out.exit_status = Some(exit_status),
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    out.exit_signal = Some(format!("{signal_name:?}"));
+                }
+                ChannelMsg::Close => break,
+                _ => {}
+            }
+        }
+        out.stderr = err.finish(RAW_STDERR_CAP).0;
+        Ok(Some(out))
+    }
+}
+
+/// Asks sshd to end a channel's command and closes it (bounded).
+async fn stop_channel(channel: &russh::Channel<client::Msg>) {
+    let stop = async {
+        let _ = channel.signal(Sig::KILL).await;
+        let _ = channel.close().await;
+    };
+    let _ = tokio::time::timeout(DISCONNECT_TIMEOUT, stop).await;
+}
