@@ -318,10 +318,7 @@ pub fn decide_csr(csr: &NodeCsr, workers: &[WorkerIdentity]) -> CsrDecision {
 const CLIENT_USAGES: [&str; 3] = ["digital signature", "key encipherment", "client auth"];
 const SERVING_USAGES: [&str; 3] = ["digital signature", "key encipherment", "server auth"];
 
-fn check(
-    csr: &NodeCsr,
-    workers: &[WorkerIdentity],
-) -> Result<(CsrKind, Hostname, String), String> {
+fn check(csr: &NodeCsr, workers: &[WorkerIdentity]) -> Result<(CsrKind, Hostname, String), String> {
     if csr.state != CsrState::Pending {
         return Err(format!("it is {}, not pending", csr.state));
     }
@@ -356,7 +353,9 @@ fn check(
         ));
     }
     if !csr.usages.iter().any(|u| u == wanted_usage) {
-        return Err(format!("{kind} CSR for {node} lacks usage {wanted_usage:?}"));
+        return Err(format!(
+            "{kind} CSR for {node} lacks usage {wanted_usage:?}"
+        ));
     }
     if let Some(o) = req.other_names.first() {
         return Err(format!(
@@ -597,16 +596,28 @@ mod tests {
 
     #[test]
     fn names_that_are_not_inventoried_workers_are_refused() {
-        refused(&client("worker-9"), "node name worker-9 is not an inventoried worker");
+        refused(
+            &client("worker-9"),
+            "node name worker-9 is not an inventoried worker",
+        );
         // A control-plane or bootstrap name is not a worker either.
-        refused(&client("master-0"), "node name master-0 is not an inventoried worker");
+        refused(
+            &client("master-0"),
+            "node name master-0 is not an inventoried worker",
+        );
         refused(
             &serving("worker-9", &["10.0.0.20"]),
             "node name worker-9 is not an inventoried worker",
         );
         // Case and trailing dots do not make a match.
-        refused(&client("Worker-0"), "node name Worker-0 is not a lower-case host name");
-        refused(&client("worker-0."), "node name worker-0. is not a lower-case host name");
+        refused(
+            &client("Worker-0"),
+            "node name Worker-0 is not a lower-case host name",
+        );
+        refused(
+            &client("worker-0."),
+            "node name worker-0. is not a lower-case host name",
+        );
         let twice = [worker("worker-0", &[]), worker("worker-0", &[])];
         let d = decide_csr(&client("worker-0"), &twice);
         assert!(!d.approved() && d.note.contains("more than one worker"));
@@ -624,7 +635,10 @@ mod tests {
         refused(&c, "its subject organizations are [system:masters]");
         let mut c = client("worker-0");
         c.request = Err("not a PEM certificate request".into());
-        refused(&c, "its request cannot be read: not a PEM certificate request");
+        refused(
+            &c,
+            "its request cannot be read: not a PEM certificate request",
+        );
     }
 
     #[test]
@@ -650,14 +664,20 @@ mod tests {
     fn the_serving_csr_must_come_from_the_node_and_name_only_its_addresses() {
         let mut c = serving("worker-0", &["10.0.0.20"]);
         c.username = "system:node:worker-1".into();
-        refused(&c, "requested by system:node:worker-1, not system:node:worker-0");
+        refused(
+            &c,
+            "requested by system:node:worker-1, not system:node:worker-0",
+        );
         c.username = NODE_BOOTSTRAPPER.into();
         refused(&c, "not system:node:worker-0");
         refused(
             &serving("worker-0", &["10.0.0.20", "10.0.0.21"]),
             "names address 10.0.0.21, which is not one of its planned addresses (10.0.0.20, fd00::20)",
         );
-        refused(&serving("worker-1", &["10.0.0.20"]), "names address 10.0.0.20");
+        refused(
+            &serving("worker-1", &["10.0.0.20"]),
+            "names address 10.0.0.20",
+        );
         refused(&serving("worker-0", &[]), "names no address");
         let mut c = serving("worker-0", &["10.0.0.20"]);
         c.request.as_mut().unwrap().dns_names = vec!["api.lab.example.com".into()];
@@ -672,12 +692,20 @@ mod tests {
 
     #[test]
     fn decisions_keep_the_order_and_names() {
-        let csrs = [client("worker-0"), client("worker-9"), serving("worker-1", &["10.0.0.21"])];
+        let csrs = [
+            client("worker-0"),
+            client("worker-9"),
+            serving("worker-1", &["10.0.0.21"]),
+        ];
         let d = decide_csrs(&csrs, &workers());
         let got: Vec<(&str, bool)> = d.iter().map(|d| (d.csr.as_str(), d.approved())).collect();
         assert_eq!(
             got,
-            [("csr-abcde", true), ("csr-abcde", false), ("csr-fghij", true)]
+            [
+                ("csr-abcde", true),
+                ("csr-abcde", false),
+                ("csr-fghij", true)
+            ]
         );
     }
 

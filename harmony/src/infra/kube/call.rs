@@ -115,9 +115,13 @@ mod tests {
             err.to_string(),
             "GET https://h:1/p: the API server answered 403 Forbidden: nope__2J"
         );
-        let err = within(&e, Duration::from_millis(10), std::future::pending::<Result<(), _>>())
-            .await
-            .unwrap_err();
+        let err = within(
+            &e,
+            Duration::from_millis(10),
+            std::future::pending::<Result<(), _>>(),
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, ClusterApiError::Timeout { .. }), "{err}");
     }
 }

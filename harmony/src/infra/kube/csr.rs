@@ -178,8 +178,8 @@ mod tests {
     use serde_json::json;
 
     fn request(cn: &str, dns: &[&str], ips: &[&str]) -> String {
-        let mut p = CertificateParams::new(dns.iter().map(|d| d.to_string()).collect::<Vec<_>>())
-            .unwrap();
+        let mut p =
+            CertificateParams::new(dns.iter().map(|d| d.to_string()).collect::<Vec<_>>()).unwrap();
         p.distinguished_name.push(DnType::CommonName, cn);
         p.distinguished_name
             .push(DnType::OrganizationName, "system:nodes");
@@ -230,12 +230,19 @@ mod tests {
             .pem()
             .unwrap();
         let r = parse_request(pem.as_bytes()).unwrap();
-        assert_eq!(r.other_names, ["URI:https://evil.example", "email:a@b.example"]);
+        assert_eq!(
+            r.other_names,
+            ["URI:https://evil.example", "email:a@b.example"]
+        );
     }
 
     #[test]
     fn bad_requests_say_why() {
-        assert!(parse_request(b"garbage").unwrap_err().contains("not a PEM block"));
+        assert!(
+            parse_request(b"garbage")
+                .unwrap_err()
+                .contains("not a PEM block")
+        );
         let cert = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         assert!(
             parse_request(cert.as_bytes())

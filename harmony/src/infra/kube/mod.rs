@@ -25,8 +25,8 @@ pub mod csr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ::kube::api::{Api, ApiResource, DynamicObject, GetParams, ListParams, Patch, PatchParams};
 use ::kube::api::PostParams;
+use ::kube::api::{Api, ApiResource, DynamicObject, GetParams, ListParams, Patch, PatchParams};
 use ::kube::config::{KubeConfigOptions, Kubeconfig};
 use ::kube::{Client, Config};
 use async_trait::async_trait;
@@ -133,9 +133,12 @@ impl KubeClusterApi {
             }
         }
         let server = config.cluster_url.to_string();
-        config.connect_timeout = Some(cfg.call_timeout);
-        config.read_timeout = Some(cfg.call_timeout);
-        config.write_timeout = Some(cfg.call_timeout);
+        // Backstops only: each call's own limit (`call::within`, the same
+        // `call_timeout`) ends it first and names it a timeout.
+        let backstop = cfg.call_timeout + Duration::from_secs(1);
+        config.connect_timeout = Some(backstop);
+        config.read_timeout = Some(backstop);
+        config.write_timeout = Some(backstop);
         // One request per call: the Scores poll, and an error is reported.
         config.default_retry = false;
         let client = Client::try_from(config).map_err(|e| KubeError::Client {
@@ -266,13 +269,12 @@ impl ClusterApi for KubeClusterApi {
         let name = csr.name.as_str();
         let get = self.endpoint("GET", &format!("{CSR_PATH}/{name}"));
         let put = self.endpoint("PUT", &format!("{CSR_PATH}/{name}/approval"));
-        let not_approvable = |endpoint: &Endpoint, message: String| {
-            ClusterApiError::NotApprovable {
+        let not_approvable =
+            |endpoint: &Endpoint, message: String| ClusterApiError::NotApprovable {
                 endpoint: endpoint.as_str().to_string(),
                 name: csr.name.clone(),
                 message,
-            }
-        };
+            };
         for attempt in 1..=APPROVE_ATTEMPTS {
             let current = self.csr_json(name, &get).await?;
             let typed: CertificateSigningRequest = serde_json::from_value(current.clone())
@@ -306,9 +308,8 @@ impl ClusterApi for KubeClusterApi {
                 Ok(obj) => {
                     let state = csr::state_of(&obj);
                     if state != CsrState::Approved {
-                        return Err(put.invalid(format!(
-                            "the approval was accepted but the CSR is {state}"
-                        )));
+                        return Err(put
+                            .invalid(format!("the approval was accepted but the CSR is {state}")));
                     }
                     tracing::info!(csr = name, "CSR approved: {}", safe_text(message, 300));
                     return Ok(Change::Applied);
@@ -352,9 +353,9 @@ impl ClusterApi for KubeClusterApi {
         .await?;
         let now = masters_schedulable_of(&endpoint, &obj)?;
         if now != schedulable {
-            return Err(endpoint.invalid(format!(
-                "mastersSchedulable is still {now} after the patch"
-            )));
+            return Err(
+                endpoint.invalid(format!("mastersSchedulable is still {now} after the patch"))
+            );
         }
         tracing::info!(schedulable, "Scheduler cluster: mastersSchedulable set");
         Ok(Change::Applied)
@@ -362,13 +363,25 @@ impl ClusterApi for KubeClusterApi {
 }
 
 /// `spec.mastersSchedulable`, `false` when absent (its default [K6]).
-fn masters_schedulable_of(endpoint: &Endpoint, obj: &DynamicObject) -> Result<bool, ClusterApiError> {
-    match obj.data.get("spec").and_then(|s| s.get("mastersSchedulable")) {
+fn masters_schedulable_of(
+    endpoint: &Endpoint,
+    obj: &DynamicObject,
+) -> Result<bool, ClusterApiError> {
+    match obj
+        .data
+        .get("spec")
+        .and_then(|s| s.get("mastersSchedulable"))
+    {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
         Some(other) => Err(endpoint.invalid(format!(
             "spec.mastersSchedulable is {}, not a boolean",
-            safe_text(&other.to_string(), 60)
+            match other {
+                Value::String(_) => "a string",
+                Value::Number(_) => "a number",
+                Value::Array(_) => "a list",
+                _ => "an object",
+            }
         ))),
     }
 }
