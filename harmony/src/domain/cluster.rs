@@ -1,5 +1,5 @@
 //! The cluster's Kubernetes API as the OKD installation uses it (the
-//! [`super::topology::ClusterApi`] capability): node certificate signing
+//! `ClusterApi` capability of `topology.rs`): node certificate signing
 //! requests (CSRs) as typed values, the errors of the API calls, and the
 //! pure policy deciding which CSRs Harmony approves.
 //!
