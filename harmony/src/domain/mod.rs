@@ -26,6 +26,7 @@
 //! run(&NoSwitchSite, &NeedsSwitch); // error: NoSwitchSite does not implement Switch
 //! ```
 
+pub mod cluster;
 pub mod events;
 pub mod hardware;
 pub mod inventory;

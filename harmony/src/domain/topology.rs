@@ -577,6 +577,55 @@ pub trait HostKeyPins: Send + Sync + fmt::Debug {
     fn forget_key(&self, host: &HostId) -> Result<bool, HostKeyStoreError>;
 }
 
+pub use super::cluster::{
+    ClusterApiError, CsrDecision, CsrKind, CsrName, CsrRequest, CsrSigner, CsrState, CsrVerdict,
+    NodeCsr, WorkerIdentity, decide_csr, decide_csrs,
+};
+
+/// The cluster's Kubernetes API, as the OKD installation steps use it
+/// (`/work/shared/notes/vendor-apis.md` §5): whether the bootstrap is
+/// complete, the nodes' certificate signing requests and their approval
+/// (which ones: [`decide_csrs`]), and whether control-plane nodes take
+/// workloads. Every call has a time limit; an error names the endpoint and
+/// the API server's `Status.message`.
+#[async_trait]
+pub trait ClusterApi: Topology {
+    /// The API server's URL, for messages.
+    fn api_server(&self) -> &str;
+
+    /// Whether the `kube-system/bootstrap` ConfigMap says `status:
+    /// complete`, as `openshift-install wait-for bootstrap-complete` checks
+    /// it [K1][K2]; `false` while the ConfigMap is absent.
+    async fn bootstrap_complete(&self) -> Result<bool, ClusterApiError>;
+
+    /// The CertificateSigningRequests that are pending (no condition yet),
+    /// with their requests parsed. Objects that cannot be represented (an
+    /// invalid name) are left out and logged.
+    async fn pending_csrs(&self) -> Result<Vec<NodeCsr>, ClusterApiError>;
+
+    /// Approves `csr` as `kubectl certificate approve` does [K3]: the
+    /// current object with an `Approved` condition appended (`message` is
+    /// the condition's message, e.g. the policy's note), PUT to its
+    /// `approval` subresource, retried on conflicts. `Unchanged` when it is
+    /// already approved; an error when it was denied, failed or replaced
+    /// by another object of the same name.
+    async fn approve_csr(&self, csr: &NodeCsr, message: &str) -> Result<Change, ClusterApiError>;
+
+    /// `spec.mastersSchedulable` of the `config.openshift.io/v1`
+    /// `Scheduler` named `cluster` (absent means `false`) [K6].
+    async fn masters_schedulable(&self) -> Result<bool, ClusterApiError>;
+
+    /// Sets `spec.mastersSchedulable` with a merge patch, read first:
+    /// `Unchanged` (no patch) when it already has that value.
+    async fn set_masters_schedulable(&self, schedulable: bool) -> Result<Change, ClusterApiError>;
+}
+
+impl From<ClusterApiError> for CapabilityError {
+    fn from(e: ClusterApiError) -> Self {
+        CapabilityError::new("cluster api", e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ pub mod fs;
 pub mod haproxy;
 pub mod http_client;
 pub mod http_root;
+pub mod kube;
 pub mod linux_site;
 pub mod opnsense;
 pub mod ovs;
