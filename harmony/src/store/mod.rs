@@ -246,8 +246,38 @@ impl SqliteStore {
         operation: &str,
         f: impl FnOnce(&Transaction<'_>, &Path) -> Result<T, TxError>,
     ) -> Result<T, RepositoryError> {
+        self.write_as(operation, false, f)
+    }
+
+    /// [`SqliteStore::write`], on disk when it returns if `durable`.
+    fn write_as<T>(
+        &self,
+        operation: &str,
+        durable: bool,
+        f: impl FnOnce(&Transaction<'_>, &Path) -> Result<T, TxError>,
+    ) -> Result<T, RepositoryError> {
         let mut conn = self.lock();
         let path = self.path.as_path();
+        if !durable {
+            return Self::transaction(&mut conn, path, operation, f);
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL")
+            .ctx(path, &format!("{operation}: synchronous=FULL"))
+            .map_err(RepositoryError::from)?;
+        let out = Self::transaction(&mut conn, path, operation, f);
+        if let Err(e) = conn.execute_batch("PRAGMA synchronous=NORMAL") {
+            tracing::warn!(error = %e, "could not restore synchronous=NORMAL");
+        }
+        out
+    }
+
+    /// `f` in one immediate transaction on `conn`.
+    fn transaction<T>(
+        conn: &mut Connection,
+        path: &Path,
+        operation: &str,
+        f: impl FnOnce(&Transaction<'_>, &Path) -> Result<T, TxError>,
+    ) -> Result<T, RepositoryError> {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(path, &format!("{operation}: begin"))
@@ -257,6 +287,28 @@ impl SqliteStore {
             .ctx(path, &format!("{operation}: commit"))
             .map_err(RepositoryError::from)?;
         Ok(out)
+    }
+}
+
+/// `synchronous=FULL` while it lives, back to NORMAL when dropped: the
+/// writes made meanwhile are on disk when their commit returns.
+pub(super) struct Durable<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> Durable<'c> {
+    pub(super) fn new(conn: &'c Connection, path: &Path) -> Result<Self, StoreError> {
+        conn.execute_batch("PRAGMA synchronous=FULL")
+            .ctx(path, "synchronous=FULL")?;
+        Ok(Self { conn })
+    }
+}
+
+impl Drop for Durable<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.conn.execute_batch("PRAGMA synchronous=NORMAL") {
+            tracing::warn!(error = %e, "could not restore synchronous=NORMAL");
+        }
     }
 }
 
@@ -324,12 +376,17 @@ impl InventoryRepository for SqliteStore {
     /// stored under: a firmware id (UUID, serial) that a stored host with
     /// none of the peer's MACs reported is not an identity for it (see
     /// `firmware_ids.rs`).
+    ///
+    /// A batch is on disk when this returns (`synchronous=FULL`): a scan
+    /// stores its hosts batch by batch while it goes on, so the disk's
+    /// flushes happen during the scan instead of in the next durable write
+    /// (the step log's) after it.
     fn upsert_scan(
         &self,
         hosts: &[DiscoveredHost],
         seen_at: SystemTime,
     ) -> Result<Vec<Upserted>, RepositoryError> {
-        self.write("upsert_many", |tx, path| {
+        self.write_as("upsert_many", true, |tx, path| {
             hosts
                 .iter()
                 .map(|h| hosts::upsert_one(tx, path, h, seen_at))

@@ -8,35 +8,13 @@ use std::time::SystemTime;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Ctx, SqliteStore, to_ms};
+use super::{Ctx, Durable, SqliteStore, to_ms};
 use crate::domain::{
     RunId, RunState, SagaLock, StepKey, StepLog, StepLogError, StepRecord, StepState, UndoData,
 };
 
 fn err(e: impl std::fmt::Display) -> StepLogError {
     StepLogError(e.to_string())
-}
-
-/// `synchronous=FULL` while it lives, back to NORMAL when dropped.
-struct Durable<'c> {
-    conn: &'c rusqlite::Connection,
-}
-
-impl<'c> Durable<'c> {
-    fn new(conn: &'c rusqlite::Connection, path: &std::path::Path) -> Result<Self, StepLogError> {
-        conn.execute_batch("PRAGMA synchronous=FULL")
-            .ctx(path, "step log: synchronous=FULL")
-            .map_err(err)?;
-        Ok(Self { conn })
-    }
-}
-
-impl Drop for Durable<'_> {
-    fn drop(&mut self) {
-        if let Err(e) = self.conn.execute_batch("PRAGMA synchronous=NORMAL") {
-            tracing::warn!(error = %e, "could not restore synchronous=NORMAL");
-        }
-    }
 }
 
 impl StepLog for SqliteStore {
@@ -145,7 +123,7 @@ impl StepLog for SqliteStore {
 
     fn begin_run(&self, saga: &str) -> Result<RunId, StepLogError> {
         let conn = self.lock();
-        let _durable = Durable::new(&conn, self.path())?;
+        let _durable = Durable::new(&conn, self.path()).map_err(err)?;
         conn.execute(
             "INSERT INTO saga_runs (saga, state, started_at) VALUES (?1, ?2, ?3)",
             params![saga, RunState::Running.as_str(), to_ms(SystemTime::now())],
@@ -163,7 +141,7 @@ impl StepLog for SqliteStore {
             .transpose()
             .map_err(err)?;
         let conn = self.lock();
-        let _durable = Durable::new(&conn, self.path())?;
+        let _durable = Durable::new(&conn, self.path()).map_err(err)?;
         conn.execute(
             "INSERT INTO step_log (run_id, at, step_key, state, description, undo_json) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -183,7 +161,7 @@ impl StepLog for SqliteStore {
 
     fn end_run(&self, run: RunId, state: RunState) -> Result<(), StepLogError> {
         let conn = self.lock();
-        let _durable = Durable::new(&conn, self.path())?;
+        let _durable = Durable::new(&conn, self.path()).map_err(err)?;
         let n = conn
             .execute(
                 "UPDATE saga_runs SET state = ?2, ended_at = ?3 WHERE run_id = ?1",
