@@ -241,6 +241,40 @@ async fn rsa_key_authenticates_and_runs_the_real_command() {
     assert!(lab.log().contains("method publickey"), "{}", lab.log());
 }
 
+/// `BondStatus` renders to its fixed line (seen by a `ForceCommand` that
+/// echoes it), and run for real on this machine, which has no `bonding`
+/// module: the missing file is an exit status with cat's message, which
+/// `SwitchAutomationScore` reports (the parser is tested on real files in
+/// `domain::bond_status`).
+#[tokio::test]
+async fn bond_status_reads_the_bonding_file_and_a_missing_bond_is_an_exit_status() {
+    let bond = RemoteCommand::BondStatus {
+        bond: "bond0".parse().unwrap(),
+    };
+    let echo = Lab::start("ed25519", ECHO_AND_EXIT_3).await;
+    let out = echo
+        .shell()
+        .exec(&echo.host, &bond, RunLimits::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        out.stdout,
+        r#"exec timeout --kill-after=5 61 sh -c 'cat -- '\''/proc/net/bonding/bond0'\'''"#
+    );
+    let lab = Lab::start("ed25519", "").await;
+    let out = lab
+        .shell()
+        .run(&lab.host, &bond, RunLimits::default())
+        .await
+        .unwrap();
+    assert_eq!(out.exit_status, Some(1), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("/proc/net/bonding/bond0: No such file or directory"),
+        "{out:?}"
+    );
+}
+
 #[tokio::test]
 async fn wrong_key_is_refused_and_no_password_is_ever_tried() {
     let lab = Lab::start("ed25519", "").await;

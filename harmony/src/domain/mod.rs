@@ -26,12 +26,14 @@
 //! run(&NoSwitchSite, &NeedsSwitch); // error: NoSwitchSite does not implement Switch
 //! ```
 
+pub mod bond_status;
 pub mod cluster;
 pub mod events;
 pub mod hardware;
 pub mod inventory;
 pub mod maestro;
 pub mod outcome;
+pub mod port_map;
 pub mod roles;
 pub mod saga;
 pub mod score;

@@ -437,8 +437,18 @@ pub trait RemoteShell: Topology {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemoteCommand {
     Reboot,
-    WipeDisk { device: DevicePath },
-    LinkState { interface: InterfaceName },
+    WipeDisk {
+        device: DevicePath,
+    },
+    LinkState {
+        interface: InterfaceName,
+    },
+    /// Reads `/proc/net/bonding/<bond>` (parsed by
+    /// [`super::bond_status::parse_bond_status`]): the bond's mode, its
+    /// slaves' MII status and aggregators, the LACP partner.
+    BondStatus {
+        bond: InterfaceName,
+    },
 }
 
 /// Evidence that a host started a network boot since a moment: a DHCP

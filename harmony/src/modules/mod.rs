@@ -5,3 +5,4 @@ pub mod boot;
 pub mod discovery;
 pub mod http_files;
 pub mod okd;
+pub mod switch_automation;

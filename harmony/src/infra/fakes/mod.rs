@@ -20,11 +20,11 @@ use sha2::{Digest, Sha256};
 use crate::domain::switch::check_ports;
 use crate::domain::{
     CapResult, CapabilityError, Change, CommandOutput, DhcpLease, DhcpReservation, DhcpServer,
-    DnsName, DnsRecord, DnsServer, Hostname, HttpServer, HttpUrl, LacpOptions, LacpPartner, LagId,
-    LbServiceName, LoadBalancer, LoadBalancerService, MacAddress, PortList, PortMode, PortStatus,
-    RebootConfirm, RebootReport, RelativePath, RemoteCommand, RemoteHost, RemoteShell, RunLimits,
-    Sha256Digest, Switch, SwitchCapabilities, SwitchError, SwitchPort, TftpServer, Topology,
-    VlanId,
+    DnsName, DnsRecord, DnsServer, Hostname, HttpServer, HttpUrl, InterfaceName, LacpOptions,
+    LacpPartner, LagId, LbServiceName, LoadBalancer, LoadBalancerService, MacAddress, PortList,
+    PortMode, PortStatus, RebootConfirm, RebootReport, RelativePath, RemoteCommand, RemoteHost,
+    RemoteShell, RunLimits, Sha256Digest, Switch, SwitchCapabilities, SwitchError, SwitchPort,
+    TftpServer, Topology, VlanId,
 };
 
 /// Where the fake HTTP root says it is served (never contacted).
@@ -84,8 +84,26 @@ pub struct SiteState {
     pub services: BTreeMap<LbServiceName, LoadBalancerService>,
     /// Switch ports not in [`fake_default_port`]'s state.
     pub ports: BTreeMap<SwitchPort, PortStatus>,
-    /// Remote commands run, in order (they cannot be taken back).
+    /// Remote commands run, in order (they cannot be taken back). Reads
+    /// ([`RemoteCommand::BondStatus`]) are not recorded.
     pub commands: Vec<(IpAddr, RemoteCommand)>,
+    /// The hosts' Linux bonds, by the host's address (set by the test):
+    /// [`RemoteCommand::BondStatus`] renders them in the kernel's format
+    /// from the switch ports' state, and a LAG member whose port is a
+    /// bond's slave hears that bond as its partner.
+    pub bonds: BTreeMap<IpAddr, FakeBond>,
+}
+
+/// A host's 802.3ad bond on the fake site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeBond {
+    pub name: InterfaceName,
+    /// The LACP system id it announces.
+    pub system_mac: MacAddress,
+    /// Its slaves and the switch port each is cabled to.
+    pub slaves: Vec<(InterfaceName, SwitchPort)>,
+    /// The installed OS brought it up (false: the file reports it down).
+    pub up: bool,
 }
 
 #[derive(Debug, Default)]
@@ -540,6 +558,76 @@ fn set_ports(s: &mut SiteState, statuses: Vec<PortStatus>) -> bool {
     changed
 }
 
+/// The LACP partner a LAG member hears: the bond whose slave is cabled to
+/// the port (when that bond is up), else [`FAKE_PARTNER`].
+fn partner_of(s: &SiteState, port: &SwitchPort) -> MacAddress {
+    s.bonds
+        .values()
+        .find(|b| b.slaves.iter().any(|(_, p)| p == port))
+        .map_or(FAKE_PARTNER, |b| b.system_mac)
+}
+
+/// The fake switch's own LACP system id, which bonds hear as partner.
+pub const FAKE_SWITCH_SYSTEM: MacAddress = MacAddress::new([0x02, 0, 0, 0, 0x5e, 0x01]);
+
+/// `/proc/net/bonding/<bond>` of `bond` as the kernel would print it
+/// (`drivers/net/bonding/bond_procfs.c`, 802.3ad, read as root), from the
+/// state of the ports its slaves are cabled to: slaves on members of one
+/// LAG share aggregator 1 and hear the switch (port state 63); others are
+/// each alone in an aggregator with no partner.
+pub fn render_bond_status(s: &SiteState, bond: &FakeBond) -> String {
+    let zero = MacAddress::new([0; 6]);
+    let up = |b| if b { "up" } else { "down" };
+    let mut slaves = Vec::new();
+    for (i, (name, port)) in bond.slaves.iter().enumerate() {
+        let st = port_status(s, port);
+        let lag = matches!(st.mode, PortMode::LacpMember { .. }) && bond.up;
+        let (agg, partner, state) = if lag {
+            (1, FAKE_SWITCH_SYSTEM, 63)
+        } else {
+            (i + 2, zero, 1)
+        };
+        slaves.push((name, agg, partner, state, i + 1));
+    }
+    let active = slaves.first().map_or((1, zero, 0), |s| (s.1, s.2, 0));
+    let in_active = slaves.iter().filter(|s| s.1 == active.0).count();
+    let mut out = format!(
+        "Ethernet Channel Bonding Driver: v6.1.0\n\n\
+         Bonding Mode: IEEE 802.3ad Dynamic link aggregation\n\
+         Transmit Hash Policy: layer3+4 (1)\nMII Status: {}\n\
+         MII Polling Interval (ms): 100\nUp Delay (ms): 0\nDown Delay (ms): 0\n\
+         Peer Notification Delay (ms): 0\n\n802.3ad info\nLACP active: on\n\
+         LACP rate: fast\nMin links: 0\nAggregator selection policy (ad_select): stable\n\
+         System priority: 65535\nSystem MAC address: {}\nActive Aggregator Info:\n\
+         \tAggregator ID: {}\n\tNumber of ports: {in_active}\n\tActor Key: 15\n\
+         \tPartner Key: 1\n\tPartner Mac Address: {}\n",
+        up(bond.up),
+        bond.system_mac,
+        active.0,
+        active.1
+    );
+    for (name, agg, partner, state, number) in slaves {
+        out.push_str(&format!(
+            "\nSlave Interface: {name}\nMII Status: {}\nSpeed: 10000 Mbps\n\
+             Duplex: full\nLink Failure Count: 0\nPermanent HW addr: {}\n\
+             Slave queue ID: 0\nAggregator ID: {agg}\nActor Churn State: none\n\
+             Partner Churn State: none\nActor Churned Count: 0\n\
+             Partner Churned Count: 0\ndetails actor lacp pdu:\n\
+             \x20   system priority: 65535\n    system mac address: {}\n\
+             \x20   port key: 15\n    port priority: 255\n    port number: {number}\n\
+             \x20   port state: {}\ndetails partner lacp pdu:\n\
+             \x20   system priority: 65535\n    system mac address: {partner}\n\
+             \x20   oper key: 1\n    port priority: 255\n    port number: {number}\n\
+             \x20   port state: {state}\n",
+            up(bond.up),
+            bond.system_mac,
+            bond.system_mac,
+            if state == 63 { 63 } else { 71 },
+        ));
+    }
+    out
+}
+
 fn switch_error(e: CapabilityError) -> SwitchError {
     SwitchError::Backend {
         switch: FAKE_SWITCH.into(),
@@ -619,7 +707,7 @@ impl Switch for FakeSite {
                     vlan: Some(vlan),
                     lag: Some(lag),
                     partner: Some(LacpPartner {
-                        system_id: FAKE_PARTNER,
+                        system_id: partner_of(s, p),
                         collecting: true,
                         distributing: true,
                     }),
@@ -640,6 +728,37 @@ impl RemoteShell for FakeSite {
         command: &RemoteCommand,
         _limits: RunLimits,
     ) -> CapResult<CommandOutput> {
+        if let RemoteCommand::BondStatus { bond } = command {
+            // A read: not a change, not recorded among the commands.
+            return self.call(
+                Capability::RemoteShell,
+                "read bond",
+                format!("{host}: {bond}"),
+                false,
+                |s| {
+                    let found = s.bonds.get(&host.ip).filter(|b| &b.name == bond);
+                    let out = match found {
+                        Some(b) => CommandOutput {
+                            exit_status: Some(0),
+                            exit_signal: None,
+                            stdout: render_bond_status(s, b),
+                            stderr: String::new(),
+                            truncated: false,
+                        },
+                        None => CommandOutput {
+                            exit_status: Some(1),
+                            exit_signal: None,
+                            stdout: String::new(),
+                            stderr: format!(
+                                "cat: /proc/net/bonding/{bond}: No such file or directory\n"
+                            ),
+                            truncated: false,
+                        },
+                    };
+                    (out, false)
+                },
+            );
+        }
         self.call(
             Capability::RemoteShell,
             "run",

@@ -28,6 +28,12 @@ pub fn command_line(command: &RemoteCommand, reboot: &str) -> String {
         RemoteCommand::LinkState { interface } => {
             format!("ip -json link show dev {}", quote(interface.as_str()))
         }
+        // The kernel bonding driver's status file (`drivers/net/bonding/
+        // bond_procfs.c`); an interface name holds no `/` and is never `.`
+        // or `..`, so the path stays in that directory.
+        RemoteCommand::BondStatus { bond } => {
+            format!("cat -- {}", quote(&format!("/proc/net/bonding/{bond}")))
+        }
     }
 }
 
@@ -59,6 +65,13 @@ mod tests {
         assert_eq!(
             command_line(&link, DEFAULT_REBOOT_COMMAND),
             "ip -json link show dev 'eno1'"
+        );
+        let bond = RemoteCommand::BondStatus {
+            bond: "bond0".parse().unwrap(),
+        };
+        assert_eq!(
+            command_line(&bond, DEFAULT_REBOOT_COMMAND),
+            "cat -- '/proc/net/bonding/bond0'"
         );
         assert_eq!(
             command_line(&RemoteCommand::Reboot, DEFAULT_REBOOT_COMMAND),

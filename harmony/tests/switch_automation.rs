@@ -1,0 +1,324 @@
+//! `SwitchAutomationScore` on the fake site (pure logic: the plan, Noop,
+//! undo, crash and resume through the generic saga harness; a bond that is
+//! not up; a miscabled host; a host whose cabling is in question), and the
+//! bond status command over a real sshd lives in `tests/ssh.rs`. The real
+//! Open vSwitch round trip is in `tests/switch_automation_ovs.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use harmony::domain::port_map::{ConfiguredPort, HostCabling, SwitchIdentity, map_ports};
+use harmony::domain::{
+    EventBus, HostId, Interpret, Inventory, LacpOptions, LagId, MacAddress, PortMode, RemoteHost,
+    Score, Switch, SwitchPort, VlanId,
+};
+use harmony::infra::fakes::harness::check_saga;
+use harmony::infra::fakes::{FAKE_SWITCH_SYSTEM, FakeBond, FakeSite, SiteState};
+use harmony::modules::switch_automation::{HostSwitchPlan, PortGoal, SwitchAutomationScore};
+use harmony::store::SqliteStore;
+
+fn port(s: &str) -> SwitchPort {
+    s.parse().unwrap()
+}
+
+fn ports(list: &[&str]) -> Vec<SwitchPort> {
+    list.iter().map(|s| port(s)).collect()
+}
+
+fn vlan(v: u16) -> VlanId {
+    VlanId::try_from(v).unwrap()
+}
+
+fn lag(l: u16) -> LagId {
+    LagId::try_from(l).unwrap()
+}
+
+fn mac(n: u8) -> MacAddress {
+    MacAddress::new([0x02, 0, 0, 0, 0xb0, n])
+}
+
+/// Host `n` at a documentation address nothing contacts.
+fn host(n: u8) -> RemoteHost {
+    RemoteHost {
+        id: HostId::from_macs(&[mac(n)]).unwrap(),
+        ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100 + n)),
+    }
+}
+
+fn bond(n: u8, slaves: &[(&str, &str)], up: bool) -> FakeBond {
+    FakeBond {
+        name: "bond0".parse().unwrap(),
+        system_mac: mac(n),
+        slaves: slaves
+            .iter()
+            .map(|(s, p)| (s.parse().unwrap(), port(p)))
+            .collect(),
+        up,
+    }
+}
+
+fn lacp_goal(l: u16) -> PortGoal {
+    PortGoal::Lacp {
+        lag: lag(l),
+        bond: "bond0".parse().unwrap(),
+        slaves: vec!["eno1".parse().unwrap(), "eno2".parse().unwrap()],
+    }
+}
+
+/// A site where host 1's ports p1/p2 are already a LAG (its OS is up, a
+/// reinstall is coming), host 2's p3/p4 are access ports and its installed
+/// OS has bond0 up, host 3's p5 is in the default VLAN 1.
+async fn lived_in_site() -> SiteState {
+    let mut state = SiteState::default();
+    let b1 = bond(1, &[("eno1", "p1"), ("eno2", "p2")], true);
+    let b2 = bond(2, &[("eno1", "p3"), ("eno2", "p4")], true);
+    state.bonds.insert(host(1).ip, b1);
+    state.bonds.insert(host(2).ip, b2);
+    // Put host 1's ports in lag 1 the way the fake switch itself does.
+    let site = FakeSite::with_state(state);
+    site.set_ports_lacp_mode(
+        &ports(&["p1", "p2"]),
+        lag(1),
+        vlan(10),
+        LacpOptions::default(),
+    )
+    .await
+    .unwrap();
+    site.state()
+}
+
+fn inventory() -> Inventory {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.keep().join("inv.sqlite3")).unwrap());
+    Inventory::new(store, EventBus::default())
+}
+
+fn score() -> SwitchAutomationScore {
+    let mut s = SwitchAutomationScore::new(
+        vlan(10),
+        vec![
+            HostSwitchPlan {
+                host: host(1),
+                ports: ports(&["p1", "p2"]),
+                goal: PortGoal::AccessBeforePxeReboot,
+            },
+            HostSwitchPlan {
+                host: host(2),
+                ports: ports(&["p3", "p4"]),
+                goal: lacp_goal(2),
+            },
+            HostSwitchPlan {
+                host: host(3),
+                ports: ports(&["p5"]),
+                goal: PortGoal::Pxe,
+            },
+        ],
+    );
+    s.poll = Duration::from_millis(1);
+    s.bond_within = Duration::from_millis(50);
+    s
+}
+
+#[tokio::test]
+async fn switch_automation_passes_the_saga_harness() {
+    let state = lived_in_site().await;
+    let report = check_saga(&score(), || {
+        let state = state.clone();
+        async move { (inventory(), FakeSite::with_state(state)) }
+    })
+    .await
+    .unwrap();
+    // Host 1 to access, host 2 to LACP, host 3 to VLAN 10.
+    assert_eq!(report.changes, 3, "{report:?}");
+    assert_eq!(report.failures_injected, 3);
+    assert!(report.crashes_injected >= 8, "{report:?}");
+}
+
+#[tokio::test]
+async fn the_plan_names_each_change_and_a_second_run_is_a_noop() {
+    let site = FakeSite::with_state(lived_in_site().await);
+    let inv = inventory();
+    let interpret: Box<dyn Interpret<FakeSite>> = score().create_interpret();
+    let plan = interpret.plan(&inv, &site).await.unwrap();
+    let text = plan.to_string();
+    assert_eq!(plan.changes.len(), 3, "{text}");
+    assert!(
+        text.contains("ports p1, p2 to access vlan 10 before its PXE reboot"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "ports p3, p4 to lacp lag 2 vlan 10, verified: partner {} (bond bond0)",
+            mac(2)
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("ports p5 to access vlan 10 for discovery and PXE"),
+        "{text}"
+    );
+    assert_eq!(site.mutating_calls(), 0, "the plan changed nothing");
+
+    let outcome = interpret.execute(&inv, &site).await.unwrap();
+    assert!(!outcome.is_noop(), "{outcome}");
+    let out = outcome.to_string();
+    assert!(
+        out.contains(&format!(
+            "partner {} collecting and distributing on every member; bond bond0 aggregator 1 \
+             partner {FAKE_SWITCH_SYSTEM}",
+            mac(2)
+        )),
+        "{out}"
+    );
+    let st = site
+        .get_port_status(&ports(&["p1", "p3", "p5"]))
+        .await
+        .unwrap();
+    assert_eq!(st[0].mode, PortMode::Access { vlan: vlan(10) });
+    assert_eq!(st[1].mode, PortMode::LacpMember { lag: lag(2) });
+    assert_eq!(st[1].partner.as_ref().unwrap().system_id, mac(2));
+    assert_eq!(st[2].mode, PortMode::Access { vlan: vlan(10) });
+
+    let again = interpret.execute(&inv, &site).await.unwrap();
+    assert!(again.is_noop(), "{again}");
+    assert!(interpret.plan(&inv, &site).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn lacp_waits_for_the_installed_os_bond_and_changes_nothing_before() {
+    let mut state = SiteState::default();
+    state.bonds.insert(
+        host(2).ip,
+        bond(2, &[("eno1", "p3"), ("eno2", "p4")], false),
+    );
+    let site = FakeSite::with_state(state.clone());
+    let inv = inventory();
+    let one = SwitchAutomationScore::new(
+        vlan(10),
+        vec![HostSwitchPlan {
+            host: host(2),
+            ports: ports(&["p3", "p4"]),
+            goal: lacp_goal(2),
+        }],
+    );
+    let interpret: Box<dyn Interpret<FakeSite>> = one.create_interpret();
+    let e = interpret.execute(&inv, &site).await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("bond bond0 is not up (MII status down"),
+        "{e}"
+    );
+    assert_eq!(site.mutating_calls(), 0);
+    assert_eq!(site.state(), state);
+
+    // A host without the bond at all: the command's error is shown.
+    let site = FakeSite::new();
+    let e = interpret.execute(&inv, &site).await.unwrap_err();
+    assert!(
+        e.to_string().contains(
+            "cannot read bond bond0 (exit 1): cat: /proc/net/bonding/bond0: No such file"
+        ),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_miscabled_host_is_refused_by_the_partner_check_and_its_ports_put_back() {
+    // The plan says host 2 is on p5/p6, but host 4's bond is cabled there.
+    let mut state = SiteState::default();
+    state
+        .bonds
+        .insert(host(2).ip, bond(2, &[("eno1", "p3"), ("eno2", "p4")], true));
+    state
+        .bonds
+        .insert(host(4).ip, bond(4, &[("eno1", "p5"), ("eno2", "p6")], true));
+    let site = FakeSite::with_state(state.clone());
+    let inv = inventory();
+    let wrong = SwitchAutomationScore::new(
+        vlan(10),
+        vec![HostSwitchPlan {
+            host: host(2),
+            ports: ports(&["p5", "p6"]),
+            goal: lacp_goal(2),
+        }],
+    );
+    let interpret: Box<dyn Interpret<FakeSite>> = wrong.create_interpret();
+    let e = interpret.execute(&inv, &site).await.unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!(
+            "p5: partner {} is not host {}'s bond bond0 (system id {})",
+            mac(4),
+            host(2),
+            mac(2)
+        )),
+        "{text}"
+    );
+    assert_eq!(site.state(), state, "the ports were put back: {text}");
+}
+
+#[tokio::test]
+async fn a_host_whose_cabling_is_in_question_gets_no_plan() {
+    let switches = [SwitchIdentity {
+        name: "leaf-1".into(),
+        chassis_id: None,
+        system_name: Some("leaf-1".into()),
+    }];
+    let h = host(2);
+    let mut nic = harmony::domain::hardware::Nic::new("eno1".parse().unwrap());
+    nic.mac = Some(mac(2));
+    nic.lldp = Some(harmony::domain::hardware::Lldp {
+        chassis_id: Some(harmony::domain::SafeText::new("02:aa:00:00:00:01")),
+        port_id: Some(harmony::domain::SafeText::new("p9")),
+        system_name: Some(harmony::domain::SafeText::new("leaf-1")),
+        port_description: None,
+    });
+    let configured = [ConfiguredPort {
+        at: harmony::domain::port_map::CabledPort {
+            switch: "leaf-1".into(),
+            port: port("p3"),
+        },
+        nic: None,
+    }];
+    let map = map_ports(
+        &switches,
+        &[HostCabling {
+            host: &h.id,
+            nics: std::slice::from_ref(&nic),
+            configured: &configured,
+        }],
+    );
+    let e = HostSwitchPlan::from_map(&map, "leaf-1", h.clone(), lacp_goal(2)).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!(
+            "NIC {} sees leaf-1:p9 over LLDP, but the site file says leaf-1:p3",
+            mac(2)
+        )),
+        "{text}"
+    );
+    // Agreeing sources give the plan.
+    let map = map_ports(
+        &switches,
+        &[HostCabling {
+            host: &h.id,
+            nics: &[],
+            configured: &configured,
+        }],
+    );
+    let plan = HostSwitchPlan::from_map(&map, "leaf-1", h, PortGoal::Pxe).unwrap();
+    assert_eq!(plan.ports, ports(&["p3"]));
+}
+
+#[tokio::test]
+async fn a_port_given_to_two_hosts_is_refused_before_anything_runs() {
+    let mut s = score();
+    s.hosts[2].ports = ports(&["p3"]);
+    let site = FakeSite::with_state(lived_in_site().await);
+    let interpret: Box<dyn Interpret<FakeSite>> = s.create_interpret();
+    let e = interpret.execute(&inventory(), &site).await.unwrap_err();
+    assert!(e.to_string().contains("port p3 is given to host"), "{e}");
+    assert_eq!(site.calls().len(), 0);
+}
