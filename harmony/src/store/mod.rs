@@ -18,6 +18,11 @@
 //! may roll back the last few commits, never corrupt the file. Discovery
 //! re-scans, so that window is acceptable and buys several times the write
 //! throughput of `FULL` (one fsync per checkpoint instead of per commit).
+//! The step log and a scan's host batches are written with `FULL` (on disk
+//! when stored). Closing does not checkpoint (`NO_CKPT_ON_CLOSE`): the WAL
+//! is already on disk, and copying it into the main file is left to the
+//! automatic checkpoint of a later write (every 8 192 pages), so a command
+//! does not wait for it on its way out.
 
 mod firmware_ids;
 mod host_events;
@@ -201,6 +206,11 @@ impl SqliteStore {
              PRAGMA wal_autocheckpoint=8192; PRAGMA cache_size=-16384;",
         )
         .ctx(path, "set pragmas")?;
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )
+        .ctx(path, "set no checkpoint on close")?;
         conn.set_prepared_statement_cache_capacity(64);
         migrate(&mut conn, path)?;
         Ok(SqliteStore {
