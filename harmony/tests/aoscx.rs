@@ -9,6 +9,8 @@
 //! expected codes from pyaoscx `utils/util.py` [A4]. It records every
 //! request; faults are injected per test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#[path = "support/http_request.rs"]
+mod http_request;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -20,7 +22,7 @@ use harmony::domain::{
 use harmony::infra::aoscx::{AosCxConfig, AosCxSwitch};
 use harmony::infra::device_login::DeviceLogin;
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 const USER: &str = "admin";
@@ -129,41 +131,12 @@ fn answer(s: &mut State, method: &str, path: &str, body: Option<&str>) -> (u16, 
 }
 
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut sock: S, st: Arc<Mutex<State>>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        if buf.len() > 64 * 1024 {
-            return;
-        }
-        match sock.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
+    let Some(req) = http_request::read_request(&mut sock).await else {
+        return;
     };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let mut lines = head.split("\r\n");
-    let mut rl = lines.next().unwrap_or_default().split(' ');
-    let method = rl.next().unwrap_or_default().to_string();
-    let path = rl.next().unwrap_or_default().to_string();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let h = |k: &str| headers.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
-    let len: usize = h("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + len {
-        match sock.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let body =
-        (len > 0).then(|| String::from_utf8_lossy(&buf[head_end..head_end + len]).to_string());
+    let (method, path) = (req.method.clone(), req.target.clone());
+    let h = |k: &str| req.header(k);
+    let body = (!req.body.is_empty()).then(|| String::from_utf8_lossy(&req.body).to_string());
     let hang = {
         let mut s = st.lock().unwrap();
         s.log.push(Req {

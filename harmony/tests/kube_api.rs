@@ -24,6 +24,8 @@
 //! Each test writes a kubeconfig shaped like `openshift-install`'s
 //! `auth/kubeconfig` pointing at it, with its own CAs made by rcgen.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#[path = "support/http_request.rs"]
+mod http_request;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -39,7 +41,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 const CSRS: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
@@ -345,42 +347,13 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     client_cert: Option<Vec<u8>>,
     st: Arc<Mutex<State>>,
 ) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        if buf.len() > 64 * 1024 {
-            return;
-        }
-        match sock.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
+    let Some(got) = http_request::read_request(&mut sock).await else {
+        return;
     };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let mut lines = head.split("\r\n");
-    let mut rl = lines.next().unwrap_or_default().split(' ');
-    let method = rl.next().unwrap_or_default().to_string();
-    let target = rl.next().unwrap_or_default().to_string();
-    let path = target.split('?').next().unwrap_or_default().to_string();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let h = |k: &str| headers.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
-    let len: usize = h("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + len {
-        match sock.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let body = (len > 0)
-        .then(|| serde_json::from_slice::<Value>(&buf[head_end..head_end + len]).ok())
+    let (method, path) = (got.method.clone(), got.path());
+    let h = |k: &str| got.header(k);
+    let body = (!got.body.is_empty())
+        .then(|| serde_json::from_slice::<Value>(&got.body).ok())
         .flatten();
     let req = Req {
         method: method.clone(),

@@ -16,6 +16,8 @@
 //!   `reconfigure`: mvc `Interfaces/Api/LaggSettingsController.php`,
 //!   `Lagg.xml` [O20].
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#[path = "support/http_request.rs"]
+mod http_request;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,7 +35,7 @@ use harmony::infra::opnsense::{OpnSenseFilesConfig, caddy_snippet, firewall_host
 use harmony::infra::process::{Program, Service};
 use harmony::infra::ssh::{SshConfig, ssh_answers};
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 const KEY: &str = "w86XNZob/8Oq8aC5r0kbNarNtdpoQU781fyoeaOBQsBwkXUt";
@@ -202,41 +204,13 @@ fn answer(
 }
 
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut sock: S, st: Arc<Mutex<State>>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        if buf.len() > 64 * 1024 {
-            return;
-        }
-        match sock.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
+    let Some(req) = http_request::read_request(&mut sock).await else {
+        return;
     };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let mut lines = head.split("\r\n");
-    let mut rl = lines.next().unwrap_or_default().split(' ');
-    let method = rl.next().unwrap_or_default().to_string();
-    let path = rl.next().unwrap_or_default().to_string();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let h = |k: &str| headers.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
-    let len: usize = h("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + len {
-        match sock.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let body = (len > 0 && h("content-type").as_deref() == Some("application/json"))
-        .then(|| serde_json::from_slice::<Value>(&buf[head_end..head_end + len]).unwrap());
+    let (method, path) = (req.method.clone(), req.target.clone());
+    let h = |k: &str| req.header(k);
+    let body = (!req.body.is_empty() && h("content-type").as_deref() == Some("application/json"))
+        .then(|| serde_json::from_slice::<Value>(&req.body).unwrap());
     let (status, ctype, text) = {
         let mut s = st.lock().unwrap();
         s.log.push(Req {
