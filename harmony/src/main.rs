@@ -11,13 +11,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use harmony::cli::{Cli, run};
 
-/// mimalloc rather than glibc's malloc: a scan allocates and frees one
-/// agent document per host from several threads, where glibc spent a
-/// fifth of the process's user time (measured with `perf` on the 2 000
-/// agent loopback benchmark).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Logs go to stderr; warnings by default, `RUST_LOG` for more.

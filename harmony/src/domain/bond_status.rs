@@ -1,5 +1,5 @@
 //! A host's Linux bond as its kernel reports it in
-//! `/proc/net/bonding/<bond>` ([`super::topology::RemoteCommand::BondStatus`]
+//! `/proc/net/bonding/<bond>` (`RemoteCommand::BondStatus`
 //! reads it over SSH): the mode, the bond's and each slave's MII status,
 //! the aggregator each slave is in, and the LACP partner each slave hears.
 //! [`parse_bond_status`] validates that untrusted text into a
