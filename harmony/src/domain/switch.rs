@@ -480,6 +480,31 @@ pub enum Restore {
     Failed(String),
 }
 
+impl Restore {
+    /// Whether the ports `now` read back are as they were `before` (mode,
+    /// VLAN, admin state; each port matched by name): `Restored`, else
+    /// `Failed` naming every port that is not back.
+    pub fn from_read_back(before: &[PortStatus], now: &[PortStatus]) -> Restore {
+        let diff: Vec<String> = before
+            .iter()
+            .filter(|b| {
+                !now.iter().any(|n| {
+                    n.port == b.port
+                        && n.mode == b.mode
+                        && n.vlan == b.vlan
+                        && n.admin_up == b.admin_up
+                })
+            })
+            .map(|b| format!("{} is not back to {}", b.port, b.mode))
+            .collect();
+        if diff.is_empty() {
+            Restore::Restored
+        } else {
+            Restore::Failed(format!("read back differs: {}", diff.join("; ")))
+        }
+    }
+}
+
 impl fmt::Display for Restore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

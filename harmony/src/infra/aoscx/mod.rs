@@ -298,23 +298,7 @@ impl AosCxSwitch {
         }
         match self.interfaces(s).await {
             Err(e) => Restore::Failed(format!("reading back: {e}")),
-            Ok(all) => {
-                let now = Self::statuses(&all, ports);
-                let diff: Vec<String> = saved
-                    .before
-                    .iter()
-                    .zip(&now)
-                    .filter(|(b, n)| {
-                        b.mode != n.mode || b.vlan != n.vlan || b.admin_up != n.admin_up
-                    })
-                    .map(|(b, _)| format!("{} is not back to {}", b.port, b.mode))
-                    .collect();
-                if diff.is_empty() {
-                    Restore::Restored
-                } else {
-                    Restore::Failed(format!("read back differs: {}", diff.join("; ")))
-                }
-            }
+            Ok(all) => Restore::from_read_back(&saved.before, &Self::statuses(&all, ports)),
         }
     }
 

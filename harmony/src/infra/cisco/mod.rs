@@ -397,26 +397,7 @@ impl CiscoSwitch {
         let lags: Vec<LagId> = channels.iter().map(|c| c.lag).collect();
         match self.snapshot(cli, ports, &lags).await {
             Err(e) => Restore::Failed(format!("reading back: {e}")),
-            Ok(now) => {
-                let diff: Vec<String> = before
-                    .ports
-                    .iter()
-                    .filter(|b| {
-                        !now.ports.iter().any(|n| {
-                            n.port == b.port
-                                && n.mode == b.mode
-                                && n.vlan == b.vlan
-                                && n.admin_up == b.admin_up
-                        })
-                    })
-                    .map(|b| format!("{} is not back to {}", b.port, b.mode))
-                    .collect();
-                if diff.is_empty() {
-                    Restore::Restored
-                } else {
-                    Restore::Failed(format!("read back differs: {}", diff.join("; ")))
-                }
-            }
+            Ok(now) => Restore::from_read_back(&before.ports, &now.ports),
         }
     }
 
