@@ -160,9 +160,11 @@ async fn main() {
     }
 
     let hosts: Vec<RemoteHost> = (1..=HOSTS)
-        .map(|n| RemoteHost {
-            id: HostId::from_macs(&[MacAddress::new([0x52, 0x54, 0, 0, 1, n])]).unwrap(),
-            ip: ip(n),
+        .map(|n| {
+            RemoteHost::discovery(
+                HostId::from_macs(&[MacAddress::new([0x52, 0x54, 0, 0, 1, n])]).unwrap(),
+                ip(n),
+            )
         })
         .collect();
     let mut config = SshConfig::new(dir.path().join("client"));

@@ -986,3 +986,28 @@ fn clean_disk_gets_its_wwn_link() {
         "a 480 GB SSD beats the 960 GB NVMe disks: smallest adequate flash"
     );
 }
+
+#[test]
+fn golden_local_boot_leaves_ipxe_for_the_next_boot_device() {
+    let out = render_local_boot(&LocalBoot {
+        hostname: "master-0".parse().unwrap(),
+    })
+    .unwrap();
+    one_final_newline(&out);
+    let commands: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    // No kernel, no chain, no sanboot of a fixed BIOS drive: iPXE exits
+    // and the firmware boots its next device (the installed disk).
+    assert_eq!(
+        commands,
+        [
+            "echo Harmony: master-0 is installed, booting from its local disk",
+            "exit"
+        ],
+        "{out}"
+    );
+    assert!(out.starts_with("#!ipxe\n"));
+    golden("local-boot.ipxe", &out);
+}

@@ -191,10 +191,10 @@ async fn every_kind_of_file_with_its_type_ranges_and_the_access_log() {
     // The PXE evidence: the host's per-MAC script was fetched.
     let mac: MacAddress = "52:54:00:aa:bb:01".parse().unwrap();
     let evidence = s.caddy.pxe_evidence();
-    let host = RemoteHost {
-        id: HostId::from_macs(&[mac]).unwrap(),
-        ip: "192.0.2.99".parse().unwrap(),
-    };
+    let host = RemoteHost::discovery(
+        HostId::from_macs(&[mac]).unwrap(),
+        "192.0.2.99".parse().unwrap(),
+    );
     assert!(!evidence.pxe_started_since(&host, since).await.unwrap());
     evidence.know_host(host.id.clone(), vec![mac]);
     assert!(evidence.pxe_started_since(&host, since).await.unwrap());

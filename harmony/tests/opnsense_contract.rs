@@ -1003,10 +1003,10 @@ impl Sshd {
     fn files_config(&self) -> OpnSenseFilesConfig {
         let mut ssh = SshConfig::new(self.path("client"));
         ssh.port = self.port;
-        let host = RemoteHost {
-            id: firewall_host_id("fw").unwrap(),
-            ip: "127.0.0.1".parse().unwrap(),
-        };
+        let host = RemoteHost::discovery(
+            firewall_host_id("fw").unwrap(),
+            "127.0.0.1".parse().unwrap(),
+        );
         let mut c = OpnSenseFilesConfig::new(
             host,
             ssh,

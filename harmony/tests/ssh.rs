@@ -92,10 +92,7 @@ impl Lab {
             .unwrap();
         let mut lab = Lab {
             port: free_port(),
-            host: RemoteHost {
-                id: discovered.id,
-                ip: LOOPBACK,
-            },
+            host: RemoteHost::discovery(discovered.id, LOOPBACK),
             dir,
             store,
             host_key_fp,
@@ -302,10 +299,7 @@ async fn wrong_key_is_refused_and_no_password_is_ever_tried() {
 #[tokio::test]
 async fn a_host_harmony_did_not_discover_is_refused_and_nothing_pinned() {
     let lab = Lab::start("ed25519", "").await;
-    let stranger = RemoteHost {
-        id: common::host(99, "127.0.0.1").id,
-        ip: LOOPBACK,
-    };
+    let stranger = RemoteHost::discovery(common::host(99, "127.0.0.1").id, LOOPBACK);
     let err = lab
         .shell()
         .exec(&stranger, &link("lo"), RunLimits::default())
@@ -583,6 +577,16 @@ impl PxeEvidence for Evidence {
     async fn pxe_started_since(&self, _host: &RemoteHost, since: SystemTime) -> CapResult<bool> {
         assert!(since <= SystemTime::now());
         Ok(self.seen.swap(true, Ordering::SeqCst))
+    }
+
+    async fn fetched_since(
+        &self,
+        _client: std::net::IpAddr,
+        _path: &harmony::domain::RelativePath,
+        _any_client: bool,
+        _since: SystemTime,
+    ) -> CapResult<bool> {
+        Ok(false)
     }
 }
 
@@ -998,10 +1002,7 @@ async fn a_link_or_directory_at_the_target_is_refused_and_left_alone() {
 async fn file_copy_to_a_fixed_host_key_checks_the_pin() {
     let lab = Lab::start("ed25519", "").await;
     let (root, local) = root_of(&lab);
-    let firewall = RemoteHost {
-        id: "serial:opnsense-fw".parse().unwrap(),
-        ip: LOOPBACK,
-    };
+    let firewall = RemoteHost::discovery("serial:opnsense-fw".parse().unwrap(), LOOPBACK);
     let key_type: HostKeyType = "ssh-ed25519".parse().unwrap();
     let right = FixedHostKey::new(
         firewall.id.clone(),
@@ -1048,13 +1049,40 @@ async fn file_copy_to_a_fixed_host_key_checks_the_pin() {
     assert!(err.to_string().contains(&lab.host_key_fp), "{err}");
     assert!(!local.join("bad").exists());
     // Another host id under a fixed pin is never trusted at first contact.
-    let other = RemoteHost {
-        id: "serial:someone-else".parse().unwrap(),
-        ip: LOOPBACK,
-    };
+    let other = RemoteHost::discovery("serial:someone-else".parse().unwrap(), LOOPBACK);
     let err = shell
         .put_file(&other, &root, &rel("bad"), b"x", TransferLimits::default())
         .await
         .unwrap_err();
     assert!(matches!(err, SshError::UnknownHost { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_installed_host_is_reached_as_its_own_user_with_sudo_for_privileged_commands() {
+    let lab = Lab::start("ed25519", "").await;
+    let mut config = lab.config();
+    config.installed_user = "core-harmony-test".into();
+    let shell = lab.shell_with(config);
+    let installed = RemoteHost::installed(lab.host.id.clone(), lab.host.ip);
+    // The installed OS's user, not the discovery environment's.
+    let err = shell
+        .exec(&installed, &link("lo"), RunLimits::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SshError::AuthRefused { user, .. } if user == "core-harmony-test"),
+        "{err:?}"
+    );
+    assert!(lab.log().contains("core-harmony-test"), "{}", lab.log());
+    // Its privileged commands go through sudo, never asking a password;
+    // root's do not.
+    let wipe = RemoteCommand::WipeDisk {
+        device: "/dev/disk/by-id/nvme-eui.0001".parse().unwrap(),
+    };
+    let as_core = shell.line_for(&installed, &wipe);
+    assert!(
+        as_core.starts_with("sudo -n -- sh -c 'wipefs --all --force -- "),
+        "{as_core}"
+    );
+    assert_eq!(shell.line_for(&lab.host, &wipe), shell.command_line(&wipe));
 }

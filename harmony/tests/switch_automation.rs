@@ -41,10 +41,10 @@ fn mac(n: u8) -> MacAddress {
 
 /// Host `n` at a documentation address nothing contacts.
 fn host(n: u8) -> RemoteHost {
-    RemoteHost {
-        id: HostId::from_macs(&[mac(n)]).unwrap(),
-        ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100 + n)),
-    }
+    RemoteHost::discovery(
+        HostId::from_macs(&[mac(n)]).unwrap(),
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100 + n)),
+    )
 }
 
 fn bond(n: u8, slaves: &[(&str, &str)], up: bool) -> FakeBond {

@@ -249,11 +249,11 @@ async fn access_then_verified_lacp_then_access_on_real_ovs() {
     let store = Arc::new(SqliteStore::open(&dir.path().join("inv.sqlite3")).unwrap());
     let inv = Inventory::new(store, EventBus::default());
     let host_mac: MacAddress = HOST_SYSTEM_ID.parse().unwrap();
-    let host = RemoteHost {
-        id: HostId::from_macs(&[host_mac]).unwrap(),
+    let host = RemoteHost::discovery(
+        HostId::from_macs(&[host_mac]).unwrap(),
         // Never contacted: the bond is read from OVS.
-        ip: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 20)),
-    };
+        IpAddr::V4(Ipv4Addr::new(198, 51, 100, 20)),
+    );
     let members = vec![port("swa"), port("swb")];
     let vlan = VlanId::try_from(10).unwrap();
     let lag = LagId::try_from(1).unwrap();

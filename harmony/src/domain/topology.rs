@@ -64,6 +64,13 @@ pub trait Topology: Send + Sync + 'static {
     fn dhcp(&self) -> Option<&dyn DhcpServer> {
         None
     }
+
+    /// What the site's services saw of hosts booting (the HTTP access log):
+    /// the installation follows each host's install by the files it fetches.
+    /// `None`: the site cannot tell, and waits on those are skipped.
+    fn pxe_evidence(&self) -> Option<&dyn PxeEvidence> {
+        None
+    }
 }
 
 /// A fixed address for a MAC, with the host name DHCP hands out.
@@ -381,6 +388,40 @@ impl CommandOutput {
 pub struct RemoteHost {
     pub id: HostId,
     pub ip: IpAddr,
+    /// Which of the host's systems answers: the discovery environment or
+    /// the installed OS (another user, privileged commands through sudo).
+    pub login: Login,
+}
+
+impl RemoteHost {
+    /// A host in the discovery environment (root, as `inventory.ks` sets up).
+    pub fn discovery(id: HostId, ip: IpAddr) -> Self {
+        Self {
+            id,
+            ip,
+            login: Login::Discovery,
+        }
+    }
+
+    /// A host running its installed OS (SCOS: `core`, with sudo).
+    pub fn installed(id: HostId, ip: IpAddr) -> Self {
+        Self {
+            id,
+            ip,
+            login: Login::Installed,
+        }
+    }
+}
+
+/// Which system of a host Harmony logs in to. The two have different host
+/// keys and users: the discovery environment's root, the installed OS's
+/// administrator (SCOS `core`), whose privileged commands go through
+/// `sudo -n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Login {
+    #[default]
+    Discovery,
+    Installed,
 }
 
 impl fmt::Display for RemoteHost {
@@ -429,6 +470,16 @@ pub trait RemoteShell: Topology {
     /// confirms, with bounded polling, that the host went down and, per
     /// `confirm`, came back or started to PXE.
     async fn reboot(&self, host: &RemoteHost, confirm: RebootConfirm) -> CapResult<RebootReport>;
+
+    /// Forgets the host key pinned for `host` after Harmony rebooted it into
+    /// another system (the installer and installed OS, or a new discovery
+    /// environment, each with its own keys); the next contact pins the new
+    /// key, still only for a discovered host. Whether a key was pinned. A
+    /// shell that pins no keys has nothing to forget.
+    async fn forget_host_key(&self, host: &HostId) -> CapResult<bool> {
+        let _ = host;
+        Ok(false)
+    }
 }
 
 /// The commands Harmony runs on hosts: a closed set, never a string built
@@ -458,6 +509,17 @@ pub enum RemoteCommand {
 #[async_trait]
 pub trait PxeEvidence: Send + Sync + fmt::Debug {
     async fn pxe_started_since(&self, host: &RemoteHost, since: SystemTime) -> CapResult<bool>;
+
+    /// Whether `path` was fetched whole since `since`: by `client`, or by
+    /// anyone when `any_client` (a path only one host asks for: its per-MAC
+    /// script, its Ignition).
+    async fn fetched_since(
+        &self,
+        client: IpAddr,
+        path: &RelativePath,
+        any_client: bool,
+        since: SystemTime,
+    ) -> CapResult<bool>;
 }
 
 /// The SHA-256 fingerprint of an SSH host key as OpenSSH prints it:

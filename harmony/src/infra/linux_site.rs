@@ -37,10 +37,11 @@ use super::haproxy::{Haproxy, HaproxyConfig, HaproxyError};
 use super::http_root::HttpRoot;
 use crate::domain::{
     CapResult, CapabilityError, Change, CommandOutput, DhcpLease, DhcpReservation, DhcpServer,
-    DnsName, DnsRecord, DnsServer, Hostname, HttpServer, HttpUrl, InterfaceName, LacpOptions,
-    LagId, LbServiceName, LoadBalancer, LoadBalancerService, MacAddress, PortStatus, RebootConfirm,
-    RebootReport, RelativePath, RemoteCommand, RemoteHost, RemoteShell, RunLimits, Sha256Digest,
-    Switch, SwitchCapabilities, SwitchError, SwitchPort, TftpServer, Topology, VlanId,
+    DnsName, DnsRecord, DnsServer, HostId, Hostname, HttpServer, HttpUrl, InterfaceName,
+    LacpOptions, LagId, LbServiceName, LoadBalancer, LoadBalancerService, MacAddress, PortStatus,
+    RebootConfirm, RebootReport, RelativePath, RemoteCommand, RemoteHost, RemoteShell, RunLimits,
+    Sha256Digest, Switch, SwitchCapabilities, SwitchError, SwitchPort, TftpServer, Topology,
+    VlanId,
 };
 
 const CAPABILITY: &str = "linux site";
@@ -760,6 +761,10 @@ where
 
     async fn reboot(&self, host: &RemoteHost, confirm: RebootConfirm) -> CapResult<RebootReport> {
         self.shell.reboot(host, confirm).await
+    }
+
+    async fn forget_host_key(&self, host: &HostId) -> CapResult<bool> {
+        self.shell.forget_host_key(host).await
     }
 }
 

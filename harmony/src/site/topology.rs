@@ -310,10 +310,10 @@ pub fn build_opnsense(origin: &str, p: &OpnSensePlan) -> Result<OpnSenseSite, Si
     if let Some(f) = &p.files {
         let mut ssh = SshConfig::new(&f.key_file);
         ssh.port = f.ssh.port();
-        let host = RemoteHost {
-            id: firewall_host_id(&p.name).map_err(err("cluster.name"))?,
-            ip: f.ssh.ip(),
-        };
+        let host = RemoteHost::discovery(
+            firewall_host_id(&p.name).map_err(err("cluster.name"))?,
+            f.ssh.ip(),
+        );
         let mut files = OpnSenseFilesConfig::new(
             host,
             ssh,

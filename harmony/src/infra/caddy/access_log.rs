@@ -16,7 +16,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use crate::domain::{CapResult, CapabilityError, HostId, MacAddress, PxeEvidence, RemoteHost};
+use crate::domain::{
+    CapResult, CapabilityError, HostId, MacAddress, PxeEvidence, RelativePath, RemoteHost,
+};
 
 /// The end of the log read at most (older lines are rolled anyway).
 const MAX_READ: u64 = 32 << 20;
@@ -185,6 +187,28 @@ impl PxeEvidence for AccessLogEvidence {
         Ok(entries
             .iter()
             .any(|e| e.time >= since && self.shows(e, host, &macs)))
+    }
+
+    async fn fetched_since(
+        &self,
+        client: IpAddr,
+        path: &RelativePath,
+        any_client: bool,
+        since: SystemTime,
+    ) -> CapResult<bool> {
+        let log = self.log.clone();
+        let entries = tokio::task::spawn_blocking(move || read(&log))
+            .await
+            .map_err(|e| CapabilityError::new("caddy", format!("access log task: {e}")))?
+            .map_err(|e| CapabilityError::new("caddy", format!("{}: {e}", self.log.display())))?;
+        let wanted = format!("/{path}");
+        Ok(entries.iter().any(|e| {
+            e.time >= since
+                && e.method == "GET"
+                && matches!(e.status, 200 | 206 | 304)
+                && e.path == wanted
+                && (any_client || e.client == client)
+        }))
     }
 }
 

@@ -218,7 +218,7 @@ where
                     "{name}: failure injected at change {k} of {mutations}, yet the run succeeded: {o}"
                 )));
             }
-            Err(e) if site.state() != initial => {
+            Err(e) if site.state().restorable() != initial.restorable() => {
                 return Err(fail(format!(
                     "{name}: failure injected at change {k} of {mutations} ({e}); the site was \
                      not put back: before {initial:?}, after {:?}",
@@ -308,7 +308,7 @@ where
             site.heal();
             let resumed = inventory.with_step_log(durable);
             let again = interpret.execute(&resumed, &site).await;
-            if again.is_ok() || site.state() != initial {
+            if again.is_ok() || site.state().restorable() != initial.restorable() {
                 return Err(fail(format!(
                     "{name}: failure at change {k}, crash at log write {j} during the \
                      rollback; the next run should finish the rollback and stop, but returned \

@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -22,9 +23,9 @@ use crate::domain::{
     CapResult, CapabilityError, Change, CommandOutput, DhcpLease, DhcpReservation, DhcpServer,
     DnsName, DnsRecord, DnsServer, Hostname, HttpServer, HttpUrl, InterfaceName, LacpOptions,
     LacpPartner, LagId, LbServiceName, LoadBalancer, LoadBalancerService, MacAddress, PortList,
-    PortMode, PortStatus, RebootConfirm, RebootReport, RelativePath, RemoteCommand, RemoteHost,
-    RemoteShell, RunLimits, Sha256Digest, Switch, SwitchCapabilities, SwitchError, SwitchPort,
-    TftpServer, Topology, VlanId,
+    PortMode, PortStatus, PxeEvidence, RebootConfirm, RebootReport, RelativePath, RemoteCommand,
+    RemoteHost, RemoteShell, RunLimits, Sha256Digest, Switch, SwitchCapabilities, SwitchError,
+    SwitchPort, TftpServer, Topology, VlanId,
 };
 
 /// Where the fake HTTP root says it is served (never contacted).
@@ -92,6 +93,18 @@ pub struct SiteState {
     /// from the switch ports' state, and a LAG member whose port is a
     /// bond's slave hears that bond as its partner.
     pub bonds: BTreeMap<IpAddr, FakeBond>,
+}
+
+impl SiteState {
+    /// What a rollback must put back: everything but the remote commands
+    /// run (a reboot or a wipe cannot be taken back; a rolled-back run
+    /// still ran them, and the harness checks they ran once).
+    pub fn restorable(&self) -> SiteState {
+        SiteState {
+            commands: Vec::new(),
+            ..self.clone()
+        }
+    }
 }
 
 /// A host's 802.3ad bond on the fake site.
@@ -289,6 +302,10 @@ fn put<K: Ord, V: PartialEq>(map: &mut BTreeMap<K, V>, key: K, value: V) -> bool
 impl Topology for FakeSite {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn pxe_evidence(&self) -> Option<&dyn PxeEvidence> {
+        Some(self)
     }
 
     fn dhcp(&self) -> Option<&dyn DhcpServer> {
@@ -797,6 +814,47 @@ impl RemoteShell for FakeSite {
                     },
                     true,
                 )
+            },
+        )
+    }
+}
+
+/// The fake site's boot evidence: a host has booted once it was rebooted
+/// (a reboot recorded for its address), and a booted host fetches every
+/// file the HTTP root serves. Nothing is timed: `since` is not looked at.
+#[async_trait]
+impl PxeEvidence for FakeSite {
+    async fn pxe_started_since(&self, host: &RemoteHost, _since: SystemTime) -> CapResult<bool> {
+        self.call(
+            Capability::Http,
+            "read boot evidence",
+            host.to_string(),
+            false,
+            |s| {
+                let booted = s
+                    .commands
+                    .iter()
+                    .any(|(ip, c)| *ip == host.ip && *c == RemoteCommand::Reboot);
+                (booted, false)
+            },
+        )
+    }
+
+    async fn fetched_since(
+        &self,
+        client: IpAddr,
+        path: &RelativePath,
+        _any_client: bool,
+        _since: SystemTime,
+    ) -> CapResult<bool> {
+        self.call(
+            Capability::Http,
+            "read access log",
+            format!("{client}: {path}"),
+            false,
+            |s| {
+                let rebooted = s.commands.iter().any(|(_, c)| *c == RemoteCommand::Reboot);
+                (rebooted && s.http_files.contains_key(path), false)
             },
         )
     }

@@ -37,6 +37,12 @@ pub fn command_line(command: &RemoteCommand, reboot: &str) -> String {
     }
 }
 
+/// `line` run as root by a user with sudo rights: `-n` fails at once
+/// instead of asking for a password.
+pub fn as_root(line: &str) -> String {
+    format!("sudo -n -- sh -c {}", quote(line))
+}
+
 /// `line` bounded on the host as well: coreutils `timeout` ends it (TERM,
 /// then KILL 5 s later) a second after the client stops waiting, so a
 /// timed-out command is not left running. (sshd closes a channel without

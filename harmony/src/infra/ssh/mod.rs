@@ -31,16 +31,19 @@ use session::Ended;
 pub(crate) use session::host_key;
 
 use crate::domain::{
-    CapResult, CapabilityError, CommandOutput, HostKey, HostKeyPins, HostKeyStoreError,
-    PxeEvidence, RebootConfirm, RebootReport, RemoteCommand, RemoteHost, RemoteShell, RunLimits,
-    Topology,
+    CapResult, CapabilityError, CommandOutput, HostId, HostKey, HostKeyPins, HostKeyStoreError,
+    Login, PxeEvidence, RebootConfirm, RebootReport, RemoteCommand, RemoteHost, RemoteShell,
+    RunLimits, Topology,
 };
 
 /// How Harmony reaches hosts over SSH.
 #[derive(Debug, Clone)]
 pub struct SshConfig {
-    /// The remote user (`root` in the discovery environment).
+    /// The remote user of the discovery environment (`root`).
     pub user: String,
+    /// The remote user of an installed OS (SCOS: `core`); its privileged
+    /// commands (reboot, wipe) run through `sudo -n`.
+    pub installed_user: String,
     /// The operator's private key (OpenSSH or PEM; ed25519 or RSA;
     /// unencrypted).
     pub key_path: PathBuf,
@@ -71,6 +74,7 @@ impl SshConfig {
     pub fn new(key_path: impl Into<PathBuf>) -> Self {
         Self {
             user: "root".into(),
+            installed_user: "core".into(),
             key_path: key_path.into(),
             port: 22,
             connect_timeout: Duration::from_secs(5),
@@ -298,6 +302,25 @@ impl SshShell {
         command::command_line(command, &self.config.reboot_command)
     }
 
+    /// The user Harmony logs in as on `host`.
+    pub fn user_for(&self, host: &RemoteHost) -> &str {
+        match host.login {
+            Login::Discovery => &self.config.user,
+            Login::Installed => &self.config.installed_user,
+        }
+    }
+
+    /// The line `command` runs as on `host`: as is for root, through
+    /// `sudo -n` (never a password prompt) for another user.
+    pub fn line_for(&self, host: &RemoteHost, command: &RemoteCommand) -> String {
+        let line = self.command_line(command);
+        if self.user_for(host) == "root" {
+            line
+        } else {
+            command::as_root(&line)
+        }
+    }
+
     /// [`RemoteShell::run`] with the typed error. The command runs under
     /// `timeout` on the host too (see [`command::bounded`]).
     pub async fn exec(
@@ -306,7 +329,7 @@ impl SshShell {
         command: &RemoteCommand,
         limits: RunLimits,
     ) -> Result<CommandOutput, SshError> {
-        let line = self.command_line(command);
+        let line = self.line_for(host, command);
         let session = self.open(host).await?;
         tracing::debug!(host = %host, command = %line, "running");
         let wire = command::bounded(&line, limits.timeout);
@@ -362,5 +385,14 @@ impl RemoteShell for SshShell {
 
     async fn reboot(&self, host: &RemoteHost, confirm: RebootConfirm) -> CapResult<RebootReport> {
         Ok(self.reboot_host(host, confirm).await?)
+    }
+
+    async fn forget_host_key(&self, host: &HostId) -> CapResult<bool> {
+        let pins = Arc::clone(&self.pins);
+        let id = host.clone();
+        tokio::task::spawn_blocking(move || pins.forget_key(&id))
+            .await
+            .map_err(|e| CapabilityError::new("ssh", format!("host key task: {e}")))?
+            .map_err(|e| CapabilityError::new("ssh", format!("forget the host key of {host}: {e}")))
     }
 }

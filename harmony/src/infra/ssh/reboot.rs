@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 
 use super::session::Ended;
 use super::{SshError, SshShell};
-use crate::domain::{RebootConfirm, RebootReport, RemoteHost};
+use crate::domain::{RebootConfirm, RebootReport, RemoteCommand, RemoteHost};
 
 /// Whether an SSH server answers at `addr`: a banner within `limit`.
 pub async fn ssh_answers(addr: SocketAddr, limit: Duration) -> bool {
@@ -41,7 +41,7 @@ impl SshShell {
         let session = self.open(host).await?;
         let since = SystemTime::now();
         let issued = Instant::now();
-        let line = &self.config.reboot_command;
+        let line = &self.line_for(host, &RemoteCommand::Reboot);
         tracing::info!(host = %name, command = %line, "rebooting");
         // Issued: the channel ends with status 0 (systemctl returns at once),
         // or the connection drops, or nothing comes back in time (a host

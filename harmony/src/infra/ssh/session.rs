@@ -191,7 +191,7 @@ impl SshShell {
             let rsa_hash = handle.best_supported_rsa_hash().await?.flatten();
             handle
                 .authenticate_publickey(
-                    self.config.user.clone(),
+                    self.user_for(host).to_string(),
                     PrivateKeyWithHashAlg::new(key, rsa_hash),
                 )
                 .await
@@ -201,7 +201,7 @@ impl SshShell {
         if !auth.success() {
             return Err(SshError::AuthRefused {
                 host: name,
-                user: self.config.user.clone(),
+                user: self.user_for(host).to_string(),
                 key_path: self.config.key_path.clone(),
             });
         }

@@ -151,6 +151,15 @@ pub struct InventoryKs {
     pub repo: Option<HttpUrl>,
 }
 
+/// Context of `templates/local-boot.ipxe`, the per-MAC script of an
+/// installed host: iPXE exits and the firmware boots the next device (the
+/// local disk), whatever the firmware's boot order.
+#[derive(Debug, Clone, PartialEq, Eq, Template)]
+#[template(path = "local-boot.ipxe")]
+pub struct LocalBoot {
+    pub hostname: Hostname,
+}
+
 /// Context of `templates/scos-boot.ipxe`, the per-MAC script of a host with
 /// a role: boots the SCOS live image and installs to `install_dev`.
 #[derive(Debug, Clone, PartialEq, Eq, Template)]
@@ -245,6 +254,11 @@ pub fn render_inventory_ks(ctx: &InventoryKs) -> Result<String, BootError> {
         });
     }
     finish("inventory.ks", ctx.render())
+}
+
+/// `ipxe/<mac>.ipxe` of an installed host: boot the local disk.
+pub fn render_local_boot(ctx: &LocalBoot) -> Result<String, BootError> {
+    finish("local-boot.ipxe", ctx.render())
 }
 
 /// `ipxe/<mac>.ipxe` of a host with a role: the SCOS live installer.

@@ -11,13 +11,14 @@
 //! - `artefacts`: renders and writes every boot file of the cluster
 //!   (`BootArtefacts` Score).
 //!
-//! Bootstrap, control plane and workers (`OKDSetup02..04`) come with the
-//! DHCP/DNS/switch issues.
+//! - `install`: `OKDSetup02Bootstrap`, `OKDSetup03ControlPlane`,
+//!   `OKDSetup04Workers` and `OKDInstallationScore`.
 
 pub mod artefacts;
 pub mod bond;
 pub mod boot_plan;
 pub mod ignition;
+pub mod install;
 pub mod setup01_inventory;
 
 pub use artefacts::BootArtefacts;

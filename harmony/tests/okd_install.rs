@@ -1,0 +1,287 @@
+//! `OKDInstallationScore` (and its three stages) on a `FakeSite` with every
+//! capability: the generic saga harness (plan without acting, second run
+//! all Noop, a failure at every change undone, a crash after every step-log
+//! write resumed with each side effect once), the plan's order, the
+//! retired bootstrap, the local-boot scripts, and bad plans refused.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/store_common.rs"]
+mod common;
+#[path = "support/site_boot.rs"]
+mod site;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use harmony::domain::{
+    EventBus, HostRecord, InstallPhase, Interpret, Inventory, InventoryRepository, LagId,
+    MemoryStepLog, RemoteCommand, Role, Score, SwitchPort, VlanId,
+};
+use harmony::infra::fakes::harness::check_saga;
+use harmony::infra::fakes::{FakeBond, FakeSite, SiteState};
+use harmony::modules::okd::install::{
+    ClusterSettings, HostPorts, InstallSpec, InstallTiming, OKDInstallationScore,
+    OKDSetup02Bootstrap, Reservation, install_hosts,
+};
+use harmony::store::SqliteStore;
+
+const HOSTS: [(u32, Role, &str); 6] = [
+    (1, Role::Bootstrap, "bootstrap"),
+    (2, Role::ControlPlane, "master-0"),
+    (3, Role::ControlPlane, "master-1"),
+    (4, Role::ControlPlane, "master-2"),
+    (5, Role::Worker, "worker-0"),
+    (6, Role::Worker, "worker-1"),
+];
+
+fn reserved(n: u32) -> IpAddr {
+    format!("192.168.77.{}", 10 + n).parse().unwrap()
+}
+
+/// A store with 1 + 3 + 2 hosts with roles, and one free host.
+fn cluster_store(dir: &std::path::Path) -> Arc<SqliteStore> {
+    let store = Arc::new(SqliteStore::open(&dir.join("inv.sqlite3")).unwrap());
+    for n in 1..=7 {
+        store
+            .upsert_discovered(
+                &common::host(n, &format!("192.168.77.{}", 100 + n)),
+                common::t(n.into()),
+            )
+            .unwrap();
+    }
+    for (n, role, name) in HOSTS {
+        let id = common::host(n, "192.0.2.1").id;
+        store
+            .assign(&id, Some(role), Some(name.parse().unwrap()))
+            .unwrap();
+    }
+    store
+}
+
+fn ports_of(n: u32) -> Vec<SwitchPort> {
+    vec![
+        format!("p{n}a").parse().unwrap(),
+        format!("p{n}b").parse().unwrap(),
+    ]
+}
+
+fn spec() -> InstallSpec {
+    let mut reservations = BTreeMap::new();
+    let mut ports = BTreeMap::new();
+    for (n, _, _) in HOSTS {
+        let id = common::host(n, "192.0.2.1").id;
+        reservations.insert(
+            id.clone(),
+            Reservation {
+                mac: common::mac(n, 1),
+                ip: reserved(n),
+            },
+        );
+        ports.insert(
+            id,
+            HostPorts {
+                ports: ports_of(n),
+                lag: LagId::try_from(n as u16).unwrap(),
+            },
+        );
+    }
+    InstallSpec {
+        cluster: ClusterSettings {
+            name: "ocp".parse().unwrap(),
+            base_domain: "example.com".parse().unwrap(),
+            lb_address: "192.168.77.2".parse().unwrap(),
+            access_vlan: VlanId::try_from(77).unwrap(),
+        },
+        boot: site::site_boot(),
+        networks: Default::default(),
+        reservations,
+        ports,
+        timing: InstallTiming {
+            fetch_within: Duration::from_secs(2),
+            api_within: Duration::from_secs(2),
+            bootstrap_within: Duration::from_secs(2),
+            workers_within: Duration::from_secs(2),
+            lacp_within: Duration::from_secs(2),
+            wipe_within: Duration::from_secs(2),
+            lookback: Duration::from_secs(60),
+            poll: Duration::from_millis(1),
+        },
+    }
+}
+
+fn records(store: &SqliteStore) -> Vec<HostRecord> {
+    store.hosts().unwrap()
+}
+
+/// The site as a real one would be: each host's installed OS has its bond
+/// up over its two NICs, cabled to its two ports; the retired bootstrap
+/// leases a discovery address.
+fn site_for(store: &SqliteStore) -> FakeSite {
+    let mut state = SiteState::default();
+    let hosts = install_hosts(&spec(), &records(store)).unwrap();
+    for (h, (n, _, _)) in hosts.iter().zip(HOSTS) {
+        let (bond, slaves) = h.bond.clone().expect("two NICs make a bond");
+        state.bonds.insert(
+            h.ip,
+            FakeBond {
+                name: bond,
+                system_mac: h.pxe_mac,
+                slaves: slaves.into_iter().zip(ports_of(n)).collect(),
+                up: true,
+            },
+        );
+    }
+    state.leases.push(harmony::domain::DhcpLease {
+        mac: common::mac(1, 1),
+        ip: "192.168.77.150".parse().unwrap(),
+        hostname: None,
+        expires: None,
+    });
+    FakeSite::with_state(state)
+}
+
+#[tokio::test]
+async fn okd_installation_passes_the_saga_harness() {
+    let dir = tempfile::tempdir().unwrap();
+    let score = OKDInstallationScore::new(spec());
+    let report = check_saga(&score, || {
+        // A fresh store per attempt: phases are part of what is resumed.
+        let dir = tempfile::tempdir_in(dir.path()).unwrap();
+        let store = cluster_store(dir.path());
+        std::mem::forget(dir);
+        let site = site_for(&store);
+        async move { (Inventory::new(store, EventBus::default()), site) }
+    })
+    .await
+    .unwrap();
+    assert!(report.changes > 60, "{report:?}");
+}
+
+#[tokio::test]
+async fn the_plan_lists_every_change_in_order_and_a_finished_install_plans_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = cluster_store(dir.path());
+    let site = site_for(&store);
+    let inventory = Inventory::new(store.clone(), EventBus::default())
+        .with_step_log(Arc::new(MemoryStepLog::default()));
+    let score = OKDInstallationScore::new(spec());
+    let interpret: Box<dyn Interpret<FakeSite>> = Score::<FakeSite>::create_interpret(&score);
+    let plan = interpret.plan(&inventory, &site).await.unwrap();
+    let text = plan.to_string();
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("the plan has no {needle:?}:\n{text}"))
+    };
+    // The order the issue asks for.
+    assert!(at("DHCP: reserve 192.168.77.11") < at("reboot bootstrap"));
+    assert!(at("reboot bootstrap") < at("wait up to 2 s for bootstrap to fetch"));
+    assert!(at("api.ocp.example.com -> 192.168.77.2") < at("reboot bootstrap"));
+    assert!(at("reboot master-0") < at("bootstrap-complete"));
+    assert!(at("bootstrap-complete") < at("take bootstrap"));
+    assert!(at("wipe /dev/") > at("take bootstrap"));
+    assert!(at("reboot worker-1") > at("wipe /dev/"));
+    assert!(
+        site.mutating_calls() == 0,
+        "the plan acted: {:?}",
+        site.calls()
+    );
+
+    interpret.execute(&inventory, &site).await.unwrap();
+    let state = site.state();
+    // The bootstrap is gone from DHCP, DNS and the load balancer, its files
+    // removed, its ports in access, its install disk (only that) wiped.
+    let bootstrap_mac = common::mac(1, 1);
+    assert!(!state.reservations.contains_key(&bootstrap_mac));
+    assert!(
+        state
+            .dns
+            .keys()
+            .all(|n| !n.to_string().starts_with("bootstrap.")),
+        "{:?}",
+        state.dns
+    );
+    for svc in state.services.values() {
+        assert!(
+            svc.backends
+                .iter()
+                .all(|b| b.hostname.as_str() != "bootstrap"),
+            "{svc:?}"
+        );
+    }
+    let wipes: Vec<&(IpAddr, RemoteCommand)> = state
+        .commands
+        .iter()
+        .filter(|(_, c)| matches!(c, RemoteCommand::WipeDisk { .. }))
+        .collect();
+    assert_eq!(wipes.len(), 1, "{:?}", state.commands);
+    assert_eq!(wipes[0].0, "192.168.77.150".parse::<IpAddr>().unwrap());
+    // Installed hosts boot their local disk from now on.
+    let master_script = state
+        .http_files
+        .get(
+            &format!("ipxe/{}.ipxe", common::mac(2, 1).hyphenated())
+                .parse()
+                .unwrap(),
+        )
+        .unwrap();
+    assert!(String::from_utf8_lossy(master_script).contains("\nexit\n"));
+    // Phases: every master and worker installed, the bootstrap free.
+    for (n, role, _) in HOSTS {
+        let rec = store
+            .host(&common::host(n, "192.0.2.1").id)
+            .unwrap()
+            .unwrap();
+        let want = if role == Role::Bootstrap {
+            InstallPhase::Decommissioned
+        } else {
+            InstallPhase::Installed
+        };
+        assert_eq!(rec.phase, want, "{}", rec.id);
+    }
+    let again = interpret.plan(&inventory, &site).await.unwrap();
+    assert!(again.is_empty(), "{again}");
+}
+
+#[tokio::test]
+async fn a_stage_alone_is_a_saga_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = cluster_store(dir.path());
+    let site = site_for(&store);
+    let inventory = Inventory::new(store, EventBus::default())
+        .with_step_log(Arc::new(MemoryStepLog::default()));
+    let score = OKDSetup02Bootstrap::new(spec());
+    let interpret: Box<dyn Interpret<FakeSite>> = Score::<FakeSite>::create_interpret(&score);
+    let plan = interpret.plan(&inventory, &site).await.unwrap();
+    let text = plan.to_string();
+    assert!(text.starts_with("OKDSetup02Bootstrap:"), "{text}");
+    assert!(text.contains("reboot bootstrap"), "{text}");
+    assert!(
+        !text.contains("master-0"),
+        "02 touches only the bootstrap:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_cluster_without_its_control_plane_or_a_reservation_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = cluster_store(dir.path());
+    let mut s = spec();
+    let master = common::host(3, "192.0.2.1").id;
+    s.reservations.remove(&master);
+    let err = install_hosts(&s, &records(&store)).unwrap_err().to_string();
+    assert!(
+        err.contains(master.as_str()) && err.contains("no reserved address"),
+        "{err}"
+    );
+
+    store.assign(&master, None, None).unwrap();
+    let err = install_hosts(&spec(), &records(&store))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("3 control-plane host(s), the inventory has 2"),
+        "{err}"
+    );
+}
