@@ -21,9 +21,10 @@ use harmony::domain::{
 };
 use harmony::infra::fakes::harness::check_saga;
 use harmony::infra::fakes::{FakeBond, FakeSite, SiteState};
+use harmony::modules::boot::{InstallConfig, PullSecret};
 use harmony::modules::okd::install::{
-    ClusterSettings, HostPorts, InstallSpec, InstallTiming, OKDInstallationScore,
-    OKDSetup02Bootstrap, Reservation, install_hosts,
+    ClusterSettings, HostPorts, InstallSpec, InstallTiming, InstallerJob, OKDInstallationScore,
+    OKDSetup02Bootstrap, Reservation, RoleConfigSource, install_hosts,
 };
 use harmony::store::SqliteStore;
 
@@ -95,6 +96,7 @@ fn spec() -> InstallSpec {
             access_vlan: VlanId::try_from(77).unwrap(),
         },
         boot: site::site_boot(),
+        role_configs: RoleConfigSource::Given,
         networks: Default::default(),
         reservations,
         ports,
@@ -120,6 +122,11 @@ fn records(store: &SqliteStore) -> Vec<HostRecord> {
 /// leases a discovery address.
 fn site_for(store: &SqliteStore) -> FakeSite {
     let mut state = SiteState::default();
+    // The OS images the installer fetches (staged by the asset Scores).
+    let boot = site::site_boot();
+    for p in [boot.scos_kernel, boot.scos_initramfs, boot.scos_rootfs] {
+        state.http_files.insert(p, b"image".to_vec());
+    }
     let hosts = install_hosts(&spec(), &records(store)).unwrap();
     for (h, (n, _, _)) in hosts.iter().zip(HOSTS) {
         let (bond, slaves) = h.bond.clone().expect("two NICs make a bond");
@@ -283,5 +290,100 @@ async fn a_cluster_without_its_control_plane_or_a_reservation_is_refused_by_name
     assert!(
         err.contains("3 control-plane host(s), the inventory has 2"),
         "{err}"
+    );
+}
+
+/// A stand-in `openshift-install` that writes the three role configs and
+/// counts its runs.
+fn fake_installer(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("openshift-install");
+    let cfg = r#"{"ignition":{"version":"3.2.0"}}"#;
+    std::fs::write(
+        &p,
+        format!(
+            "#!/bin/sh\nset -e\n[ \"$1 $2 $3\" = 'create ignition-configs --dir' ] || exit 3\n\
+             [ -f \"$4/install-config.yaml\" ] || exit 4\n\
+             echo run >> \"$4/../runs\"\n\
+             for r in bootstrap master worker; do printf '%s' '{cfg}' > \"$4/$r.ign\"; done\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+#[tokio::test]
+async fn the_installer_runs_once_and_its_role_configs_are_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = cluster_store(dir.path());
+    let site = site_for(&store);
+    let inventory = Inventory::new(store, EventBus::default())
+        .with_step_log(Arc::new(MemoryStepLog::default()));
+    let install_dir = dir.path().join("install");
+    let mut s = spec();
+    s.role_configs = RoleConfigSource::Installer(Box::new(InstallerJob {
+        openshift_install: fake_installer(dir.path()),
+        install_dir: install_dir.clone(),
+        install_config: InstallConfig {
+            base_domain: "example.com".parse().unwrap(),
+            cluster_name: "ocp".parse().unwrap(),
+            machine_network: "192.168.77.0/24".parse().unwrap(),
+            cluster_network: "10.128.0.0/14".parse().unwrap(),
+            host_prefix: 23,
+            service_network: "172.30.0.0/16".parse().unwrap(),
+            node_addresses: Vec::new(),
+            pull_secret: PullSecret::new(r#"{"auths":{"fake":{"auth":"aWQ6cGFzcwo="}}}"#).unwrap(),
+            ssh_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUm ops@bastion"
+                .parse()
+                .unwrap(),
+        },
+    }));
+    let score = OKDSetup02Bootstrap::new(s);
+    let interpret: Box<dyn Interpret<FakeSite>> = Score::<FakeSite>::create_interpret(&score);
+    let plan = interpret.plan(&inventory, &site).await.unwrap().to_string();
+    assert!(plan.contains("create ignition-configs --dir"), "{plan}");
+    assert!(!install_dir.exists(), "the plan wrote nothing");
+
+    interpret.execute(&inventory, &site).await.unwrap();
+    let runs = || std::fs::read_to_string(dir.path().join("runs")).unwrap();
+    assert_eq!(runs(), "run\n");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(install_dir.join("install-config.yaml"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "install-config.yaml holds the pull secret"
+    );
+    let published: Vec<String> = site
+        .state()
+        .http_files
+        .keys()
+        .map(|p| p.to_string())
+        .filter(|p| p.starts_with("okd/"))
+        .collect();
+    assert_eq!(
+        published,
+        ["okd/bootstrap.ign", "okd/master.ign", "okd/worker.ign"]
+    );
+
+    // Published configs taken away (a lost HTTP root): they come back from
+    // the install directory; the installer (new certificates) never reruns.
+    let mut state = site.state();
+    state
+        .http_files
+        .retain(|p, _| !p.as_str().starts_with("okd/"));
+    let site2 = FakeSite::with_state(state);
+    interpret.execute(&inventory, &site2).await.unwrap();
+    assert_eq!(runs(), "run\n");
+    assert!(
+        site2
+            .state()
+            .http_files
+            .keys()
+            .any(|p| p.as_str() == "okd/master.ign")
     );
 }

@@ -335,6 +335,12 @@ pub fn create_ignition_configs(
             dir: install_dir.to_path_buf(),
         });
     }
+    read_role_configs(install_dir)
+}
+
+/// Reads and parses (with `ignition-config`) the three role configs
+/// `openshift-install` wrote in `install_dir`.
+pub fn read_role_configs(install_dir: &Path) -> Result<RoleConfigs, IgnitionError> {
     let read = |role: Role| -> Result<RoleConfig, IgnitionError> {
         let path = install_dir.join(RoleConfig::file_name(role));
         if !path.is_file() {

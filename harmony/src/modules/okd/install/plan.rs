@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::super::artefacts::SiteBoot;
 use super::super::bond::PlannedLink;
 use super::super::boot_plan::{SiteNetworks, network_of, plan_boot};
+use super::role_configs::RoleConfigSource;
 use crate::domain::{
     DevicePath, DnsName, HostId, HostRecord, Hostname, InterfaceName, LagId, MacAddress, Role,
     SwitchPort, VlanId,
@@ -100,10 +101,12 @@ impl Default for InstallTiming {
 }
 
 /// Everything the installation needs beyond the Inventory.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct InstallSpec {
     pub cluster: ClusterSettings,
     pub boot: SiteBoot,
+    /// The role configs `boot` points at: given, or made by the installer.
+    pub role_configs: RoleConfigSource,
     pub networks: SiteNetworks,
     /// Each host's reserved address, by host (from the site file's pinned
     /// hosts, else allocated by the caller).

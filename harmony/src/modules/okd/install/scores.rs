@@ -36,6 +36,7 @@ use super::host_steps::{
     SetRecords, WaitFetched, WipeInstallDisk, phase_is,
 };
 use super::plan::{InstallHost, InstallSpec, install_hosts};
+use super::role_configs::{PublishRoleConfigs, RoleConfigSource};
 use crate::domain::cluster::WorkerIdentity;
 use crate::domain::{
     ClusterApi, DhcpServer, DnsName, DnsRecord, DnsServer, HttpServer, InstallPhase, Interpret,
@@ -406,6 +407,11 @@ async fn bootstrap<T: InstallSite>(
     inventory: &Inventory,
     topology: &T,
 ) -> Result<(), String> {
+    if let RoleConfigSource::Installer(job) = &spec.role_configs {
+        steps.push(Box::new(PublishRoleConfigs {
+            job: job.as_ref().clone(),
+        }));
+    }
     for a in &ctx.common {
         steps.push(Box::new(PutFile {
             path: a.path.clone(),
@@ -557,7 +563,7 @@ async fn workers<T: InstallSite>(
 macro_rules! install_score {
     ($(#[$doc:meta])* $name:ident, $label:literal, [$($stage:expr),+]) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Serialize, Deserialize)]
+        #[derive(Debug, Clone)]
         pub struct $name {
             pub spec: InstallSpec,
         }
