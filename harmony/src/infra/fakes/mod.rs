@@ -6,7 +6,12 @@
 //! (dnsmasq, Caddy, HAProxy, OVS, sshd) stay; this is for pure logic.
 //! [`harness`] runs any saga Score through the checks every saga must pass.
 
+mod cluster;
 pub mod harness;
+
+pub use cluster::{
+    FAKE_API_SERVER, FAKE_KUBECONFIG, FakeCluster, fake_client_csr, fake_csr_name, fake_serving_csr,
+};
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -40,6 +45,7 @@ pub enum Capability {
     LoadBalancer,
     Switch,
     RemoteShell,
+    ClusterApi,
 }
 
 impl Capability {
@@ -52,6 +58,7 @@ impl Capability {
             Capability::LoadBalancer => "load balancer",
             Capability::Switch => "switch",
             Capability::RemoteShell => "remote shell",
+            Capability::ClusterApi => "cluster api",
         }
     }
 }
@@ -92,6 +99,8 @@ pub struct SiteState {
     /// from the switch ports' state, and a LAG member whose port is a
     /// bond's slave hears that bond as its partner.
     pub bonds: BTreeMap<IpAddr, FakeBond>,
+    /// The cluster's API objects ([`FakeCluster`], `cluster.rs`).
+    pub cluster: FakeCluster,
 }
 
 /// A host's 802.3ad bond on the fake site.
@@ -126,6 +135,8 @@ pub struct FakeSite {
     staging: tempfile::TempDir,
     base_url: HttpUrl,
     inner: Mutex<Inner>,
+    /// The cluster's scripted behaviour (`cluster.rs`).
+    cluster: Mutex<cluster::Script>,
 }
 
 impl Default for FakeSite {
@@ -157,6 +168,7 @@ impl FakeSite {
                 state,
                 ..Inner::default()
             }),
+            cluster: Mutex::default(),
         }
     }
 

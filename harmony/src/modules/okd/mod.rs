@@ -18,6 +18,7 @@ pub mod artefacts;
 pub mod bond;
 pub mod boot_plan;
 pub mod ignition;
+pub mod install;
 pub mod setup01_inventory;
 
 pub use artefacts::BootArtefacts;
