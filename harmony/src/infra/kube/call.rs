@@ -99,15 +99,13 @@ fn no_answer(e: &::kube::Error) -> bool {
         if s.downcast_ref::<rustls::Error>().is_some() {
             return false;
         }
-        // `io::Error::source` skips the error it wraps: look inside.
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && io
+        // `io::Error::source` skips the error it wraps: go inside instead.
+        source = match s.downcast_ref::<std::io::Error>() {
+            Some(io) => io
                 .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-        {
-            return false;
-        }
-        source = s.source();
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => s.source(),
+        };
     }
     true
 }

@@ -428,12 +428,12 @@ fn node_of(endpoint: &Endpoint, node: &Node) -> Result<ClusterNode, ClusterApiEr
     let raw = node.metadata.name.as_deref().unwrap_or_default();
     let name = raw
         .parse::<Hostname>()
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.reason)
         .and_then(|h| {
             if h.as_str() == raw {
                 Ok(h)
             } else {
-                Err("not a lower-case host name".to_string())
+                Err("it must be lower-case, without a trailing dot")
             }
         })
         .map_err(|why| {
