@@ -794,6 +794,32 @@ mod tests {
     }
 
     #[test]
+    fn transient_errors_and_ready_states() {
+        let api = |code| ClusterApiError::Api {
+            endpoint: "GET x".into(),
+            code,
+            reason: String::new(),
+            message: String::new(),
+        };
+        assert!(api(503).is_transient() && api(429).is_transient());
+        assert!(!api(401).is_transient() && !api(403).is_transient() && !api(404).is_transient());
+        let missing = ClusterApiError::NotYetAvailable {
+            kubeconfig: "/i/auth/kubeconfig".into(),
+        };
+        assert!(missing.is_not_yet() && missing.is_transient());
+        assert_eq!(missing.endpoint(), "/i/auth/kubeconfig");
+        let bad = ClusterApiError::Kubeconfig {
+            kubeconfig: "/i/auth/kubeconfig".into(),
+            message: "no".into(),
+        };
+        assert!(!bad.is_transient() && !bad.is_not_yet());
+        assert_eq!(ReadyStatus::from_status(Some("True")), ReadyStatus::True);
+        assert_eq!(ReadyStatus::from_status(Some("False")), ReadyStatus::False);
+        assert_eq!(ReadyStatus::from_status(Some("true")), ReadyStatus::Unknown);
+        assert_eq!(ReadyStatus::from_status(None), ReadyStatus::Unknown);
+    }
+
+    #[test]
     fn csr_states_and_names() {
         assert_eq!(CsrState::from_conditions([]), CsrState::Pending);
         assert_eq!(
