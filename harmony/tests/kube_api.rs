@@ -16,6 +16,11 @@
 //!   with the node's names and addresses, requested by `system:node:<name>`);
 //! - `GET` and merge `PATCH` (`application/merge-patch+json`, RFC 7386) of
 //!   `/apis/config.openshift.io/v1/schedulers/cluster` [K6];
+//! - `GET /version` (Kubernetes' version `Info`: `major`, `minor`,
+//!   `gitVersion`, ..., apimachinery `pkg/version/types.go`) and `GET
+//!   /api/v1/nodes` (a `NodeList`; each node's `status.conditions` with
+//!   `type: Ready`, `status: "True" | "False" | "Unknown"`, core/v1
+//!   `NodeCondition`);
 //! - errors as the API server sends them: a `Status` object with `code`,
 //!   `reason`, `message`.
 //!
@@ -33,10 +38,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
+use harmony::domain::ReadyStatus;
 use harmony::domain::{
     Change, ClusterApi, ClusterApiError, CsrSigner, CsrState, WorkerIdentity, decide_csrs,
 };
-use harmony::infra::kube::{KubeApiConfig, KubeClusterApi, KubeError};
+use harmony::infra::kube::{KubeApiConfig, KubeClusterApi, KubeError, LazyClusterApi};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
@@ -47,6 +53,8 @@ use tokio::net::TcpListener;
 const CSRS: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 const BOOTSTRAP: &str = "/api/v1/namespaces/kube-system/configmaps/bootstrap";
 const SCHEDULER: &str = "/apis/config.openshift.io/v1/schedulers/cluster";
+const VERSION: &str = "/version";
+const NODES: &str = "/api/v1/nodes";
 const BOOTSTRAPPER: &str =
     "system:serviceaccount:openshift-machine-config-operator:node-bootstrapper";
 
@@ -160,6 +168,7 @@ struct State {
     bootstrap: Option<Value>,
     csrs: Vec<Value>,
     scheduler: Option<Value>,
+    nodes: Vec<Value>,
     log: Vec<Req>,
     /// (method, path) -> (status, body) answered instead.
     fixed: HashMap<(String, String), (u16, String)>,
@@ -254,6 +263,15 @@ fn answer(s: &mut State, method: &str, path: &str, req: &Req) -> (u16, String) {
                 .collect();
             ok(&json!({"kind": "CertificateSigningRequestList",
                 "apiVersion": "certificates.k8s.io/v1",
+                "metadata": {"resourceVersion": s.rv.to_string()}, "items": items}))
+        }
+        ("GET", VERSION) => ok(&json!({"major": "1", "minor": "32",
+            "gitVersion": "v1.32.5", "gitCommit": "0a2b3c4d5e6f", "gitTreeState": "clean",
+            "buildDate": "2026-05-10T08:00:00Z", "goVersion": "go1.23.8", "compiler": "gc",
+            "platform": "linux/amd64"})),
+        ("GET", NODES) => {
+            let items: Vec<Value> = s.nodes.clone();
+            ok(&json!({"kind": "NodeList", "apiVersion": "v1",
                 "metadata": {"resourceVersion": s.rv.to_string()}, "items": items}))
         }
         ("GET", SCHEDULER) => match &s.scheduler {
@@ -1159,4 +1177,224 @@ async fn contract_server_override_still_checks_the_kubeconfig_host() {
         ),
         "{err}"
     );
+}
+
+// -------------------------------------------- version, nodes, lazily
+
+/// A node as the API server lists it (list items carry no kind), with a
+/// `Ready` condition of `ready` (`None`: none yet).
+fn node(name: &str, ready: Option<&str>) -> Value {
+    let mut conditions = vec![json!({"type": "MemoryPressure", "status": "False",
+        "lastHeartbeatTime": "2026-08-01T10:00:00Z", "lastTransitionTime": "2026-08-01T10:00:00Z",
+        "reason": "KubeletHasSufficientMemory", "message": "kubelet has sufficient memory available"})];
+    if let Some(r) = ready {
+        conditions.push(json!({"type": "Ready", "status": r,
+            "lastHeartbeatTime": "2026-08-01T10:00:00Z", "lastTransitionTime": "2026-08-01T10:00:00Z",
+            "reason": "KubeletReady", "message": "kubelet is posting ready status"}));
+    }
+    json!({"metadata": {"name": name, "uid": format!("uid-{name}"), "resourceVersion": "7",
+            "labels": {"node-role.kubernetes.io/worker": ""}},
+        "spec": {}, "status": {"conditions": conditions}})
+}
+
+#[tokio::test]
+async fn contract_version_answers_and_refusals_are_errors() {
+    let e = env_with_timeout(Duration::from_millis(700)).await;
+    assert!(e.cluster.api_answers().await.unwrap());
+    let log = e.api.take_log();
+    assert_eq!(paths(&log), [format!("GET {VERSION}")]);
+    assert_eq!(log[0].client_cert.as_deref(), Some(&e.pki.admin_der[..]));
+
+    // The API server starting (or a load balancer without a live backend
+    // answering 503): not yet.
+    let fixed = |code, reason: &str, message: &str| {
+        let answer = status(code, reason, message);
+        e.api.with(|s| {
+            s.fixed
+                .insert(("GET".to_string(), VERSION.to_string()), answer)
+        });
+    };
+    fixed(
+        503,
+        "ServiceUnavailable",
+        "the server is currently unable to handle the request",
+    );
+    assert!(!e.cluster.api_answers().await.unwrap());
+    fixed(429, "TooManyRequests", "too many requests");
+    assert!(!e.cluster.api_answers().await.unwrap());
+    // A refusal is an error naming the endpoint and the message.
+    fixed(401, "Unauthorized", "Unauthorized");
+    let err = e.cluster.api_answers().await.unwrap_err();
+    assert!(
+        matches!(err, ClusterApiError::Api { code: 401, .. }),
+        "{err}"
+    );
+    assert_eq!(err.endpoint(), format!("GET {}{VERSION}", e.api.url()));
+    assert!(!err.is_transient());
+    fixed(
+        403,
+        "Forbidden",
+        "forbidden: User \"system:anonymous\" cannot get path \"/version\"",
+    );
+    let err = e.cluster.api_answers().await.unwrap_err();
+    assert!(
+        matches!(err, ClusterApiError::Api { code: 403, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("cannot get path"), "{err}");
+    // Something that is not a version: an error too.
+    e.api.with(|s| {
+        s.fixed.insert(
+            ("GET".to_string(), VERSION.to_string()),
+            (200, json!({"hello": "world"}).to_string()),
+        )
+    });
+    let err = e.cluster.api_answers().await.unwrap_err();
+    assert!(matches!(err, ClusterApiError::Invalid { .. }), "{err}");
+    // A hung answer: not yet (within the call's limit).
+    e.api.with(|s| {
+        s.fixed.clear();
+        s.hang.insert(VERSION.into());
+    });
+    let answered = tokio::time::timeout(Duration::from_secs(30), e.cluster.api_answers())
+        .await
+        .expect("the call's own limit ends it");
+    assert!(!answered.unwrap());
+}
+
+/// A kubeconfig for `server` with the pki's CA; the client built from it.
+async fn cluster_at(pki: &Pki, dir: &tempfile::TempDir, server: &str, ca: &str) -> KubeClusterApi {
+    let path = write_kubeconfig(dir, &kubeconfig(pki, server, Some(ca), "", ""));
+    let mut cfg = KubeApiConfig::new(path);
+    cfg.call_timeout = Duration::from_secs(5);
+    KubeClusterApi::from_config("lab", &cfg).await.unwrap()
+}
+
+#[tokio::test]
+async fn contract_nothing_listening_or_a_closed_connection_is_not_yet_a_wrong_ca_is_an_error() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = pki.server_ca.pem.clone();
+    // Nothing listens on the port: connection refused.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let c = cluster_at(&pki, &dir, &format!("https://127.0.0.1:{port}"), &ca).await;
+    assert!(!c.api_answers().await.unwrap());
+    // A load balancer without a live backend: accepts, then closes.
+    let lb = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let lb_port = lb.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        for _ in 0..16 {
+            let Ok((sock, _)) = lb.accept().await else {
+                break;
+            };
+            drop(sock);
+        }
+    });
+    let c = cluster_at(&pki, &dir, &format!("https://127.0.0.1:{lb_port}"), &ca).await;
+    assert!(!c.api_answers().await.unwrap());
+    // A server whose certificate the kubeconfig's CA did not sign: it
+    // answered, and is refused (not "not yet").
+    let api = start(&pki).await;
+    let c = cluster_at(&pki, &dir, &api.url(), &ca_pem_of_another_ca()).await;
+    let err = c.api_answers().await.unwrap_err();
+    assert!(matches!(err, ClusterApiError::Transport { .. }), "{err}");
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "{err}"
+    );
+    assert!(api.take_log().is_empty());
+}
+
+#[tokio::test]
+async fn contract_nodes_with_their_ready_condition_and_bad_names_refused() {
+    let e = env().await;
+    assert!(e.cluster.nodes().await.unwrap().is_empty());
+    e.api.with(|s| {
+        s.nodes = vec![
+            node("master-0", Some("True")),
+            node("worker-0", Some("False")),
+            node("worker-1", Some("Unknown")),
+            node("worker-2.lab.example.test", None),
+        ]
+    });
+    let nodes = e.cluster.nodes().await.unwrap();
+    let got: Vec<(&str, ReadyStatus)> = nodes.iter().map(|n| (n.name.as_str(), n.ready)).collect();
+    assert_eq!(
+        got,
+        [
+            ("master-0", ReadyStatus::True),
+            ("worker-0", ReadyStatus::False),
+            ("worker-1", ReadyStatus::Unknown),
+            ("worker-2.lab.example.test", ReadyStatus::Unknown),
+        ]
+    );
+    assert!(nodes[0].is_ready() && !nodes[1].is_ready());
+    assert_eq!(
+        paths(&e.api.take_log()),
+        [format!("GET {NODES}"), format!("GET {NODES}")]
+    );
+    for bad in ["Worker-3", "worker_3", "worker-3.", "evil\u{1b}[2J"] {
+        e.api
+            .with(|s| s.nodes = vec![node("worker-0", Some("True")), node(bad, None)]);
+        let err = e.cluster.nodes().await.unwrap_err();
+        assert!(matches!(err, ClusterApiError::Invalid { .. }), "{err}");
+        assert_eq!(err.endpoint(), format!("GET {}{NODES}", e.api.url()));
+        // Shown sanitised (no terminal escape reaches a log).
+        let shown = bad.replace("\u{1b}[", "__");
+        assert!(
+            err.to_string().contains(&format!("node name {shown:?}")),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn lazy_api_says_not_yet_until_the_kubeconfig_exists() {
+    let pki = pki();
+    let api = start(&pki).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth").join("kubeconfig");
+    let lazy = LazyClusterApi::new("lab", KubeApiConfig::new(&path));
+    assert!(
+        lazy.api_server().contains("not written yet"),
+        "{}",
+        lazy.api_server()
+    );
+    // Every call: not yet, naming the kubeconfig; nothing sent.
+    let err = lazy.api_answers().await.unwrap_err();
+    assert!(err.is_not_yet() && err.is_transient(), "{err}");
+    assert_eq!(err.endpoint(), path.to_str().unwrap());
+    assert!(err.to_string().contains("create ignition-configs"), "{err}");
+    assert!(lazy.bootstrap_complete().await.unwrap_err().is_not_yet());
+    assert!(lazy.nodes().await.unwrap_err().is_not_yet());
+    assert!(lazy.pending_csrs().await.unwrap_err().is_not_yet());
+    assert!(lazy.masters_schedulable().await.unwrap_err().is_not_yet());
+    assert!(!lazy.is_loaded());
+    assert!(api.take_log().is_empty());
+
+    // Half-written or wrong: an error (not "not yet"), and tried again.
+    write_kubeconfig(&dir, "not: [a kubeconfig");
+    let err = lazy.bootstrap_complete().await.unwrap_err();
+    assert!(matches!(err, ClusterApiError::Kubeconfig { .. }), "{err}");
+    assert!(!err.is_transient() && !lazy.is_loaded());
+
+    // Written by the installer: built once, then used.
+    write_kubeconfig(
+        &dir,
+        &kubeconfig(&pki, &api.url(), Some(&pki.server_ca.pem), "", ""),
+    );
+    assert!(lazy.api_answers().await.unwrap());
+    assert!(lazy.is_loaded());
+    assert_eq!(lazy.api_server(), api.url());
+    assert!(!lazy.bootstrap_complete().await.unwrap());
+    assert_eq!(
+        paths(&api.take_log()),
+        [format!("GET {VERSION}"), format!("GET {BOOTSTRAP}")]
+    );
+    // The client is kept: the file going away changes nothing now.
+    std::fs::remove_file(&path).unwrap();
+    assert!(lazy.api_answers().await.unwrap());
 }

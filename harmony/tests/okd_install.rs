@@ -15,11 +15,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use harmony::domain::cluster::WorkerIdentity;
 use harmony::domain::{
     EventBus, HostRecord, InstallPhase, Interpret, Inventory, InventoryRepository, LagId,
     MemoryStepLog, RemoteCommand, Role, Score, SwitchPort, VlanId,
 };
-use harmony::infra::fakes::harness::check_saga;
+use harmony::infra::fakes::harness::{HarnessOptions, check_saga_with};
 use harmony::infra::fakes::{FakeBond, FakeSite, SiteState};
 use harmony::modules::boot::{InstallConfig, PullSecret};
 use harmony::modules::okd::install::{
@@ -146,24 +147,67 @@ fn site_for(store: &SqliteStore) -> FakeSite {
         hostname: None,
         expires: None,
     });
-    FakeSite::with_state(state)
+    let site = FakeSite::with_state(state);
+    // The cluster the hosts form: its API answers once the bootstrap is
+    // up, bootstrap completes a while later, each worker asks to join.
+    site.api_answers_after(2);
+    site.bootstrap_complete_after(2);
+    for h in hosts.iter().filter(|h| h.role == Role::Worker) {
+        site.join_worker(WorkerIdentity {
+            hostname: h.hostname.clone(),
+            addresses: vec![h.ip],
+        });
+    }
+    site
 }
 
 #[tokio::test]
 async fn okd_installation_passes_the_saga_harness() {
-    let dir = tempfile::tempdir().unwrap();
+    // Thousands of attempts, each with its own store: in memory-backed
+    // /dev/shm where there is one (fsyncs there cost nothing).
+    let shm = std::path::Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    };
     let score = OKDInstallationScore::new(spec());
-    let report = check_saga(&score, || {
-        // A fresh store per attempt: phases are part of what is resumed.
-        let dir = tempfile::tempdir_in(dir.path()).unwrap();
-        let store = cluster_store(dir.path());
-        std::mem::forget(dir);
-        let site = site_for(&store);
-        async move { (Inventory::new(store, EventBus::default()), site) }
-    })
+    // A fresh store per attempt (phases are part of what is resumed); the
+    // harness holds one attempt at a time, so older stores are deleted.
+    let stores: std::sync::Mutex<std::collections::VecDeque<tempfile::TempDir>> =
+        Default::default();
+    // Every failure point and every crash point of checks 1 to 4; the
+    // crash during a rollback (n²/2 attempts) at 8 x 8 spread points.
+    let options = HarnessOptions {
+        rollback_crash_points: Some(8),
+    };
+    let report = check_saga_with(
+        &score,
+        || {
+            let attempt = tempfile::tempdir_in(dir.path()).unwrap();
+            let store = cluster_store(attempt.path());
+            // 1 + 3 + 1: every stage, a shorter saga (the harness tries
+            // every change and every log write).
+            store
+                .assign(&common::host(6, "192.0.2.1").id, None, None)
+                .unwrap();
+            {
+                let mut kept = stores.lock().unwrap();
+                kept.push_back(attempt);
+                while kept.len() > 2 {
+                    kept.pop_front();
+                }
+            }
+            let site = site_for(&store);
+            async move { (Inventory::new(store, EventBus::default()), site) }
+        },
+        options,
+    )
     .await
     .unwrap();
     assert!(report.changes > 60, "{report:?}");
+    assert_eq!(report.failures_injected, report.changes);
+    assert!(report.rollback_crashes_injected >= 40, "{report:?}");
 }
 
 #[tokio::test]

@@ -186,6 +186,10 @@ impl RemoteShell for LabSite {
     async fn reboot(&self, _: &RemoteHost, _: RebootConfirm) -> CapResult<RebootReport> {
         Err(CapabilityError::new("remote shell", "no reboot here"))
     }
+
+    async fn answers(&self, _: &RemoteHost) -> CapResult<bool> {
+        Ok(true)
+    }
 }
 
 fn port(s: &str) -> SwitchPort {

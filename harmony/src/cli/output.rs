@@ -21,7 +21,7 @@ JSON output (--json) of `list` is an array of objects, of `show` one object, wit
   macs          [string] permanent MACs of the physical NICs
   hostname      string?  assigned host name (null when none)
   role          string?  bootstrap | control-plane | worker (null when none)
-  phase         string   discovered | role-assigned | boot-configured | installing | installed | failed | decommissioned
+  phase         string   discovered | role-assigned | boot-configured | installing | installed | retiring | failed | decommissioned
   vendor        string?  system vendor reported by the agent
   product       string?  system product reported by the agent
   cpu_threads   number?  logical CPUs

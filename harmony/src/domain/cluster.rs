@@ -23,6 +23,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -232,6 +233,20 @@ pub enum ClusterApiError {
     /// The object kept changing under us (HTTP 409 on every attempt).
     #[error("{endpoint}: still conflicting after {attempts} attempts")]
     Conflict { endpoint: String, attempts: u32 },
+    /// The kubeconfig does not exist yet: `openshift-install create
+    /// ignition-configs` writes it (`<install dir>/auth/kubeconfig`). Steps
+    /// read this as "the cluster is not there yet", e.g. in a dry run.
+    #[error(
+        "kubeconfig {}: not there yet (openshift-install create ignition-configs writes it)",
+        kubeconfig.display()
+    )]
+    NotYetAvailable { kubeconfig: PathBuf },
+    /// The kubeconfig exists but cannot be used (unreadable, refused).
+    #[error("kubeconfig {}: {message}", kubeconfig.display())]
+    Kubeconfig {
+        kubeconfig: PathBuf,
+        message: String,
+    },
 }
 
 impl ClusterApiError {
@@ -244,7 +259,76 @@ impl ClusterApiError {
             | Self::Invalid { endpoint, .. }
             | Self::NotApprovable { endpoint, .. }
             | Self::Conflict { endpoint, .. } => endpoint,
+            Self::NotYetAvailable { kubeconfig } | Self::Kubeconfig { kubeconfig, .. } => {
+                kubeconfig
+                    .to_str()
+                    .unwrap_or("the kubeconfig (a non UTF-8 path)")
+            }
         }
+    }
+
+    /// The cluster is not there yet: no kubeconfig yet.
+    pub fn is_not_yet(&self) -> bool {
+        matches!(self, Self::NotYetAvailable { .. })
+    }
+
+    /// Worth asking again later: no kubeconfig yet, no answer (timeout,
+    /// connection), or the API server busy or starting (429, 5xx). A
+    /// refusal (401, 403, other 4xx), an answer of the wrong shape, a bad
+    /// kubeconfig or an unapprovable CSR is not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::NotYetAvailable { .. } | Self::Timeout { .. } | Self::Transport { .. } => true,
+            Self::Api { code, .. } => *code == 429 || *code >= 500,
+            Self::Invalid { .. }
+            | Self::NotApprovable { .. }
+            | Self::Conflict { .. }
+            | Self::Kubeconfig { .. } => false,
+        }
+    }
+}
+
+/// A node's `Ready` condition (`status.conditions[type=Ready].status`);
+/// a node without that condition yet is `Unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ReadyStatus {
+    True,
+    False,
+    Unknown,
+}
+
+impl ReadyStatus {
+    /// From the condition's status text (`True`, `False`, anything else).
+    pub fn from_status(status: Option<&str>) -> Self {
+        match status {
+            Some("True") => Self::True,
+            Some("False") => Self::False,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+impl fmt::Display for ReadyStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::True => "Ready",
+            Self::False => "NotReady",
+            Self::Unknown => "Ready unknown",
+        })
+    }
+}
+
+/// A node of the cluster: its name (a host name, validated) and whether it
+/// is Ready.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClusterNode {
+    pub name: Hostname,
+    pub ready: ReadyStatus,
+}
+
+impl ClusterNode {
+    pub fn is_ready(&self) -> bool {
+        self.ready == ReadyStatus::True
     }
 }
 
@@ -707,6 +791,32 @@ mod tests {
                 ("csr-fghij", true)
             ]
         );
+    }
+
+    #[test]
+    fn transient_errors_and_ready_states() {
+        let api = |code| ClusterApiError::Api {
+            endpoint: "GET x".into(),
+            code,
+            reason: String::new(),
+            message: String::new(),
+        };
+        assert!(api(503).is_transient() && api(429).is_transient());
+        assert!(!api(401).is_transient() && !api(403).is_transient() && !api(404).is_transient());
+        let missing = ClusterApiError::NotYetAvailable {
+            kubeconfig: "/i/auth/kubeconfig".into(),
+        };
+        assert!(missing.is_not_yet() && missing.is_transient());
+        assert_eq!(missing.endpoint(), "/i/auth/kubeconfig");
+        let bad = ClusterApiError::Kubeconfig {
+            kubeconfig: "/i/auth/kubeconfig".into(),
+            message: "no".into(),
+        };
+        assert!(!bad.is_transient() && !bad.is_not_yet());
+        assert_eq!(ReadyStatus::from_status(Some("True")), ReadyStatus::True);
+        assert_eq!(ReadyStatus::from_status(Some("False")), ReadyStatus::False);
+        assert_eq!(ReadyStatus::from_status(Some("true")), ReadyStatus::Unknown);
+        assert_eq!(ReadyStatus::from_status(None), ReadyStatus::Unknown);
     }
 
     #[test]

@@ -480,6 +480,11 @@ pub trait RemoteShell: Topology {
         let _ = host;
         Ok(false)
     }
+
+    /// Whether an SSH server answers at `host` now (its banner, within the
+    /// shell's probe time): a host that just booted is waited for with this
+    /// before a command is run, so a failed command is never retried.
+    async fn answers(&self, host: &RemoteHost) -> CapResult<bool>;
 }
 
 /// The commands Harmony runs on hosts: a closed set, never a string built
@@ -650,8 +655,8 @@ pub trait HostKeyPins: Send + Sync + fmt::Debug {
 }
 
 pub use super::cluster::{
-    ClusterApiError, CsrDecision, CsrKind, CsrName, CsrRequest, CsrSigner, CsrState, CsrVerdict,
-    NodeCsr, WorkerIdentity, decide_csr, decide_csrs,
+    ClusterApiError, ClusterNode, CsrDecision, CsrKind, CsrName, CsrRequest, CsrSigner, CsrState,
+    CsrVerdict, NodeCsr, ReadyStatus, WorkerIdentity, decide_csr, decide_csrs,
 };
 
 /// The cluster's Kubernetes API, as the OKD installation steps use it
@@ -664,6 +669,18 @@ pub use super::cluster::{
 pub trait ClusterApi: Topology {
     /// The API server's URL, for messages.
     fn api_server(&self) -> &str;
+
+    /// Whether the API server answers `GET /version` (documented
+    /// Kubernetes endpoint) with a version: `false` while nothing answers
+    /// (connection refused or closed, no answer in time, the API server
+    /// starting: 429 or 5xx); an error when it refuses us (401, 403, TLS)
+    /// or answers something else.
+    async fn api_answers(&self) -> Result<bool, ClusterApiError>;
+
+    /// The cluster's nodes (`GET /api/v1/nodes`): each name validated as a
+    /// [`Hostname`] (a bad one is an error naming it) and its `Ready`
+    /// condition.
+    async fn nodes(&self) -> Result<Vec<ClusterNode>, ClusterApiError>;
 
     /// Whether the `kube-system/bootstrap` ConfigMap says `status:
     /// complete`, as `openshift-install wait-for bootstrap-complete` checks

@@ -438,6 +438,9 @@ string_serde!(Role);
 /// discovered ⇄ role-assigned → boot-configured → installing → installed
 ///                    ↑                 │              │            │
 ///                    └──── failed ←────┴──────────────┘            ↓
+///                  (a rolled-back install: installed, retiring,  retiring
+///                   decommissioned -> failed)
+///                                                                  ↓
 ///  discovered ←──────────────────────────────────────────── decommissioned
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -452,6 +455,9 @@ pub enum InstallPhase {
     Installing,
     /// Joined the cluster.
     Installed,
+    /// Taken out of the cluster (the bootstrap) and rebooted into
+    /// discovery; its install disk not wiped yet.
+    Retiring,
     /// A step failed; the error is in the event log.
     Failed,
     /// Removed from the cluster and wiped (the bootstrap node), reusable.
@@ -459,12 +465,13 @@ pub enum InstallPhase {
 }
 
 impl InstallPhase {
-    pub const ALL: [InstallPhase; 7] = [
+    pub const ALL: [InstallPhase; 8] = [
         InstallPhase::Discovered,
         InstallPhase::RoleAssigned,
         InstallPhase::BootConfigured,
         InstallPhase::Installing,
         InstallPhase::Installed,
+        InstallPhase::Retiring,
         InstallPhase::Failed,
         InstallPhase::Decommissioned,
     ];
@@ -476,6 +483,7 @@ impl InstallPhase {
             InstallPhase::BootConfigured => "boot-configured",
             InstallPhase::Installing => "installing",
             InstallPhase::Installed => "installed",
+            InstallPhase::Retiring => "retiring",
             InstallPhase::Failed => "failed",
             InstallPhase::Decommissioned => "decommissioned",
         }
@@ -493,8 +501,12 @@ impl InstallPhase {
                 | (BootConfigured, RoleAssigned)
                 | (Installing, Installed)
                 | (BootConfigured | Installing, Failed)
+                // A rolled-back installation: the host starts over.
+                | (Installed | Retiring | Decommissioned, Failed)
                 | (Failed, RoleAssigned)
                 | (Installed, Decommissioned)
+                | (Installed, Retiring)
+                | (Retiring, Decommissioned)
                 | (Decommissioned, Discovered)
         )
     }
@@ -1125,8 +1137,13 @@ mod tests {
             (BootConfigured, Failed),
             (Installing, Installed),
             (Installing, Failed),
+            (Installed, Failed),
+            (Retiring, Failed),
+            (Decommissioned, Failed),
             (Failed, RoleAssigned),
             (Installed, Decommissioned),
+            (Installed, Retiring),
+            (Retiring, Decommissioned),
             (Decommissioned, Discovered),
         ];
         for from in InstallPhase::ALL {

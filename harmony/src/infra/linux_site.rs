@@ -766,6 +766,10 @@ where
     async fn forget_host_key(&self, host: &HostId) -> CapResult<bool> {
         self.shell.forget_host_key(host).await
     }
+
+    async fn answers(&self, host: &RemoteHost) -> CapResult<bool> {
+        self.shell.answers(host).await
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,12 @@
 //! (dnsmasq, Caddy, HAProxy, OVS, sshd) stay; this is for pure logic.
 //! [`harness`] runs any saga Score through the checks every saga must pass.
 
+mod cluster;
 pub mod harness;
+
+pub use cluster::{
+    FAKE_API_SERVER, FAKE_KUBECONFIG, FakeCluster, fake_client_csr, fake_csr_name, fake_serving_csr,
+};
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -41,6 +46,7 @@ pub enum Capability {
     LoadBalancer,
     Switch,
     RemoteShell,
+    ClusterApi,
 }
 
 impl Capability {
@@ -53,6 +59,7 @@ impl Capability {
             Capability::LoadBalancer => "load balancer",
             Capability::Switch => "switch",
             Capability::RemoteShell => "remote shell",
+            Capability::ClusterApi => "cluster api",
         }
     }
 }
@@ -93,17 +100,24 @@ pub struct SiteState {
     /// from the switch ports' state, and a LAG member whose port is a
     /// bond's slave hears that bond as its partner.
     pub bonds: BTreeMap<IpAddr, FakeBond>,
+    /// The cluster's API objects ([`FakeCluster`], `cluster.rs`).
+    pub cluster: FakeCluster,
 }
 
 impl SiteState {
-    /// What a rollback must put back: everything but the remote commands
-    /// run (a reboot or a wipe cannot be taken back; a rolled-back run
-    /// still ran them, and the harness checks they ran once).
-    pub fn restorable(&self) -> SiteState {
-        SiteState {
-            commands: Vec::new(),
-            ..self.clone()
-        }
+    /// What a rollback must put back: the state without what nothing can
+    /// take back: the remote commands run (a reboot, a wipe; the harness
+    /// checks they ran once), and the cluster's CSRs, approvals and nodes
+    /// (an approved CSR cannot be unapproved; the CSRs and nodes of joining
+    /// hosts come and go with them). The saga harness compares this after
+    /// a failed run.
+    pub fn undoable(&self) -> SiteState {
+        let mut s = self.clone();
+        s.commands.clear();
+        s.cluster.csrs.clear();
+        s.cluster.approvals.clear();
+        s.cluster.nodes.clear();
+        s
     }
 }
 
@@ -139,6 +153,8 @@ pub struct FakeSite {
     staging: tempfile::TempDir,
     base_url: HttpUrl,
     inner: Mutex<Inner>,
+    /// The cluster's scripted behaviour (`cluster.rs`).
+    cluster: Mutex<cluster::Script>,
 }
 
 impl Default for FakeSite {
@@ -170,6 +186,7 @@ impl FakeSite {
                 state,
                 ..Inner::default()
             }),
+            cluster: Mutex::default(),
         }
     }
 
@@ -794,6 +811,17 @@ impl RemoteShell for FakeSite {
                     true,
                 )
             },
+        )
+    }
+
+    /// Every host answers.
+    async fn answers(&self, host: &RemoteHost) -> CapResult<bool> {
+        self.call(
+            Capability::RemoteShell,
+            "probe",
+            host.to_string(),
+            false,
+            |_| (true, false),
         )
     }
 

@@ -50,6 +50,66 @@ pub(crate) async fn within<T>(
     }
 }
 
+/// Runs `call` within `limit`, as [`within`], but says `None` when nothing
+/// answered: no answer in time, the connection refused, reset or closed
+/// before an answer (a TLS verdict is an answer: a certificate the
+/// kubeconfig's CA does not sign is an error), or the API server busy or
+/// starting (429, 5xx: e.g. a load balancer's backend not up yet).
+pub(crate) async fn within_reach<T>(
+    endpoint: &Endpoint,
+    limit: Duration,
+    call: impl Future<Output = Result<T, ::kube::Error>>,
+) -> Result<Option<T>, ClusterApiError> {
+    tracing::debug!(endpoint = endpoint.as_str(), "cluster api call");
+    match tokio::time::timeout(limit, call).await {
+        Err(_) => {
+            tracing::debug!(endpoint = endpoint.as_str(), ?limit, "no answer in time");
+            Ok(None)
+        }
+        Ok(Ok(v)) => Ok(Some(v)),
+        Ok(Err(e)) if no_answer(&e) => {
+            tracing::debug!(
+                endpoint = endpoint.as_str(),
+                "no answer: {}",
+                safe_text(&chain(&e), MESSAGE_CHARS)
+            );
+            Ok(None)
+        }
+        Ok(Err(e)) => match map_error(endpoint, e) {
+            ClusterApiError::Api { code, message, .. } if code == 429 || code >= 500 => {
+                tracing::debug!(endpoint = endpoint.as_str(), code, "not ready: {message}");
+                Ok(None)
+            }
+            other => Err(other),
+        },
+    }
+}
+
+/// Whether `e` is a connection that got no answer at all: a transport
+/// error (hyper, the connector) with no TLS error anywhere in its chain.
+fn no_answer(e: &::kube::Error) -> bool {
+    if !matches!(e, ::kube::Error::HyperError(_) | ::kube::Error::Service(_)) {
+        return false;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    for _ in 0..16 {
+        let Some(s) = source else {
+            break;
+        };
+        if s.downcast_ref::<rustls::Error>().is_some() {
+            return false;
+        }
+        // `io::Error::source` skips the error it wraps: go inside instead.
+        source = match s.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => s.source(),
+        };
+    }
+    true
+}
+
 /// Whether `e` is the API server's 409 Conflict.
 pub(crate) fn is_conflict(e: &ClusterApiError) -> bool {
     matches!(e, ClusterApiError::Api { code: 409, .. })

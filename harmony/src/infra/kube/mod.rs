@@ -7,6 +7,8 @@
 //!   `data.status == "complete"` [K1][K2];
 //! - CSRs: `GET /apis/certificates.k8s.io/v1/certificatesigningrequests`,
 //!   `GET .../<name>`, `PUT .../<name>/approval` [K3][K9] (`csr.rs`);
+//! - `GET /version` (does the API answer at all) and `GET /api/v1/nodes`
+//!   (names and `Ready` conditions), documented Kubernetes endpoints;
 //! - `GET` and merge `PATCH` of
 //!   `/apis/config.openshift.io/v1/schedulers/cluster` [K6] (path: the
 //!   OpenShift docs "Configuring control plane nodes as schedulable",
@@ -21,6 +23,9 @@
 
 mod call;
 pub mod csr;
+pub mod lazy;
+
+pub use lazy::LazyClusterApi;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,16 +36,21 @@ use ::kube::config::{KubeConfigOptions, Kubeconfig};
 use ::kube::{Client, Config};
 use async_trait::async_trait;
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Node};
 use serde_json::{Value, json};
 
 use crate::domain::text::safe_text;
-use crate::domain::{Change, ClusterApi, ClusterApiError, CsrState, NodeCsr, Topology};
-use call::{Endpoint, is_conflict, within};
+use crate::domain::{
+    Change, ClusterApi, ClusterApiError, ClusterNode, CsrState, Hostname, NodeCsr, ReadyStatus,
+    Topology,
+};
+use call::{Endpoint, is_conflict, within, within_reach};
 
 const CSR_PATH: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 const BOOTSTRAP_PATH: &str = "/api/v1/namespaces/kube-system/configmaps/bootstrap";
 const SCHEDULER_PATH: &str = "/apis/config.openshift.io/v1/schedulers/cluster";
+const VERSION_PATH: &str = "/version";
+const NODES_PATH: &str = "/api/v1/nodes";
 /// Attempts of an approval that meets 409 Conflict (kubectl makes 10).
 const APPROVE_ATTEMPTS: u32 = 10;
 
@@ -224,6 +234,33 @@ impl ClusterApi for KubeClusterApi {
         &self.server
     }
 
+    async fn api_answers(&self) -> Result<bool, ClusterApiError> {
+        let endpoint = self.endpoint("GET", VERSION_PATH);
+        let info = within_reach(&endpoint, self.timeout, self.client.apiserver_version()).await?;
+        let Some(info) = info else {
+            return Ok(false);
+        };
+        if info.git_version.is_empty() {
+            return Err(endpoint.invalid("the version answer has an empty gitVersion"));
+        }
+        tracing::debug!(
+            server = self.server.as_str(),
+            version = safe_text(&info.git_version, 60),
+            "the API answers"
+        );
+        Ok(true)
+    }
+
+    async fn nodes(&self) -> Result<Vec<ClusterNode>, ClusterApiError> {
+        let endpoint = self.endpoint("GET", NODES_PATH);
+        let api: Api<Node> = Api::all(self.client.clone());
+        let list = within(&endpoint, self.timeout, api.list(&ListParams::default())).await?;
+        list.items
+            .iter()
+            .map(|n| node_of(&endpoint, n))
+            .collect::<Result<Vec<_>, _>>()
+    }
+
     async fn bootstrap_complete(&self) -> Result<bool, ClusterApiError> {
         let endpoint = self.endpoint("GET", BOOTSTRAP_PATH);
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), "kube-system");
@@ -384,4 +421,35 @@ fn masters_schedulable_of(
             }
         ))),
     }
+}
+
+/// A node's name (a lower-case host name, exactly) and `Ready` condition.
+fn node_of(endpoint: &Endpoint, node: &Node) -> Result<ClusterNode, ClusterApiError> {
+    let raw = node.metadata.name.as_deref().unwrap_or_default();
+    let name = raw
+        .parse::<Hostname>()
+        .map_err(|e| e.reason)
+        .and_then(|h| {
+            if h.as_str() == raw {
+                Ok(h)
+            } else {
+                Err("it must be lower-case, without a trailing dot")
+            }
+        })
+        .map_err(|why| {
+            endpoint.invalid(format!(
+                "node name {:?} is not a host name: {why}",
+                safe_text(raw, 120)
+            ))
+        })?;
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| c.status.as_str());
+    Ok(ClusterNode {
+        name,
+        ready: ReadyStatus::from_status(ready),
+    })
 }

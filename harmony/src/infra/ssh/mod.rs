@@ -387,6 +387,11 @@ impl RemoteShell for SshShell {
         Ok(self.reboot_host(host, confirm).await?)
     }
 
+    async fn answers(&self, host: &RemoteHost) -> CapResult<bool> {
+        let addr = std::net::SocketAddr::new(host.ip, self.config.port);
+        Ok(reboot::ssh_answers(addr, self.config.probe_timeout).await)
+    }
+
     async fn forget_host_key(&self, host: &HostId) -> CapResult<bool> {
         let pins = Arc::clone(&self.pins);
         let id = host.clone();

@@ -520,11 +520,12 @@ async fn phase_of(inventory: &Inventory, id: &HostId) -> Result<InstallPhase, St
 /// when equal; `None` when there is none).
 fn phase_path(from: InstallPhase, to: InstallPhase) -> Option<Vec<InstallPhase>> {
     use InstallPhase::*;
-    const FORWARD: [InstallPhase; 5] = [
+    const FORWARD: [InstallPhase; 6] = [
         RoleAssigned,
         BootConfigured,
         Installing,
         Installed,
+        Retiring,
         Decommissioned,
     ];
     if from == to {
@@ -543,6 +544,12 @@ fn phase_path(from: InstallPhase, to: InstallPhase) -> Option<Vec<InstallPhase>>
     }
     let end = FORWARD.iter().position(|p| *p == to)?;
     (end > start).then(|| FORWARD[start + 1..=end].to_vec())
+}
+
+/// Whether a host in phase `now` is at `target` or past it on the way to
+/// a cluster (installed before retiring before decommissioned).
+fn reached(now: InstallPhase, target: InstallPhase) -> bool {
+    now == target || (now != InstallPhase::Failed && now > target && target != InstallPhase::Failed)
 }
 
 /// Moves `id` to `to` through the legal phases, announcing each.
@@ -575,8 +582,8 @@ pub async fn phase_is(
     Ok(phases.contains(&now).then_some(now))
 }
 
-/// The host's install phase recorded (installed once it joined; the
-/// bootstrap decommissioned once wiped).
+/// The host's install phase recorded (installed once it joined, or when
+/// the bootstrap's retirement starts); a host already past it is left.
 #[derive(Debug, Clone)]
 pub struct MarkPhase {
     pub host: HostId,
@@ -591,12 +598,12 @@ impl<T: Topology> Step<T> for MarkPhase {
 
     async fn prepare(&self, ctx: StepContext<'_, T>) -> Result<Prepared, StepError> {
         let now = phase_of(ctx.inventory, &self.host).await?;
-        if now == self.phase {
+        if reached(now, self.phase) {
             return Ok(Prepared::Unchanged);
         }
         Ok(Prepared::Change {
             description: format!("inventory: {} is {} (was {now})", self.host, self.phase),
-            undo: UndoData::none(),
+            undo: UndoData::of(&true)?,
         })
     }
 
@@ -605,9 +612,20 @@ impl<T: Topology> Step<T> for MarkPhase {
         Ok(None)
     }
 
-    async fn undo(&self, _: StepContext<'_, T>, _: &UndoData) -> Result<(), StepError> {
-        Ok(())
+    /// The host starts over: its phase can only go forward, or to failed.
+    async fn undo(&self, ctx: StepContext<'_, T>, _: &UndoData) -> Result<(), StepError> {
+        mark_failed(ctx.inventory, &self.host).await
     }
+}
+
+/// A rolled-back step's host marked failed, so that a later run starts it
+/// over (its phase no longer says a step is done).
+async fn mark_failed(inventory: &Inventory, id: &HostId) -> Result<(), StepError> {
+    let now = phase_of(inventory, id).await?;
+    if now.can_become(InstallPhase::Failed) {
+        advance_phase(inventory, id, InstallPhase::Failed).await?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -649,9 +667,10 @@ impl Reboot {
             RebootInto::Installer => &[
                 InstallPhase::Installing,
                 InstallPhase::Installed,
+                InstallPhase::Retiring,
                 InstallPhase::Decommissioned,
             ],
-            RebootInto::Discovery => &[InstallPhase::Decommissioned],
+            RebootInto::Discovery => &[InstallPhase::Retiring, InstallPhase::Decommissioned],
         }
     }
 }
@@ -706,10 +725,10 @@ impl<T: Topology + RemoteShell> Step<T> for Reboot {
             .forget_host_key(&self.host.id)
             .await
             .map_err(cap)?;
+        // Recorded at once: a resumed run never reboots it again.
         let phase = match self.into {
             RebootInto::Installer => InstallPhase::Installing,
-            // Decommissioned is recorded once its disk is wiped.
-            RebootInto::Discovery => return Ok(Some(reboot_note(&self.host, report.down_after))),
+            RebootInto::Discovery => InstallPhase::Retiring,
         };
         advance_phase(ctx.inventory, &self.host.id, phase).await?;
         Ok(Some(reboot_note(&self.host, report.down_after)))
@@ -719,11 +738,7 @@ impl<T: Topology + RemoteShell> Step<T> for Reboot {
     /// later run starts its install over (its boot files are undone by
     /// their own steps, so its next boot is discovery).
     async fn undo(&self, ctx: StepContext<'_, T>, _: &UndoData) -> Result<(), StepError> {
-        let now = phase_of(ctx.inventory, &self.host.id).await?;
-        if now.can_become(InstallPhase::Failed) {
-            advance_phase(ctx.inventory, &self.host.id, InstallPhase::Failed).await?;
-        }
-        Ok(())
+        mark_failed(ctx.inventory, &self.host.id).await
     }
 }
 
@@ -751,6 +766,29 @@ pub struct WaitFetched {
     pub poll: Duration,
 }
 
+impl WaitFetched {
+    /// The files not fetched within the look-back window.
+    async fn missing<T: Topology>(&self, site: &T) -> Result<Vec<RelativePath>, StepError> {
+        let Some(evidence) = site.pxe_evidence() else {
+            return Ok(Vec::new());
+        };
+        let since = SystemTime::now()
+            .checked_sub(self.lookback)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut missing = Vec::new();
+        for (path, only_this_host) in &self.paths {
+            if !evidence
+                .fetched_since(self.host.ip, path, *only_this_host, since)
+                .await
+                .map_err(cap)?
+            {
+                missing.push(path.clone());
+            }
+        }
+        Ok(missing)
+    }
+}
+
 #[async_trait]
 impl<T: Topology> Step<T> for WaitFetched {
     fn key(&self) -> StepKey {
@@ -767,11 +805,26 @@ impl<T: Topology> Step<T> for WaitFetched {
         if let Some(p) = phase_is(
             ctx.inventory,
             &self.host.id,
-            &[InstallPhase::Installed, InstallPhase::Decommissioned],
+            &[
+                InstallPhase::Installed,
+                InstallPhase::Retiring,
+                InstallPhase::Decommissioned,
+            ],
         )
         .await?
         {
             return Ok(Prepared::InPlace(format!("{} is {p}", self.host.hostname)));
+        }
+        // Already fetched (a resumed run, long after the host booted).
+        if phase_is(ctx.inventory, &self.host.id, &[InstallPhase::Installing])
+            .await?
+            .is_some()
+            && self.missing(ctx.topology).await?.is_empty()
+        {
+            return Ok(Prepared::InPlace(format!(
+                "{} already fetched its boot files",
+                self.host.hostname
+            )));
         }
         let names: Vec<&str> = self.paths.iter().map(|(p, _)| p.as_str()).collect();
         Ok(Prepared::Change {
@@ -844,7 +897,9 @@ impl<T: Topology> Step<T> for WaitFetched {
 
 /// Wipes the one disk the host was installed on (its inventory named it),
 /// from the discovery environment it rebooted into: the address it has now
-/// is read from the DHCP server's leases for its MACs.
+/// is read from the DHCP server's leases for its MACs, and the host is
+/// waited for until its SSH answers; then it is recorded decommissioned (a
+/// free host).
 #[derive(Debug, Clone)]
 pub struct WipeInstallDisk {
     pub host: InstallHost,
@@ -893,7 +948,7 @@ impl<T: Topology + RemoteShell> Step<T> for WipeInstallDisk {
                  partition table on it)",
                 self.device, self.host.hostname
             ),
-            undo: UndoData::none(),
+            undo: UndoData::of(&true)?,
         })
     }
 
@@ -926,22 +981,30 @@ impl<T: Topology + RemoteShell> Step<T> for WipeInstallDisk {
         let command = RemoteCommand::WipeDisk {
             device: self.device.clone(),
         };
-        // The discovery environment's SSH may come up after its lease.
-        let out = loop {
-            match ctx.topology.run(&remote, &command, self.limits).await {
-                Ok(out) => break out,
-                Err(e) if start.elapsed() < self.within => {
-                    tracing::debug!(host = %remote, error = %e, "discovery environment not ready");
-                    tokio::time::sleep(self.poll).await;
-                }
-                Err(e) => {
-                    return Err(StepError::new(format!(
-                        "wipe of {} on {}: {e}",
-                        self.device, self.host.hostname
-                    )));
-                }
+        // The discovery environment's SSH comes up minutes after its lease.
+        loop {
+            if ctx.topology.answers(&remote).await.map_err(cap)? {
+                break;
             }
-        };
+            if start.elapsed() >= self.within {
+                return Err(StepError::new(format!(
+                    "{} leased {ip} but its discovery environment did not answer SSH within {} s",
+                    self.host.hostname,
+                    self.within.as_secs()
+                )));
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+        let out = ctx
+            .topology
+            .run(&remote, &command, self.limits)
+            .await
+            .map_err(|e| {
+                StepError::new(format!(
+                    "wipe of {} on {}: {e}",
+                    self.device, self.host.hostname
+                ))
+            })?;
         if !out.success() {
             return Err(StepError::new(format!(
                 "wipe of {} on {} ({ip}) failed with status {:?}: {}",
@@ -951,13 +1014,17 @@ impl<T: Topology + RemoteShell> Step<T> for WipeInstallDisk {
                 out.stderr.chars().take(500).collect::<String>()
             )));
         }
+        // Recorded at once: a resumed run never wipes it again.
+        advance_phase(ctx.inventory, &self.host.id, InstallPhase::Decommissioned).await?;
         Ok(Some(format!(
-            "wiped {} of {} (at {ip} in discovery)",
+            "wiped {} of {} (at {ip} in discovery); it is a free host",
             self.device, self.host.hostname
         )))
     }
 
-    async fn undo(&self, _: StepContext<'_, T>, _: &UndoData) -> Result<(), StepError> {
-        Ok(())
+    /// A wiped disk stays wiped: the host is marked failed, so a later run
+    /// installs it again.
+    async fn undo(&self, ctx: StepContext<'_, T>, _: &UndoData) -> Result<(), StepError> {
+        mark_failed(ctx.inventory, &self.host.id).await
     }
 }

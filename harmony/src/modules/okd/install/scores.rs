@@ -122,16 +122,98 @@ impl<T: Topology> Step<T> for UnlessPhase<T> {
     }
 }
 
-/// Past the installer: installed, or retired.
-const PAST_INSTALLER: &[InstallPhase] = &[InstallPhase::Installed, InstallPhase::Decommissioned];
+/// A step under another key (the same file written twice in one saga:
+/// a host's installer script, later its local-boot script).
+struct Keyed<T> {
+    key: StepKey,
+    inner: Box<dyn Step<T>>,
+}
+
+impl<T> std::fmt::Debug for Keyed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyed")
+            .field("key", &self.key)
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl<T: Topology> Step<T> for Keyed<T> {
+    fn key(&self) -> StepKey {
+        self.key.clone()
+    }
+
+    async fn prepare(&self, ctx: StepContext<'_, T>) -> Result<Prepared, StepError> {
+        self.inner.prepare(ctx).await
+    }
+
+    async fn apply(&self, ctx: StepContext<'_, T>) -> Result<Option<String>, StepError> {
+        self.inner.apply(ctx).await
+    }
+
+    async fn undo(&self, ctx: StepContext<'_, T>, undo: &UndoData) -> Result<(), StepError> {
+        self.inner.undo(ctx, undo).await
+    }
+}
+
+/// Past the installer: installed, or (the bootstrap) retiring or retired.
+const PAST_INSTALLER: &[InstallPhase] = &[
+    InstallPhase::Installed,
+    InstallPhase::Retiring,
+    InstallPhase::Decommissioned,
+];
 /// Rebooted into the installer or later.
 const PAST_PXE: &[InstallPhase] = &[
     InstallPhase::Installing,
     InstallPhase::Installed,
+    InstallPhase::Retiring,
     InstallPhase::Decommissioned,
 ];
-/// The bootstrap, retired.
-const RETIRED: &[InstallPhase] = &[InstallPhase::Decommissioned];
+/// The bootstrap, rebooted into discovery or retired.
+const RETIRED: &[InstallPhase] = &[InstallPhase::Retiring, InstallPhase::Decommissioned];
+
+/// A removal that the plan lists even when what it removes is not there
+/// yet (an earlier step of the same run makes it): `prepare` says what it
+/// will take out, and a removal of what is absent changes nothing.
+struct Planned<T> {
+    inner: Box<dyn Step<T>>,
+    what: String,
+}
+
+impl<T> std::fmt::Debug for Planned<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Planned")
+            .field("inner", &self.inner)
+            .field("what", &self.what)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl<T: Topology> Step<T> for Planned<T> {
+    fn key(&self) -> StepKey {
+        self.inner.key()
+    }
+
+    async fn prepare(&self, ctx: StepContext<'_, T>) -> Result<Prepared, StepError> {
+        match self.inner.prepare(ctx).await? {
+            Prepared::Unchanged | Prepared::InPlace(_) => Ok(Prepared::Change {
+                description: self.what.clone(),
+                undo: UndoData::none(),
+            }),
+            change => Ok(change),
+        }
+    }
+
+    async fn apply(&self, ctx: StepContext<'_, T>) -> Result<Option<String>, StepError> {
+        self.inner.apply(ctx).await
+    }
+
+    async fn undo(&self, ctx: StepContext<'_, T>, undo: &UndoData) -> Result<(), StepError> {
+        self.inner.undo(ctx, undo).await
+    }
+}
 
 /// What every stage reads before planning its steps.
 struct Context {
@@ -286,9 +368,10 @@ async fn provision<T: InstallSite>(
     inventory: &Inventory,
     topology: &T,
 ) -> Result<(), String> {
-    // The bootstrap's reservation, name and backends go when it retires.
+    // The bootstrap's reservation, name and backends go when it retires
+    // (it is recorded installed when its retirement starts).
     let keep: &'static [InstallPhase] = if host.role == Role::Bootstrap {
-        RETIRED
+        PAST_INSTALLER
     } else {
         &[]
     };
@@ -373,29 +456,41 @@ async fn finish<T: InstallSite>(
             slaves: slaves.clone(),
         };
         let remote = RemoteHost::installed(host.id.clone(), host.ip);
+        // The bootstrap's LAG is dissolved when it retires.
+        let phases: &'static [InstallPhase] = if host.role == Role::Bootstrap {
+            PAST_INSTALLER
+        } else {
+            &[]
+        };
         for s in switch_steps(spec, host, lacp, remote, inventory, topology).await? {
             steps.push(Box::new(UnlessPhase {
                 inner: s,
                 host: host.clone(),
-                phases: RETIRED,
+                phases,
             }));
         }
     }
     if host.role != Role::Bootstrap {
+        // Recorded before its script changes: a resumed run never writes
+        // the installer script back.
+        steps.push(Box::new(MarkPhase {
+            host: host.id.clone(),
+            phase: InstallPhase::Installed,
+        }));
         let script = render_local_boot(&LocalBoot {
             hostname: host.hostname.clone(),
         })
         .map_err(|e| e.to_string())?;
         for mac in &host.macs {
-            steps.push(Box::new(PutFile {
-                path: per_mac_ipxe_path(mac),
-                contents: script.clone().into_bytes(),
+            let path = per_mac_ipxe_path(mac);
+            steps.push(Box::new(Keyed {
+                key: StepKey(format!("local boot {path}")),
+                inner: Box::new(PutFile {
+                    path,
+                    contents: script.clone().into_bytes(),
+                }),
             }));
         }
-        steps.push(Box::new(MarkPhase {
-            host: host.id.clone(),
-            phase: InstallPhase::Installed,
-        }));
     }
     Ok(())
 }
@@ -482,25 +577,51 @@ async fn retire<T: InstallSite>(
     inventory: &Inventory,
     topology: &T,
 ) -> Result<(), String> {
-    for add in services_of(spec, ctx, host) {
-        steps.push(Box::new(RemoveBackend {
-            service: add.service.name,
-            backend: host.hostname.clone(),
-        }));
-    }
-    steps.push(Box::new(Release { host: host.clone() }));
-    steps.push(Box::new(RemoveRecords {
-        what: format!("node {}", host.hostname),
-        names: vec![dns(format!("{}.{}", host.hostname, spec.cluster.zone()))?],
+    // Recorded first: a resumed run never provisions it again.
+    steps.push(Box::new(MarkPhase {
+        host: host.id.clone(),
+        phase: InstallPhase::Installed,
     }));
+    let mut removals: Steps<T> = Vec::new();
+    for add in services_of(spec, ctx, host) {
+        let what = format!(
+            "load balancer: take {} out of {}",
+            host.hostname, add.service.name
+        );
+        removals.push(planned(
+            what,
+            RemoveBackend {
+                service: add.service.name,
+                backend: host.hostname.clone(),
+            },
+        ));
+    }
+    removals.push(planned(
+        format!(
+            "DHCP: release the reservation of {} ({})",
+            host.pxe_mac, host.hostname
+        ),
+        Release { host: host.clone() },
+    ));
+    let name = dns(format!("{}.{}", host.hostname, spec.cluster.zone()))?;
+    removals.push(planned(
+        format!("DNS (node {}): remove {name}", host.hostname),
+        RemoveRecords {
+            what: format!("node {}", host.hostname),
+            names: vec![name],
+        },
+    ));
     for a in ctx.files.get(host.hostname.as_str()).into_iter().flatten() {
-        steps.push(Box::new(RemoveFile {
-            path: a.path.clone(),
-        }));
+        removals.push(planned(
+            format!("remove {}", a.path),
+            RemoveFile {
+                path: a.path.clone(),
+            },
+        ));
     }
     // Its ports back to access before the reboot that must PXE.
     let remote = RemoteHost::installed(host.id.clone(), host.ip);
-    steps.extend(
+    removals.extend(
         switch_steps(
             spec,
             host,
@@ -511,6 +632,13 @@ async fn retire<T: InstallSite>(
         )
         .await?,
     );
+    for s in removals {
+        steps.push(Box::new(UnlessPhase {
+            inner: s,
+            host: host.clone(),
+            phases: RETIRED,
+        }));
+    }
     steps.push(Box::new(Reboot {
         host: host.clone(),
         into: RebootInto::Discovery,
@@ -522,11 +650,14 @@ async fn retire<T: InstallSite>(
         poll: spec.timing.poll,
         limits: RunLimits::default(),
     }));
-    steps.push(Box::new(MarkPhase {
-        host: host.id.clone(),
-        phase: InstallPhase::Decommissioned,
-    }));
     Ok(())
+}
+
+fn planned<T: Topology>(what: String, step: impl Step<T> + 'static) -> Box<dyn Step<T>> {
+    Box::new(Planned {
+        inner: Box::new(step),
+        what,
+    })
 }
 
 async fn workers<T: InstallSite>(
