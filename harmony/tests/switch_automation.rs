@@ -322,3 +322,101 @@ async fn a_port_given_to_two_hosts_is_refused_before_anything_runs() {
     assert!(e.to_string().contains("port p3 is given to host"), "{e}");
     assert_eq!(site.calls().len(), 0);
 }
+
+#[tokio::test]
+async fn a_switch_that_reports_no_partner_is_verified_from_the_host_bond() {
+    let site = || async { FakeSite::with_state(lived_in_site().await).hiding_lacp_partner() };
+    let s = site().await;
+    assert!(!s.capabilities().reports_lacp_partner);
+    assert!(
+        FakeSite::new().capabilities().reports_lacp_partner,
+        "the plain fake reports partners"
+    );
+    let inv = inventory();
+    let interpret: Box<dyn Interpret<FakeSite>> = score().create_interpret();
+    let text = interpret.plan(&inv, &s).await.unwrap().to_string();
+    assert!(
+        text.contains(&format!(
+            "ports p3, p4 to lacp lag 2 vlan 10, verified: from the host's side only (the \
+             switch reports no LACP partner): bond bond0 ({}) aggregating every slave with one \
+             partner collecting and distributing",
+            mac(2)
+        )),
+        "{text}"
+    );
+    // The switch is never asked to wait for a partner it cannot report
+    // (the fake refuses that as unsupported, as OPNsense does).
+    let out = interpret.execute(&inv, &s).await.unwrap().to_string();
+    assert!(
+        out.contains(&format!(
+            "ports p3, p4 are lacp lag 2 vlan 10; the switch reports no LACP partner, verified \
+             from the host's side; bond bond0 aggregator 1 partner {FAKE_SWITCH_SYSTEM}"
+        )),
+        "{out}"
+    );
+    let st = s.get_port_status(&ports(&["p3", "p4"])).await.unwrap();
+    assert!(st.iter().all(|p| p.mode == PortMode::LacpMember { lag: lag(2) }
+        && p.partner.is_none()));
+    assert!(interpret.execute(&inv, &s).await.unwrap().is_noop());
+
+    // The same saga through the harness (undo, crash and resume).
+    let state = lived_in_site().await;
+    let report = check_saga(&score(), || {
+        let state = state.clone();
+        async move { (inventory(), FakeSite::with_state(state).hiding_lacp_partner()) }
+    })
+    .await
+    .unwrap();
+    assert_eq!(report.changes, 3, "{report:?}");
+}
+
+#[tokio::test]
+async fn without_switch_partners_a_miscabled_host_is_caught_by_its_bond_and_put_back() {
+    // The plan says host 2 is on p5/p6; its bond is cabled to p3/p4, which
+    // stay access: the bond never aggregates with the switch.
+    let mut state = SiteState::default();
+    state
+        .bonds
+        .insert(host(2).ip, bond(2, &[("eno1", "p3"), ("eno2", "p4")], true));
+    let site = FakeSite::with_state(state.clone()).hiding_lacp_partner();
+    let mut wrong = SwitchAutomationScore::new(
+        vlan(10),
+        vec![HostSwitchPlan {
+            host: host(2),
+            ports: ports(&["p5", "p6"]),
+            goal: lacp_goal(2),
+        }],
+    );
+    wrong.poll = Duration::from_millis(1);
+    wrong.bond_within = Duration::from_millis(20);
+    let interpret: Box<dyn Interpret<FakeSite>> = wrong.create_interpret();
+    let text = interpret
+        .execute(&inventory(), &site)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("bond bond0 not aggregated with the switch after"),
+        "{text}"
+    );
+    assert_eq!(site.state(), state, "the ports were put back: {text}");
+}
+
+#[tokio::test]
+async fn a_switch_that_reports_no_partner_refuses_a_partner_wait() {
+    let site = FakeSite::new().hiding_lacp_partner();
+    let e = site
+        .set_ports_lacp_mode(
+            &ports(&["p1"]),
+            lag(1),
+            vlan(10),
+            LacpOptions {
+                fallback: false,
+                partner_within: Some(Duration::from_secs(1)),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("waiting for the LACP partner"), "{e}");
+    assert_eq!(site.mutating_calls(), 0);
+}

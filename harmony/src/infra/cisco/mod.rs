@@ -604,6 +604,7 @@ impl Switch for CiscoSwitch {
     fn capabilities(&self) -> SwitchCapabilities {
         SwitchCapabilities {
             lacp_fallback: self.config.platform.has_fallback(),
+            reports_lacp_partner: true,
         }
     }
 
