@@ -355,15 +355,22 @@ async fn a_switch_that_reports_no_partner_is_verified_from_the_host_bond() {
         "{out}"
     );
     let st = s.get_port_status(&ports(&["p3", "p4"])).await.unwrap();
-    assert!(st.iter().all(|p| p.mode == PortMode::LacpMember { lag: lag(2) }
-        && p.partner.is_none()));
+    assert!(
+        st.iter()
+            .all(|p| p.mode == PortMode::LacpMember { lag: lag(2) } && p.partner.is_none())
+    );
     assert!(interpret.execute(&inv, &s).await.unwrap().is_noop());
 
     // The same saga through the harness (undo, crash and resume).
     let state = lived_in_site().await;
     let report = check_saga(&score(), || {
         let state = state.clone();
-        async move { (inventory(), FakeSite::with_state(state).hiding_lacp_partner()) }
+        async move {
+            (
+                inventory(),
+                FakeSite::with_state(state).hiding_lacp_partner(),
+            )
+        }
     })
     .await
     .unwrap();
@@ -417,6 +424,9 @@ async fn a_switch_that_reports_no_partner_refuses_a_partner_wait() {
         )
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("waiting for the LACP partner"), "{e}");
+    assert!(
+        e.to_string().contains("waiting for the LACP partner"),
+        "{e}"
+    );
     assert_eq!(site.mutating_calls(), 0);
 }

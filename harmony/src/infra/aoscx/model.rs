@@ -108,7 +108,10 @@ pub fn partner_of(name: &str, obj: &Map<String, Value>) -> Result<Option<LacpPar
             prio.trim().parse::<u16>().map_err(|_| {
                 bad(
                     name,
-                    format!("lacp_status.partner_system_id {:?}: bad priority", shown(id)),
+                    format!(
+                        "lacp_status.partner_system_id {:?}: bad priority",
+                        shown(id)
+                    ),
                 )
             })?;
             mac.trim()
