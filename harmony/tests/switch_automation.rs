@@ -430,3 +430,120 @@ async fn a_switch_that_reports_no_partner_refuses_a_partner_wait() {
     );
     assert_eq!(site.mutating_calls(), 0);
 }
+
+/// A NIC with an LLDP neighbour.
+fn nic_seeing(
+    mac: &str,
+    chassis: &str,
+    port_id: &str,
+    system: &str,
+) -> harmony::domain::hardware::Nic {
+    let mut nic = harmony::domain::hardware::Nic::new("eno1".parse().unwrap());
+    nic.mac = Some(mac.parse().unwrap());
+    nic.lldp = Some(harmony::domain::hardware::Lldp {
+        chassis_id: Some(harmony::domain::SafeText::new(chassis)),
+        port_id: Some(harmony::domain::SafeText::new(port_id)),
+        system_name: Some(harmony::domain::SafeText::new(system)),
+        port_description: None,
+    });
+    nic
+}
+
+#[tokio::test]
+async fn the_site_files_chassis_id_and_nics_reach_the_port_map() {
+    use harmony::modules::switch_automation::{configured_ports, switch_identity};
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/site.yaml");
+    let f = harmony::site::SiteFile::load(&example).unwrap();
+    let site = f.site();
+    let tor = &site.switches[1];
+    let ident = switch_identity(tor);
+    assert_eq!(ident.chassis_id.as_deref(), Some("00:1c:73:ab:cd:ef"));
+    let master0 = &site.hosts.pinned[1];
+    let configured = configured_ports(&master0.switch_ports).unwrap();
+    assert_eq!(configured[0].nic.unwrap().to_string(), "52:54:00:77:00:11");
+    let h = host(2);
+    let switches = [ident];
+
+    // LLDP agrees (the chassis id matches, whatever system name is announced).
+    let nics = [
+        nic_seeing(
+            "52:54:00:77:00:11",
+            "00:1C:73:AB:CD:EF",
+            "GigabitEthernet1/0/11",
+            "tor-a",
+        ),
+        nic_seeing(
+            "52:54:00:77:01:11",
+            "00:1c:73:ab:cd:ef",
+            "GigabitEthernet1/0/12",
+            "tor-a",
+        ),
+    ];
+    let map = map_ports(
+        &switches,
+        &[HostCabling {
+            host: &h.id,
+            nics: &nics,
+            configured: &configured,
+        }],
+    );
+    let plan = HostSwitchPlan::from_map(&map, "rack1-tor", h.clone(), PortGoal::Pxe).unwrap();
+    assert_eq!(
+        plan.ports,
+        ports(&["GigabitEthernet1/0/11", "GigabitEthernet1/0/12"])
+    );
+
+    // The two NICs swapped: each configured NIC sees the other's port.
+    let swapped = [
+        nic_seeing(
+            "52:54:00:77:00:11",
+            "00:1c:73:ab:cd:ef",
+            "GigabitEthernet1/0/12",
+            "rack1-tor",
+        ),
+        nic_seeing(
+            "52:54:00:77:01:11",
+            "00:1c:73:ab:cd:ef",
+            "GigabitEthernet1/0/11",
+            "rack1-tor",
+        ),
+    ];
+    let map = map_ports(
+        &switches,
+        &[HostCabling {
+            host: &h.id,
+            nics: &swapped,
+            configured: &configured,
+        }],
+    );
+    let text = HostSwitchPlan::from_map(&map, "rack1-tor", h.clone(), PortGoal::Pxe)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains(
+            "NIC 52:54:00:77:00:11 sees rack1-tor:GigabitEthernet1/0/12 over LLDP, but the site \
+             file says rack1-tor:GigabitEthernet1/0/11"
+        ),
+        "{text}"
+    );
+
+    // A neighbour announcing the switch's name from another chassis is not it.
+    let other = [nic_seeing(
+        "52:54:00:77:00:11",
+        "02:00:00:00:00:99",
+        "GigabitEthernet1/0/11",
+        "rack1-tor",
+    )];
+    let map = map_ports(
+        &switches,
+        &[HostCabling {
+            host: &h.id,
+            nics: &other,
+            configured: &configured,
+        }],
+    );
+    let text = HostSwitchPlan::from_map(&map, "rack1-tor", h, PortGoal::Pxe)
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("02:00:00:00:00:99"), "{text}");
+}

@@ -82,19 +82,19 @@ impl HostSwitchPlan {
     }
 }
 
-/// The site file's switch as the port map recognises it over LLDP. The
-/// site file holds no chassis id (yet): a neighbour matches by the system
-/// name it announces, equal to the switch's name.
+/// The site file's switch as the port map recognises it over LLDP: by its
+/// `chassis_id` when the site file gives one, else by the system name it
+/// announces, equal to the switch's name.
 pub fn switch_identity(switch: &SiteSwitch) -> SwitchIdentity {
     SwitchIdentity {
         name: switch.name.as_str().to_string(),
-        chassis_id: None,
+        chassis_id: switch.chassis_id.map(|c| c.to_string()),
         system_name: Some(switch.name.as_str().to_string()),
     }
 }
 
-/// A pinned host's `switch_ports` as the port map takes them (the site
-/// file does not say which NIC is on which port).
+/// A pinned host's `switch_ports` as the port map takes them, each with the
+/// NIC the site file says is cabled to it (if it says).
 pub fn configured_ports(refs: &[PortRef]) -> Result<Vec<ConfiguredPort>, ValueError> {
     refs.iter()
         .map(|r| {
@@ -103,7 +103,7 @@ pub fn configured_ports(refs: &[PortRef]) -> Result<Vec<ConfiguredPort>, ValueEr
                     switch: r.switch.as_str().to_string(),
                     port: r.port.as_str().parse()?,
                 },
-                nic: None,
+                nic: r.nic,
             })
         })
         .collect()
