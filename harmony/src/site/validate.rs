@@ -371,15 +371,15 @@ fn switches(list: &[Switch], p: &mut Problems) -> Vec<SwitchAddress> {
                 ),
             );
         }
-        if let Some(c) = sw.chassis_id {
-            if let Some(first) = chassis.insert(c, i) {
-                p.add(
-                    at("chassis_id"),
-                    c,
-                    format!("two switches with one LLDP chassis id (also switches[{first}])"),
-                );
-                chassis.insert(c, first);
-            }
+        if let Some(c) = sw.chassis_id
+            && let Some(first) = chassis.insert(c, i)
+        {
+            p.add(
+                at("chassis_id"),
+                c,
+                format!("two switches with one LLDP chassis id (also switches[{first}])"),
+            );
+            chassis.insert(c, first);
         }
         if let (Some(b), false) = (&sw.bridge, sw.kind == SwitchKind::Ovs) {
             p.add(
