@@ -496,7 +496,9 @@ async fn contract_lacp_with_and_without_fallback() {
     let body: Value = serde_json::from_str(put.body.as_deref().unwrap()).unwrap();
     assert_eq!(body["other_config"]["lacp-fallback"], false);
     assert_eq!(body["lacp"], "active");
-    // A partner wait cannot be verified here: refused before any request.
+    // A partner wait with no partner heard (no `lacp_status`): the
+    // configuration is in place, so nothing is PUT; the wait ends in an
+    // error naming each member.
     let e2 =
         e.sw.set_ports_lacp_mode(
             &two,
@@ -504,13 +506,201 @@ async fn contract_lacp_with_and_without_fallback() {
             vlan(10),
             LacpOptions {
                 fallback: false,
-                partner_within: Some(Duration::from_secs(1)),
+                partner_within: Some(Duration::from_millis(200)),
             },
         )
         .await
         .unwrap_err();
-    assert!(matches!(e2, SwitchError::Unsupported { .. }), "{e2}");
-    assert!(e.log().is_empty());
+    let text = e2.to_string();
+    assert!(text.contains("1/1/1: no current LACP partner"), "{text}");
+    assert!(text.contains("1/1/2: no current LACP partner"), "{text}");
+    assert!(
+        e.log()
+            .iter()
+            .all(|r| r.method != "PUT" && r.path != "DELETE"),
+        "nothing changed"
+    );
+}
+
+/// A LAG member's status columns as the OpenSwitch schema AOS-CX keeps
+/// documents them (`lacp_current`, `lacp_status.partner_system_id` as
+/// `priority,mac`, `partner_state` as flags; see `model::partner_of`).
+fn hears(obj: &mut Value, partner_system_id: &str, partner_state: &str) {
+    obj["lacp_current"] = json!(true);
+    obj["lacp_status"] = json!({
+        "actor_key": "7", "actor_system_id": "65534,08:00:09:5c:b2:08",
+        "actor_port_id": "1,3",
+        "actor_state": "Activ:1,TmOut:1,Aggr:1,Sync:1,Col:1,Dist:1,Def:0,Exp:0",
+        "partner_system_id": partner_system_id, "partner_port_id": "255,1",
+        "partner_key": "15", "partner_state": partner_state,
+    });
+}
+
+const FORWARDING: &str = "Activ:1,TmOut:1,Aggr:1,Sync:1,Col:1,Dist:1,Def:0,Exp:0";
+
+#[tokio::test]
+async fn contract_the_lacp_partner_is_read_from_lacp_status() {
+    let e = env().await;
+    let members = ports(&["1/1/3", "1/1/4"]);
+    e.with(|s| {
+        hears(
+            s.ifaces.get_mut("1/1/3").unwrap(),
+            "65535,52:54:00:aa:bb:01",
+            FORWARDING,
+        );
+        // Sync but not yet collecting/distributing.
+        hears(
+            s.ifaces.get_mut("1/1/4").unwrap(),
+            "65535,52:54:00:aa:bb:01",
+            "Activ:1,TmOut:1,Aggr:1,Sync:1,Col:0,Dist:0,Def:0,Exp:0",
+        );
+        // A trunk's stale lacp_status is ignored (not a LAG member).
+        hears(
+            s.ifaces.get_mut("1/1/5").unwrap(),
+            "65535,52:54:00:aa:bb:09",
+            FORWARDING,
+        );
+    });
+    let st =
+        e.sw.get_port_status(&ports(&["1/1/3", "1/1/4", "1/1/5"]))
+            .await
+            .unwrap();
+    let p3 = st[0].partner.as_ref().unwrap();
+    assert_eq!(p3.system_id.to_string(), "52:54:00:aa:bb:01");
+    assert!(p3.collecting && p3.distributing);
+    let p4 = st[1].partner.as_ref().unwrap();
+    assert!(!p4.collecting && !p4.distributing);
+    assert_eq!(st[2].partner, None);
+    assert!(e.sw.capabilities().reports_lacp_partner);
+
+    // The wait: configuration already in place, nothing is PUT; 1/1/4
+    // starts distributing while Harmony reads back.
+    let state = e.state.clone();
+    let later = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        hears(
+            state.lock().unwrap().ifaces.get_mut("1/1/4").unwrap(),
+            "65535,52:54:00:aa:bb:01",
+            FORWARDING,
+        );
+    });
+    e.log();
+    let wait = LacpOptions {
+        fallback: false,
+        partner_within: Some(Duration::from_secs(5)),
+    };
+    let change =
+        e.sw.set_ports_lacp_mode(&members, lag(7), vlan(20), wait)
+            .await
+            .unwrap();
+    later.await.unwrap();
+    assert_eq!(change, Change::Unchanged);
+    let calls = e.calls();
+    assert_eq!(calls.first(), Some(&login()));
+    assert_eq!(calls.last(), Some(&logout()));
+    // Only reads between (as many as the partner took).
+    assert!(
+        calls[1..calls.len() - 1].iter().all(|c| *c == all()),
+        "{calls:?}"
+    );
+
+    // Two partners on one LAG are a mismatch.
+    e.with(|s| {
+        hears(
+            s.ifaces.get_mut("1/1/4").unwrap(),
+            "65535,52:54:00:aa:bb:02",
+            FORWARDING,
+        );
+    });
+    let short = LacpOptions {
+        fallback: false,
+        partner_within: Some(Duration::from_millis(100)),
+    };
+    let text =
+        e.sw.set_ports_lacp_mode(&members, lag(7), vlan(20), short)
+            .await
+            .unwrap_err()
+            .to_string();
+    assert!(
+        text.contains("members hear different partners: 52:54:00:aa:bb:01, 52:54:00:aa:bb:02"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn contract_a_partner_not_current_is_no_partner_and_a_bad_one_is_refused() {
+    let e = env().await;
+    let members = ports(&["1/1/3", "1/1/4"]);
+    let read = |id: &'static str, state: &'static str, current: bool| {
+        e.with(move |s| {
+            let m = s.ifaces.get_mut("1/1/3").unwrap();
+            hears(m, id, state);
+            m["lacp_current"] = json!(current);
+        });
+        let sw = &e.sw;
+        let members = members.clone();
+        async move { sw.get_port_status(&members).await }
+    };
+    // Defaulted, expired, no partner id, or partner information not current.
+    for (id, state, current) in [
+        (
+            "65535,52:54:00:aa:bb:01",
+            "Activ:1,TmOut:1,Aggr:1,Sync:0,Col:0,Dist:0,Def:1,Exp:0",
+            true,
+        ),
+        (
+            "65535,52:54:00:aa:bb:01",
+            "Activ:1,TmOut:1,Aggr:1,Sync:0,Col:0,Dist:0,Def:0,Exp:1",
+            true,
+        ),
+        (
+            "0,00:00:00:00:00:00",
+            "Activ:0,TmOut:0,Aggr:0,Sync:0,Col:0,Dist:0,Def:1,Exp:0",
+            true,
+        ),
+        ("65535,52:54:00:aa:bb:01", FORWARDING, false),
+    ] {
+        let st = read(id, state, current).await.unwrap();
+        assert_eq!(st[0].partner, None, "{id} {state} {current}");
+    }
+    // The schema's own example spelling (`Actv`, parentheses) is read too.
+    let st = read(
+        "65535,52:54:00:aa:bb:01",
+        "(Actv:1,TmOut:1,Aggr:1,Sync:1,Col:1,Dist:1,Def:0,Exp:0)",
+        true,
+    )
+    .await
+    .unwrap();
+    assert!(st[0].partner.as_ref().unwrap().is_forwarding());
+    // Untrusted values: refused with the interface and the field named.
+    for (id, state, field) in [
+        (
+            "65535,52:54:00:aa:bb",
+            FORWARDING,
+            "lacp_status.partner_system_id",
+        ),
+        (
+            "x,52:54:00:aa:bb:01",
+            FORWARDING,
+            "lacp_status.partner_system_id",
+        ),
+        (
+            "65535,52:54:00:aa:bb:01",
+            "Col:yes,Dist:1",
+            "lacp_status.partner_state",
+        ),
+        (
+            "65535,52:54:00:aa:bb:01",
+            "Activ:1,Sync:1",
+            "lacp_status.partner_state",
+        ),
+    ] {
+        let text = read(id, state, true).await.unwrap_err().to_string();
+        assert!(
+            text.contains("1/1/3") && text.contains(field),
+            "{id} {state}: {text}"
+        );
+    }
 }
 
 #[tokio::test]

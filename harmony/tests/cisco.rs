@@ -38,6 +38,8 @@ struct Port {
     channel: Option<u16>,
     /// The partner's port state byte, if a partner speaks LACP.
     partner: Option<u8>,
+    /// `lacp rate fast` configured.
+    fast_rate: bool,
 }
 
 #[derive(Default)]
@@ -245,6 +247,26 @@ impl Device {
                 Some(String::new())
             }
             (Mode::Config, ["feature", "lacp"]) if self.nxos => Some(String::new()),
+            // The global form: taken in any configuration mode (which it
+            // leaves); removing a port-channel releases its members.
+            (Mode::Config | Mode::If(_) | Mode::Po(_), ["no", "interface", name]) => {
+                let g = name
+                    .strip_prefix(if self.nxos {
+                        "port-channel"
+                    } else {
+                        "Port-channel"
+                    })
+                    .and_then(|n| n.parse::<u16>().ok());
+                let Some(g) = g.filter(|g| self.channels.contains_key(g)) else {
+                    return invalid();
+                };
+                self.channels.remove(&g);
+                for p in self.ports.values_mut().filter(|p| p.channel == Some(g)) {
+                    p.channel = None;
+                }
+                *mode = Mode::Config;
+                Some(String::new())
+            }
             (Mode::Config | Mode::If(_) | Mode::Po(_), ["interface", name]) => {
                 let po = name
                     .strip_prefix(if self.nxos {
@@ -275,6 +297,7 @@ impl Device {
                         self.channels.entry(g).or_insert((port.vlan, false));
                     }
                     ["no", "channel-group"] => port.channel = None,
+                    ["lacp", "rate", "fast"] if port.channel.is_some() => port.fast_rate = true,
                     ["shutdown"] => port.admin_up = false,
                     ["no", "shutdown"] => port.admin_up = true,
                     _ => return invalid(),
@@ -419,6 +442,9 @@ impl Fixture {
         f(&mut self.device.lock().unwrap())
     }
     fn switch(&self, platform: Platform) -> CiscoSwitch {
+        self.switch_with(platform, |_| {})
+    }
+    fn switch_with(&self, platform: Platform, f: impl FnOnce(&mut CiscoConfig)) -> CiscoSwitch {
         let mut c = CiscoConfig::new(
             "leaf-1",
             self.addr,
@@ -433,6 +459,7 @@ impl Fixture {
         };
         c.settle = Duration::from_millis(300);
         c.poll = Duration::from_millis(50);
+        f(&mut c);
         CiscoSwitch::new(c)
     }
 }
@@ -472,6 +499,7 @@ async fn start(nxos: bool) -> Fixture {
         admin_up: true,
         channel: None,
         partner: Some(0x3D),
+        fast_rate: false,
     };
     device.ports.insert(a.into(), access(10));
     device.ports.insert(b.into(), access(10));
@@ -576,7 +604,7 @@ async fn contract_ios_access_mode_dissolves_the_lag_and_is_idempotent() {
         ["terminal length 0", IOS_READ[0], IOS_READ[1], IOS_READ[2]]
     );
     assert_eq!(
-        &log[4..17],
+        &log[4..18],
         [
             "configure terminal",
             "interface Gi1/0/3",
@@ -589,11 +617,15 @@ async fn contract_ios_access_mode_dissolves_the_lag_and_is_idempotent() {
             "switchport mode access",
             "switchport access vlan 10",
             "no shutdown",
+            // Port-channel7 is left without members: removed, and the read
+            // back (the summary) shows it gone.
+            "no interface Port-channel7",
             "end",
             IOS_READ[0],
         ]
     );
-    assert_eq!(&log[17..], [IOS_READ[1]]);
+    assert_eq!(&log[18..], [IOS_READ[1]]);
+    fx.with(|d| assert!(d.channels.is_empty(), "{:?}", d.channels));
     let again = sw
         .set_ports_access_mode(&ports(&["Gi1/0/3", "Gi1/0/4"]), vlan(10))
         .await
@@ -636,18 +668,20 @@ async fn contract_ios_lacp_without_fallback_and_fallback_unsupported() {
     assert_eq!(change, Change::Applied);
     let log = fx.log();
     assert_eq!(
-        &log[3..18],
+        &log[3..20],
         [
             "configure terminal",
             "interface Gi1/0/1",
             "switchport mode access",
             "switchport access vlan 10",
             "channel-group 5 mode active",
+            "lacp rate fast",
             "no shutdown",
             "interface Gi1/0/2",
             "switchport mode access",
             "switchport access vlan 10",
             "channel-group 5 mode active",
+            "lacp rate fast",
             "no shutdown",
             "interface Port-channel5",
             "switchport mode access",
@@ -655,7 +689,11 @@ async fn contract_ios_lacp_without_fallback_and_fallback_unsupported() {
             "end",
         ]
     );
-    assert_eq!(&log[18..], IOS_READ);
+    assert_eq!(&log[20..], IOS_READ);
+    fx.with(|d| {
+        assert!(d.ports["GigabitEthernet1/0/1"].fast_rate);
+        assert!(d.ports["GigabitEthernet1/0/2"].fast_rate);
+    });
     let st = sw.get_port_status(&two).await.unwrap();
     assert!(
         st.iter()
@@ -687,7 +725,7 @@ async fn contract_nxos_lacp_with_fallback_and_partner() {
     let log = fx.log();
     assert_eq!(&log[..3], ["terminal length 0", NX_READ[0], NX_READ[1]]);
     assert_eq!(
-        &log[3..22],
+        &log[3..24],
         [
             "configure terminal",
             "feature lacp",
@@ -695,11 +733,13 @@ async fn contract_nxos_lacp_with_fallback_and_partner() {
             "switchport mode access",
             "switchport access vlan 10",
             "channel-group 5 mode active",
+            "lacp rate fast",
             "no shutdown",
             "interface Ethernet1/2",
             "switchport mode access",
             "switchport access vlan 10",
             "channel-group 5 mode active",
+            "lacp rate fast",
             "no shutdown",
             "interface port-channel5",
             "switchport mode access",
@@ -711,7 +751,7 @@ async fn contract_nxos_lacp_with_fallback_and_partner() {
         ]
     );
     assert_eq!(
-        &log[22..],
+        &log[24..],
         [
             NX_READ[0],
             NX_READ[1],
@@ -776,7 +816,7 @@ async fn contract_nxos_lacp_without_a_partner_is_rolled_back() {
     let log = fx.log();
     let restore_at = log.iter().rposition(|l| l == "configure terminal").unwrap();
     assert_eq!(
-        &log[restore_at..restore_at + 12],
+        &log[restore_at..restore_at + 13],
         [
             "configure terminal",
             "interface Ethernet1/1",
@@ -789,14 +829,108 @@ async fn contract_nxos_lacp_without_a_partner_is_rolled_back() {
             "switchport mode access",
             "switchport access vlan 10",
             "no shutdown",
+            // The port-channel the failed change created.
+            "no interface port-channel5",
             "end",
         ]
     );
+    fx.with(|d| assert!(!d.channels.contains_key(&5), "{:?}", d.channels));
     let st = sw.get_port_status(&two).await.unwrap();
     assert!(
         st.iter()
             .all(|s| s.mode == PortMode::Access { vlan: vlan(10) })
     );
+}
+
+#[tokio::test]
+async fn contract_nxos_dissolving_a_lag_removes_its_port_channel_or_puts_it_back() {
+    let fx = start(true).await;
+    // port-channel7 has fallback (no lacp suspend-individual).
+    fx.with(|d| {
+        d.channels.insert(7, (20, true));
+        d.ignore_once = Some("no interface port-channel7".into());
+    });
+    let sw = fx.switch(Platform::Nxos);
+    let members = ports(&["Ethernet1/3", "Ethernet1/4"]);
+    // The device takes the removal but keeps the port-channel: the read
+    // back says so, and the LAG is put back as it was.
+    let e = sw
+        .set_ports_access_mode(&members, vlan(10))
+        .await
+        .unwrap_err();
+    let s = e.to_string();
+    for part in ["port-channel7: still present", "put back as they were"] {
+        assert!(s.contains(part), "{part:?} missing in {s}");
+    }
+    let log = fx.log();
+    // Read first, with port-channel7's fallback (the restore needs it).
+    let first = log.iter().position(|l| l == "configure terminal").unwrap();
+    assert_eq!(
+        log[first - 1],
+        "show running-config interface port-channel7",
+        "{log:?}"
+    );
+    assert_eq!(
+        &log[first + 11..first + 13],
+        ["no interface port-channel7", "end"]
+    );
+    let restore_at = log.iter().rposition(|l| l == "configure terminal").unwrap();
+    assert_eq!(
+        &log[restore_at..restore_at + 22],
+        [
+            "configure terminal",
+            "feature lacp",
+            "interface Ethernet1/3",
+            "switchport mode access",
+            "switchport access vlan 20",
+            "channel-group 7 mode active",
+            "lacp rate fast",
+            "no shutdown",
+            "interface Ethernet1/4",
+            "switchport mode access",
+            "switchport access vlan 20",
+            "channel-group 7 mode active",
+            "lacp rate fast",
+            "no shutdown",
+            "interface port-channel7",
+            "switchport mode access",
+            "switchport access vlan 20",
+            "shutdown",
+            "no lacp suspend-individual",
+            "no shutdown",
+            "end",
+            NX_READ[0],
+        ]
+    );
+    // Now the device removes it: the port-channel is gone, the members are
+    // access ports.
+    let change = sw.set_ports_access_mode(&members, vlan(10)).await.unwrap();
+    assert_eq!(change, Change::Applied);
+    let log = fx.log();
+    let first = log.iter().position(|l| l == "configure terminal").unwrap();
+    assert_eq!(
+        &log[first + 11..first + 14],
+        ["no interface port-channel7", "end", NX_READ[0]]
+    );
+    fx.with(|d| assert!(d.channels.is_empty(), "{:?}", d.channels));
+    let st = sw.get_port_status(&members).await.unwrap();
+    assert!(
+        st.iter()
+            .all(|s| s.mode == PortMode::Access { vlan: vlan(10) })
+    );
+}
+
+#[tokio::test]
+async fn contract_ios_without_lacp_rate_fast_sends_no_rate() {
+    let fx = start(false).await;
+    let sw = fx.switch_with(Platform::Ios, |c| c.lacp_rate_fast = false);
+    let two = ports(&["Gi1/0/1", "Gi1/0/2"]);
+    sw.set_ports_lacp_mode(&two, lag(5), vlan(10), LacpOptions::default())
+        .await
+        .unwrap();
+    let log = fx.log();
+    assert!(log.contains(&"channel-group 5 mode active".to_string()));
+    assert!(!log.iter().any(|l| l.starts_with("lacp rate")), "{log:?}");
 }
 
 #[tokio::test]

@@ -422,6 +422,70 @@ fn duplicate_switch_names_are_refused() {
 }
 
 #[test]
+fn chassis_id_and_port_nic_are_read_and_validated() {
+    let f = SiteFile::load(&example_path()).unwrap();
+    let s = f.site();
+    assert_eq!(s.switches[0].chassis_id, None);
+    assert_eq!(
+        s.switches[1].chassis_id.unwrap().to_string(),
+        "00:1c:73:ab:cd:ef"
+    );
+    let master0 = &s.hosts.pinned[1].switch_ports;
+    assert_eq!(master0[0].nic.unwrap().to_string(), "52:54:00:77:00:11");
+    assert_eq!(master0[1].nic.unwrap().to_string(), "52:54:00:77:01:11");
+    assert_eq!(s.hosts.pinned[0].switch_ports[0].nic, None);
+
+    // Bad values: refused at the leaf, with its path and value.
+    let msg = refused(&example_with(
+        "chassis_id: 00:1c:73:ab:cd:ef",
+        "chassis_id: 00:1c:73:ab:cd",
+    ));
+    names(&msg, &["switches[1].chassis_id", "00:1c:73:ab:cd"]);
+    let msg = refused(&example_with(
+        "chassis_id: 00:1c:73:ab:cd:ef",
+        "chassis_id: \"rack1; reboot\"",
+    ));
+    names(&msg, &["switches[1].chassis_id", "rack1; reboot"]);
+    let msg = refused(&example_with(
+        "nic: \"52:54:00:77:01:11\"",
+        "nic: \"52:54:00:77:01:1z\"",
+    ));
+    names(
+        &msg,
+        &["hosts.pinned[1].switch_ports[1].nic", "52:54:00:77:01:1z"],
+    );
+    let msg = refused(&example_with(
+        "nic: \"52:54:00:77:01:11\"",
+        "nic: \"ff:ff:ff:ff:ff:ff\"",
+    ));
+    names(&msg, &["hosts.pinned[1].switch_ports[1].nic", "multicast"]);
+    // One NIC on two ports.
+    let msg = refused(&example_with(
+        "nic: \"52:54:00:77:01:11\"",
+        "nic: \"52:54:00:77:00:11\"",
+    ));
+    names(
+        &msg,
+        &[
+            "hosts.pinned[1].switch_ports[1].nic = 52:54:00:77:00:11",
+            "already cabled to rack1-tor:GigabitEthernet1/0/11",
+        ],
+    );
+    // Two switches with one chassis id.
+    let msg = refused(&example_with(
+        "bridge: br-prov",
+        "bridge: br-prov\n    chassis_id: 00:1c:73:AB:CD:EF",
+    ));
+    names(
+        &msg,
+        &[
+            "switches[1].chassis_id = 00:1c:73:ab:cd:ef",
+            "two switches with one LLDP chassis id (also switches[0])",
+        ],
+    );
+}
+
+#[test]
 fn lacp_fallback_only_where_the_switch_has_it() {
     let msg = refused(&example_with("lacp_fallback: false", "lacp_fallback: true"));
     names(

@@ -322,3 +322,228 @@ async fn a_port_given_to_two_hosts_is_refused_before_anything_runs() {
     assert!(e.to_string().contains("port p3 is given to host"), "{e}");
     assert_eq!(site.calls().len(), 0);
 }
+
+#[tokio::test]
+async fn a_switch_that_reports_no_partner_is_verified_from_the_host_bond() {
+    let site = || async { FakeSite::with_state(lived_in_site().await).hiding_lacp_partner() };
+    let s = site().await;
+    assert!(!s.capabilities().reports_lacp_partner);
+    assert!(
+        FakeSite::new().capabilities().reports_lacp_partner,
+        "the plain fake reports partners"
+    );
+    let inv = inventory();
+    let interpret: Box<dyn Interpret<FakeSite>> = score().create_interpret();
+    let text = interpret.plan(&inv, &s).await.unwrap().to_string();
+    assert!(
+        text.contains(&format!(
+            "ports p3, p4 to lacp lag 2 vlan 10, verified: from the host's side only (the \
+             switch reports no LACP partner): bond bond0 ({}) aggregating every slave with one \
+             partner collecting and distributing",
+            mac(2)
+        )),
+        "{text}"
+    );
+    // The switch is never asked to wait for a partner it cannot report
+    // (the fake refuses that as unsupported, as OPNsense does).
+    let out = interpret.execute(&inv, &s).await.unwrap().to_string();
+    assert!(
+        out.contains(&format!(
+            "ports p3, p4 are lacp lag 2 vlan 10; the switch reports no LACP partner, verified \
+             from the host's side; bond bond0 aggregator 1 partner {FAKE_SWITCH_SYSTEM}"
+        )),
+        "{out}"
+    );
+    let st = s.get_port_status(&ports(&["p3", "p4"])).await.unwrap();
+    assert!(
+        st.iter()
+            .all(|p| p.mode == PortMode::LacpMember { lag: lag(2) } && p.partner.is_none())
+    );
+    assert!(interpret.execute(&inv, &s).await.unwrap().is_noop());
+
+    // The same saga through the harness (undo, crash and resume).
+    let state = lived_in_site().await;
+    let report = check_saga(&score(), || {
+        let state = state.clone();
+        async move {
+            (
+                inventory(),
+                FakeSite::with_state(state).hiding_lacp_partner(),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(report.changes, 3, "{report:?}");
+}
+
+#[tokio::test]
+async fn without_switch_partners_a_miscabled_host_is_caught_by_its_bond_and_put_back() {
+    // The plan says host 2 is on p5/p6; its bond is cabled to p3/p4, which
+    // stay access: the bond never aggregates with the switch.
+    let mut state = SiteState::default();
+    state
+        .bonds
+        .insert(host(2).ip, bond(2, &[("eno1", "p3"), ("eno2", "p4")], true));
+    let site = FakeSite::with_state(state.clone()).hiding_lacp_partner();
+    let mut wrong = SwitchAutomationScore::new(
+        vlan(10),
+        vec![HostSwitchPlan {
+            host: host(2),
+            ports: ports(&["p5", "p6"]),
+            goal: lacp_goal(2),
+        }],
+    );
+    wrong.poll = Duration::from_millis(1);
+    wrong.bond_within = Duration::from_millis(20);
+    let interpret: Box<dyn Interpret<FakeSite>> = wrong.create_interpret();
+    let text = interpret
+        .execute(&inventory(), &site)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("bond bond0 not aggregated with the switch after"),
+        "{text}"
+    );
+    assert_eq!(site.state(), state, "the ports were put back: {text}");
+}
+
+#[tokio::test]
+async fn a_switch_that_reports_no_partner_refuses_a_partner_wait() {
+    let site = FakeSite::new().hiding_lacp_partner();
+    let e = site
+        .set_ports_lacp_mode(
+            &ports(&["p1"]),
+            lag(1),
+            vlan(10),
+            LacpOptions {
+                fallback: false,
+                partner_within: Some(Duration::from_secs(1)),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("waiting for the LACP partner"),
+        "{e}"
+    );
+    assert_eq!(site.mutating_calls(), 0);
+}
+
+/// A NIC with an LLDP neighbour.
+fn nic_seeing(
+    mac: &str,
+    chassis: &str,
+    port_id: &str,
+    system: &str,
+) -> harmony::domain::hardware::Nic {
+    let mut nic = harmony::domain::hardware::Nic::new("eno1".parse().unwrap());
+    nic.mac = Some(mac.parse().unwrap());
+    nic.lldp = Some(harmony::domain::hardware::Lldp {
+        chassis_id: Some(harmony::domain::SafeText::new(chassis)),
+        port_id: Some(harmony::domain::SafeText::new(port_id)),
+        system_name: Some(harmony::domain::SafeText::new(system)),
+        port_description: None,
+    });
+    nic
+}
+
+#[tokio::test]
+async fn the_site_files_chassis_id_and_nics_reach_the_port_map() {
+    use harmony::modules::switch_automation::{configured_ports, switch_identity};
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/site.yaml");
+    let f = harmony::site::SiteFile::load(&example).unwrap();
+    let site = f.site();
+    let tor = &site.switches[1];
+    let ident = switch_identity(tor);
+    assert_eq!(ident.chassis_id.as_deref(), Some("00:1c:73:ab:cd:ef"));
+    let master0 = &site.hosts.pinned[1];
+    let configured = configured_ports(&master0.switch_ports).unwrap();
+    assert_eq!(configured[0].nic.unwrap().to_string(), "52:54:00:77:00:11");
+    let h = host(2);
+    let switches = [ident];
+
+    // LLDP agrees (the chassis id matches, whatever system name is announced).
+    let nics = [
+        nic_seeing(
+            "52:54:00:77:00:11",
+            "00:1C:73:AB:CD:EF",
+            "GigabitEthernet1/0/11",
+            "tor-a",
+        ),
+        nic_seeing(
+            "52:54:00:77:01:11",
+            "00:1c:73:ab:cd:ef",
+            "GigabitEthernet1/0/12",
+            "tor-a",
+        ),
+    ];
+    let map = map_ports(
+        &switches,
+        &[HostCabling {
+            host: &h.id,
+            nics: &nics,
+            configured: &configured,
+        }],
+    );
+    let plan = HostSwitchPlan::from_map(&map, "rack1-tor", h.clone(), PortGoal::Pxe).unwrap();
+    assert_eq!(
+        plan.ports,
+        ports(&["GigabitEthernet1/0/11", "GigabitEthernet1/0/12"])
+    );
+
+    // The two NICs swapped: each configured NIC sees the other's port.
+    let swapped = [
+        nic_seeing(
+            "52:54:00:77:00:11",
+            "00:1c:73:ab:cd:ef",
+            "GigabitEthernet1/0/12",
+            "rack1-tor",
+        ),
+        nic_seeing(
+            "52:54:00:77:01:11",
+            "00:1c:73:ab:cd:ef",
+            "GigabitEthernet1/0/11",
+            "rack1-tor",
+        ),
+    ];
+    let map = map_ports(
+        &switches,
+        &[HostCabling {
+            host: &h.id,
+            nics: &swapped,
+            configured: &configured,
+        }],
+    );
+    let text = HostSwitchPlan::from_map(&map, "rack1-tor", h.clone(), PortGoal::Pxe)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains(
+            "NIC 52:54:00:77:00:11 sees rack1-tor:GigabitEthernet1/0/12 over LLDP, but the site \
+             file says rack1-tor:GigabitEthernet1/0/11"
+        ),
+        "{text}"
+    );
+
+    // A neighbour announcing the switch's name from another chassis is not it.
+    let other = [nic_seeing(
+        "52:54:00:77:00:11",
+        "02:00:00:00:00:99",
+        "GigabitEthernet1/0/11",
+        "rack1-tor",
+    )];
+    let map = map_ports(
+        &switches,
+        &[HostCabling {
+            host: &h.id,
+            nics: &other,
+            configured: &configured,
+        }],
+    );
+    let text = HostSwitchPlan::from_map(&map, "rack1-tor", h, PortGoal::Pxe)
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("02:00:00:00:00:99"), "{text}");
+}

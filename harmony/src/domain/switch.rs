@@ -321,6 +321,12 @@ pub struct SwitchCapabilities {
     /// A LAG can forward on one member while no partner speaks LACP (see the
     /// module documentation for what it means for PXE).
     pub lacp_fallback: bool,
+    /// Port status names each LAG member's LACP partner (system id,
+    /// collecting, distributing), so a change can wait for the partner
+    /// ([`LacpOptions::partner_within`]). Without it (OPNsense LAGG, whose
+    /// API reports configuration only) LACP is verified from the host's
+    /// side: its bond aggregating every slave with one partner.
+    pub reports_lacp_partner: bool,
 }
 
 /// How an LACP LAG is set up and how its change is verified.

@@ -8,7 +8,11 @@
 //!   `/proc/net/bonding/<bond>`), and the change is verified from both
 //!   ends: every member's LACP partner collecting and distributing with the
 //!   host bond's system id, and the bond aggregating every slave with that
-//!   partner;
+//!   partner. A switch that reports no LACP partner
+//!   ([`crate::domain::SwitchCapabilities::reports_lacp_partner`] false,
+//!   e.g. OPNsense LAGG) is verified from the host's end only: its
+//!   configuration read back, then the bond aggregating every slave with
+//!   one partner collecting and distributing (the plan line says so);
 //! - [`PortGoal::AccessBeforePxeReboot`]: back to access before a reboot
 //!   that must PXE (a reinstall, the bootstrap's wipe).
 //!
@@ -78,19 +82,19 @@ impl HostSwitchPlan {
     }
 }
 
-/// The site file's switch as the port map recognises it over LLDP. The
-/// site file holds no chassis id (yet): a neighbour matches by the system
-/// name it announces, equal to the switch's name.
+/// The site file's switch as the port map recognises it over LLDP: by its
+/// `chassis_id` when the site file gives one, else by the system name it
+/// announces, equal to the switch's name.
 pub fn switch_identity(switch: &SiteSwitch) -> SwitchIdentity {
     SwitchIdentity {
         name: switch.name.as_str().to_string(),
-        chassis_id: None,
+        chassis_id: switch.chassis_id.map(|c| c.to_string()),
         system_name: Some(switch.name.as_str().to_string()),
     }
 }
 
-/// A pinned host's `switch_ports` as the port map takes them (the site
-/// file does not say which NIC is on which port).
+/// A pinned host's `switch_ports` as the port map takes them, each with the
+/// NIC the site file says is cabled to it (if it says).
 pub fn configured_ports(refs: &[PortRef]) -> Result<Vec<ConfiguredPort>, ValueError> {
     refs.iter()
         .map(|r| {
@@ -99,7 +103,7 @@ pub fn configured_ports(refs: &[PortRef]) -> Result<Vec<ConfiguredPort>, ValueEr
                     switch: r.switch.as_str().to_string(),
                     port: r.port.as_str().parse()?,
                 },
-                nic: None,
+                nic: r.nic,
             })
         })
         .collect()
@@ -398,18 +402,30 @@ impl ToLacp {
         })
     }
 
-    fn wanted(&self) -> WantedState {
+    /// `partner`: the switch reports LACP partners, so the state asks for one.
+    fn wanted(&self, partner: bool) -> WantedState {
         WantedState::Lacp {
             lag: self.lag,
             vlan: self.ports.vlan,
             fallback: false,
-            partner: true,
+            partner,
         }
     }
 
-    /// Why the switch's side is not the LAG with the host's bond as partner.
-    fn switch_problems(&self, found: &[PortStatus], system: MacAddress) -> Vec<String> {
-        let mut out = self.wanted().mismatches(&self.ports.ports, found);
+    /// Why the switch's side is not the LAG with the host's bond as partner
+    /// (`reports_partner` false: the LAG's configuration only).
+    fn switch_problems(
+        &self,
+        found: &[PortStatus],
+        system: MacAddress,
+        reports_partner: bool,
+    ) -> Vec<String> {
+        let mut out = self
+            .wanted(reports_partner)
+            .mismatches(&self.ports.ports, found);
+        if !reports_partner {
+            return out;
+        }
         for st in found {
             if let Some(p) = &st.partner
                 && p.system_id != system
@@ -435,10 +451,11 @@ impl<T: Topology + Switch + RemoteShell> Step<T> for ToLacp {
 
     async fn prepare(&self, ctx: StepContext<'_, T>) -> Result<Prepared, StepError> {
         let p = &self.ports;
+        let reports = ctx.topology.capabilities().reports_lacp_partner;
         let found = p.read(ctx.topology).await?;
         let bond = self.read_bond(ctx.topology).await?;
         let system = self.bond_up(&bond)?;
-        if self.switch_problems(&found, system).is_empty()
+        if self.switch_problems(&found, system, reports).is_empty()
             && bond.lacp_problems(&self.slaves).is_empty()
         {
             return Ok(Prepared::InPlace(format!(
@@ -449,18 +466,29 @@ impl<T: Topology + Switch + RemoteShell> Step<T> for ToLacp {
                 self.bond
             )));
         }
+        let verified = if reports {
+            format!(
+                "partner {system} (bond {}) collecting and distributing on every member, the \
+                 bond aggregating them",
+                self.bond
+            )
+        } else {
+            format!(
+                "from the host's side only (the switch reports no LACP partner): bond {} \
+                 ({system}) aggregating every slave with one partner collecting and \
+                 distributing",
+                self.bond
+            )
+        };
         Ok(Prepared::Change {
             description: format!(
-                "host {}: switch {} ports {} to lacp lag {} vlan {}, verified: partner {} \
-                 (bond {}) collecting and distributing on every member, the bond aggregating \
-                 them (now: {})",
+                "host {}: switch {} ports {} to lacp lag {} vlan {}, verified: {verified} \
+                 (now: {})",
                 p.host,
                 ctx.topology.switch_name(),
                 p.list(),
                 self.lag,
                 p.vlan,
-                system,
-                self.bond,
                 FoundState(found.clone())
             ),
             undo: UndoData::of(&found)?,
@@ -470,23 +498,28 @@ impl<T: Topology + Switch + RemoteShell> Step<T> for ToLacp {
     async fn apply(&self, ctx: StepContext<'_, T>) -> Result<Option<String>, StepError> {
         let p = &self.ports;
         let sw = ctx.topology;
+        let reports = sw.capabilities().reports_lacp_partner;
         let system = self.bond_up(&self.read_bond(sw).await?)?;
         let options = LacpOptions {
             fallback: false,
-            partner_within: Some(self.partner_within),
+            partner_within: reports.then_some(self.partner_within),
         };
         sw.set_ports_lacp_mode(&p.ports, self.lag, p.vlan, options)
             .await
             .map_err(switch_err)?;
         let found = p.read(sw).await?;
-        let problems = self.switch_problems(&found, system);
+        let problems = self.switch_problems(&found, system, reports);
         if !problems.is_empty() {
+            let what = if reports {
+                format!("do not hear host {}'s bond", p.host)
+            } else {
+                "are not configured as asked".to_string()
+            };
             return Err(StepError::new(format!(
-                "switch {}: ports {} in lag {} do not hear host {}'s bond: {} (found: {})",
+                "switch {}: ports {} in lag {} {what}: {} (found: {})",
                 sw.switch_name(),
                 p.list(),
                 self.lag,
-                p.host,
                 problems.join(", "),
                 FoundState(found)
             )));
@@ -515,9 +548,14 @@ impl<T: Topology + Switch + RemoteShell> Step<T> for ToLacp {
             .active_aggregator
             .map(|a| format!("aggregator {} partner {}", a.id, a.partner_mac))
             .unwrap_or_default();
+        let switch_side = if reports {
+            format!("partner {system} collecting and distributing on every member")
+        } else {
+            "the switch reports no LACP partner, verified from the host's side".to_string()
+        };
         Ok(Some(format!(
-            "host {}: switch {} ports {} are lacp lag {} vlan {}; partner {system} collecting \
-             and distributing on every member; bond {} {partner}",
+            "host {}: switch {} ports {} are lacp lag {} vlan {}; {switch_side}; bond {} \
+             {partner}",
             p.host,
             sw.switch_name(),
             p.list(),

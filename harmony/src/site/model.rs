@@ -217,6 +217,11 @@ pub struct Switch {
     /// The OVS bridge (ovs only).
     #[serde(default, deserialize_with = "parsed_opt")]
     pub bridge: Option<InterfaceName>,
+    /// The LLDP chassis id the switch announces (a MAC, chassis id subtype
+    /// 4). Given: an LLDP neighbour is this switch when its chassis id is
+    /// this one; omitted: when the system name it announces is `name`.
+    #[serde(default, deserialize_with = "parsed_opt")]
+    pub chassis_id: Option<MacAddress>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -305,6 +310,11 @@ pub struct PinnedHost {
 pub struct PortRef {
     pub switch: SwitchName,
     pub port: PortName,
+    /// The MAC of the host's NIC cabled to this port, when known: LLDP must
+    /// then see this NIC on this port (a MAC, not an interface name: names
+    /// differ between the discovery image and the installed OS).
+    #[serde(default, deserialize_with = "parsed_opt")]
+    pub nic: Option<MacAddress>,
 }
 
 /// Keys Harmony uses.

@@ -13,7 +13,7 @@ use ipnetwork::{IpNetwork, Ipv4Network};
 
 use super::model::{BackendKind, LinuxServices, Site, Switch, SwitchKind};
 use super::values::{HIDDEN, SwitchAddress};
-use crate::domain::{Role, ValueError, roles};
+use crate::domain::{MacAddress, Role, ValueError, roles};
 use crate::modules::boot::{BootError, ClusterNetworks, check_networks, networking};
 
 /// Ports HAProxy listens on at the load balancer address.
@@ -328,6 +328,7 @@ fn linux_services(site: &Site, l: &LinuxServices, p: &mut Problems) {
 
 fn switches(list: &[Switch], p: &mut Problems) -> Vec<SwitchAddress> {
     let mut names = BTreeMap::new();
+    let mut chassis = BTreeMap::new();
     let mut addresses = Vec::new();
     for (i, sw) in list.iter().enumerate() {
         let at = |f: &str| format!("switches[{i}].{f}");
@@ -369,6 +370,16 @@ fn switches(list: &[Switch], p: &mut Problems) -> Vec<SwitchAddress> {
                     "{kind} has no LACP fallback (ovs, aruba-aoscx and cisco-nxos do): the plan flips the ports between access and LACP instead"
                 ),
             );
+        }
+        if let Some(c) = sw.chassis_id
+            && let Some(first) = chassis.insert(c, i)
+        {
+            p.add(
+                at("chassis_id"),
+                c,
+                format!("two switches with one LLDP chassis id (also switches[{first}])"),
+            );
+            chassis.insert(c, first);
         }
         if let (Some(b), false) = (&sw.bridge, sw.kind == SwitchKind::Ovs) {
             p.add(
@@ -467,8 +478,20 @@ fn hosts(site: &Site, subnet: Ipv4Network, p: &mut Problems) {
             names.insert(name.to_string(), i);
         }
         *per_role.entry(host.role).or_default() += 1;
+        let mut nics: BTreeMap<MacAddress, String> = BTreeMap::new();
         for (j, port) in host.switch_ports.iter().enumerate() {
             let field = format!("hosts.pinned[{i}].switch_ports[{j}]");
+            if let Some(nic) = port.nic {
+                if let Some(first) = nics.get(&nic) {
+                    p.add(
+                        format!("{field}.nic"),
+                        nic,
+                        format!("the NIC is already cabled to {first}: one NIC, one port"),
+                    );
+                } else {
+                    nics.insert(nic, format!("{}:{}", port.switch, port.port));
+                }
+            }
             if !switch_names.contains(&port.switch) {
                 p.add(
                     format!("{field}.switch"),

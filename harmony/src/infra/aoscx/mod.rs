@@ -17,8 +17,10 @@
 //! The saved writable bodies are what a failed change PUTs back (and a LAG
 //! the change created is deleted); then the ports are read back, and the
 //! error names the switch, the ports, both states and whether the restore
-//! held. LACP partner state is not read (its keys are unconfirmed): a
-//! request to wait for the partner is refused as unsupported.
+//! held. A LAG member's LACP partner is read from its `lacp_status`
+//! ([`model::partner_of`]); a change asked to wait for the partner reads
+//! back until every member hears one partner collecting and distributing
+//! (or the wait ends, and the change is put back).
 
 pub mod client;
 pub mod model;
@@ -232,8 +234,9 @@ impl AosCxSwitch {
         s: &Session<'_>,
         ports: &[SwitchPort],
         wanted: WantedState,
+        partner_within: Option<Duration>,
     ) -> Result<(), Failure> {
-        let deadline = Instant::now() + self.config.settle;
+        let deadline = Instant::now() + self.config.settle.max(partner_within.unwrap_or_default());
         // Bounded by the deadline.
         loop {
             let all = self.interfaces(s).await.map_err(|e| Failure {
@@ -306,6 +309,7 @@ impl AosCxSwitch {
         &self,
         ports: &[SwitchPort],
         wanted: WantedState,
+        partner_within: Option<Duration>,
     ) -> Result<Change, SwitchError> {
         check_ports(&self.name, ports)?;
         if let Some(p) = ports.iter().find(|p| p.as_str().starts_with("lag")) {
@@ -313,7 +317,7 @@ impl AosCxSwitch {
         }
         let _one_at_a_time = self.changing.lock().await;
         let s = self.login().await?;
-        let result = self.change_in(&s, ports, wanted).await;
+        let result = self.change_in(&s, ports, wanted, partner_within).await;
         s.logout().await;
         result
     }
@@ -323,6 +327,7 @@ impl AosCxSwitch {
         s: &Session<'_>,
         ports: &[SwitchPort],
         wanted: WantedState,
+        partner_within: Option<Duration>,
     ) -> Result<Change, SwitchError> {
         let version = self.version().to_string();
         let all = self.interfaces(s).await?;
@@ -374,15 +379,44 @@ impl AosCxSwitch {
                 ));
             }
         }
-        // Already so?
-        let mut already = wanted.mismatches(ports, &before).is_empty();
+        // Already so (the configuration; the partner is waited for below)?
+        let configured = match wanted {
+            WantedState::Lacp {
+                lag,
+                vlan,
+                fallback,
+                ..
+            } => WantedState::Lacp {
+                lag,
+                vlan,
+                fallback,
+                partner: false,
+            },
+            access => access,
+        };
+        let mut already = configured.mismatches(ports, &before).is_empty();
         if let WantedState::Lacp { fallback, .. } = wanted {
             already &= all
                 .iter()
                 .any(|i| Some(i.name.as_str()) == target.as_deref() && i.fallback == fallback);
         }
-        if already {
+        if already && partner_within.is_none() {
             return Ok(Change::Unchanged);
+        }
+        if already {
+            // Nothing to change: only the partner is waited for.
+            return match self.verify(s, ports, wanted, partner_within).await {
+                Ok(()) => Ok(Change::Unchanged),
+                Err(f) => Err(SwitchError::ChangeFailed(Box::new(ChangeFailure {
+                    switch: self.name.clone(),
+                    ports: PortList(ports.to_vec()),
+                    wanted,
+                    found: FoundState(f.found),
+                    mismatches: f.mismatches,
+                    cause: f.cause,
+                    restore: Restore::Restored,
+                }))),
+            };
         }
         // Save what a restore PUTs back.
         let mut saved = Saved {
@@ -467,7 +501,7 @@ impl AosCxSwitch {
                 mismatches: vec![],
                 cause: Some(e.to_string()),
             },
-            Ok(()) => match self.verify(s, ports, wanted).await {
+            Ok(()) => match self.verify(s, ports, wanted, partner_within).await {
                 Ok(()) => return Ok(Change::Applied),
                 Err(f) => f,
             },
@@ -501,6 +535,7 @@ impl Switch for AosCxSwitch {
     fn capabilities(&self) -> SwitchCapabilities {
         SwitchCapabilities {
             lacp_fallback: true,
+            reports_lacp_partner: true,
         }
     }
 
@@ -517,7 +552,7 @@ impl Switch for AosCxSwitch {
         ports: &[SwitchPort],
         vlan: VlanId,
     ) -> Result<Change, SwitchError> {
-        self.change(ports, WantedState::Access { vlan }).await
+        self.change(ports, WantedState::Access { vlan }, None).await
     }
 
     async fn set_ports_lacp_mode(
@@ -527,18 +562,12 @@ impl Switch for AosCxSwitch {
         vlan: VlanId,
         options: LacpOptions,
     ) -> Result<Change, SwitchError> {
-        if options.partner_within.is_some() {
-            return Err(SwitchError::Unsupported {
-                switch: self.name.clone(),
-                feature: "waiting for the LACP partner (AOS-CX partner keys unconfirmed)",
-            });
-        }
         let wanted = WantedState::Lacp {
             lag,
             vlan,
             fallback: options.fallback,
-            partner: false,
+            partner: options.partner_within.is_some(),
         };
-        self.change(ports, wanted).await
+        self.change(ports, wanted, options.partner_within).await
     }
 }

@@ -6,13 +6,14 @@
 //! `routing`, and on a LAG `type: lag`, `lacp`, `interfaces` (`{"1/1/1":
 //! ".../1%2F1%2F1"}`), `other_config."lacp-fallback"` (openl2m
 //! `aruba_aoscx/connector.py` [A8]; pyaoscx `interface.py`, `api.py`
-//! [A2, A3]). The LACP partner keys of `lacp_status` are unconfirmed, so
-//! no partner is reported. All of it is untrusted: names parse into
-//! [`SwitchPort`], VLANs into [`VlanId`], or the answer is refused.
+//! [A2, A3]). A LAG member's partner is read from its `lacp_status` and
+//! `lacp_current` (see [`partner_of`] for the source). All of it is
+//! untrusted: names parse into [`SwitchPort`], VLANs into [`VlanId`], the
+//! partner's system id into a [`MacAddress`], or the answer is refused.
 
 use serde_json::{Map, Value, json};
 
-use crate::domain::{LagId, PortMode, PortStatus, SwitchPort, VlanId};
+use crate::domain::{LacpPartner, LagId, MacAddress, PortMode, PortStatus, SwitchPort, VlanId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
@@ -56,6 +57,132 @@ pub struct Iface {
     pub lacp: bool,
     pub members: Vec<SwitchPort>,
     pub fallback: bool,
+    /// LAG members: the LACP partner, while its information is current.
+    pub partner: Option<LacpPartner>,
+}
+
+/// The LACP partner of a member interface, from its status columns.
+///
+/// AOS-CX descends from OpenSwitch and keeps its `Interface` table: the
+/// OpenSwitch schema (OpenSwitchNOS/openswitch-ops
+/// `schema/openswitch/common/interface.json`, columns `lacp_current` and
+/// `lacp_status`) documents `lacp_status.partner_system_id` ("priority and
+/// mac address tuple") and `lacp_status.partner_state` (e.g.
+/// `Actv:1,TmOut:1,Aggr:1,Sync:1,Col:1,Dist:1,Def:0,Exp:0`); its LACP
+/// daemon writes them as `"%d,%02x:…"` and `Activ:…` (openswitch-ops-lacpd
+/// `src/ovsdb_if.c` `format_system_id`/`format_state`), `0,00:00:00:00:00:00`
+/// when no partner is known (`include/lacp_support.h` `NO_SYSTEM_ID`). On
+/// AOS-CX, openl2m reads `lacp_current` and `lacp_status.actor_key` of the
+/// same objects [A8]; the state letters match `show lacp interfaces`
+/// (`C` collecting, `D` distributing, `E` defaulted, `X` expired [A9]).
+///
+/// No partner: no `lacp_status`, `lacp_current: false`, a zero system id,
+/// or a defaulted or expired state. A malformed id or state is refused.
+pub fn partner_of(name: &str, obj: &Map<String, Value>) -> Result<Option<LacpPartner>, ParseError> {
+    let Some(status) = obj.get("lacp_status") else {
+        return Ok(None);
+    };
+    let status = match status {
+        Value::Null => return Ok(None),
+        Value::Object(m) if m.is_empty() => return Ok(None),
+        Value::Object(m) => m,
+        _ => return Err(bad(name, "lacp_status: expected an object")),
+    };
+    if obj.get("lacp_current").and_then(Value::as_bool) == Some(false) {
+        return Ok(None);
+    }
+    let text = |k: &str| -> Result<Option<&str>, ParseError> {
+        match status.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(bad(name, format!("lacp_status.{k}: expected a string"))),
+        }
+    };
+    let (Some(id), Some(state)) = (text("partner_system_id")?, text("partner_state")?) else {
+        return Ok(None);
+    };
+    let shown = |v: &str| crate::domain::text::SafeText::bounded(v, 60).to_string();
+    // `priority,mac`; a bare MAC is taken too.
+    let mac = match id.split_once(',') {
+        Some((prio, mac)) => {
+            prio.trim().parse::<u16>().map_err(|_| {
+                bad(
+                    name,
+                    format!(
+                        "lacp_status.partner_system_id {:?}: bad priority",
+                        shown(id)
+                    ),
+                )
+            })?;
+            mac.trim()
+        }
+        None => id.trim(),
+    };
+    if mac
+        .split([':', '-'])
+        .all(|o| !o.is_empty() && o.bytes().all(|b| b == b'0'))
+    {
+        return Ok(None);
+    }
+    let system_id: MacAddress = mac.parse().map_err(|e| {
+        bad(
+            name,
+            format!("lacp_status.partner_system_id {:?}: {e}", shown(id)),
+        )
+    })?;
+    let flags = parse_state(state).ok_or_else(|| {
+        bad(
+            name,
+            format!(
+                "lacp_status.partner_state {:?}: expected flags like Col:1,Dist:1,Def:0,Exp:0",
+                shown(state)
+            ),
+        )
+    })?;
+    if flags.defaulted || flags.expired {
+        return Ok(None);
+    }
+    Ok(Some(LacpPartner {
+        system_id,
+        collecting: flags.collecting,
+        distributing: flags.distributing,
+    }))
+}
+
+struct StateFlags {
+    collecting: bool,
+    distributing: bool,
+    defaulted: bool,
+    expired: bool,
+}
+
+/// `Activ:1,TmOut:1,Aggr:1,Sync:1,Col:1,Dist:1,Def:0,Exp:0` (optionally in
+/// parentheses): every flag `0` or `1`, `Col` and `Dist` required.
+fn parse_state(s: &str) -> Option<StateFlags> {
+    let s = s.trim().trim_start_matches('(').trim_end_matches(')');
+    let (mut col, mut dist, mut def, mut exp) = (None, None, false, false);
+    for part in s.split(',') {
+        let (k, v) = part.trim().split_once(':')?;
+        let v = match v.trim() {
+            "0" => false,
+            "1" => true,
+            _ => return None,
+        };
+        match k.trim() {
+            "Col" => col = Some(v),
+            "Dist" => dist = Some(v),
+            "Def" => def = v,
+            "Exp" => exp = v,
+            // `Activ`/`Actv`, `TmOut`, `Aggr`, `Sync`, any later flag.
+            _ => {}
+        }
+    }
+    Some(StateFlags {
+        collecting: col?,
+        distributing: dist?,
+        defaulted: def,
+        expired: exp,
+    })
 }
 
 fn vlan_tag(name: &str, obj: &Map<String, Value>) -> Result<Option<VlanId>, ParseError> {
@@ -105,6 +232,7 @@ pub fn parse_interfaces(v: &Value) -> Result<Vec<Iface>, ParseError> {
             .get("other_config")
             .and_then(|o| o.get("lacp-fallback"))
             .is_some_and(|f| f.as_bool() == Some(true) || f.as_str() == Some("true"));
+        let partner = partner_of(name, obj)?;
         out.push(Iface {
             name: port,
             is_lag,
@@ -118,6 +246,7 @@ pub fn parse_interfaces(v: &Value) -> Result<Vec<Iface>, ParseError> {
             lacp: matches!(text("lacp"), Some("active" | "passive")),
             members,
             fallback,
+            partner,
         });
     }
     Ok(out)
@@ -134,17 +263,22 @@ pub fn status_of(all: &[Iface], port: &SwitchPort) -> PortStatus {
     let Some(me) = all.iter().find(|i| &i.name == port) else {
         return PortStatus::detached(port.clone());
     };
-    let (mode, vlan, lag) = match lag_containing(all, port) {
+    let (mode, vlan, lag, partner) = match lag_containing(all, port) {
         Some(l) => {
             let id = lag_of_name(l.name.as_str());
             match id {
-                Some(id) if l.lacp => (PortMode::LacpMember { lag: id }, l.access_vlan, Some(id)),
-                _ => (PortMode::Other, l.access_vlan, id),
+                Some(id) if l.lacp => (
+                    PortMode::LacpMember { lag: id },
+                    l.access_vlan,
+                    Some(id),
+                    me.partner.clone(),
+                ),
+                _ => (PortMode::Other, l.access_vlan, id, None),
             }
         }
         None => match me.access_vlan {
-            Some(v) => (PortMode::Access { vlan: v }, Some(v), None),
-            None => (PortMode::Other, None, None),
+            Some(v) => (PortMode::Access { vlan: v }, Some(v), None, None),
+            None => (PortMode::Other, None, None, None),
         },
     };
     PortStatus {
@@ -155,7 +289,7 @@ pub fn status_of(all: &[Iface], port: &SwitchPort) -> PortStatus {
         mode,
         vlan,
         lag,
-        partner: None,
+        partner,
         fault: None,
     }
 }

@@ -10,6 +10,21 @@
 //! suspend-individual` on `interface port-channel N`, the port-channel
 //! shut while it changes (learnduty.com "port-channel enhancement and
 //! guideline on Nexus switches"; Nexus 5000 design guide p.21 [C10]).
+//!
+//! `lacp rate fast` on each member, after its `channel-group` (the command
+//! is taken only by LACP-enabled interfaces): IOS-XE interface
+//! configuration command, "LACP control packets are ingressed at the fast
+//! rate, once every 1 second" (Cisco IOS XE Everest 16.5.1a Command
+//! Reference, Catalyst 3650, "lacp rate"; Cisco IOS Interface and Hardware
+//! Component Command Reference, "lacp rate", from 12.2(18)SXF2); NX-OS
+//! `lacp rate fast` on Ethernet members (ansible-collections/cisco.nxos
+//! `plugins/module_utils/network/nxos/config/lacp_interfaces/lacp_interfaces.py`,
+//! `rate` "applicable only for Ethernet"). Older Catalyst 3560/3750 images
+//! lack it: [`PortConfig::fast_rate`] is off for those.
+//!
+//! A port-channel left without members is removed with `no interface
+//! Port-channel N` (IOS) / `no interface port-channel N` (NX-OS), the
+//! global form of the `interface` command.
 
 use crate::domain::{LagId, SwitchPort, VlanId};
 
@@ -72,6 +87,8 @@ pub struct PortConfig {
     pub admin_up: bool,
     /// Send `no channel-group` first (the port may be in another LAG now).
     pub leave_lag: bool,
+    /// A LAG member: send `lacp rate fast` after its `channel-group`.
+    pub fast_rate: bool,
 }
 
 /// A port-channel's own settings.
@@ -85,11 +102,13 @@ pub struct ChannelConfig {
 }
 
 /// The lines of one configuration session: `configure terminal`, the
-/// ports, the port-channels, `end`.
+/// ports, the port-channels, the port-channels to remove (`removed`: left
+/// without members by the ports), `end`.
 pub fn config_lines(
     platform: Platform,
     ports: &[PortConfig],
     channels: &[ChannelConfig],
+    removed: &[LagId],
 ) -> Vec<String> {
     let mut out = vec!["configure terminal".to_string()];
     if platform == Platform::Nxos && ports.iter().any(|p| p.lag.is_some()) {
@@ -104,6 +123,9 @@ pub fn config_lines(
         out.push(format!("switchport access vlan {}", p.vlan));
         if let Some(lag) = p.lag {
             out.push(format!("channel-group {lag} mode active"));
+            if p.fast_rate {
+                out.push("lacp rate fast".into());
+            }
         }
         out.push(
             if p.admin_up {
@@ -128,6 +150,9 @@ pub fn config_lines(
             out.push("no shutdown".into());
         }
     }
+    for lag in removed {
+        out.push(format!("no interface {}", platform.port_channel(*lag)));
+    }
     out.push("end".into());
     out
 }
@@ -144,13 +169,15 @@ mod tests {
             lag: Some(LagId::try_from(5).unwrap()),
             admin_up: true,
             leave_lag: false,
+            fast_rate: true,
         };
         let c = ChannelConfig {
             lag: LagId::try_from(5).unwrap(),
             vlan: VlanId::try_from(10).unwrap(),
             fallback: Some(true),
         };
-        let lines = config_lines(Platform::Nxos, &[p], &[c]);
+        let old = LagId::try_from(7).unwrap();
+        let lines = config_lines(Platform::Nxos, &[p], &[c], &[old]);
         assert_eq!(
             lines,
             [
@@ -160,6 +187,7 @@ mod tests {
                 "switchport mode access",
                 "switchport access vlan 10",
                 "channel-group 5 mode active",
+                "lacp rate fast",
                 "no shutdown",
                 "interface port-channel5",
                 "switchport mode access",
@@ -167,6 +195,7 @@ mod tests {
                 "shutdown",
                 "no lacp suspend-individual",
                 "no shutdown",
+                "no interface port-channel7",
                 "end"
             ]
         );

@@ -18,9 +18,13 @@
 //! show the state asked for; when they do not (or the device refuses a
 //! line), the saved state is configured again and read back, and the
 //! error names the switch, the ports, both states and whether the restore
-//! held. The LACP rate is left at the device's default, and the
-//! port-channel interface of a dissolved LAG is left in place (without
-//! members).
+//! held. LAG members get `lacp rate fast` ([`CiscoConfig::lacp_rate_fast`];
+//! a setting sent, not read back). A LAG the change leaves without members
+//! (all of them must be named) has its port-channel interface removed,
+//! and the read back checks it is gone; a failed change removes the
+//! port-channel it created and recreates the ones it removed (members,
+//! VLAN and, on NX-OS, fallback: other port-channel settings are not
+//! kept).
 
 pub mod cli;
 pub mod commands;
@@ -59,6 +63,10 @@ pub struct CiscoConfig {
     pub settle: Duration,
     /// Between two read backs.
     pub poll: Duration,
+    /// Send `lacp rate fast` on LAG members (default). Off for images
+    /// without the command (Catalyst 3560/3750 before 15.2(4)E), where it
+    /// would be refused.
+    pub lacp_rate_fast: bool,
 }
 
 impl CiscoConfig {
@@ -84,6 +92,7 @@ impl CiscoConfig {
             },
             settle: Duration::from_secs(10),
             poll: Duration::from_secs(1),
+            lacp_rate_fast: true,
         }
     }
 }
@@ -306,6 +315,7 @@ impl CiscoSwitch {
         ports: &[SwitchPort],
         wanted: WantedState,
         partner_within: Option<Duration>,
+        removed: &[LagId],
     ) -> Result<(), Failure> {
         let lags: Vec<LagId> = match wanted {
             WantedState::Lacp { lag, .. } => vec![lag],
@@ -339,6 +349,14 @@ impl CiscoSwitch {
                     ));
                 }
             }
+            for lag in removed {
+                if snap.groups.iter().any(|g| g.lag == *lag) {
+                    mismatches.push(format!(
+                        "{}: still present",
+                        self.config.platform.port_channel(*lag)
+                    ));
+                }
+            }
             if mismatches.is_empty() {
                 return Ok(());
             }
@@ -361,6 +379,7 @@ impl CiscoSwitch {
         ports: &[SwitchPort],
         before: &Snapshot,
         was_lacp_change: bool,
+        created: Option<LagId>,
     ) -> Restore {
         let mut port_lines = Vec::new();
         let mut channels: Vec<ChannelConfig> = Vec::new();
@@ -388,9 +407,19 @@ impl CiscoSwitch {
                 lag,
                 admin_up: s.admin_up,
                 leave_lag: was_lacp_change,
+                fast_rate: lag.is_some() && self.config.lacp_rate_fast,
             });
         }
-        let lines = config_lines(self.config.platform, &port_lines, &channels);
+        // The port-channel the change created, if it got that far.
+        let mut removed = Vec::new();
+        if let Some(lag) = created {
+            match self.snapshot(cli, ports, &[]).await {
+                Ok(now) if now.groups.iter().any(|g| g.lag == lag) => removed.push(lag),
+                Ok(_) => {}
+                Err(e) => return Restore::Failed(format!("reading before the restore: {e}")),
+            }
+        }
+        let lines = config_lines(self.config.platform, &port_lines, &channels, &removed);
         if let Err(e) = self.configure(cli, &lines).await {
             return Restore::Failed(e.to_string());
         }
@@ -443,7 +472,8 @@ impl CiscoSwitch {
         lags.sort();
         lags.dedup();
         // The fallback of every LAG the restore may need.
-        let before = if lags.len() > 1 && platform.has_fallback() {
+        let read_first = usize::from(target_lag.is_some());
+        let before = if lags.len() > read_first && platform.has_fallback() {
             self.snapshot(cli, ports, &lags).await?
         } else {
             before
@@ -459,7 +489,7 @@ impl CiscoSwitch {
         }
         if already {
             // Configuration in place: only the partner is waited for.
-            return match self.verify(cli, ports, wanted, partner_within).await {
+            return match self.verify(cli, ports, wanted, partner_within, &[]).await {
                 Ok(()) => Ok(Change::Unchanged),
                 Err(f) => Err(self.failed(ports, wanted, f, Restore::Restored)),
             };
@@ -474,8 +504,21 @@ impl CiscoSwitch {
                 lag,
                 admin_up: true,
                 leave_lag: s.lag.is_some() && s.lag != lag,
+                fast_rate: lag.is_some() && self.config.lacp_rate_fast,
             })
             .collect();
+        // LAGs the ports leave are left without members (every member is
+        // named): their port-channels go.
+        let mut removed: Vec<LagId> = before
+            .ports
+            .iter()
+            .filter_map(|s| s.lag)
+            .filter(|l| Some(*l) != lag)
+            .collect();
+        removed.sort();
+        removed.dedup();
+        // The target port-channel, when this change creates it.
+        let created = lag.filter(|l| !before.groups.iter().any(|g| g.lag == *l));
         let channels: Vec<ChannelConfig> = lag
             .map(|lag| {
                 // Fallback is set only when it differs (the port-channel is
@@ -489,7 +532,7 @@ impl CiscoSwitch {
             })
             .into_iter()
             .collect();
-        let lines = config_lines(platform, &port_cfg, &channels);
+        let lines = config_lines(platform, &port_cfg, &channels, &removed);
         tracing::info!(switch = %self.name, ports = %PortList(ports.to_vec()), %wanted, "changing ports");
         let failure = match self.configure(cli, &lines).await {
             Err(e) => Failure {
@@ -501,13 +544,18 @@ impl CiscoSwitch {
                 mismatches: vec![],
                 cause: Some(e.to_string()),
             },
-            Ok(()) => match self.verify(cli, ports, wanted, partner_within).await {
+            Ok(()) => match self
+                .verify(cli, ports, wanted, partner_within, &removed)
+                .await
+            {
                 Ok(()) => return Ok(Change::Applied),
                 Err(f) => f,
             },
         };
         tracing::warn!(switch = %self.name, ports = %PortList(ports.to_vec()), %wanted, "change did not hold; restoring");
-        let restore = self.restore(cli, ports, &before, lag.is_some()).await;
+        let restore = self
+            .restore(cli, ports, &before, lag.is_some(), created)
+            .await;
         Err(self.failed(ports, wanted, failure, restore))
     }
 
@@ -604,6 +652,7 @@ impl Switch for CiscoSwitch {
     fn capabilities(&self) -> SwitchCapabilities {
         SwitchCapabilities {
             lacp_fallback: self.config.platform.has_fallback(),
+            reports_lacp_partner: true,
         }
     }
 

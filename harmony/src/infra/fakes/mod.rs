@@ -141,6 +141,8 @@ struct Inner {
     fail_call: Option<(Capability, usize)>,
     /// Fail the Nth mutating call (1-based) of any capability.
     fail_mutation: Option<usize>,
+    /// The switch names no LACP partner (see [`FakeSite::hiding_lacp_partner`]).
+    hides_lacp_partner: bool,
 }
 
 /// Every capability in memory. See the module documentation.
@@ -192,6 +194,16 @@ impl FakeSite {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The fake switch as one whose status names no LACP partner (like
+    /// OPNsense LAGG): [`SwitchCapabilities::reports_lacp_partner`] is
+    /// false, no member reports a partner, and a LACP change asked to wait
+    /// for the partner is refused as unsupported.
+    #[must_use]
+    pub fn hiding_lacp_partner(self) -> Self {
+        self.lock().hides_lacp_partner = true;
+        self
     }
 
     /// The Nth call (1-based, reads included) of `capability` fails.
@@ -678,12 +690,19 @@ impl Switch for FakeSite {
     fn capabilities(&self) -> SwitchCapabilities {
         SwitchCapabilities {
             lacp_fallback: true,
+            reports_lacp_partner: !self.lock().hides_lacp_partner,
         }
     }
 
     async fn get_port_status(&self, ports: &[SwitchPort]) -> Result<Vec<PortStatus>, SwitchError> {
+        let hide = self.lock().hides_lacp_partner;
         self.call(Capability::Switch, "status", port_list(ports), false, |s| {
-            (ports.iter().map(|p| port_status(s, p)).collect(), false)
+            let statuses = ports.iter().map(|p| port_status(s, p));
+            let statuses = statuses.map(|st| PortStatus {
+                partner: st.partner.filter(|_| !hide),
+                ..st
+            });
+            (statuses.collect(), false)
         })
         .map_err(switch_error)
     }
@@ -714,9 +733,15 @@ impl Switch for FakeSite {
         ports: &[SwitchPort],
         lag: LagId,
         vlan: VlanId,
-        _options: LacpOptions,
+        options: LacpOptions,
     ) -> Result<Change, SwitchError> {
         check_ports(FAKE_SWITCH, ports)?;
+        if options.partner_within.is_some() && self.lock().hides_lacp_partner {
+            return Err(SwitchError::Unsupported {
+                switch: FAKE_SWITCH.into(),
+                feature: "waiting for the LACP partner (this switch reports none)",
+            });
+        }
         let others: Vec<SwitchPort> = self
             .lock()
             .state

@@ -173,6 +173,7 @@ impl Switch for OpnSenseSite {
     fn capabilities(&self) -> SwitchCapabilities {
         SwitchCapabilities {
             lacp_fallback: false,
+            reports_lacp_partner: false,
         }
     }
 

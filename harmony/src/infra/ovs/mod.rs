@@ -496,6 +496,7 @@ impl Switch for OpenVSwitch {
     fn capabilities(&self) -> SwitchCapabilities {
         SwitchCapabilities {
             lacp_fallback: true,
+            reports_lacp_partner: true,
         }
     }
 
