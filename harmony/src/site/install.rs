@@ -40,7 +40,7 @@ use crate::modules::assets::scos::ScosAssets;
 use crate::modules::boot::SshPublicKey;
 use crate::modules::okd::artefacts::SiteBoot;
 use crate::modules::okd::install::{
-    ClusterSettings, HostPorts, InstallSpec, InstallTiming, Reservation,
+    ClusterSettings, HostPorts, InstallSpec, InstallTiming, Reservation, RoleConfigSource,
 };
 
 /// Where the agent is published under the HTTP root by default.
@@ -202,6 +202,9 @@ pub fn install_spec(
             access_vlan,
         },
         boot,
+        // Served where `boot` says (made beforehand with `openshift-install
+        // create ignition-configs`, or by the example program).
+        role_configs: RoleConfigSource::Given,
         networks: Default::default(),
         reservations,
         ports,

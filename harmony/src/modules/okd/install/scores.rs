@@ -122,6 +122,31 @@ impl<T: Topology> Step<T> for UnlessPhase<T> {
     }
 }
 
+/// The per-MAC script replaced by the local-boot one: the same file as the
+/// installer script's step, so a key of its own (one saga refuses two
+/// steps with one key).
+#[derive(Debug)]
+struct LocalBootScript(PutFile);
+
+#[async_trait]
+impl<T: Topology + HttpServer> Step<T> for LocalBootScript {
+    fn key(&self) -> StepKey {
+        StepKey(format!("local boot {}", self.0.path))
+    }
+
+    async fn prepare(&self, ctx: StepContext<'_, T>) -> Result<Prepared, StepError> {
+        self.0.prepare(ctx).await
+    }
+
+    async fn apply(&self, ctx: StepContext<'_, T>) -> Result<Option<String>, StepError> {
+        self.0.apply(ctx).await
+    }
+
+    async fn undo(&self, ctx: StepContext<'_, T>, undo: &UndoData) -> Result<(), StepError> {
+        self.0.undo(ctx, undo).await
+    }
+}
+
 /// Past the installer: installed, or retired.
 const PAST_INSTALLER: &[InstallPhase] = &[InstallPhase::Installed, InstallPhase::Decommissioned];
 /// Rebooted into the installer or later.
@@ -387,10 +412,10 @@ async fn finish<T: InstallSite>(
         })
         .map_err(|e| e.to_string())?;
         for mac in &host.macs {
-            steps.push(Box::new(PutFile {
+            steps.push(Box::new(LocalBootScript(PutFile {
                 path: per_mac_ipxe_path(mac),
                 contents: script.clone().into_bytes(),
-            }));
+            })));
         }
         steps.push(Box::new(MarkPhase {
             host: host.id.clone(),
