@@ -374,3 +374,155 @@ impl ClusterApi for PlanView {
         Err(no_cluster("schedulers/cluster"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::{LbBackend, LbHealthCheck, LbMode};
+    use crate::infra::dnsmasq::DhcpRange;
+    use crate::infra::dnsmasq::config::{
+        SiteRecords, render_dhcp_hosts, render_dns_hosts, render_wildcards,
+    };
+    use crate::infra::haproxy::render::{Services, render};
+
+    fn config(dir: &Path) -> LinuxSiteConfig {
+        let mut c = LinuxSiteConfig::new(
+            "lab",
+            dir.join("state"),
+            "prov0".parse().unwrap(),
+            Ipv4Addr::new(192, 0, 2, 2),
+            DhcpRange {
+                start: Ipv4Addr::new(192, 0, 2, 100),
+                end: Ipv4Addr::new(192, 0, 2, 199),
+                netmask: Ipv4Addr::new(255, 255, 255, 0),
+                lease_time: Duration::from_secs(3600),
+            },
+        );
+        c.http_root = dir.join("www");
+        c
+    }
+
+    /// Every file and its bytes under `dir`.
+    fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    todo.push(p.clone());
+                    out.push((p, Vec::new()));
+                } else {
+                    out.push((p.clone(), std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[tokio::test]
+    async fn reads_what_harmony_wrote_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = config(dir.path());
+        let dns = c.state_dir.join("dnsmasq");
+        std::fs::create_dir_all(&dns).unwrap();
+        std::fs::create_dir_all(c.state_dir.join("haproxy")).unwrap();
+        std::fs::create_dir_all(c.http_root.join("ipxe")).unwrap();
+        let mut records = SiteRecords::default();
+        let r = DhcpReservation {
+            mac: "52:54:00:00:00:01".parse().unwrap(),
+            ip: "192.0.2.10".parse().unwrap(),
+            hostname: "bootstrap".parse().unwrap(),
+        };
+        records.reservations.insert(r.mac, r.clone());
+        records.hosts.insert(
+            "api.lab.example.org".parse().unwrap(),
+            "192.0.2.2".parse().unwrap(),
+        );
+        records.wildcards.insert(
+            "apps.lab.example.org".parse().unwrap(),
+            "192.0.2.2".parse().unwrap(),
+        );
+        std::fs::write(dns.join("dhcp-hosts"), render_dhcp_hosts(&records)).unwrap();
+        std::fs::write(dns.join("dns-hosts"), render_dns_hosts(&records)).unwrap();
+        std::fs::write(dns.join("dns-wildcards.conf"), render_wildcards(&records)).unwrap();
+        let svc = LoadBalancerService {
+            name: LbServiceName::from_trusted("api"),
+            bind: "192.0.2.2:6443".parse().unwrap(),
+            mode: LbMode::Tcp,
+            backends: vec![LbBackend {
+                hostname: "bootstrap".parse().unwrap(),
+                ip: "192.0.2.10".parse().unwrap(),
+                port: 6443,
+            }],
+            health_check: Some(LbHealthCheck::default()),
+        };
+        let mut services = Services::new();
+        services.insert(svc.name.clone(), svc.clone());
+        std::fs::write(c.state_dir.join("haproxy/haproxy.cfg"), render(&services)).unwrap();
+        std::fs::write(c.http_root.join("default.ipxe"), b"#!ipxe\n").unwrap();
+        let before = files(dir.path());
+
+        let view = PlanView::new(&c).unwrap();
+        assert_eq!(view.reservations().await.unwrap(), vec![r.clone()]);
+        assert_eq!(view.records().unwrap().dns_records().len(), 2);
+        assert_eq!(DnsServer::records(&view).await.unwrap().len(), 2);
+        assert_eq!(view.services().await.unwrap(), vec![svc.clone()]);
+        let p: RelativePath = "default.ipxe".parse().unwrap();
+        assert_eq!(
+            view.read_file(&p).await.unwrap().as_deref(),
+            Some(&b"#!ipxe\n"[..])
+        );
+        assert!(view.file_sha256(&p).await.unwrap().is_some());
+        assert_eq!(
+            view.url_for(&p).as_str(),
+            "http://192.0.2.2:8080/default.ipxe"
+        );
+        assert!(view.leases().await.unwrap().is_empty());
+
+        // Every change is refused as a dry run; nothing reaches a host.
+        let dry = |e: CapabilityError| assert!(e.to_string().contains("dry run"), "{e}");
+        dry(view.reserve(&r).await.unwrap_err());
+        dry(view.release(&r.mac).await.unwrap_err());
+        dry(view.put_file(&p, b"x").await.unwrap_err());
+        dry(view.remove_file(&p).await.unwrap_err());
+        dry(view.staging_dir().await.unwrap_err());
+        dry(view.set_service(&svc).await.unwrap_err());
+        dry(view.remove_service(&svc.name).await.unwrap_err());
+        let host = RemoteHost::discovery(
+            HostId::from_serial("SN1").unwrap(),
+            "192.0.2.10".parse().unwrap(),
+        );
+        dry(view.reboot(&host, RebootConfirm::Down).await.unwrap_err());
+        let port: SwitchPort = "p1".parse().unwrap();
+        assert!(view.get_port_status(&[port]).await.is_err());
+        assert!(view.bootstrap_complete().await.is_err());
+        assert!(view.set_masters_schedulable(false).await.is_err());
+        assert_eq!(before, files(dir.path()), "the view changed a file");
+    }
+
+    #[tokio::test]
+    async fn an_empty_state_dir_is_an_empty_site_and_a_hand_edited_config_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = config(dir.path());
+        let view = PlanView::new(&c).unwrap();
+        assert!(view.reservations().await.unwrap().is_empty());
+        assert!(view.services().await.unwrap().is_empty());
+        assert!(
+            !dir.path().join("state").exists(),
+            "the view made the state dir"
+        );
+        std::fs::create_dir_all(c.state_dir.join("haproxy")).unwrap();
+        std::fs::write(
+            c.state_dir.join("haproxy/haproxy.cfg"),
+            "# harmony-service {\"name\": 1}\n",
+        )
+        .unwrap();
+        let e = view.services().await.unwrap_err().to_string();
+        assert!(e.contains("haproxy.cfg"), "{e}");
+    }
+}
