@@ -195,13 +195,25 @@ async fn lacp_waits_for_the_installed_os_bond_and_changes_nothing_before() {
     );
     let site = FakeSite::with_state(state.clone());
     let inv = inventory();
-    let one = SwitchAutomationScore::new(
+    let mut one = SwitchAutomationScore::new(
         vlan(10),
         vec![HostSwitchPlan {
             host: host(2),
             ports: ports(&["p3", "p4"]),
             goal: lacp_goal(2),
         }],
+    );
+    // The bond is waited for (the host may still be installing): briefly.
+    one.bond_within = Duration::from_millis(30);
+    one.poll = Duration::from_millis(5);
+    let plan = Score::<FakeSite>::create_interpret(&one)
+        .plan(&inv, &site)
+        .await
+        .unwrap()
+        .to_string();
+    assert!(
+        plan.contains("once its installed OS has bond bond0 up"),
+        "{plan}"
     );
     let interpret: Box<dyn Interpret<FakeSite>> = one.create_interpret();
     let e = interpret.execute(&inv, &site).await.unwrap_err();

@@ -30,6 +30,30 @@ pub enum Command {
     /// backend, the switches and the expected hosts (see examples/site.yaml).
     #[command(subcommand)]
     Site(SiteCmd),
+    /// Install the cluster the site file describes from the discovered hosts
+    /// with roles (OKDInstallationScore: bootstrap, control plane, workers).
+    Install(InstallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// The site file (YAML), e.g. examples/site.yaml.
+    #[arg(long, value_name = "FILE")]
+    pub site: PathBuf,
+    /// Print the whole plan in order (every DHCP entry, DNS record, file,
+    /// load-balancer backend, switch change, reboot, wait) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Finish the interrupted installation the step log has open (refused
+    /// when there is none).
+    #[arg(long)]
+    pub resume: bool,
+    /// The static inventory agent (from `cargo agent`) whose SHA-256 the boot
+    /// files pin [default: the one already published in the HTTP root].
+    #[arg(long, value_name = "PATH")]
+    pub agent: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: DbArg,
 }
 
 #[derive(Debug, Subcommand)]

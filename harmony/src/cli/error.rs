@@ -56,6 +56,14 @@ pub enum CliError {
     Site(#[from] SiteError),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
+    /// The site file and the Inventory make no installation (names the
+    /// site file's field or the host).
+    #[error(transparent)]
+    InstallSpec(#[from] crate::site::install::InstallSpecError),
+    /// `harmony install` cannot go on (nothing to resume, not wired, a
+    /// file it needs unreadable): the message says what to do.
+    #[error("{0}")]
+    Install(String),
 }
 
 impl CliError {
@@ -68,7 +76,8 @@ impl CliError {
             | CliError::InvalidHost { .. }
             | CliError::HostnameTaken { .. }
             | CliError::CheckRefused { .. }
-            | CliError::Repository(RepositoryError::RoleCount { .. }) => 2,
+            | CliError::Repository(RepositoryError::RoleCount { .. })
+            | CliError::InstallSpec(_) => 2,
             // A site file that is missing, too large or invalid is bad input.
             CliError::Site(SiteError::Read { source, .. })
                 if source.kind() != std::io::ErrorKind::NotFound =>
@@ -84,7 +93,8 @@ impl CliError {
             | CliError::Repository(_)
             | CliError::Interpret(_)
             | CliError::Json(_)
-            | CliError::Runtime(_) => 1,
+            | CliError::Runtime(_)
+            | CliError::Install(_) => 1,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! ([`args`]), the inventory commands ([`inventory`]), their tables and
 //! JSON ([`output`]), how a user names a host ([`select`]) and the progress
 //! lines drawn from events ([`progress`]), the site file commands
-//! ([`site`]). `src/main.rs` only parses,
+//! ([`site`]), `harmony install` ([`install`]). `src/main.rs` only parses,
 //! calls [`run`] and maps a [`CliError`] to its exit code.
 //!
 //! [`db_path`] is the one place the inventory database path is resolved;
@@ -10,6 +10,7 @@
 
 pub mod args;
 pub mod error;
+pub mod install;
 pub mod inventory;
 pub mod output;
 pub mod progress;
@@ -18,7 +19,7 @@ pub mod site;
 
 use std::path::PathBuf;
 
-pub use args::{Cli, Command, DbArg, InventoryCmd, SiteCmd};
+pub use args::{Cli, Command, DbArg, InstallArgs, InventoryCmd, SiteCmd};
 pub use error::CliError;
 pub use select::HostSelector;
 
@@ -70,6 +71,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Inventory(cmd) => inventory::run(cmd),
         Command::Site(cmd) => site::run(cmd),
+        Command::Install(args) => install::run(args),
     }
 }
 

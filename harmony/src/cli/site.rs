@@ -23,7 +23,7 @@ pub fn run(cmd: SiteCmd) -> Result<(), CliError> {
 }
 
 /// A planning error as the site file's error (the field, the value, why).
-fn invalid(e: SiteTopologyError) -> SiteError {
+pub(super) fn invalid(e: SiteTopologyError) -> SiteError {
     match e {
         SiteTopologyError::Field {
             origin,

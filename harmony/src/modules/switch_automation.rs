@@ -246,10 +246,17 @@ impl PortsStep {
     /// recreate is named in the error (after the others are restored).
     async fn restore<T: Switch>(&self, sw: &T, undo: &UndoData) -> Result<(), StepError> {
         let before: Vec<PortStatus> = undo.decode()?;
+        // Ports already as they were are left alone (the step may have
+        // failed before changing anything).
+        let now = self.read(sw).await?;
+        let as_before = |st: &PortStatus| {
+            now.iter()
+                .any(|n| n.port == st.port && n.mode == st.mode && n.vlan == st.vlan)
+        };
         let mut access: BTreeMap<VlanId, Vec<SwitchPort>> = BTreeMap::new();
         let mut lags: BTreeMap<LagId, (Vec<SwitchPort>, VlanId)> = BTreeMap::new();
         let mut unmanaged = Vec::new();
-        for st in &before {
+        for st in before.iter().filter(|st| !as_before(st)) {
             match st.mode {
                 PortMode::Access { vlan } => access.entry(vlan).or_default().push(st.port.clone()),
                 PortMode::LacpMember { lag } => lags
@@ -382,6 +389,27 @@ impl ToLacp {
             .map_err(|e| StepError::new(format!("host {host}: bond {}: {e}", self.bond)))
     }
 
+    /// Waits (within `bond_within`) until the installed OS has the bond
+    /// up; its LACP system id. The host may not answer yet: every read's
+    /// failure is the reason given when the wait ends.
+    async fn wait_bond_up<T: RemoteShell>(&self, shell: &T) -> Result<MacAddress, StepError> {
+        let start = Instant::now();
+        loop {
+            let why = match self.read_bond(shell).await {
+                Ok(bond) => match self.bond_up(&bond) {
+                    Ok(system) => return Ok(system),
+                    Err(e) => e,
+                },
+                Err(e) => e,
+            };
+            if start.elapsed() >= self.bond_within {
+                return Err(why);
+            }
+            tracing::debug!(host = %self.ports.host, bond = %self.bond, reason = %why, "waiting for the bond");
+            tokio::time::sleep(self.poll.max(Duration::from_millis(1))).await;
+        }
+    }
+
     /// The bond is up; its LACP system id.
     fn bond_up(&self, bond: &BondStatus) -> Result<MacAddress, StepError> {
         let host = &self.ports.host;
@@ -453,8 +481,33 @@ impl<T: Topology + Switch + RemoteShell> Step<T> for ToLacp {
         let p = &self.ports;
         let reports = ctx.topology.capabilities().reports_lacp_partner;
         let found = p.read(ctx.topology).await?;
-        let bond = self.read_bond(ctx.topology).await?;
-        let system = self.bond_up(&bond)?;
+        // Not up yet (the host still installing, rebooting): planned, and
+        // the step waits for it.
+        let up = match self.read_bond(ctx.topology).await {
+            Ok(bond) => self.bond_up(&bond).map(|system| (bond, system)),
+            Err(e) => Err(e),
+        };
+        let (bond, system) = match up {
+            Ok(up) => up,
+            Err(why) => {
+                return Ok(Prepared::Change {
+                    description: format!(
+                        "host {}: once its installed OS has bond {} up (waited up to {} s; now: \
+                         {why}), switch {} ports {} to lacp lag {} vlan {}, verified from both \
+                         ends (now: {})",
+                        p.host,
+                        self.bond,
+                        self.bond_within.as_secs(),
+                        ctx.topology.switch_name(),
+                        p.list(),
+                        self.lag,
+                        p.vlan,
+                        FoundState(found.clone())
+                    ),
+                    undo: UndoData::of(&found)?,
+                });
+            }
+        };
         if self.switch_problems(&found, system, reports).is_empty()
             && bond.lacp_problems(&self.slaves).is_empty()
         {
@@ -499,7 +552,7 @@ impl<T: Topology + Switch + RemoteShell> Step<T> for ToLacp {
         let p = &self.ports;
         let sw = ctx.topology;
         let reports = sw.capabilities().reports_lacp_partner;
-        let system = self.bond_up(&self.read_bond(sw).await?)?;
+        let system = self.wait_bond_up(sw).await?;
         let options = LacpOptions {
             fallback: false,
             partner_within: reports.then_some(self.partner_within),

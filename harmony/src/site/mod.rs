@@ -16,7 +16,9 @@
 //!
 //! `examples/site.yaml` is the commented reference for operators.
 
+pub mod install;
 pub mod model;
+pub mod plan_view;
 pub mod topology;
 pub mod validate;
 pub mod values;
