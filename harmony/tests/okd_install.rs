@@ -205,6 +205,7 @@ async fn okd_installation_passes_the_saga_harness() {
     )
     .await
     .unwrap();
+    eprintln!("okd installation through the saga harness: {report:?}");
     assert!(report.changes > 60, "{report:?}");
     assert_eq!(report.failures_injected, report.changes);
     assert!(report.rollback_crashes_injected >= 40, "{report:?}");

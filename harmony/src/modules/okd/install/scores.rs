@@ -79,38 +79,66 @@ enum Stage {
 
 type Steps<T> = Vec<Box<dyn Step<T>>>;
 
-/// A step skipped for a host whose recorded phase is one of `phases`.
-struct UnlessPhase<T> {
+/// A step with the installation's rules around it, each optional:
+///
+/// - `skip`: in place for a host whose recorded phase is one of these;
+/// - `key`: under another key (the same file written twice in one saga: a
+///   host's installer script, later its local-boot script);
+/// - `planned`: a removal the plan lists even when what it removes is not
+///   there yet (an earlier step of the same run makes it); a removal of
+///   what is absent changes nothing.
+struct Around<T> {
     inner: Box<dyn Step<T>>,
-    host: InstallHost,
-    phases: &'static [InstallPhase],
+    skip: Option<(InstallHost, &'static [InstallPhase])>,
+    key: Option<StepKey>,
+    planned: Option<String>,
 }
 
-impl<T> std::fmt::Debug for UnlessPhase<T> {
+impl<T> Around<T> {
+    fn new(inner: Box<dyn Step<T>>) -> Self {
+        Self {
+            inner,
+            skip: None,
+            key: None,
+            planned: None,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Around<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UnlessPhase")
+        f.debug_struct("Around")
             .field("inner", &self.inner)
-            .field("host", &self.host.id)
-            .field("phases", &self.phases)
+            .field("skip", &self.skip.as_ref().map(|(h, p)| (&h.id, p)))
+            .field("key", &self.key)
+            .field("planned", &self.planned)
             .finish()
     }
 }
 
 #[async_trait]
-impl<T: Topology> Step<T> for UnlessPhase<T> {
+impl<T: Topology> Step<T> for Around<T> {
     fn key(&self) -> StepKey {
-        self.inner.key()
+        self.key.clone().unwrap_or_else(|| self.inner.key())
     }
 
     async fn prepare(&self, ctx: StepContext<'_, T>) -> Result<Prepared, StepError> {
-        if let Some(p) = phase_is(ctx.inventory, &self.host.id, self.phases).await? {
+        if let Some((host, phases)) = &self.skip
+            && let Some(p) = phase_is(ctx.inventory, &host.id, phases).await?
+        {
             return Ok(Prepared::InPlace(format!(
                 "{}: not needed, {} is {p}",
                 self.inner.key(),
-                self.host.hostname
+                host.hostname
             )));
         }
-        self.inner.prepare(ctx).await
+        match (self.inner.prepare(ctx).await?, &self.planned) {
+            (Prepared::Unchanged | Prepared::InPlace(_), Some(what)) => Ok(Prepared::Change {
+                description: what.clone(),
+                undo: UndoData::none(),
+            }),
+            (prepared, _) => Ok(prepared),
+        }
     }
 
     async fn apply(&self, ctx: StepContext<'_, T>) -> Result<Option<String>, StepError> {
@@ -122,39 +150,16 @@ impl<T: Topology> Step<T> for UnlessPhase<T> {
     }
 }
 
-/// A step under another key (the same file written twice in one saga:
-/// a host's installer script, later its local-boot script).
-struct Keyed<T> {
-    key: StepKey,
+/// `inner`, in place for `host` in one of `phases`.
+fn unless<T: Topology>(
+    host: &InstallHost,
+    phases: &'static [InstallPhase],
     inner: Box<dyn Step<T>>,
-}
-
-impl<T> std::fmt::Debug for Keyed<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keyed")
-            .field("key", &self.key)
-            .field("inner", &self.inner)
-            .finish()
-    }
-}
-
-#[async_trait]
-impl<T: Topology> Step<T> for Keyed<T> {
-    fn key(&self) -> StepKey {
-        self.key.clone()
-    }
-
-    async fn prepare(&self, ctx: StepContext<'_, T>) -> Result<Prepared, StepError> {
-        self.inner.prepare(ctx).await
-    }
-
-    async fn apply(&self, ctx: StepContext<'_, T>) -> Result<Option<String>, StepError> {
-        self.inner.apply(ctx).await
-    }
-
-    async fn undo(&self, ctx: StepContext<'_, T>, undo: &UndoData) -> Result<(), StepError> {
-        self.inner.undo(ctx, undo).await
-    }
+) -> Box<dyn Step<T>> {
+    Box::new(Around {
+        skip: Some((host.clone(), phases)),
+        ..Around::new(inner)
+    })
 }
 
 /// Past the installer: installed, or (the bootstrap) retiring or retired.
@@ -172,48 +177,6 @@ const PAST_PXE: &[InstallPhase] = &[
 ];
 /// The bootstrap, rebooted into discovery or retired.
 const RETIRED: &[InstallPhase] = &[InstallPhase::Retiring, InstallPhase::Decommissioned];
-
-/// A removal that the plan lists even when what it removes is not there
-/// yet (an earlier step of the same run makes it): `prepare` says what it
-/// will take out, and a removal of what is absent changes nothing.
-struct Planned<T> {
-    inner: Box<dyn Step<T>>,
-    what: String,
-}
-
-impl<T> std::fmt::Debug for Planned<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Planned")
-            .field("inner", &self.inner)
-            .field("what", &self.what)
-            .finish()
-    }
-}
-
-#[async_trait]
-impl<T: Topology> Step<T> for Planned<T> {
-    fn key(&self) -> StepKey {
-        self.inner.key()
-    }
-
-    async fn prepare(&self, ctx: StepContext<'_, T>) -> Result<Prepared, StepError> {
-        match self.inner.prepare(ctx).await? {
-            Prepared::Unchanged | Prepared::InPlace(_) => Ok(Prepared::Change {
-                description: self.what.clone(),
-                undo: UndoData::none(),
-            }),
-            change => Ok(change),
-        }
-    }
-
-    async fn apply(&self, ctx: StepContext<'_, T>) -> Result<Option<String>, StepError> {
-        self.inner.apply(ctx).await
-    }
-
-    async fn undo(&self, ctx: StepContext<'_, T>, undo: &UndoData) -> Result<(), StepError> {
-        self.inner.undo(ctx, undo).await
-    }
-}
 
 /// What every stage reads before planning its steps.
 struct Context {
@@ -325,11 +288,7 @@ fn guarded<T: Topology>(
     phases: &'static [InstallPhase],
     step: impl Step<T> + 'static,
 ) -> Box<dyn Step<T>> {
-    Box::new(UnlessPhase {
-        inner: Box::new(step),
-        host: host.clone(),
-        phases,
-    })
+    unless(host, phases, Box::new(step))
 }
 
 async fn switch_steps<T: InstallSite>(
@@ -410,11 +369,7 @@ async fn provision<T: InstallSite>(
     )
     .await?
     {
-        steps.push(Box::new(UnlessPhase {
-            inner: s,
-            host: host.clone(),
-            phases: PAST_PXE,
-        }));
+        steps.push(unless(host, PAST_PXE, s));
     }
     steps.push(Box::new(Reboot {
         host: host.clone(),
@@ -463,11 +418,7 @@ async fn finish<T: InstallSite>(
             &[]
         };
         for s in switch_steps(spec, host, lacp, remote, inventory, topology).await? {
-            steps.push(Box::new(UnlessPhase {
-                inner: s,
-                host: host.clone(),
-                phases,
-            }));
+            steps.push(unless(host, phases, s));
         }
     }
     if host.role != Role::Bootstrap {
@@ -483,12 +434,12 @@ async fn finish<T: InstallSite>(
         .map_err(|e| e.to_string())?;
         for mac in &host.macs {
             let path = per_mac_ipxe_path(mac);
-            steps.push(Box::new(Keyed {
-                key: StepKey(format!("local boot {path}")),
-                inner: Box::new(PutFile {
+            steps.push(Box::new(Around {
+                key: Some(StepKey(format!("local boot {path}"))),
+                ..Around::new(Box::new(PutFile {
                     path,
                     contents: script.clone().into_bytes(),
-                }),
+                }))
             }));
         }
     }
@@ -633,11 +584,7 @@ async fn retire<T: InstallSite>(
         .await?,
     );
     for s in removals {
-        steps.push(Box::new(UnlessPhase {
-            inner: s,
-            host: host.clone(),
-            phases: RETIRED,
-        }));
+        steps.push(unless(host, RETIRED, s));
     }
     steps.push(Box::new(Reboot {
         host: host.clone(),
@@ -654,9 +601,9 @@ async fn retire<T: InstallSite>(
 }
 
 fn planned<T: Topology>(what: String, step: impl Step<T> + 'static) -> Box<dyn Step<T>> {
-    Box::new(Planned {
-        inner: Box::new(step),
-        what,
+    Box::new(Around {
+        planned: Some(what),
+        ..Around::new(Box::new(step))
     })
 }
 
