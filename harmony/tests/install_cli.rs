@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use harmony::domain::{DhcpReservation, InventoryRepository, Role, StepLog};
+use harmony::domain::{DhcpReservation, Role, StepLog};
 use harmony::infra::dnsmasq::config::{SiteRecords, render_dhcp_hosts};
 use harmony::store::SqliteStore;
 
@@ -109,21 +109,7 @@ fn site_with(pinned: &str) -> Site {
     std::fs::write(dnsmasq.join("dhcp-hosts"), render_dhcp_hosts(&records)).unwrap();
 
     let db = d.join("inv.sqlite3");
-    let store = SqliteStore::open(&db).unwrap();
-    for n in 1..=7 {
-        store
-            .upsert_discovered(
-                &common::host(n, &format!("192.0.2.{}", 100 + n)),
-                common::t(n.into()),
-            )
-            .unwrap();
-    }
-    for (n, role, name) in HOSTS {
-        let id = common::host(n, "192.0.2.1").id;
-        store
-            .assign(&id, Some(role), Some(name.parse().unwrap()))
-            .unwrap();
-    }
+    common::store_with_roles(&db, "192.0.2", 7, &HOSTS);
     Site {
         dir,
         site,

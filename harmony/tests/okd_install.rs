@@ -44,22 +44,12 @@ fn reserved(n: u32) -> IpAddr {
 
 /// A store with 1 + 3 + 2 hosts with roles, and one free host.
 fn cluster_store(dir: &std::path::Path) -> Arc<SqliteStore> {
-    let store = Arc::new(SqliteStore::open(&dir.join("inv.sqlite3")).unwrap());
-    for n in 1..=7 {
-        store
-            .upsert_discovered(
-                &common::host(n, &format!("192.168.77.{}", 100 + n)),
-                common::t(n.into()),
-            )
-            .unwrap();
-    }
-    for (n, role, name) in HOSTS {
-        let id = common::host(n, "192.0.2.1").id;
-        store
-            .assign(&id, Some(role), Some(name.parse().unwrap()))
-            .unwrap();
-    }
-    store
+    Arc::new(common::store_with_roles(
+        &dir.join("inv.sqlite3"),
+        "192.168.77",
+        7,
+        &HOSTS,
+    ))
 }
 
 fn ports_of(n: u32) -> Vec<SwitchPort> {

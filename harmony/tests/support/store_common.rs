@@ -4,8 +4,36 @@
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use harmony::domain::{DiscoveredHost, HostHardware, HostId, MacAddress};
+use harmony::domain::{
+    DiscoveredHost, HostHardware, HostId, InventoryRepository, MacAddress, Role,
+};
 use harmony::inventory_model::{Cpu, Disk, DiskKind, Inventory, Memory, Nic, System};
+
+/// A store at `path` with hosts `1..=total` discovered at
+/// `<prefix>.<100 + n>`, and `roles` given (host number, role, name).
+pub fn store_with_roles(
+    path: &std::path::Path,
+    prefix: &str,
+    total: u32,
+    roles: &[(u32, Role, &str)],
+) -> harmony::store::SqliteStore {
+    let store = harmony::store::SqliteStore::open(path).unwrap();
+    for n in 1..=total {
+        store
+            .upsert_discovered(&host(n, &format!("{prefix}.{}", 100 + n)), t(n.into()))
+            .unwrap();
+    }
+    for (n, role, name) in roles {
+        store
+            .assign(
+                &host(*n, "192.0.2.1").id,
+                Some(*role),
+                Some(name.parse().unwrap()),
+            )
+            .unwrap();
+    }
+    store
+}
 
 pub fn t(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + ms)
