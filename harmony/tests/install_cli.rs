@@ -17,14 +17,7 @@ use harmony::domain::{DhcpReservation, Role, StepLog};
 use harmony::infra::dnsmasq::config::{SiteRecords, render_dhcp_hosts};
 use harmony::store::SqliteStore;
 
-const HOSTS: [(u32, Role, &str); 6] = [
-    (1, Role::Bootstrap, "bootstrap"),
-    (2, Role::ControlPlane, "master-0"),
-    (3, Role::ControlPlane, "master-1"),
-    (4, Role::ControlPlane, "master-2"),
-    (5, Role::Worker, "worker-0"),
-    (6, Role::Worker, "worker-1"),
-];
+const HOSTS: [(u32, Role, &str); 6] = common::CLUSTER_HOSTS;
 
 const KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUm ops@bastion";

@@ -29,14 +29,7 @@ use harmony::modules::okd::install::{
 };
 use harmony::store::SqliteStore;
 
-const HOSTS: [(u32, Role, &str); 6] = [
-    (1, Role::Bootstrap, "bootstrap"),
-    (2, Role::ControlPlane, "master-0"),
-    (3, Role::ControlPlane, "master-1"),
-    (4, Role::ControlPlane, "master-2"),
-    (5, Role::Worker, "worker-0"),
-    (6, Role::Worker, "worker-1"),
-];
+const HOSTS: [(u32, Role, &str); 6] = common::CLUSTER_HOSTS;
 
 fn reserved(n: u32) -> IpAddr {
     format!("192.168.77.{}", 10 + n).parse().unwrap()

@@ -9,6 +9,17 @@ use harmony::domain::{
 };
 use harmony::inventory_model::{Cpu, Disk, DiskKind, Inventory, Memory, Nic, System};
 
+/// A cluster's hosts: 1 bootstrap, 3 control-plane, 2 workers (host
+/// number, role, name), for `store_with_roles`.
+pub const CLUSTER_HOSTS: [(u32, Role, &str); 6] = [
+    (1, Role::Bootstrap, "bootstrap"),
+    (2, Role::ControlPlane, "master-0"),
+    (3, Role::ControlPlane, "master-1"),
+    (4, Role::ControlPlane, "master-2"),
+    (5, Role::Worker, "worker-0"),
+    (6, Role::Worker, "worker-1"),
+];
+
 /// A store at `path` with hosts `1..=total` discovered at
 /// `<prefix>.<100 + n>`, and `roles` given (host number, role, name).
 pub fn store_with_roles(
