@@ -415,3 +415,70 @@ async fn the_installer_runs_once_and_its_role_configs_are_published() {
             .any(|p| p.as_str() == "okd/master.ign")
     );
 }
+
+/// Sets `n`'s recorded phase, through every phase between.
+fn set_phase(store: &SqliteStore, n: u32, path: &[InstallPhase]) {
+    let id = common::host(n, "192.0.2.1").id;
+    for p in path {
+        store.set_phase(&id, *p).unwrap();
+    }
+}
+
+async fn plan_of(score: &dyn Score<FakeSite>, inventory: &Inventory, site: &FakeSite) -> String {
+    let interpret = score.create_interpret();
+    interpret.plan(inventory, site).await.unwrap().to_string()
+}
+
+/// A run that stopped between sending a reboot and recording it leaves the
+/// phase written just before the command. The next run reboots the host
+/// only if the system it was rebooted from still answers there.
+#[tokio::test]
+async fn a_reboot_an_interrupted_run_sent_is_not_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = cluster_store(dir.path());
+    let site = site_for(&store);
+    let inventory = Inventory::new(store.clone(), EventBus::default())
+        .with_step_log(Arc::new(MemoryStepLog::default()));
+    let hosts = install_hosts(&spec(), &records(&store)).unwrap();
+    let bootstrap = hosts.iter().find(|h| h.role == Role::Bootstrap).unwrap();
+    // Into the installer: the phase says the command was about to go out.
+    set_phase(&store, 1, &[InstallPhase::BootConfigured]);
+    let text = plan_of(&OKDSetup02Bootstrap::new(spec()), &inventory, &site).await;
+    assert!(
+        text.contains("reboot bootstrap"),
+        "discovery still answers: the reboot never went out\n{text}"
+    );
+    site.edit(|s| {
+        s.silent.insert(bootstrap.discovery_ip);
+    });
+    let text = plan_of(&OKDSetup02Bootstrap::new(spec()), &inventory, &site).await;
+    assert!(
+        !text.contains("reboot bootstrap"),
+        "discovery is gone: the host rebooted\n{text}"
+    );
+    assert!(
+        text.contains("wait up to 2 s for bootstrap to fetch"),
+        "{text}"
+    );
+
+    // Into discovery, at its retirement.
+    set_phase(
+        &store,
+        1,
+        &[
+            InstallPhase::Installing,
+            InstallPhase::Installed,
+            InstallPhase::Retiring,
+        ],
+    );
+    let retire = |text: &str| text.contains("into discovery (PXE)");
+    let text = plan_of(&OKDInstallationScore::new(spec()), &inventory, &site).await;
+    assert!(retire(&text), "its installed OS answers\n{text}");
+    site.edit(|s| {
+        s.silent.insert(bootstrap.ip);
+    });
+    let text = plan_of(&OKDInstallationScore::new(spec()), &inventory, &site).await;
+    assert!(!retire(&text), "its installed OS is gone\n{text}");
+    assert!(text.contains("wipe /dev/"), "{text}");
+    assert_eq!(site.mutating_calls(), 0, "{:?}", site.calls());
+}

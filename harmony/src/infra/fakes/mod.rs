@@ -13,7 +13,7 @@ pub use cluster::{
     FAKE_API_SERVER, FAKE_KUBECONFIG, FakeCluster, fake_client_csr, fake_csr_name, fake_serving_csr,
 };
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -102,6 +102,9 @@ pub struct SiteState {
     pub bonds: BTreeMap<IpAddr, FakeBond>,
     /// The cluster's API objects ([`FakeCluster`], `cluster.rs`).
     pub cluster: FakeCluster,
+    /// Addresses where no SSH server answers (set by the test; every other
+    /// address answers [`RemoteShell::answers`]).
+    pub silent: BTreeSet<IpAddr>,
 }
 
 impl SiteState {
@@ -234,6 +237,12 @@ impl FakeSite {
 
     pub fn state(&self) -> SiteState {
         self.lock().state.clone()
+    }
+
+    /// Changes the site's state as the world would (a host goes silent, a
+    /// lease appears); not recorded as a call.
+    pub fn edit(&self, f: impl FnOnce(&mut SiteState)) {
+        f(&mut self.lock().state);
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -839,14 +848,22 @@ impl RemoteShell for FakeSite {
         )
     }
 
-    /// Every host answers.
+    /// A host answers at its address, unless the test made that address
+    /// silent or the host was rebooted from it (it then boots another
+    /// system, at another address: discovery, installer, installed OS).
     async fn answers(&self, host: &RemoteHost) -> CapResult<bool> {
         self.call(
             Capability::RemoteShell,
             "probe",
             host.to_string(),
             false,
-            |_| (true, false),
+            |s| {
+                let rebooted = s
+                    .commands
+                    .iter()
+                    .any(|(ip, c)| *ip == host.ip && *c == RemoteCommand::Reboot);
+                (!rebooted && !s.silent.contains(&host.ip), false)
+            },
         )
     }
 

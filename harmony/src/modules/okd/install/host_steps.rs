@@ -670,7 +670,17 @@ impl Reboot {
                 InstallPhase::Retiring,
                 InstallPhase::Decommissioned,
             ],
-            RebootInto::Discovery => &[InstallPhase::Retiring, InstallPhase::Decommissioned],
+            RebootInto::Discovery => &[InstallPhase::Decommissioned],
+        }
+    }
+
+    /// The phase written just before the reboot is sent: a run that stops
+    /// between the two leaves it, and the next run cannot tell from the
+    /// phase alone whether the host got the command.
+    fn sending(&self) -> InstallPhase {
+        match self.into {
+            RebootInto::Installer => InstallPhase::BootConfigured,
+            RebootInto::Discovery => InstallPhase::Retiring,
         }
     }
 }
@@ -693,6 +703,22 @@ impl<T: Topology + RemoteShell> Step<T> for Reboot {
             )));
         }
         let remote = self.remote();
+        if phase_is(ctx.inventory, &self.host.id, &[self.sending()])
+            .await?
+            .is_some()
+        {
+            // An earlier run was about to send this reboot, or sent it and
+            // stopped before the next step. A host that rebooted boots
+            // another system at another address, so the one it rebooted
+            // from no longer answers: then it is not rebooted twice.
+            let answers = ctx.topology.answers(&remote).await.map_err(cap)?;
+            if !answers {
+                return Ok(Prepared::InPlace(format!(
+                    "{} no longer answers at {remote}: the interrupted run's reboot was sent",
+                    self.host.hostname
+                )));
+            }
+        }
         let (what, login) = match self.into {
             RebootInto::Installer => ("its SCOS installer", "discovery environment"),
             RebootInto::Discovery => ("discovery (PXE)", "installed OS"),
@@ -713,9 +739,9 @@ impl<T: Topology + RemoteShell> Step<T> for Reboot {
         } else {
             RebootConfirm::Down
         };
-        if self.into == RebootInto::Installer {
-            advance_phase(ctx.inventory, &self.host.id, InstallPhase::BootConfigured).await?;
-        }
+        // Recorded first: a run that stops after the command went out
+        // finds the host's phase and checks whether it still answers.
+        advance_phase(ctx.inventory, &self.host.id, self.sending()).await?;
         let report = ctx
             .topology
             .reboot(&remote, confirm)
@@ -725,12 +751,9 @@ impl<T: Topology + RemoteShell> Step<T> for Reboot {
             .forget_host_key(&self.host.id)
             .await
             .map_err(cap)?;
-        // Recorded at once: a resumed run never reboots it again.
-        let phase = match self.into {
-            RebootInto::Installer => InstallPhase::Installing,
-            RebootInto::Discovery => InstallPhase::Retiring,
-        };
-        advance_phase(ctx.inventory, &self.host.id, phase).await?;
+        if self.into == RebootInto::Installer {
+            advance_phase(ctx.inventory, &self.host.id, InstallPhase::Installing).await?;
+        }
         Ok(Some(reboot_note(&self.host, report.down_after)))
     }
 
