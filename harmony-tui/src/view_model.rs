@@ -125,6 +125,18 @@ pub fn describe(event: &Event) -> String {
         Event::PeerRejected { ip, reason } => format!("rejected {ip}: {}", shown(reason)),
         Event::HostPhaseChanged { host, from, to } => format!("host {host}: {from} to {to}"),
         Event::Progress { task, done, total } => format!("{}: {done}/{total}", shown(task)),
+        Event::StepDone {
+            task,
+            done,
+            total,
+            changed,
+            step,
+        } => format!(
+            "{} [{done}/{total}] {}{}",
+            shown(task),
+            if *changed { "" } else { "in place: " },
+            shown(step)
+        ),
         Event::ScanCompleted {
             range,
             found,

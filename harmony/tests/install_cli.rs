@@ -1,19 +1,26 @@
 //! `harmony install` as a user runs it: the real binary on a temp site
-//! file (documentation addresses only; nothing is contacted) and a real
-//! SQLite store holding 1 + 3 + 2 discovered hosts with roles and a spare:
-//! `--dry-run` prints the whole plan in order, reads the Linux site's
-//! state from Harmony's files and changes none of them; bad input exits 2
-//! naming the field; what is not possible says so (exit 1).
+//! file and a real SQLite store holding 1 + 3 + 2 discovered hosts with
+//! roles and a spare: `--dry-run` prints the whole plan in order, reads the
+//! Linux site's state from Harmony's files and changes none of them (on
+//! documentation addresses: nothing is contacted); bad input exits 2
+//! naming the field; what is not possible says so (exit 1). The real run
+//! starts dnsmasq, Caddy and HAProxy in a network namespace the test makes
+//! (198.51.100.0/24 exists only there), where no host answers SSH: it fails
+//! at the bootstrap's reboot, rolls every change back and says so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/store_common.rs"]
 mod common;
+#[path = "../../harmony-inventory-agent/tests/support/netns.rs"]
+mod netns;
+#[path = "support/site_lan.rs"]
+mod site_lan;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use harmony::domain::{DhcpReservation, Role, StepLog};
+use harmony::domain::{DhcpReservation, InventoryRepository, Role, StepLog};
 use harmony::infra::dnsmasq::config::{SiteRecords, render_dhcp_hosts};
 use harmony::store::SqliteStore;
 
@@ -278,12 +285,25 @@ fn what_is_not_possible_says_so() {
     let (code, out, err) = text(&harmony(&s, &["--dry-run", "--resume"]));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("resuming the open run"), "{out}");
-    // For real: not wired, nothing changed.
+    // For real without an `install` section (where the cluster's
+    // credentials go): refused before anything starts, nothing changed.
     let before = snapshot(&s.state());
     let (code, _, err) = text(&harmony(&s, &[]));
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("not wired yet"), "{err}");
+    assert!(err.contains("install = (missing)"), "{err}");
     assert_eq!(before, snapshot(&s.state()));
+    // ... and with switch ports: the command drives no switch yet.
+    let s = site_with(&PINNED.replace(
+        "ip: 192.0.2.11 }",
+        "ip: 192.0.2.11, switch_ports: [{ switch: sw-a, port: p1 }] }",
+    ));
+    let with_install = std::fs::read_to_string(&s.site).unwrap()
+        + &format!("install:\n  dir: {}/install\n", s.dir.path().display());
+    std::fs::write(&s.site, with_install).unwrap();
+    let (code, _, err) = text(&harmony(&s, &[]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("hosts.pinned[].switch_ports"), "{err}");
+    assert_eq!(before.len(), snapshot(&s.state()).len());
     // Switch ports: the dry run cannot plan their steps without reading.
     let s = site_with(&PINNED.replace(
         "ip: 192.0.2.11 }",
@@ -298,4 +318,168 @@ fn what_is_not_possible_says_so() {
     let (code, _, err) = text(&harmony(&s, &["--dry-run"]));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("inventory agent"), "{err}");
+}
+
+/// The site file of the namespace test: the Linux site on `srv0`
+/// (198.51.100.1), no pinned host, no switch, role configs given.
+fn netns_site_yaml(d: &Path) -> String {
+    format!(
+        r#"cluster:
+  name: lab
+  base_domain: example.org
+  okd_version: "4.19"
+  cluster_network: {{ cidr: 10.128.0.0/14, host_prefix: 23 }}
+  service_network: 172.30.0.0/16
+  pull_secret_file: {d}/pull-secret.json
+provisioning:
+  interface: {srv}
+  subnet: 198.51.100.0/24
+  gateway: 198.51.100.254
+  harmony_address: 198.51.100.1
+  dhcp_range: {{ start: 198.51.100.100, end: 198.51.100.150 }}
+  dns_forwarders: [198.51.100.254]
+services:
+  backend: linux
+  linux:
+    state_dir: {d}/state
+    http_root: {d}/www
+    http_listen: 198.51.100.1:8080
+    dns_listen: 198.51.100.1:53
+    load_balancer_address: 198.51.100.1
+hosts:
+  bootstrap: 1
+  control_plane: 3
+  workers: 2
+ssh:
+  operator_key_file: {d}/id_ed25519
+  cluster_public_key_file: {d}/id_ed25519.pub
+install:
+  dir: {d}/install
+"#,
+        d = d.display(),
+        srv = site_lan::SERVER_IF,
+    )
+}
+
+/// Every file under `dir` whose text names `needle`.
+fn files_naming(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    snapshot(dir)
+        .into_iter()
+        .filter(|(_, (bytes, _))| String::from_utf8_lossy(bytes).contains(needle))
+        .map(|(p, _)| p)
+        .collect()
+}
+
+#[test]
+fn a_real_run_that_fails_at_the_bootstraps_reboot_rolls_back_and_says_so() {
+    const T: &str = "a_real_run_that_fails_at_the_bootstraps_reboot_rolls_back_and_says_so";
+    let Some(server) = netns::NetNs::new_or_skip("instsrv", T) else {
+        return;
+    };
+    let client = netns::NetNs::new("instcli").unwrap();
+    site_lan::link(&server, &client);
+    // The bootstrap's discovery address (host 1: .101) exists, and refuses
+    // SSH at once (nothing listens on 22 there).
+    client.ip_ok(&[
+        "addr",
+        "add",
+        "198.51.100.101/24",
+        "dev",
+        site_lan::CLIENT_IF,
+    ]);
+    let dir = site_lan::open_tempdir();
+    let d = dir.path();
+    let keygen = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "ops", "-f"])
+        .arg(d.join("id_ed25519"))
+        .status()
+        .unwrap();
+    assert!(keygen.success());
+    let agent = d.join("agent.bin");
+    std::fs::write(&agent, b"\x7fELF a static agent").unwrap();
+    let site = d.join("site.yaml");
+    std::fs::write(&site, netns_site_yaml(d)).unwrap();
+    let db = d.join("inv.sqlite3");
+    common::store_with_roles(&db, "198.51.100", 7, &HOSTS);
+
+    let run = |extra: &[&str]| {
+        let o = Command::new("timeout")
+            .args(["120", "ip", "netns", "exec", server.name()])
+            .arg(env!("CARGO_BIN_EXE_harmony"))
+            .arg("install")
+            .arg("--site")
+            .arg(&site)
+            .arg("--db")
+            .arg(&db)
+            .arg("--agent")
+            .arg(&agent)
+            .arg("--stop-when-done")
+            .args(extra)
+            .env_remove("HARMONY_DB")
+            .output()
+            .unwrap();
+        text(&o)
+    };
+    let (code, out, err) = run(&[]);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    // Progress, one line per step (stderr is not a terminal), then the
+    // error: what failed, on which host, what was rolled back.
+    assert!(
+        err.contains("OKDInstallationScore [1/"),
+        "no progress lines:\n{err}"
+    );
+    assert!(err.contains("reboot of bootstrap"), "{err}");
+    assert!(err.contains("rolled back: undid"), "{err}");
+    assert!(err.contains("run `harmony install` again"), "{err}");
+    assert!(
+        err.contains("DNS (cluster): api.lab.example.org -> 198.51.100.1"),
+        "{err}"
+    );
+    // Before failing it had reserved, named and served the bootstrap...
+    assert!(err.contains("reserve 198.51.100."), "{err}");
+    // ... and every change is undone: no reservation, DNS record, boot
+    // file or load-balancer backend names it any more.
+    let state = d.join("state");
+    assert!(state.join("dnsmasq").is_dir(), "the site never started");
+    assert_eq!(
+        files_naming(&state.join("dnsmasq"), "bootstrap"),
+        Vec::<PathBuf>::new()
+    );
+    assert_eq!(
+        files_naming(&state.join("haproxy"), "bootstrap"),
+        Vec::<PathBuf>::new()
+    );
+    assert_eq!(
+        files_naming(&d.join("www"), "bootstrap"),
+        Vec::<PathBuf>::new()
+    );
+    let per_mac = d
+        .join("www/ipxe")
+        .join(format!("{}.ipxe", common::mac(1, 1).hyphenated()));
+    assert!(!per_mac.exists(), "{}", per_mac.display());
+    // The bootstrap is marked failed so that the next run starts it over.
+    let store = SqliteStore::open(&db).unwrap();
+    let bootstrap = store
+        .host(&common::host(1, "192.0.2.1").id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(bootstrap.phase, harmony::domain::InstallPhase::Failed);
+    drop(store);
+    // The services the run started are gone with it.
+    let left = Command::new("pgrep")
+        .args(["-f", &state.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "left running: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+    // Rolled back entirely: nothing is left to resume.
+    let (code, _, err) = run(&["--resume"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("no interrupted OKDInstallationScore run"),
+        "{err}"
+    );
 }

@@ -52,6 +52,11 @@ pub struct InstallArgs {
     /// files pin [default: the one already published in the HTTP root].
     #[arg(long, value_name = "PATH")]
     pub agent: Option<PathBuf>,
+    /// Stop the site's services when the installation ends [default: keep
+    /// serving (the cluster's API and ingress go through the load balancer)
+    /// until Ctrl-C or SIGTERM].
+    #[arg(long)]
+    pub stop_when_done: bool,
     #[command(flatten)]
     pub db: DbArg,
 }

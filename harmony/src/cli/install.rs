@@ -12,31 +12,45 @@
 //!   contacted) and prints every change in order; exit 0, nothing changed.
 //! - `--resume` goes on only when the step log has an open run of
 //!   `OKDInstallationScore`.
-//! - Running the installation for real from the command line is not wired
-//!   yet (it needs the site's switch, SSH shell and cluster API composed
-//!   with `LinuxSiteTopology`): it is refused with what to use instead.
+//! - Without `--dry-run` the installation runs: the site file must have an
+//!   `install` section and no switch ports ([`compose::check`], before
+//!   anything starts); the site's services start
+//!   ([`compose::install_topology`]), each host's MACs are registered as
+//!   its boot evidence, and `OKDInstallationScore` runs with progress on
+//!   stderr (a bar on a terminal, one line per step and phase otherwise).
+//!   A failure stops the services and prints what failed, on which host and
+//!   what was rolled back (the run is closed: the next one starts over); a
+//!   run interrupted by a crash or a signal is finished by `--resume`. On
+//!   success the
+//!   services keep serving until SIGINT/SIGTERM (`--stop-when-done`: stop).
 //!
-//! Nothing secret is read or printed: the pull secret stays in its file
-//! (the role configs are URLs on the HTTP root) and the plan holds names,
-//! addresses, paths and sizes.
+//! Nothing secret is printed: the pull secret is read only when Harmony
+//! runs `openshift-install` (into `install-config.yaml`, 0600), and the plan
+//! holds names, addresses, paths and sizes.
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
 use super::args::InstallArgs;
+use super::db_path;
 use super::error::CliError;
-use super::inventory::open;
+use super::progress::show_progress;
 use super::site::invalid;
-use crate::domain::{Inventory, Maestro, Sha256Digest};
-use crate::modules::okd::install::{InstallSpec, OKDInstallationScore};
+use crate::domain::{EventBus, Inventory, Maestro, Sha256Digest};
+use crate::modules::boot::PullSecret;
+use crate::modules::okd::install::{InstallSpec, OKDInstallationScore, install_hosts};
+use crate::site::compose::{self, InstallTopology};
 use crate::site::install::{
     AGENT_PATH, InstallInputs, InstallSpecError, install_spec, parse_public_keys,
 };
 use crate::site::plan_view::PlanView;
 use crate::site::topology::{SitePlan, plan};
 use crate::site::{LinuxServices, SiteFile};
+use crate::store::SqliteStore;
 
 /// The saga `--resume` looks for in the step log.
 pub const SAGA: &str = "OKDInstallationScore";
@@ -44,6 +58,8 @@ pub const SAGA: &str = "OKDInstallationScore";
 const MAX_KEY_FILE: u64 = 64 * 1024;
 /// The largest agent binary hashed (the static agent is ~2 MiB).
 const MAX_AGENT: u64 = 256 << 20;
+/// How often the served site's services are checked after the install.
+const SUPERVISE_EVERY: Duration = Duration::from_secs(5);
 
 pub fn run(args: InstallArgs) -> Result<(), CliError> {
     let file = SiteFile::load(&args.site)?;
@@ -57,18 +73,25 @@ pub fn run(args: InstallArgs) -> Result<(), CliError> {
     let crate::site::Backend::Linux(linux) = file.backend() else {
         return Err(CliError::Install("not a linux site".into()));
     };
+    if !args.dry_run {
+        // Before anything is read or started: what a real run needs.
+        compose::check(&file).map_err(|e| CliError::Install(e.to_string()))?;
+    }
     let keys_text = read_capped(
         file.site().ssh.cluster_public_key_file.as_path(),
         MAX_KEY_FILE,
     )
     .map_err(|e| field(&file, "ssh.cluster_public_key_file", e))?;
     let ssh_keys = parse_public_keys(&file, &String::from_utf8_lossy(&keys_text))?;
+    let pull_secret = read_pull_secret(&file)?;
     let agent_sha256 = agent_digest(&args, linux)?;
     let agent_path = AGENT_PATH
         .parse()
         .map_err(|e| CliError::Install(format!("agent path {AGENT_PATH}: {e}")))?;
 
-    let inventory = open(args.db)?;
+    let store = Arc::new(SqliteStore::open(&db_path(args.db.db.clone())?)?);
+    // The store is also the step log (a crash resumes) and the host keys.
+    let inventory = Inventory::new(store.clone(), EventBus::default()).with_step_log(store.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -92,18 +115,120 @@ pub fn run(args: InstallArgs) -> Result<(), CliError> {
                 agent: agent_path,
                 agent_sha256,
                 ssh_keys,
+                pull_secret,
             },
         )?;
-        if !args.dry_run {
-            return Err(CliError::Install(
-                "running the installation from the command line is not wired yet: \
-                 `harmony install --dry-run` prints its plan; to run it, compose \
-                 OKDInstallationScore with your site's topology in a program (see examples/)"
-                    .into(),
-            ));
+        if args.dry_run {
+            return dry_run(&file, &config, spec, inventory, args.resume).await;
         }
-        dry_run(&file, &config, spec, inventory, args.resume).await
+        let hosts = install_hosts(&spec, &records).map_err(|e| CliError::Install(e.to_string()))?;
+        let site = compose::install_topology(&file, store)
+            .await
+            .map_err(|e| CliError::Install(e.to_string()))?;
+        // A host's per-MAC script fetch is its boot, from whatever address.
+        let evidence = site.pxe_evidence();
+        for h in &hosts {
+            evidence.know_host(h.id.clone(), h.macs.clone());
+        }
+        install(site, inventory, spec, args.stop_when_done).await
     })
+}
+
+/// Runs the installation on the started site, progress on stderr. On
+/// failure the site's services are stopped and the error (what failed, on
+/// which host, what was rolled back) returned. On success they keep
+/// serving (the cluster's API and ingress go through HAProxy, hosts keep
+/// booting from the HTTP root) until SIGINT or SIGTERM, or stop at once
+/// with `stop_when_done`.
+async fn install(
+    site: InstallTopology,
+    inventory: Inventory,
+    spec: InstallSpec,
+    stop_when_done: bool,
+) -> Result<(), CliError> {
+    let progress = tokio::spawn(show_progress(inventory.events().subscribe()));
+    let maestro = Maestro::new(site, inventory);
+    let result = maestro.interpret(&OKDInstallationScore::new(spec)).await;
+    // Let the last events reach the terminal, then stop drawing.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    progress.abort();
+    let site = maestro.topology();
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            if let Err(stop) = site.stop().await {
+                tracing::warn!(error = %stop, "stopping the site's services");
+            }
+            // A failed run is rolled back and closed in the step log (only
+            // an interrupted one is resumed): the next run starts again and
+            // finds in place what is still applied.
+            return Err(CliError::Install(format!(
+                "{e}\nthe site's services are stopped; fix the cause and run \
+                 `harmony install` again"
+            )));
+        }
+    };
+    println!("{outcome}");
+    if !stop_when_done {
+        eprintln!(
+            "the site's services keep serving (DHCP, DNS, HTTP, load balancer for the \
+             cluster's API and ingress); Ctrl-C or SIGTERM stops them"
+        );
+        serve_until_signal(site).await?;
+    }
+    site.stop()
+        .await
+        .map_err(|e| CliError::Install(format!("stopping the site's services: {e}")))
+}
+
+/// Keeps the site's services running (a dead one is started again, with a
+/// warning) until SIGINT or SIGTERM.
+async fn serve_until_signal(site: &InstallTopology) -> Result<(), CliError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| CliError::Install(format!("SIGTERM handler: {e}")))?;
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|e| CliError::Install(format!("SIGINT handler: {e}")))?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
+            () = tokio::time::sleep(SUPERVISE_EVERY) => {
+                match site.ensure_running().await {
+                    Ok(again) if !again.is_empty() => {
+                        tracing::warn!(services = ?again, "site services started again");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "a site service cannot be started again"),
+                }
+            }
+        }
+    }
+}
+
+/// The pull secret, read only when Harmony runs `openshift-install`
+/// (`install.openshift_install`); never printed.
+fn read_pull_secret(file: &SiteFile) -> Result<Option<PullSecret>, CliError> {
+    let s = file.site();
+    if s.install
+        .as_ref()
+        .is_none_or(|i| i.openshift_install.is_none())
+    {
+        return Ok(None);
+    }
+    let path = s.cluster.pull_secret_file.as_path();
+    let bytes = read_capped(path, PullSecret::MAX_BYTES as u64)
+        .map_err(|e| field(file, "cluster.pull_secret_file", e))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        field(
+            file,
+            "cluster.pull_secret_file",
+            "not UTF-8 text".to_string(),
+        )
+    })?;
+    PullSecret::new(text.trim())
+        .map(Some)
+        .map_err(|e| field(file, "cluster.pull_secret_file", e.to_string()))
 }
 
 /// Prints the plan, in order; changes nothing.
@@ -190,6 +315,7 @@ fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, String> {
 fn field(file: &SiteFile, name: &str, reason: String) -> CliError {
     let value = match name {
         "ssh.cluster_public_key_file" => file.site().ssh.cluster_public_key_file.to_string(),
+        "cluster.pull_secret_file" => file.site().cluster.pull_secret_file.to_string(),
         _ => String::new(),
     };
     CliError::InstallSpec(InstallSpecError::Field {

@@ -50,6 +50,15 @@ pub enum Event {
         done: u64,
         total: u64,
     },
+    /// A saga's step `done` of `total` ended: `changed` (what it did) or in
+    /// place (why nothing was to do, or its key).
+    StepDone {
+        task: String,
+        done: u64,
+        total: u64,
+        changed: bool,
+        step: String,
+    },
     /// One scan of a range ended.
     ScanCompleted {
         range: String,

@@ -383,9 +383,14 @@ pub async fn run_saga<T: Topology>(
                 return Err(fail(saga, &log, run.run, steps, ctx, done, &key, e).await);
             }
         };
-        if let Prepared::InPlace(note) = &prepared {
-            notes.push(note.clone());
-        }
+        let in_place = match &prepared {
+            Prepared::InPlace(note) => {
+                notes.push(note.clone());
+                Some(note.clone())
+            }
+            _ => None,
+        };
+        let key_text = key.0.clone();
         match (prepared, started_undo) {
             // Nothing to log: a resumed run prepares it again just as cheaply.
             (Prepared::Unchanged | Prepared::InPlace(_), None) => {}
@@ -449,6 +454,17 @@ pub async fn run_saga<T: Topology>(
                 });
             }
         }
+        let applied = done.last().filter(|d| d.index == index);
+        ctx.inventory.publish(Event::StepDone {
+            task: saga.to_string(),
+            done: index as u64 + 1,
+            total: steps.len() as u64,
+            changed: applied.is_some(),
+            step: applied
+                .map(|d| d.description.clone())
+                .or(in_place)
+                .unwrap_or(key_text),
+        });
         ctx.inventory.publish(Event::Progress {
             task: saga.to_string(),
             done: index as u64 + 1,

@@ -36,12 +36,12 @@ use super::dnsmasq::{DhcpRange, Dnsmasq, DnsmasqConfig, DnsmasqError};
 use super::haproxy::{Haproxy, HaproxyConfig, HaproxyError};
 use super::http_root::HttpRoot;
 use crate::domain::{
-    CapResult, CapabilityError, Change, CommandOutput, DhcpLease, DhcpReservation, DhcpServer,
-    DnsName, DnsRecord, DnsServer, HostId, Hostname, HttpServer, HttpUrl, InterfaceName,
-    LacpOptions, LagId, LbServiceName, LoadBalancer, LoadBalancerService, MacAddress, PortStatus,
-    RebootConfirm, RebootReport, RelativePath, RemoteCommand, RemoteHost, RemoteShell, RunLimits,
-    Sha256Digest, Switch, SwitchCapabilities, SwitchError, SwitchPort, TftpServer, Topology,
-    VlanId,
+    CapResult, CapabilityError, Change, ClusterApi, ClusterApiError, ClusterNode, CommandOutput,
+    DhcpLease, DhcpReservation, DhcpServer, DnsName, DnsRecord, DnsServer, HostId, Hostname,
+    HttpServer, HttpUrl, InterfaceName, LacpOptions, LagId, LbServiceName, LoadBalancer,
+    LoadBalancerService, MacAddress, NodeCsr, PortStatus, PxeEvidence, RebootConfirm, RebootReport,
+    RelativePath, RemoteCommand, RemoteHost, RemoteShell, RunLimits, Sha256Digest, Switch,
+    SwitchCapabilities, SwitchError, SwitchPort, TftpServer, Topology, VlanId,
 };
 
 const CAPABILITY: &str = "linux site";
@@ -258,19 +258,23 @@ pub struct SitePids {
     pub haproxy: Option<u32>,
 }
 
-/// dnsmasq + Caddy + HAProxy on this host, and optionally a switch `S` and
-/// a remote shell `R` (`()`: none). See the module documentation.
-pub struct LinuxSiteTopology<S = (), R = ()> {
+/// dnsmasq + Caddy + HAProxy on this host, and optionally a switch `S`, a
+/// remote shell `R` and the cluster's API `C` (`()`: none). See the module
+/// documentation.
+pub struct LinuxSiteTopology<S = (), R = (), C = ()> {
     config: LinuxSiteConfig,
     dnsmasq: Dnsmasq,
     caddy: Caddy,
     haproxy: Haproxy,
     switch: S,
     shell: R,
+    cluster: C,
+    /// Caddy's access log read as boot evidence (what hosts fetched).
+    evidence: Arc<AccessLogEvidence>,
     stopped: AtomicBool,
 }
 
-impl<S, R> fmt::Debug for LinuxSiteTopology<S, R> {
+impl<S, R, C> fmt::Debug for LinuxSiteTopology<S, R, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LinuxSiteTopology")
             .field("name", &self.config.name)
@@ -326,6 +330,7 @@ impl LinuxSiteTopology {
             return Err(e.into());
         }
         tracing::info!(site = %config.name, dir = %config.state_dir.display(), "linux site started");
+        let evidence = Arc::new(caddy.pxe_evidence());
         Ok(Self {
             config,
             dnsmasq,
@@ -333,14 +338,16 @@ impl LinuxSiteTopology {
             haproxy,
             switch: (),
             shell: (),
+            cluster: (),
+            evidence,
             stopped: AtomicBool::new(false),
         })
     }
 }
 
-impl<S, R> LinuxSiteTopology<S, R> {
+impl<S, R, C> LinuxSiteTopology<S, R, C> {
     /// The same site, with a switch: it now implements [`Switch`].
-    pub fn with_switch<S2: Switch>(self, switch: S2) -> LinuxSiteTopology<S2, R> {
+    pub fn with_switch<S2: Switch>(self, switch: S2) -> LinuxSiteTopology<S2, R, C> {
         LinuxSiteTopology {
             config: self.config,
             dnsmasq: self.dnsmasq,
@@ -348,12 +355,14 @@ impl<S, R> LinuxSiteTopology<S, R> {
             haproxy: self.haproxy,
             switch,
             shell: self.shell,
+            cluster: self.cluster,
+            evidence: self.evidence,
             stopped: self.stopped,
         }
     }
 
     /// The same site, with a remote shell: it now implements [`RemoteShell`].
-    pub fn with_shell<R2: RemoteShell>(self, shell: R2) -> LinuxSiteTopology<S, R2> {
+    pub fn with_shell<R2: RemoteShell>(self, shell: R2) -> LinuxSiteTopology<S, R2, C> {
         LinuxSiteTopology {
             config: self.config,
             dnsmasq: self.dnsmasq,
@@ -361,6 +370,24 @@ impl<S, R> LinuxSiteTopology<S, R> {
             haproxy: self.haproxy,
             switch: self.switch,
             shell,
+            cluster: self.cluster,
+            evidence: self.evidence,
+            stopped: self.stopped,
+        }
+    }
+
+    /// The same site, with the cluster's API: it now implements
+    /// [`ClusterApi`].
+    pub fn with_cluster<C2: ClusterApi>(self, cluster: C2) -> LinuxSiteTopology<S, R, C2> {
+        LinuxSiteTopology {
+            config: self.config,
+            dnsmasq: self.dnsmasq,
+            caddy: self.caddy,
+            haproxy: self.haproxy,
+            switch: self.switch,
+            shell: self.shell,
+            cluster,
+            evidence: self.evidence,
             stopped: self.stopped,
         }
     }
@@ -389,9 +416,16 @@ impl<S, R> LinuxSiteTopology<S, R> {
         &self.shell
     }
 
-    /// The `PxeEvidence` of this site (Caddy's access log).
-    pub fn pxe_evidence(&self) -> AccessLogEvidence {
-        self.caddy.pxe_evidence()
+    pub fn cluster(&self) -> &C {
+        &self.cluster
+    }
+
+    /// The `PxeEvidence` of this site (Caddy's access log), shared: hosts
+    /// registered on it ([`AccessLogEvidence::know_host`]) are recognised
+    /// by their per-MAC script wherever they fetch it from (the SSH shell's
+    /// reboot confirmation uses the same one).
+    pub fn pxe_evidence(&self) -> Arc<AccessLogEvidence> {
+        self.evidence.clone()
     }
 
     /// The log file of each service.
@@ -491,13 +525,14 @@ impl<S, R> LinuxSiteTopology<S, R> {
 
 /// Checks the site once every `every` and starts again what died, until
 /// the site is stopped (or the returned task is aborted).
-pub fn spawn_supervisor<S, R>(
-    site: Arc<LinuxSiteTopology<S, R>>,
+pub fn spawn_supervisor<S, R, C>(
+    site: Arc<LinuxSiteTopology<S, R, C>>,
     every: Duration,
 ) -> tokio::task::JoinHandle<()>
 where
     S: Send + Sync + 'static,
     R: Send + Sync + 'static,
+    C: Send + Sync + 'static,
 {
     tokio::spawn(async move {
         loop {
@@ -544,10 +579,11 @@ fn tail(path: &Path, max: usize) -> String {
         .collect()
 }
 
-impl<S, R> Topology for LinuxSiteTopology<S, R>
+impl<S, R, C> Topology for LinuxSiteTopology<S, R, C>
 where
     S: Send + Sync + 'static,
     R: Send + Sync + 'static,
+    C: Send + Sync + 'static,
 {
     fn name(&self) -> &str {
         &self.config.name
@@ -557,13 +593,20 @@ where
     fn dhcp(&self) -> Option<&dyn DhcpServer> {
         Some(self)
     }
+
+    /// Caddy's access log: the installation follows each host's boot by
+    /// the files it fetches.
+    fn pxe_evidence(&self) -> Option<&dyn PxeEvidence> {
+        Some(self.evidence.as_ref())
+    }
 }
 
 #[async_trait]
-impl<S, R> DhcpServer for LinuxSiteTopology<S, R>
+impl<S, R, C> DhcpServer for LinuxSiteTopology<S, R, C>
 where
     S: Send + Sync + 'static,
     R: Send + Sync + 'static,
+    C: Send + Sync + 'static,
 {
     async fn reserve(&self, reservation: &DhcpReservation) -> CapResult<Change> {
         self.dnsmasq.reserve(reservation).await
@@ -587,10 +630,11 @@ where
 }
 
 #[async_trait]
-impl<S, R> TftpServer for LinuxSiteTopology<S, R>
+impl<S, R, C> TftpServer for LinuxSiteTopology<S, R, C>
 where
     S: Send + Sync + 'static,
     R: Send + Sync + 'static,
+    C: Send + Sync + 'static,
 {
     async fn put_tftp_file(&self, path: &RelativePath, contents: &[u8]) -> CapResult<Change> {
         self.dnsmasq.put_tftp_file(path, contents).await
@@ -598,10 +642,11 @@ where
 }
 
 #[async_trait]
-impl<S, R> DnsServer for LinuxSiteTopology<S, R>
+impl<S, R, C> DnsServer for LinuxSiteTopology<S, R, C>
 where
     S: Send + Sync + 'static,
     R: Send + Sync + 'static,
+    C: Send + Sync + 'static,
 {
     async fn set_record(&self, record: &DnsRecord) -> CapResult<Change> {
         self.dnsmasq.set_record(record).await
@@ -621,10 +666,11 @@ where
 }
 
 #[async_trait]
-impl<S, R> HttpServer for LinuxSiteTopology<S, R>
+impl<S, R, C> HttpServer for LinuxSiteTopology<S, R, C>
 where
     S: Send + Sync + 'static,
     R: Send + Sync + 'static,
+    C: Send + Sync + 'static,
 {
     async fn put_file(&self, path: &RelativePath, contents: &[u8]) -> CapResult<Change> {
         self.caddy.put_file(path, contents).await
@@ -668,10 +714,11 @@ where
 }
 
 #[async_trait]
-impl<S, R> LoadBalancer for LinuxSiteTopology<S, R>
+impl<S, R, C> LoadBalancer for LinuxSiteTopology<S, R, C>
 where
     S: Send + Sync + 'static,
     R: Send + Sync + 'static,
+    C: Send + Sync + 'static,
 {
     /// Refused (nothing changed) when `bind` is neither the site's load
     /// balancer address nor the unspecified address.
@@ -706,10 +753,11 @@ where
 }
 
 #[async_trait]
-impl<S, R> Switch for LinuxSiteTopology<S, R>
+impl<S, R, C> Switch for LinuxSiteTopology<S, R, C>
 where
     S: Switch,
     R: Send + Sync + 'static,
+    C: Send + Sync + 'static,
 {
     fn switch_name(&self) -> &str {
         self.switch.switch_name()
@@ -745,10 +793,11 @@ where
 }
 
 #[async_trait]
-impl<S, R> RemoteShell for LinuxSiteTopology<S, R>
+impl<S, R, C> RemoteShell for LinuxSiteTopology<S, R, C>
 where
     S: Send + Sync + 'static,
     R: RemoteShell,
+    C: Send + Sync + 'static,
 {
     async fn run(
         &self,
@@ -769,6 +818,46 @@ where
 
     async fn answers(&self, host: &RemoteHost) -> CapResult<bool> {
         self.shell.answers(host).await
+    }
+}
+
+#[async_trait]
+impl<S, R, C> ClusterApi for LinuxSiteTopology<S, R, C>
+where
+    S: Send + Sync + 'static,
+    R: Send + Sync + 'static,
+    C: ClusterApi,
+{
+    fn api_server(&self) -> &str {
+        self.cluster.api_server()
+    }
+
+    async fn api_answers(&self) -> Result<bool, ClusterApiError> {
+        self.cluster.api_answers().await
+    }
+
+    async fn nodes(&self) -> Result<Vec<ClusterNode>, ClusterApiError> {
+        self.cluster.nodes().await
+    }
+
+    async fn bootstrap_complete(&self) -> Result<bool, ClusterApiError> {
+        self.cluster.bootstrap_complete().await
+    }
+
+    async fn pending_csrs(&self) -> Result<Vec<NodeCsr>, ClusterApiError> {
+        self.cluster.pending_csrs().await
+    }
+
+    async fn approve_csr(&self, csr: &NodeCsr, message: &str) -> Result<Change, ClusterApiError> {
+        self.cluster.approve_csr(csr, message).await
+    }
+
+    async fn masters_schedulable(&self) -> Result<bool, ClusterApiError> {
+        self.cluster.masters_schedulable().await
+    }
+
+    async fn set_masters_schedulable(&self, schedulable: bool) -> Result<Change, ClusterApiError> {
+        self.cluster.set_masters_schedulable(schedulable).await
     }
 }
 

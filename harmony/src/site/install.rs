@@ -37,10 +37,11 @@ use crate::domain::{
 use crate::modules::assets::Source;
 use crate::modules::assets::centos::CentosInventoryAssets;
 use crate::modules::assets::scos::ScosAssets;
-use crate::modules::boot::SshPublicKey;
+use crate::modules::boot::{InstallConfig, PullSecret, SshPublicKey};
 use crate::modules::okd::artefacts::SiteBoot;
 use crate::modules::okd::install::{
-    ClusterSettings, HostPorts, InstallSpec, InstallTiming, Reservation, RoleConfigSource,
+    ClusterSettings, HostPorts, InstallSpec, InstallTiming, InstallerJob, Reservation,
+    RoleConfigSource,
 };
 
 /// Where the agent is published under the HTTP root by default.
@@ -52,12 +53,15 @@ pub const MASTER_CONFIG: &str = "okd/master.ign";
 pub const WORKER_CONFIG: &str = "okd/worker.ign";
 
 /// What the caller read for the spec: the agent (its path under the HTTP
-/// root and its digest) and the cluster's public keys.
+/// root and its digest), the cluster's public keys, and the pull secret
+/// (read only when Harmony runs the installer: `install.openshift_install`).
 #[derive(Debug, Clone)]
 pub struct InstallInputs {
     pub agent: RelativePath,
     pub agent_sha256: Sha256Digest,
     pub ssh_keys: Vec<SshPublicKey>,
+    /// `Debug` redacts it.
+    pub pull_secret: Option<PullSecret>,
 }
 
 /// Why the site file and the Inventory make no installation; each names
@@ -172,6 +176,7 @@ pub fn install_spec(
     };
     let (scos_kernel, scos_initramfs, scos_rootfs, centos_kernel, centos_initrd, centos_tree) =
         asset_paths().map_err(|e| field("assets".into(), String::new(), e))?;
+    let role_configs = role_configs(site, &inputs.ssh_keys, inputs.pull_secret)?;
     let boot = SiteBoot {
         scos_kernel,
         scos_initramfs,
@@ -202,14 +207,68 @@ pub fn install_spec(
             access_vlan,
         },
         boot,
-        // Served where `boot` says (made beforehand with `openshift-install
-        // create ignition-configs`, or by the example program).
-        role_configs: RoleConfigSource::Given,
+        role_configs,
         networks: Default::default(),
         reservations,
         ports,
         timing: InstallTiming::default(),
     })
+}
+
+/// Where the role configs come from: made by `openshift-install` when the
+/// site file names it (`install.openshift_install`), with an install-config
+/// from the cluster section; else given (served under `okd/` already).
+fn role_configs(
+    site: &SiteFile,
+    ssh_keys: &[SshPublicKey],
+    pull_secret: Option<PullSecret>,
+) -> Result<RoleConfigSource, InstallSpecError> {
+    let s = site.site();
+    let Some(install) = &s.install else {
+        return Ok(RoleConfigSource::Given);
+    };
+    let Some(openshift_install) = &install.openshift_install else {
+        return Ok(RoleConfigSource::Given);
+    };
+    let field = |f: &str, v: String, reason: &str| InstallSpecError::Field {
+        origin: site.origin().to_string(),
+        field: f.into(),
+        value: v,
+        reason: reason.into(),
+    };
+    let pull_secret = pull_secret.ok_or_else(|| {
+        field(
+            "cluster.pull_secret_file",
+            s.cluster.pull_secret_file.as_path().display().to_string(),
+            "not read: running openshift-install needs the pull secret",
+        )
+    })?;
+    let ssh_key = ssh_keys.first().cloned().ok_or_else(|| {
+        field(
+            "ssh.cluster_public_key_file",
+            s.ssh
+                .cluster_public_key_file
+                .as_path()
+                .display()
+                .to_string(),
+            "holds no public key for install-config's sshKey",
+        )
+    })?;
+    Ok(RoleConfigSource::Installer(Box::new(InstallerJob {
+        openshift_install: openshift_install.as_path().to_path_buf(),
+        install_dir: install.dir.as_path().to_path_buf(),
+        install_config: InstallConfig {
+            base_domain: s.cluster.base_domain.clone(),
+            cluster_name: s.cluster.name.clone(),
+            machine_network: ipnetwork::IpNetwork::V4(s.provisioning.subnet),
+            cluster_network: s.cluster.cluster_network.cidr,
+            host_prefix: s.cluster.cluster_network.host_prefix,
+            service_network: s.cluster.service_network,
+            node_addresses: Vec::new(),
+            pull_secret,
+            ssh_key,
+        },
+    })))
 }
 
 type AssetPaths = (
@@ -574,7 +633,55 @@ ssh:
             agent: AGENT_PATH.parse().unwrap(),
             agent_sha256: "b".repeat(64).parse().unwrap(),
             ssh_keys: Vec::new(),
+            pull_secret: None,
         }
+    }
+
+    #[test]
+    fn the_installer_runs_when_the_site_names_it_with_the_pull_secret_it_needs() {
+        // No `install` section, or no installer: the role configs are given.
+        let given = install_spec(&site(SITE), &cluster(), inputs()).unwrap();
+        assert!(matches!(given.role_configs, RoleConfigSource::Given));
+        let with_installer = format!(
+            "{SITE}install:\n  dir: /var/lib/harmony/install\n  \
+             openshift_install: /usr/local/bin/openshift-install\n"
+        );
+        let key: SshPublicKey = "ssh-ed25519 \
+             AAAAC3NzaC1lZDI1NTE5AAAAIAcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUm ops"
+            .parse()
+            .unwrap();
+        let secret = PullSecret::new(r#"{"auths":{"quay.io":{"auth":"c2VjcmV0"}}}"#).unwrap();
+        // Without the pull secret or a key: named, not guessed.
+        let e = install_spec(&site(&with_installer), &cluster(), inputs())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cluster.pull_secret_file"), "{e}");
+        let mut i = inputs();
+        i.pull_secret = Some(secret.clone());
+        let e = install_spec(&site(&with_installer), &cluster(), i.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ssh.cluster_public_key_file"), "{e}");
+        i.ssh_keys = vec![key.clone()];
+        let spec = install_spec(&site(&with_installer), &cluster(), i).unwrap();
+        let RoleConfigSource::Installer(job) = spec.role_configs else {
+            panic!("the installer is not run");
+        };
+        assert_eq!(
+            job.openshift_install,
+            std::path::Path::new("/usr/local/bin/openshift-install")
+        );
+        assert_eq!(
+            job.install_dir,
+            std::path::Path::new("/var/lib/harmony/install")
+        );
+        let c = &job.install_config;
+        assert_eq!(c.cluster_name.to_string(), "lab");
+        assert_eq!(c.base_domain.to_string(), "example.org");
+        assert_eq!(c.cluster_network.to_string(), "10.128.0.0/14");
+        assert_eq!(c.ssh_key, key);
+        // The secret never shows in a debug print of the job.
+        assert!(!format!("{job:?}").contains("c2VjcmV0"));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //!
 //! `examples/site.yaml` is the commented reference for operators.
 
+pub mod compose;
 pub mod install;
 pub mod model;
 pub mod plan_view;

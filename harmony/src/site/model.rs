@@ -30,6 +30,28 @@ pub struct Site {
     pub switches: Vec<Switch>,
     pub hosts: Hosts,
     pub ssh: Ssh,
+    /// Where the cluster's role configs and credentials come from; needed
+    /// to run an installation (`harmony install` without `--dry-run`).
+    #[serde(default)]
+    pub install: Option<Install>,
+}
+
+/// The installer's side: `openshift-install` and the directory it works
+/// in. The directory holds the cluster's credentials afterwards
+/// (`auth/kubeconfig`, `auth/kubeadmin-password`): keep it, and keep it
+/// private.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Install {
+    /// The install directory: `install-config.yaml` is written there
+    /// (0600), the role configs and `auth/` are made there.
+    pub dir: FilePath,
+    /// The `openshift-install` binary of `cluster.okd_version`; Harmony
+    /// runs `create ignition-configs` once. Omitted: the role configs are
+    /// made beforehand and already served under `okd/` on the HTTP root,
+    /// and `dir` holds their `auth/kubeconfig`.
+    #[serde(default)]
+    pub openshift_install: Option<FilePath>,
 }
 
 /// The OKD cluster: its names and its networks.
