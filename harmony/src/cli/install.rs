@@ -28,36 +28,26 @@
 //! runs `openshift-install` (into `install-config.yaml`, 0600), and the plan
 //! holds names, addresses, paths and sizes.
 
-use std::io::Read;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-
-use sha2::{Digest, Sha256};
 
 use super::args::InstallArgs;
 use super::db_path;
 use super::error::CliError;
 use super::progress::show_progress;
 use super::site::invalid;
-use crate::domain::{EventBus, Inventory, Maestro, Sha256Digest};
-use crate::modules::boot::PullSecret;
+use crate::domain::{EventBus, Inventory, Maestro};
 use crate::modules::okd::install::{InstallSpec, OKDInstallationScore, install_hosts};
+use crate::site::SiteFile;
 use crate::site::compose::{self, InstallTopology};
-use crate::site::install::{
-    AGENT_PATH, InstallInputs, InstallSpecError, install_spec, parse_public_keys,
-};
+use crate::site::inputs::{InputsError, read_inputs};
+use crate::site::install::{AGENT_PATH, install_spec};
 use crate::site::plan_view::PlanView;
 use crate::site::topology::{SitePlan, plan};
-use crate::site::{LinuxServices, SiteFile};
 use crate::store::SqliteStore;
 
 /// The saga `--resume` looks for in the step log.
 pub const SAGA: &str = "OKDInstallationScore";
-/// The largest public key file read.
-const MAX_KEY_FILE: u64 = 64 * 1024;
-/// The largest agent binary hashed (the static agent is ~2 MiB).
-const MAX_AGENT: u64 = 256 << 20;
 /// How often the served site's services are checked after the install.
 const SUPERVISE_EVERY: Duration = Duration::from_secs(5);
 
@@ -77,17 +67,21 @@ pub fn run(args: InstallArgs) -> Result<(), CliError> {
         // Before anything is read or started: what a real run needs.
         compose::check(&file).map_err(|e| CliError::Install(e.to_string()))?;
     }
-    let keys_text = read_capped(
-        file.site().ssh.cluster_public_key_file.as_path(),
-        MAX_KEY_FILE,
-    )
-    .map_err(|e| field(&file, "ssh.cluster_public_key_file", e))?;
-    let ssh_keys = parse_public_keys(&file, &String::from_utf8_lossy(&keys_text))?;
-    let pull_secret = read_pull_secret(&file)?;
-    let agent_sha256 = agent_digest(&args, linux)?;
-    let agent_path = AGENT_PATH
-        .parse()
-        .map_err(|e| CliError::Install(format!("agent path {AGENT_PATH}: {e}")))?;
+    let agent = args
+        .agent
+        .clone()
+        .unwrap_or_else(|| linux.http_root.as_path().join(AGENT_PATH));
+    let inputs = read_inputs(&file, &agent).map_err(|e| match e {
+        InputsError::Field(e) => CliError::InstallSpec(e),
+        agent @ InputsError::Agent { .. } => CliError::Install(format!(
+            "{agent}{}",
+            if args.agent.is_none() {
+                " (pass --agent PATH: the static agent `cargo agent` builds)"
+            } else {
+                ""
+            }
+        )),
+    })?;
 
     let store = Arc::new(SqliteStore::open(&db_path(args.db.db.clone())?)?);
     // The store is also the step log (a crash resumes) and the host keys.
@@ -108,16 +102,7 @@ pub fn run(args: InstallArgs) -> Result<(), CliError> {
         let records = tokio::task::spawn_blocking(move || repo.hosts())
             .await
             .map_err(|e| CliError::Install(format!("inventory task: {e}")))??;
-        let spec = install_spec(
-            &file,
-            &records,
-            InstallInputs {
-                agent: agent_path,
-                agent_sha256,
-                ssh_keys,
-                pull_secret,
-            },
-        )?;
+        let spec = install_spec(&file, &records, inputs)?;
         if args.dry_run {
             return dry_run(&file, &config, spec, inventory, args.resume).await;
         }
@@ -206,31 +191,6 @@ async fn serve_until_signal(site: &InstallTopology) -> Result<(), CliError> {
     }
 }
 
-/// The pull secret, read only when Harmony runs `openshift-install`
-/// (`install.openshift_install`); never printed.
-fn read_pull_secret(file: &SiteFile) -> Result<Option<PullSecret>, CliError> {
-    let s = file.site();
-    if s.install
-        .as_ref()
-        .is_none_or(|i| i.openshift_install.is_none())
-    {
-        return Ok(None);
-    }
-    let path = s.cluster.pull_secret_file.as_path();
-    let bytes = read_capped(path, PullSecret::MAX_BYTES as u64)
-        .map_err(|e| field(file, "cluster.pull_secret_file", e))?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        field(
-            file,
-            "cluster.pull_secret_file",
-            "not UTF-8 text".to_string(),
-        )
-    })?;
-    PullSecret::new(text.trim())
-        .map(Some)
-        .map_err(|e| field(file, "cluster.pull_secret_file", e.to_string()))
-}
-
 /// Prints the plan, in order; changes nothing.
 async fn dry_run(
     file: &SiteFile,
@@ -275,53 +235,4 @@ async fn has_open_run(inventory: &Inventory) -> Result<bool, CliError> {
         .map_err(|e| CliError::Install(format!("step log task: {e}")))?
         .map_err(|e| CliError::Install(format!("step log: {e}")))?;
     Ok(open.is_some())
-}
-
-/// The agent's file and SHA-256: `--agent`, else the one published in the
-/// HTTP root.
-fn agent_digest(args: &InstallArgs, linux: &LinuxServices) -> Result<Sha256Digest, CliError> {
-    let path = match &args.agent {
-        Some(p) => p.clone(),
-        None => linux.http_root.as_path().join(AGENT_PATH),
-    };
-    let bytes = read_capped(&path, MAX_AGENT).map_err(|e| {
-        CliError::Install(format!(
-            "the inventory agent {}: {e}{}",
-            path.display(),
-            if args.agent.is_none() {
-                " (pass --agent PATH: the static agent `cargo agent` builds)"
-            } else {
-                ""
-            }
-        ))
-    })?;
-    hex::encode(Sha256::digest(&bytes))
-        .parse()
-        .map_err(|e| CliError::Install(format!("digest of {}: {e}", path.display())))
-}
-
-fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, String> {
-    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut bytes = Vec::new();
-    f.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > max {
-        return Err(format!("larger than {max} bytes"));
-    }
-    Ok(bytes)
-}
-
-fn field(file: &SiteFile, name: &str, reason: String) -> CliError {
-    let value = match name {
-        "ssh.cluster_public_key_file" => file.site().ssh.cluster_public_key_file.to_string(),
-        "cluster.pull_secret_file" => file.site().cluster.pull_secret_file.to_string(),
-        _ => String::new(),
-    };
-    CliError::InstallSpec(InstallSpecError::Field {
-        origin: file.origin().to_string(),
-        field: name.into(),
-        value,
-        reason: format!("cannot read it: {reason}"),
-    })
 }
