@@ -962,3 +962,397 @@ fn build_opnsense(
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::domain::PortMode;
+
+    /// A switch that records the calls it gets and reports every port as an
+    /// access port in VLAN 1.
+    struct Recorder {
+        name: String,
+        caps: SwitchCapabilities,
+        calls: Arc<Mutex<Vec<String>>>,
+    }
+
+    fn names(ports: &[SwitchPort]) -> String {
+        PortList(ports.to_vec()).to_string()
+    }
+
+    impl Topology for Recorder {
+        fn name(&self) -> &str {
+            &self.name
+        }
+    }
+
+    #[async_trait]
+    impl Switch for Recorder {
+        fn switch_name(&self) -> &str {
+            &self.name
+        }
+        fn capabilities(&self) -> SwitchCapabilities {
+            self.caps
+        }
+        async fn get_port_status(
+            &self,
+            ports: &[SwitchPort],
+        ) -> Result<Vec<PortStatus>, SwitchError> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("{} status {}", self.name, names(ports)));
+            Ok(ports
+                .iter()
+                .map(|p| PortStatus {
+                    admin_up: true,
+                    mode: PortMode::Access { vlan: vlan(1) },
+                    vlan: Some(vlan(1)),
+                    ..PortStatus::detached(p.clone())
+                })
+                .collect())
+        }
+        async fn set_ports_access_mode(
+            &self,
+            ports: &[SwitchPort],
+            v: VlanId,
+        ) -> Result<Change, SwitchError> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("{} access {} {v}", self.name, names(ports)));
+            Ok(Change::Applied)
+        }
+        async fn set_ports_lacp_mode(
+            &self,
+            ports: &[SwitchPort],
+            lag: LagId,
+            v: VlanId,
+            _: LacpOptions,
+        ) -> Result<Change, SwitchError> {
+            self.calls.lock().unwrap().push(format!(
+                "{} lag {lag} {} {v}",
+                self.name,
+                names(ports)
+            ));
+            Ok(Change::Applied)
+        }
+    }
+
+    fn port(s: &str) -> SwitchPort {
+        s.parse().unwrap()
+    }
+
+    fn ports(list: &[&str]) -> Vec<SwitchPort> {
+        list.iter().map(|p| port(p)).collect()
+    }
+
+    fn vlan(v: u16) -> VlanId {
+        VlanId::try_from(v).unwrap()
+    }
+
+    fn lag(l: u16) -> LagId {
+        LagId::try_from(l).unwrap()
+    }
+
+    fn name(s: &str) -> SwitchName {
+        s.parse().unwrap()
+    }
+
+    type Log = Arc<Mutex<Vec<String>>>;
+
+    /// Switches `leaf-1` (fallback, partner) and `leaf-2` (partner only),
+    /// with p1, p2 on leaf-1, q1, q2 on leaf-2 and `1/1/3` on both.
+    fn two() -> (SiteSwitches, Log) {
+        let calls: Log = Arc::default();
+        let rec = |n: &str, fallback| -> Box<dyn Switch> {
+            Box::new(Recorder {
+                name: n.into(),
+                caps: SwitchCapabilities {
+                    lacp_fallback: fallback,
+                    reports_lacp_partner: true,
+                },
+                calls: calls.clone(),
+            })
+        };
+        let mut s = SiteSwitches::from_switches(
+            "site.yaml",
+            vec![
+                (name("leaf-1"), rec("leaf-1", true)),
+                (name("leaf-2"), rec("leaf-2", false)),
+            ],
+        )
+        .unwrap();
+        for (sw, p) in [
+            ("leaf-1", "p1"),
+            ("leaf-1", "p2"),
+            ("leaf-2", "q1"),
+            ("leaf-2", "q2"),
+            ("leaf-1", "1/1/3"),
+            ("leaf-2", "1/1/3"),
+            ("leaf-1", "p1"),
+        ] {
+            s.route(&name(sw), port(p)).unwrap();
+        }
+        (s, calls)
+    }
+
+    fn taken(calls: &Log) -> Vec<String> {
+        std::mem::take(&mut *calls.lock().unwrap())
+    }
+
+    #[tokio::test]
+    async fn each_call_goes_to_the_switch_its_ports_are_on() {
+        let (s, calls) = two();
+        let options = LacpOptions::default();
+        assert_eq!(
+            s.set_ports_lacp_mode(&ports(&["q2", "q1"]), lag(7), vlan(10), options)
+                .await
+                .unwrap(),
+            Change::Applied
+        );
+        s.set_ports_access_mode(&ports(&["p1", "p2"]), vlan(10))
+            .await
+            .unwrap();
+        assert_eq!(
+            taken(&calls),
+            ["leaf-2 lag 7 q2, q1 10", "leaf-1 access p1, p2 10"]
+        );
+        // A read spans switches: each asked once, answers in the order asked.
+        let st = s
+            .get_port_status(&ports(&["q1", "p2", "q2", "p1"]))
+            .await
+            .unwrap();
+        let order: Vec<&str> = st.iter().map(|s| s.port.as_str()).collect();
+        assert_eq!(order, ["q1", "p2", "q2", "p1"]);
+        assert_eq!(
+            taken(&calls),
+            ["leaf-2 status q1, q2", "leaf-1 status p2, p1"]
+        );
+        assert_eq!(s.switch_of(&port("q1")).unwrap(), &name("leaf-2"));
+        assert_eq!(s.switch_name(), "site switches");
+    }
+
+    #[tokio::test]
+    async fn a_change_across_two_switches_is_refused_before_anything_is_sent() {
+        let (s, calls) = two();
+        let e = s
+            .set_ports_lacp_mode(
+                &ports(&["p1", "q1"]),
+                lag(3),
+                vlan(10),
+                LacpOptions::default(),
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+        for part in [
+            "LAG 3",
+            "leaf-1: p1",
+            "leaf-2: q1",
+            "MC-LAG",
+            "not supported",
+        ] {
+            assert!(e.contains(part), "{part:?} missing in {e}");
+        }
+        let e = s
+            .set_ports_access_mode(&ports(&["p1", "q1"]), vlan(10))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SwitchError::Refused { .. }), "{e}");
+        assert!(taken(&calls).is_empty());
+    }
+
+    #[tokio::test]
+    async fn unknown_and_ambiguous_ports_are_refused_naming_the_site_field() {
+        let (s, calls) = two();
+        let e = s
+            .get_port_status(&ports(&["p1", "zz9"]))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("port zz9") && e.contains("hosts.pinned[].switch_ports"),
+            "{e}"
+        );
+        let e = s
+            .set_ports_access_mode(&ports(&["1/1/3"]), vlan(10))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("leaf-1, leaf-2"), "{e}");
+        // Empty and repeated port lists are refused as every switch does.
+        assert!(s.get_port_status(&[]).await.is_err());
+        assert!(s.get_port_status(&ports(&["p1", "p1"])).await.is_err());
+        assert!(taken(&calls).is_empty());
+        // That switch alone can still be asked.
+        let leaf2 = s.switch(&name("leaf-2")).unwrap();
+        leaf2
+            .set_ports_access_mode(&ports(&["1/1/3"]), vlan(10))
+            .await
+            .unwrap();
+        assert_eq!(taken(&calls), ["leaf-2 access 1/1/3 10"]);
+        // A route to a switch the site does not have.
+        let mut s = s;
+        let e = s.route(&name("leaf-9"), port("x")).unwrap_err().to_string();
+        assert!(e.contains("\"leaf-9\"") && e.contains("switches:"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn capabilities_are_what_every_switch_can_do_or_the_one_asked_about() {
+        let (s, _) = two();
+        assert_eq!(
+            s.capabilities(),
+            SwitchCapabilities {
+                lacp_fallback: false,
+                reports_lacp_partner: true
+            }
+        );
+        assert!(s.capabilities_for(&ports(&["p1"])).unwrap().lacp_fallback);
+        assert!(!s.capabilities_for(&ports(&["q1"])).unwrap().lacp_fallback);
+        assert!(s.capabilities_for(&ports(&["p1", "q1"])).is_err());
+    }
+
+    #[tokio::test]
+    async fn one_switch_takes_every_port_and_none_refuses_naming_switches() {
+        let calls: Log = Arc::default();
+        let one: Box<dyn Switch> = Box::new(Recorder {
+            name: "leaf-1".into(),
+            caps: SwitchCapabilities::default(),
+            calls: calls.clone(),
+        });
+        let s = SiteSwitches::from_switches("site.yaml", vec![(name("leaf-1"), one)]).unwrap();
+        s.set_ports_access_mode(&ports(&["any"]), vlan(5))
+            .await
+            .unwrap();
+        assert_eq!(taken(&calls), ["leaf-1 access any 5"]);
+        assert_eq!(s.switch_name(), "leaf-1");
+
+        let none = SiteSwitches::from_switches("site.yaml", vec![]).unwrap();
+        assert!(none.is_empty());
+        assert_eq!(none.capabilities(), SwitchCapabilities::default());
+        for e in [
+            none.get_port_status(&ports(&["p1"])).await.unwrap_err(),
+            none.set_ports_access_mode(&ports(&["p1"]), vlan(5))
+                .await
+                .unwrap_err(),
+            none.set_ports_lacp_mode(&ports(&["p1"]), lag(1), vlan(5), LacpOptions::default())
+                .await
+                .unwrap_err(),
+        ] {
+            let e = e.to_string();
+            assert!(e.contains("`switches:` is empty"), "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn read_only_reads_and_refuses_every_change() {
+        let (s, calls) = two();
+        let ro = ReadOnlySwitch(s);
+        assert_eq!(ro.get_port_status(&ports(&["p1"])).await.unwrap().len(), 1);
+        for e in [
+            ro.set_ports_access_mode(&ports(&["p1"]), vlan(5))
+                .await
+                .unwrap_err(),
+            ro.set_ports_lacp_mode(&ports(&["p1"]), lag(1), vlan(5), LacpOptions::default())
+                .await
+                .unwrap_err(),
+        ] {
+            assert!(e.to_string().contains("read only"), "{e}");
+        }
+        assert_eq!(taken(&calls), ["leaf-1 status p1"]);
+        assert_eq!(ro.capabilities(), ro.0.capabilities());
+    }
+
+    const HEAD: &str = r#"
+cluster:
+  name: lab
+  base_domain: example.org
+  okd_version: "4.19"
+  cluster_network: { cidr: 10.128.0.0/14, host_prefix: 23 }
+  service_network: 172.30.0.0/16
+  pull_secret_file: /etc/harmony/pull-secret.json
+provisioning:
+  interface: prov0
+  subnet: 192.0.2.0/24
+  gateway: 192.0.2.1
+  harmony_address: 192.0.2.2
+  dhcp_range: { start: 192.0.2.100, end: 192.0.2.199 }
+  dns_forwarders: [192.0.2.1]
+services:
+  backend: linux
+  linux:
+    state_dir: /var/lib/harmony
+    http_root: /srv/harmony/http
+    http_listen: 192.0.2.2:8080
+    dns_listen: 192.0.2.2:53
+    load_balancer_address: 192.0.2.5
+"#;
+
+    const TAIL: &str = r#"
+hosts:
+  bootstrap: 1
+  control_plane: 3
+  workers: 0
+ssh:
+  operator_key_file: /root/.ssh/id_ed25519
+  cluster_public_key_file: /root/.ssh/id_ed25519.pub
+"#;
+
+    #[tokio::test]
+    async fn every_bad_switch_entry_is_named_with_its_field_and_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let nosock = dir.path().join("db.sock");
+        let switches = format!(
+            r#"switches:
+  - {{ name: o-tcp, kind: ovs, access_vlan: 7, bridge: br0, address: "tcp:127.0.0.1:6640" }}
+  - {{ name: o-nobridge, kind: ovs, access_vlan: 7, address: "unix:{}" }}
+  - name: c-nokey
+    kind: cisco-ios
+    access_vlan: 7
+    address: 127.0.0.1:2222
+    credentials: {{ env: {{ username: HARMONY_TEST_NO_USER, password: HARMONY_TEST_NO_PW }} }}
+  - name: a-nofile
+    kind: aruba-aoscx
+    access_vlan: 7
+    address: https://127.0.0.1:8443
+    host_key: ssh-ed25519 SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
+    credentials: {{ file: {}/missing }}
+  - {{ name: fw, kind: opnsense, access_vlan: 7, address: "https://127.0.0.1", credentials: {{ file: /x }} }}
+"#,
+            nosock.display(),
+            dir.path().display()
+        );
+        let text = format!("{HEAD}{switches}{TAIL}");
+        let site = SiteFile::parse(&text, "site.yaml").unwrap();
+        let e = SiteSwitches::build(&site).await.unwrap_err();
+        let fields: Vec<&str> = e.problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "switches[0].address",
+                "switches[1].bridge",
+                "switches[1].address",
+                "switches[2].host_key",
+                "switches[2].credentials",
+                "switches[3].host_key",
+                "switches[3].credentials",
+                "switches[4].kind",
+            ],
+            "{e}"
+        );
+        let text = e.to_string();
+        for part in [
+            "tcp:127.0.0.1:6640",
+            "no OVSDB socket",
+            "HARMONY_TEST_NO_USER",
+            "only cisco-ios and cisco-nxos",
+            "missing",
+            "backend is linux",
+        ] {
+            assert!(text.contains(part), "{part:?} missing in {text}");
+        }
+    }
+}
