@@ -832,6 +832,11 @@ async fn build_cisco(
     }
 }
 
+/// The same URL but for a trailing `/`.
+fn same_url(a: &HttpUrl, b: &HttpUrl) -> bool {
+    a.as_str().trim_end_matches('/') == b.as_str().trim_end_matches('/')
+}
+
 /// The switch's SSH address: an IP as is, a name resolved (first address)
 /// within [`RESOLVE_TIMEOUT`].
 async fn resolve(host: &SshHost, port: u16) -> Result<SocketAddr, String> {
@@ -910,7 +915,9 @@ fn build_opnsense(
         )]);
     };
     let url = match addr {
-        SwitchAddress::Https(u) if u.as_url() == o.url.as_url() => o.url.as_url().clone(),
+        SwitchAddress::Https(u) if same_url(u.as_url(), o.url.as_url()) => {
+            o.url.as_url().clone()
+        }
         other => {
             return Err(vec![problem(
                 at("address"),
