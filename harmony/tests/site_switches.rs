@@ -15,6 +15,7 @@ mod netns;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use harmony::domain::{
     Change, LacpOptions, LagId, PortMode, Switch, SwitchError, SwitchPort, VlanId,
@@ -58,6 +59,9 @@ const SSH: &str = r#"ssh:
   cluster_public_key_file: /root/.ssh/id_ed25519.pub
 "#;
 
+/// The system id the bootstrap host's bond announces.
+const HOST_SYSTEM_ID: &str = "02:00:00:00:00:bb";
+
 /// A host-key fingerprint (any 32 bytes, base64 without padding).
 const HOST_KEY: &str = "ssh-ed25519 SHA256:tK/H8tzEV/c29/EWam196aqu/42IWxDTm4pl2wKLHa4";
 
@@ -86,7 +90,7 @@ async fn vsctl(d: &OvsDaemons, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_ovs_bridges_from_a_site_file_lag_on_the_right_bridge_and_refuse_across_both() {
     let Some(sw) = NetNs::new_or_skip("sitesw", "two_ovs_bridges") else {
         return;
@@ -99,12 +103,45 @@ async fn two_ovs_bridges_from_a_site_file_lag_on_the_right_bridge_and_refuse_acr
     .await
     .unwrap();
     for b in ["br-a", "br-b"] {
-        daemons.add_bridge(&b.parse::<OvsName>().unwrap()).await.unwrap();
+        daemons
+            .add_bridge(&b.parse::<OvsName>().unwrap())
+            .await
+            .unwrap();
     }
-    // Each port a veth whose peer stays in the namespace, up.
+    // Each port a veth whose peer stays in the namespace, up. The
+    // bootstrap host's NICs xa1/xa2 are an `lacp=active` bond on a third
+    // bridge, `host`: the LACP partner of sw-a's LAG.
     for (p, peer) in [("a1", "xa1"), ("a2", "xa2"), ("b1", "xb1"), ("b2", "xb2")] {
         sw.add_veth(p, peer).unwrap();
     }
+    vsctl(
+        &daemons,
+        &[
+            "add-br",
+            "host",
+            "--",
+            "set",
+            "bridge",
+            "host",
+            "datapath_type=netdev",
+        ],
+    )
+    .await;
+    vsctl(
+        &daemons,
+        &[
+            "add-bond",
+            "host",
+            "bond0",
+            "xa1",
+            "xa2",
+            "lacp=active",
+            "bond_mode=balance-tcp",
+            "other_config:lacp-time=fast",
+            &format!("other_config:lacp-system-id=\"{HOST_SYSTEM_ID}\""),
+        ],
+    )
+    .await;
     let db = daemons.db_socket().display().to_string();
     let text = format!(
         r#"{HEAD}{LINUX}switches:
@@ -125,6 +162,11 @@ hosts:
       hostname: master-0
       ip: 192.0.2.10
       switch_ports: [ {{ switch: sw-b, port: b1 }}, {{ switch: sw-b, port: b2 }} ]
+    - mac: 52:54:00:00:00:03
+      role: control-plane
+      hostname: master-1
+      ip: 192.0.2.11
+      switch_ports: [ {{ switch: sw-a, port: x1 }}, {{ switch: sw-b, port: x1 }} ]
 {SSH}"#
     );
     let switches = SiteSwitches::build(&site(&text)).await.unwrap();
@@ -147,19 +189,37 @@ hosts:
             .unwrap(),
         Change::Applied
     );
-    // The LAG of sw-a's ports lands on br-a (configuration verified: no
-    // partner speaks LACP here, so with fallback as the Open vSwitch tests
-    // do for a partnerless LAG).
-    let config_only = LacpOptions {
-        fallback: true,
-        partner_within: None,
+    // The LAG of sw-a's ports lands on br-a, verified with its partner
+    // (the host's bond) collecting and distributing on both members.
+    let with_partner = LacpOptions {
+        fallback: false,
+        partner_within: Some(Duration::from_secs(30)),
     };
     assert_eq!(
         switches
-            .set_ports_lacp_mode(&ports(&["a1", "a2"]), lag(1), vlan(10), config_only)
+            .set_ports_lacp_mode(&ports(&["a1", "a2"]), lag(1), vlan(10), with_partner)
             .await
             .unwrap(),
         Change::Applied
+    );
+    for st in switches
+        .get_port_status(&ports(&["a1", "a2"]))
+        .await
+        .unwrap()
+    {
+        let p = st
+            .partner
+            .as_ref()
+            .unwrap_or_else(|| panic!("no partner: {st}"));
+        assert_eq!(p.system_id, HOST_SYSTEM_ID.parse().unwrap());
+        assert!(p.is_forwarding(), "{st}");
+    }
+    assert_eq!(
+        switches
+            .set_ports_lacp_mode(&ports(&["a1", "a2"]), lag(1), vlan(10), with_partner)
+            .await
+            .unwrap(),
+        Change::Unchanged
     );
     assert_eq!(vsctl(&daemons, &["port-to-br", "bond1"]).await, "br-a");
     assert_eq!(vsctl(&daemons, &["iface-to-br", "a1"]).await, "br-a");
@@ -188,6 +248,10 @@ hosts:
     );
 
     // A LAG over both bridges (an MC-LAG) is refused; nothing moves.
+    let config_only = LacpOptions {
+        fallback: true,
+        partner_within: None,
+    };
     let e = switches
         .set_ports_lacp_mode(&ports(&["a2", "b2"]), lag(2), vlan(10), config_only)
         .await
@@ -203,10 +267,24 @@ hosts:
         .unwrap();
     assert_eq!(after, before, "a refused change moved ports");
     assert_eq!(vsctl(&daemons, &["list-ports", "br-a"]).await, "bond1");
+    // x1 is named on both switches: refused, naming both, nothing sent.
+    let e = switches
+        .set_ports_access_mode(&ports(&["x1"]), vlan(10))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("sw-a, sw-b") && e.contains("ask that switch alone"),
+        "{e}"
+    );
+    assert_eq!(vsctl(&daemons, &["list-ports", "br-b"]).await, "b1\nb2");
 
     // Read only (a dry run): reads answer, changes are refused.
     let ro = ReadOnlySwitch(switches);
-    assert_eq!(ro.get_port_status(&ports(&["a1"])).await.unwrap()[0].mode, member);
+    assert_eq!(
+        ro.get_port_status(&ports(&["a1"])).await.unwrap()[0].mode,
+        member
+    );
     assert!(
         ro.set_ports_access_mode(&ports(&["a1", "a2"]), vlan(10))
             .await
@@ -259,7 +337,10 @@ impl Captured {
 /// Nothing connected to `l` (non-blocking accept finds no one).
 fn untouched(l: &std::net::TcpListener) {
     l.set_nonblocking(true).unwrap();
-    let e = l.accept().err().expect("a connection was made while building");
+    let e = l
+        .accept()
+        .err()
+        .expect("a connection was made while building");
     assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
 }
 
@@ -345,7 +426,11 @@ hosts:
     let Some(BackendConfig::Cisco(c)) = switches.backend(&"leaf-3".parse().unwrap()) else {
         panic!("leaf-3: {switches:?}");
     };
-    assert_eq!(c.addr, "127.0.0.1:22".parse().unwrap(), "port 22 by default");
+    assert_eq!(
+        c.addr,
+        "127.0.0.1:22".parse().unwrap(),
+        "port 22 by default"
+    );
     assert_eq!(c.platform, Platform::Ios);
 
     let Some(BackendConfig::AosCx(a)) = switches.backend(&"leaf-2".parse().unwrap()) else {
@@ -365,10 +450,19 @@ hosts:
     // The loose file was warned about; no password reached the log, nor
     // the switches' Debug.
     let log = logs.text();
-    assert!(log.contains("make it 0600") && log.contains("leaf2"), "{log}");
-    let debug = format!("{switches:?} {:?}", switches.backend(&"leaf-1".parse().unwrap()));
+    assert!(
+        log.contains("make it 0600") && log.contains("leaf2"),
+        "{log}"
+    );
+    let debug = format!(
+        "{switches:?} {:?}",
+        switches.backend(&"leaf-1".parse().unwrap())
+    );
     for secret in ["S3cret-leaf1", "S3cret-leaf2"] {
-        assert!(!log.contains(secret) && !debug.contains(secret), "{secret} shown");
+        assert!(
+            !log.contains(secret) && !debug.contains(secret),
+            "{secret} shown"
+        );
     }
     // Three switches, one change per switch: a port's switch must be known.
     let e = switches
@@ -446,7 +540,10 @@ async fn contract_an_opnsense_switch_is_the_services_firewall_or_refused() {
     else {
         panic!("{ok:?}");
     };
-    assert!(url.as_str().starts_with(&format!("https://127.0.0.1:{fw_port}")));
+    assert!(
+        url.as_str()
+            .starts_with(&format!("https://127.0.0.1:{fw_port}"))
+    );
     assert_eq!(*untagged_vlan, vlan(30));
     // OPNsense LAGG reports no partner: the site says so.
     assert!(!ok.capabilities().reports_lacp_partner);
@@ -470,3 +567,69 @@ async fn contract_an_opnsense_switch_is_the_services_firewall_or_refused() {
     );
 }
 
+#[tokio::test]
+async fn a_site_without_switches_refuses_every_call_naming_switches() {
+    let text =
+        format!("{HEAD}{LINUX}hosts: {{ bootstrap: 1, control_plane: 3, workers: 0 }}\n{SSH}");
+    let switches = SiteSwitches::build(&site(&text)).await.unwrap();
+    assert!(switches.is_empty());
+    for e in [
+        switches.get_port_status(&ports(&["p1"])).await.unwrap_err(),
+        switches
+            .set_ports_access_mode(&ports(&["p1"]), vlan(10))
+            .await
+            .unwrap_err(),
+        switches
+            .set_ports_lacp_mode(
+                &ports(&["p1", "p2"]),
+                lag(1),
+                vlan(10),
+                LacpOptions::default(),
+            )
+            .await
+            .unwrap_err(),
+    ] {
+        let e = e.to_string();
+        assert!(
+            e.contains("`switches:` is empty") && e.contains("site.yaml"),
+            "{e}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn contract_addresses_a_kind_cannot_use_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    let nosock = dir.path().join("db.sock");
+    // An OVSDB tcp: remote (the LACP state is read through ovs-vswitchd's
+    // local control socket), a unix: socket nobody serves.
+    let text = format!(
+        r#"{HEAD}{LINUX}switches:
+  - {{ name: o-tcp, kind: ovs, access_vlan: 10, bridge: br0, address: "tcp:127.0.0.1:{p}" }}
+  - {{ name: o-none, kind: ovs, access_vlan: 10, bridge: br0, address: "unix:{}" }}
+hosts:
+  bootstrap: 1
+  control_plane: 3
+  workers: 0
+{SSH}"#,
+        nosock.display()
+    );
+    let e = SiteSwitches::build(&site(&text)).await.unwrap_err();
+    let fields: Vec<&str> = e.problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["switches[0].address", "switches[1].address"],
+        "{e}"
+    );
+    let msg = e.to_string();
+    for part in [
+        format!("switches[0].address = tcp:127.0.0.1:{p}"),
+        "ovs-appctl".to_string(),
+        format!("no OVSDB socket at {}", nosock.display()),
+    ] {
+        assert!(msg.contains(&part), "{part:?} missing in {msg}");
+    }
+    untouched(&l);
+}

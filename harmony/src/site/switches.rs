@@ -915,9 +915,7 @@ fn build_opnsense(
         )]);
     };
     let url = match addr {
-        SwitchAddress::Https(u) if same_url(u.as_url(), o.url.as_url()) => {
-            o.url.as_url().clone()
-        }
+        SwitchAddress::Https(u) if same_url(u.as_url(), o.url.as_url()) => o.url.as_url().clone(),
         other => {
             return Err(vec![problem(
                 at("address"),
