@@ -339,8 +339,7 @@ fn untouched(l: &std::net::TcpListener) {
     l.set_nonblocking(true).unwrap();
     let e = l
         .accept()
-        .err()
-        .expect("a connection was made while building");
+        .expect_err("a connection was made while building");
     assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
 }
 
