@@ -632,3 +632,54 @@ hosts:
     }
     untouched(&l);
 }
+
+#[tokio::test]
+async fn contract_a_cisco_switch_given_by_name_is_resolved_and_contacted_on_its_first_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    let login = secret_file(dir.path(), "l", "username=netops\npassword=p\n", 0o600);
+    // `localhost` comes from /etc/hosts: no DNS server is asked.
+    let text = format!(
+        r#"{HEAD}{LINUX}switches:
+  - name: tor
+    kind: cisco-ios
+    address: localhost:{p}
+    host_key: {HOST_KEY}
+    access_vlan: 20
+    credentials: {{ file: {login} }}
+hosts:
+  bootstrap: 1
+  control_plane: 3
+  workers: 0
+{SSH}"#
+    );
+    let switches = SiteSwitches::build(&site(&text)).await.unwrap();
+    let Some(BackendConfig::CiscoByName { host, port, config }) =
+        switches.backend(&"tor".parse().unwrap())
+    else {
+        panic!("{switches:?}");
+    };
+    assert_eq!((host.as_str(), *port), ("localhost", p));
+    assert_eq!(config.platform, Platform::Ios);
+    assert!(switches.capabilities().reports_lacp_partner);
+    untouched(&l);
+    // The first call resolves the name and connects (the listener closes
+    // at once, so the call fails, naming the switch).
+    // (Non-blocking since `untouched`: polled, at most 10 s.)
+    let accepted = tokio::spawn(async move {
+        for _ in 0..200 {
+            if let Ok((s, _)) = l.accept() {
+                drop(s);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the switch was never contacted");
+    });
+    let asked = ports(&["Gi1/0/1"]);
+    let call = switches.get_port_status(&asked).await;
+    accepted.await.unwrap();
+    let e = call.unwrap_err().to_string();
+    assert!(e.contains("tor"), "{e}");
+}

@@ -32,8 +32,8 @@
 //!   next to it (`ovs-vswitchd.ctl`, or `ovs-vswitchd.<pid>.ctl` from
 //!   `ovs-vswitchd.pid`), as the backend reads LACP state through
 //!   `ovs-appctl`. A `tcp:` remote is refused: the control socket is local.
-//! - `cisco-ios`, `cisco-nxos`: SSH to `address` (a name is resolved once,
-//!   within [`RESOLVE_TIMEOUT`]), the pinned `host_key` (required), the
+//! - `cisco-ios`, `cisco-nxos`: SSH to `address` (a name is resolved on
+//!   the first call, within [`RESOLVE_TIMEOUT`], then kept), the pinned `host_key` (required), the
 //!   login from `credentials` (file or environment).
 //! - `aruba-aoscx`: the REST API at the `https://` `address`, the login from
 //!   `credentials`, `ca_file` as the CA when given.
@@ -42,16 +42,17 @@
 //!   `services.opnsense.url`); the API key is `services.opnsense.api_key`,
 //!   the switch's own `credentials` are not used (a warning says so).
 //!
-//! Secrets are read once, when building; nothing is contacted then (except
-//! the DNS for a Cisco address given by name). Every problem is reported
-//! with its site file field and value, never a secret.
+//! Secrets are read once, when building; nothing is contacted then (not
+//! even the DNS: a Cisco address given by name is resolved on its first
+//! call). Every problem is reported with its site file field and value,
+//! never a secret.
 //!
 //! [`ReadOnlySwitch`] answers reads from a real switch and refuses every
 //! change: what a dry run plans against.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -72,6 +73,7 @@ use crate::infra::cisco::{CiscoConfig, CiscoSwitch, CliAuth, Platform};
 use crate::infra::device_login::DeviceLogin;
 use crate::infra::opnsense::{Credentials, OpnSenseConfig, OpnSenseSite};
 use crate::infra::ovs::{OpenVSwitch, OvsConfig, OvsName};
+use crate::infra::resolve::first_address;
 
 /// The OVSDB socket of a host's Open vSwitch (Debian's
 /// `openvswitch-switch`), used when an `ovs` switch has no `address`.
@@ -125,6 +127,14 @@ fn problem(
 pub enum BackendConfig {
     Ovs(OvsConfig),
     Cisco(CiscoConfig),
+    /// A Cisco switch given by name: `host` is resolved on the first call
+    /// and `config.addr` (`0.0.0.0:port` until then) replaced by the
+    /// address found.
+    CiscoByName {
+        host: String,
+        port: u16,
+        config: CiscoConfig,
+    },
     AosCx(AosCxConfig),
     /// The LAGG API of the OPNsense services at `url`, LAGGs untagged in
     /// `untagged_vlan` (the switch's `access_vlan`).
@@ -774,6 +784,94 @@ fn login(at: &dyn Fn(&str) -> String, sw: &SiteSwitch) -> Result<DeviceLogin, Pr
     }
 }
 
+/// A Cisco switch given by name: the name is resolved (first address,
+/// within [`RESOLVE_TIMEOUT`]) on the first call, then the switch is built
+/// with that address and kept; building the site contacts nothing.
+#[derive(Debug)]
+struct CiscoByName {
+    host: String,
+    port: u16,
+    config: CiscoConfig,
+    /// Answers the name and capabilities (they need no address); never
+    /// called.
+    unresolved: CiscoSwitch,
+    resolved: tokio::sync::OnceCell<CiscoSwitch>,
+}
+
+impl CiscoByName {
+    fn new(host: String, port: u16, config: CiscoConfig) -> Self {
+        Self {
+            host,
+            port,
+            unresolved: CiscoSwitch::new(config.clone()),
+            config,
+            resolved: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn switch(&self) -> Result<&CiscoSwitch, SwitchError> {
+        self.resolved
+            .get_or_try_init(|| async {
+                let addr = first_address(&self.host, self.port, RESOLVE_TIMEOUT)
+                    .await
+                    .map_err(|e| SwitchError::Backend {
+                        switch: self.unresolved.switch_name().to_string(),
+                        message: e.to_string(),
+                    })?;
+                tracing::debug!(switch = %self.config.name, %addr, "switch name resolved");
+                let mut config = self.config.clone();
+                config.addr = addr;
+                Ok(CiscoSwitch::new(config))
+            })
+            .await
+    }
+}
+
+impl Topology for CiscoByName {
+    fn name(&self) -> &str {
+        self.unresolved.name()
+    }
+}
+
+#[async_trait]
+impl Switch for CiscoByName {
+    fn switch_name(&self) -> &str {
+        self.unresolved.switch_name()
+    }
+
+    fn capabilities(&self) -> SwitchCapabilities {
+        self.unresolved.capabilities()
+    }
+
+    async fn get_port_status(&self, ports: &[SwitchPort]) -> Result<Vec<PortStatus>, SwitchError> {
+        self.switch().await?.get_port_status(ports).await
+    }
+
+    async fn set_ports_access_mode(
+        &self,
+        ports: &[SwitchPort],
+        vlan: VlanId,
+    ) -> Result<Change, SwitchError> {
+        self.switch()
+            .await?
+            .set_ports_access_mode(ports, vlan)
+            .await
+    }
+
+    async fn set_ports_lacp_mode(
+        &self,
+        ports: &[SwitchPort],
+        lag: LagId,
+        vlan: VlanId,
+        options: LacpOptions,
+    ) -> Result<Change, SwitchError> {
+        self.switch()
+            .await?
+            .set_ports_lacp_mode(ports, lag, vlan, options)
+            .await
+    }
+}
+
 async fn build_cisco(
     at: &dyn Fn(&str) -> String,
     sw: &SiteSwitch,
@@ -781,13 +879,7 @@ async fn build_cisco(
 ) -> Result<Built, Vec<Problem>> {
     let mut problems = Vec::new();
     let socket = match addr {
-        SwitchAddress::Ssh { host, port } => match resolve(host, *port).await {
-            Ok(s) => Some(s),
-            Err(why) => {
-                problems.push(problem(at("address"), addr, why));
-                None
-            }
-        },
+        SwitchAddress::Ssh { host, port } => Some((host, *port)),
         other => {
             problems.push(problem(
                 at("address"),
@@ -816,17 +908,33 @@ async fn build_cisco(
             } else {
                 Platform::Ios
             };
+            let (host, port) = socket;
+            let ip = match host {
+                SshHost::Ip(ip) => *ip,
+                // Resolved on the first call (see `CiscoByName`).
+                SshHost::Name(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            };
             let config = CiscoConfig::new(
                 sw.name.as_str(),
-                socket,
+                SocketAddr::new(ip, port),
                 platform,
                 key,
                 CliAuth::Password(login),
             );
-            Ok((
-                Box::new(CiscoSwitch::new(config.clone())),
-                BackendConfig::Cisco(config),
-            ))
+            match host {
+                SshHost::Ip(_) => Ok((
+                    Box::new(CiscoSwitch::new(config.clone())),
+                    BackendConfig::Cisco(config),
+                )),
+                SshHost::Name(name) => Ok((
+                    Box::new(CiscoByName::new(name.to_string(), port, config.clone())),
+                    BackendConfig::CiscoByName {
+                        host: name.to_string(),
+                        port,
+                        config,
+                    },
+                )),
+            }
         }
         _ => Err(problems),
     }
@@ -835,26 +943,6 @@ async fn build_cisco(
 /// The same URL but for a trailing `/`.
 fn same_url(a: &HttpUrl, b: &HttpUrl) -> bool {
     a.as_str().trim_end_matches('/') == b.as_str().trim_end_matches('/')
-}
-
-/// The switch's SSH address: an IP as is, a name resolved (first address)
-/// within [`RESOLVE_TIMEOUT`].
-async fn resolve(host: &SshHost, port: u16) -> Result<SocketAddr, String> {
-    match host {
-        SshHost::Ip(ip) => Ok(SocketAddr::new(*ip, port)),
-        SshHost::Name(name) => {
-            let lookup = tokio::net::lookup_host((name.to_string(), port));
-            match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
-                Err(_) => Err(format!(
-                    "resolving {name} took longer than {RESOLVE_TIMEOUT:?}"
-                )),
-                Ok(Err(e)) => Err(format!("cannot resolve {name}: {e}")),
-                Ok(Ok(mut addrs)) => addrs
-                    .next()
-                    .ok_or_else(|| format!("{name} resolves to no address")),
-            }
-        }
-    }
 }
 
 fn build_aoscx(
