@@ -18,5 +18,6 @@ pub mod linux_site;
 pub mod opnsense;
 pub mod ovs;
 pub mod process;
+pub mod resolve;
 pub mod ssh;
 pub mod syn_sweep;

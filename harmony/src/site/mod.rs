@@ -21,6 +21,7 @@ pub mod inputs;
 pub mod install;
 pub mod model;
 pub mod plan_view;
+pub mod switches;
 pub mod topology;
 pub mod validate;
 pub mod values;

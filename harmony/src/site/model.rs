@@ -244,6 +244,15 @@ pub struct Switch {
     /// this one; omitted: when the system name it announces is `name`.
     #[serde(default, deserialize_with = "parsed_opt")]
     pub chassis_id: Option<MacAddress>,
+    /// The switch's SSH host key, `<type> SHA256:<fingerprint>` as
+    /// `ssh-keygen -l -E sha256` prints it (cisco-ios, cisco-nxos):
+    /// pinned, never learnt.
+    #[serde(default, deserialize_with = "parsed_opt")]
+    pub host_key: Option<SshHostKey>,
+    /// A CA (PEM) to trust for an `https://` address (aruba-aoscx); else
+    /// the built-in roots.
+    #[serde(default)]
+    pub ca_file: Option<FilePath>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
