@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::{NAME, OKDSetup01Inventory};
+use super::{DISCOVERY_PROGRESS, NAME, OKDSetup01Inventory};
 use crate::domain::{
     Event, InterpretError, Inventory, Prepared, Step, StepContext, StepError, StepKey, Topology,
     UndoData,
@@ -93,7 +93,7 @@ impl OKDSetup01Inventory {
                 None => self.known_hosts(inventory).await?,
             };
             inventory.publish(Event::Progress {
-                task: NAME.into(),
+                task: DISCOVERY_PROGRESS.into(),
                 done: known as u64,
                 total: self.expected_hosts as u64,
             });

@@ -13,7 +13,7 @@
 //!    loaders on TFTP are the DHCP/TFTP server's own: dnsmasq and OPNsense
 //!    place them when they start);
 //! 4. discovery until the expected hosts are known, progress announced
-//!    every round (`discover.rs`);
+//!    every round (`discover.rs`, task [`DISCOVERY_PROGRESS`]);
 //! 5. the site file's pinned roles assigned in the Inventory (`roles.rs`):
 //!    a host already holding another role is an error naming both, never
 //!    overwritten; hosts not pinned keep what the operator gave them.
@@ -43,6 +43,11 @@ use crate::domain::{
 };
 
 pub(crate) const NAME: &str = "OKDSetup01Inventory";
+
+/// The task of the discovery's `Event::Progress` (hosts found of expected,
+/// every round): apart from the saga's own progress (steps done), which
+/// carries the Score's name.
+pub const DISCOVERY_PROGRESS: &str = "OKDSetup01Inventory: hosts found";
 
 /// Find at least `expected_hosts` agents on `network` within `timeout`,
 /// then give the pinned hosts their roles.
