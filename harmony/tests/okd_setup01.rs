@@ -491,8 +491,11 @@ async fn a_conflicting_role_is_refused_and_unpinned_hosts_keep_theirs() {
         .assign(&id(agent_mac(3)), Some(Role::ControlPlane), None)
         .unwrap();
 
-    // Host 1 pinned as control plane: refused.
-    let score = discovery(net, 3, port).with_roles(pinned());
+    // Host 2 pinned first (assigned), then host 1 as bootstrap: refused,
+    // and host 2's assignment rolled back.
+    let mut order = pinned();
+    order.reverse();
+    let score = discovery(net, 3, port).with_roles(order);
     let want = format!(
         "host {} (MAC {}, 127.0.{net}.10) holds the role worker, but the site file pins it as bootstrap",
         id(agent_mac(1)),
@@ -503,6 +506,7 @@ async fn a_conflicting_role_is_refused_and_unpinned_hosts_keep_theirs() {
     let err = maestro.interpret(&score).await.unwrap_err();
     assert!(err.message.contains(&want), "{err}");
     assert!(err.message.contains("not overwritten"), "{err}");
+    assert!(err.state_left.contains("rolled back"), "{err}");
     let role = |mac| {
         store
             .hosts()
@@ -513,8 +517,8 @@ async fn a_conflicting_role_is_refused_and_unpinned_hosts_keep_theirs() {
             .role
     };
     assert_eq!(role(agent_mac(1)), Some(Role::Worker));
-    // Nothing else was assigned by the refused run (rolled back or never
-    // reached), and the unpinned host keeps the operator's role.
+    // Host 2's role from the refused run is undone, and the unpinned host
+    // keeps the operator's role.
     assert_eq!(role(agent_mac(2)), None);
     assert_eq!(role(agent_mac(3)), Some(Role::ControlPlane));
 
