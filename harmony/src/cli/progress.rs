@@ -12,8 +12,8 @@ use tokio::sync::broadcast::{Receiver, error::RecvError};
 use crate::domain::Event;
 use crate::domain::text::{MAX_TEXT, safe_text};
 
-/// The Score whose `Progress` events are shown.
-const DISCOVERY_TASK: &str = "OKDSetup01Inventory";
+/// The discovery's `Progress` events (hosts found of expected) are shown.
+const DISCOVERY_TASK: &str = crate::modules::okd::setup01::DISCOVERY_PROGRESS;
 
 /// The line shown for `event`, or `None` for events the CLI does not show.
 /// Text that quotes a peer goes through [`safe_text`].

@@ -1,88 +1,24 @@
-//! `OKDSetup01Inventory`: discovery on the provisioning network until the
-//! expected number of hosts is known, or a timeout.
+//! The discovery step of `OKDSetup01Inventory`: scans the provisioning
+//! network until the expected number of hosts is known, or a timeout,
+//! announcing each round's count (found vs expected) as `Event::Progress`.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
-use ipnetwork::IpNetwork;
-use serde::{Deserialize, Serialize};
 
+use super::{DISCOVERY_PROGRESS, NAME, OKDSetup01Inventory};
 use crate::domain::{
-    Event, Interpret, InterpretError, Inventory, Prepared, SagaInterpret, SagaScore, Score, Step,
-    StepContext, StepError, StepKey, Topology, UndoData,
+    Event, InterpretError, Inventory, Prepared, Step, StepContext, StepError, StepKey, Topology,
+    UndoData,
 };
 use crate::modules::discovery::{Discovery, ScanConfig};
-
-const NAME: &str = "OKDSetup01Inventory";
-
-/// Find at least `expected_hosts` agents on `network` within `timeout`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
-pub struct OKDSetup01Inventory {
-    /// The provisioning network to scan.
-    pub network: IpNetwork,
-    /// The agent's port (`harmony_inventory_agent::model::DEFAULT_PORT`).
-    pub port: u16,
-    /// Hosts the cluster needs (bootstrap + control plane + workers).
-    pub expected_hosts: usize,
-    /// Give up after this long.
-    #[serde(with = "humantime_duration")]
-    pub timeout: Duration,
-    /// Pause between scans.
-    #[serde(with = "humantime_duration")]
-    pub interval: Duration,
-    /// On a site with a DHCP server, every round first probes the leased
-    /// addresses of the network (what its hosts cost, not what its address
-    /// space costs), and only every `full_sweep_every`-th round (the first
-    /// included) sweeps the whole network. Without one, every round sweeps.
-    #[serde(default = "default_full_sweep_every")]
-    pub full_sweep_every: u32,
-}
-
-fn default_full_sweep_every() -> u32 {
-    6
-}
-
-impl OKDSetup01Inventory {
-    pub fn new(network: IpNetwork, expected_hosts: usize) -> Self {
-        Self {
-            network,
-            port: harmony_inventory_agent::model::DEFAULT_PORT,
-            expected_hosts,
-            timeout: Duration::from_secs(30 * 60),
-            interval: Duration::from_secs(10),
-            full_sweep_every: default_full_sweep_every(),
-        }
-    }
-}
-
-impl<T: Topology> Score<T> for OKDSetup01Inventory {
-    fn name(&self) -> String {
-        NAME.into()
-    }
-
-    fn create_interpret(&self) -> Box<dyn Interpret<T>> {
-        Box::new(SagaInterpret(self.clone()))
-    }
-}
-
-#[async_trait]
-impl<T: Topology> SagaScore<T> for OKDSetup01Inventory {
-    fn saga_name(&self) -> String {
-        NAME.into()
-    }
-
-    async fn steps(&self, _: &Inventory, _: &T) -> Result<Vec<Box<dyn Step<T>>>, InterpretError> {
-        Ok(vec![Box::new(DiscoverHosts(self.clone()))])
-    }
-}
 
 /// The one step: scan until the expected hosts are known. What it adds to
 /// the Inventory are observations, not site changes: its undo is empty.
 #[derive(Debug, Clone)]
-struct DiscoverHosts(OKDSetup01Inventory);
+pub(super) struct DiscoverHosts(pub(super) OKDSetup01Inventory);
 
 #[async_trait]
 impl<T: Topology> Step<T> for DiscoverHosts {
@@ -157,7 +93,7 @@ impl OKDSetup01Inventory {
                 None => self.known_hosts(inventory).await?,
             };
             inventory.publish(Event::Progress {
-                task: NAME.into(),
+                task: DISCOVERY_PROGRESS.into(),
                 done: known as u64,
                 total: self.expected_hosts as u64,
             });
@@ -271,21 +207,5 @@ impl OKDSetup01Inventory {
             .map_err(|e| InterpretError::new(NAME, "read inventory", e.to_string()))?
             .map(|ips| ips.into_iter().filter(|ip| network.contains(*ip)).count())
             .map_err(|e| InterpretError::new(NAME, "read inventory", e.to_string()).with_source(e))
-    }
-}
-
-/// Durations as human-readable strings in site files (`30m`, `200ms`).
-mod humantime_duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&humantime::format_duration(*d))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
     }
 }
