@@ -3,7 +3,8 @@
 //! them through the same templates):
 //! - [`DebianKernel`]: Debian's kernel package (`apt-get download
 //!   linux-image-<version>` + `dpkg -x`, no install), cached under the lab's
-//!   directory; its modules are resolved through `modules.dep`;
+//!   directory; its modules are resolved through `modules.dep`, which the
+//!   package does not ship (`depmod -b` makes it);
 //! - [`DiscoveryImage`]: a gzip'ed newc initramfs with busybox-static, the
 //!   NIC/disk/bonding modules, dropbear with the operator's key and the
 //!   static inventory agent; its `/init` loads the modules, runs busybox
@@ -85,8 +86,9 @@ impl DebianKernel {
         }
         let root = cache.join(format!("linux-image-{version}"));
         let kernel = DebianKernel { version, root };
-        if kernel.vmlinuz().is_file() && kernel.modules_dir().join("modules.dep").is_file() {
+        if kernel.vmlinuz().is_file() {
             tracing::debug!(root = %kernel.root.display(), "kernel cached");
+            kernel.depmod()?;
             return Ok(kernel);
         }
         std::fs::create_dir_all(cache).map_err(|e| LabError::io(cache, e))?;
@@ -127,7 +129,24 @@ impl DebianKernel {
                 detail: kernel.vmlinuz().display().to_string(),
             });
         }
+        kernel.depmod()?;
         Ok(kernel)
+    }
+
+    /// The package ships no `modules.dep` (the installer's `depmod` makes
+    /// it): run `depmod -b ROOT VERSION` on the unpacked tree once.
+    fn depmod(&self) -> Result<(), LabError> {
+        if self.modules_dir().join("modules.dep").is_file() {
+            return Ok(());
+        }
+        Program::new("depmod")
+            .arg("-b")
+            .arg(&self.root)
+            .arg(&self.version)
+            .timeout(LOCAL_TIMEOUT)
+            .run_blocking()
+            .map(|_| ())
+            .map_err(|e| LabError::process(format!("depmod for {}", self.version), e))
     }
 
     pub fn vmlinuz(&self) -> PathBuf {
@@ -298,10 +317,19 @@ impl DiscoveryImage {
         for m in &modules {
             img.host_file(&format!("lib/modules/{m}"), &mdir.join(m), 0o644)?;
         }
+        // `bonding` makes `bond0` on load unless told not to; the installer
+        // creates its own bond, and a slave-less bond0 would get udhcpc.
+        let lines: Vec<String> = modules
+            .iter()
+            .map(|m| match module_name(m).as_str() {
+                "bonding" => format!("{m} max_bonds=0"),
+                _ => m.clone(),
+            })
+            .collect();
         img.file(
             "etc/lab/modules",
             0o644,
-            format!("{}\n", modules.join("\n")).as_bytes(),
+            format!("{}\n", lines.join("\n")).as_bytes(),
         );
         img.file("etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\n");
         img.file("etc/group", 0o644, b"root:x:0:\n");
@@ -453,16 +481,17 @@ mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts
 mount -t devpts devpts /dev/pts
 echo "HARMONY-LAB-INIT $(uname -r)"
-while read -r m; do
-  insmod "/lib/modules/$m" || echo "{INSMOD_FAILED_MARKER} $m"
+while read -r m params; do
+  insmod "/lib/modules/$m" $params || echo "{INSMOD_FAILED_MARKER} $m"
 done < /etc/lab/modules
 hostname discovery
 ip link set lo up
+# Every physical NIC (one with a device), each with its own DHCP client.
 for d in /sys/class/net/*; do
+  [ -e "$d/device" ] || continue
   n="${{d##*/}}"
-  [ "$n" = lo ] && continue
   ip link set "$n" up
-  udhcpc -i "$n" -b -t 30 -T 2 -s /etc/udhcpc.script >/dev/null 2>&1
+  udhcpc -i "$n" -f -t 0 -T 2 -s /etc/udhcpc.script >/dev/null 2>&1 &
 done
 /usr/sbin/dropbear -R -E -p 22 -P /var/run/dropbear.pid > /dev/console 2>&1
 /bin/harmony-inventory-agent --listen 0.0.0.0:{agent_port} --lldp-window 0 > /dev/console 2>&1 &

@@ -474,6 +474,18 @@ impl Vm {
         }
     }
 
+    /// How QEMU ended, if it did.
+    pub fn exit_state(&mut self) -> Option<ExitState> {
+        self.service.try_wait().ok().flatten()
+    }
+
+    /// [`Vm::kill`] for synchronous callers.
+    pub fn kill_blocking(&mut self, grace: Duration) -> Result<ExitState, LabError> {
+        self.service
+            .stop_blocking(grace)
+            .map_err(|e| LabError::process(format!("stopping VM {}", self.spec.name), e))
+    }
+
     /// Ends QEMU: SIGTERM to its group, SIGKILL after `grace`.
     pub async fn kill(&mut self, grace: Duration) -> Result<ExitState, LabError> {
         self.service
