@@ -18,9 +18,6 @@
 //! namespace the test prints SKIPPED; missing programs fail it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../harmony-inventory-agent/tests/support/netns.rs"]
-mod netns;
-
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -32,17 +29,18 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use harmony::domain::{HttpUrl, KernelArg, MacAddress};
-use harmony::infra::process::{Program, Service};
+use harmony::infra::lab::netns::LabNetns;
+use harmony::infra::lab::vm::{NicSpec, Vm, VmSpec};
+use harmony::infra::process::Service;
 use harmony::modules::boot::{
     CentosBoot, DefaultIpxe, ScosBoot, per_mac_ipxe_path, render_default_ipxe, render_scos_boot,
 };
-use netns::NetNs;
 
 const TEST: &str = "ipxe_qemu::real_ipxe_runs_our_scripts";
 const SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const PORT: u16 = 8080;
 const BASE: &str = "http://198.51.100.1:8080";
-const IPXE_ROM: &str = "/usr/lib/ipxe/qemu/efi-virtio.rom";
+use harmony::infra::lab::vm::IPXE_VIRTIO_ROM as IPXE_ROM;
 
 const KNOWN_MAC: &str = "52:54:00:12:34:56";
 const KNOWN_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
@@ -69,17 +67,9 @@ const HARD_KILL_SECS: &str = "150";
 /// process runner: the returned guard owns the process group (`ip` execs
 /// `timeout`, which leads it), so dropping it kills the program too;
 /// `timeout` is a last resort if this process dies without unwinding.
-fn spawn_in(name: &'static str, ns: &NetNs, argv: &[&str], log: &Path) -> Service {
-    Program::new("ip")
-        .args([
-            "netns",
-            "exec",
-            ns.name(),
-            "timeout",
-            "-s",
-            "KILL",
-            HARD_KILL_SECS,
-        ])
+fn spawn_in(name: &'static str, ns: &LabNetns, argv: &[&str], log: &Path) -> Service {
+    ns.program("timeout")
+        .args(["-s", "KILL", HARD_KILL_SECS])
         .args(argv)
         .start(log)
         .unwrap_or_else(|e| panic!("{TEST}: starting {name}: {e}"))
@@ -89,6 +79,13 @@ fn spawn_in(name: &'static str, ns: &NetNs, argv: &[&str], log: &Path) -> Servic
 fn stop(svc: &mut Service) {
     if let Err(e) = svc.stop_blocking(Duration::from_secs(3)) {
         eprintln!("{TEST}: stopping {}: {e}", svc.command_line());
+    }
+}
+
+/// Kills a VM's QEMU (SIGTERM, SIGKILL after 3 s).
+fn stop_vm(vm: &mut Vm) {
+    if let Err(e) = vm.kill_blocking(Duration::from_secs(3)) {
+        eprintln!("{TEST}: stopping {vm}: {e}");
     }
 }
 
@@ -124,7 +121,7 @@ type Log = Arc<Mutex<Vec<Request>>>;
 /// A tiny HTTP/1.0 file server on `SERVER:PORT` inside `ns`: serves `root`,
 /// logs every request, one connection at a time (iPXE fetches one file at a
 /// time). Runs until `stop` or `deadline`.
-fn start_http(ns: &NetNs, root: PathBuf, t0: Instant, deadline: Instant) -> (ServerGuard, Log) {
+fn start_http(ns: &LabNetns, root: PathBuf, t0: Instant, deadline: Instant) -> (ServerGuard, Log) {
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
@@ -443,8 +440,15 @@ fn require_programs() {
 fn real_ipxe_runs_our_scripts() {
     let started = Instant::now();
     // Declared first, dropped last: every process in it is gone by then.
-    let Some(ns) = NetNs::new_or_skip("ipxeq", TEST) else {
-        return;
+    let ns = match LabNetns::create("ipxeq") {
+        Ok(ns) => ns,
+        Err(e) if e.to_string().contains("Operation not permitted") => {
+            eprintln!(
+                "\n==========\nSKIPPED: {TEST}: cannot create a namespace: {e}\n==========\n"
+            );
+            return;
+        }
+        Err(e) => panic!("{TEST}: {e}"),
     };
     require_programs();
 
@@ -475,13 +479,9 @@ fn real_ipxe_runs_our_scripts() {
     write(&root, CENTOS_INITRD, b"fake initrd\n");
 
     // Network: br0 + one tap per VM, all inside the namespace.
-    ns.ip_ok(&["link", "set", "dev", "lo", "up"]);
-    ns.add_bridge("br0").unwrap();
-    ns.ip_ok(&["addr", "add", "198.51.100.1/24", "dev", "br0"]);
+    ns.add_bridge("br0", "198.51.100.1/24").unwrap();
     for tap in ["tapk", "tapu"] {
-        ns.ip_ok(&["tuntap", "add", "dev", tap, "mode", "tap"]);
-        ns.ip_ok(&["link", "set", "dev", tap, "master", "br0"]);
-        ns.ip_ok(&["link", "set", "dev", tap, "up"]);
+        ns.add_tap(tap, "br0").unwrap();
     }
 
     // DHCP.
@@ -528,43 +528,36 @@ fn real_ipxe_runs_our_scripts() {
         );
     }
 
-    // The VMs.
-    let vm = |name: &'static str, tap: &str, mac: &str| -> (Service, PathBuf) {
-        let serial = dir.path().join(format!("{name}.serial"));
-        let serial_arg = format!("file:{}", serial.display());
-        let netdev = format!("tap,id=n0,ifname={tap},script=no,downscript=no");
-        // QEMU finds its default ROM for virtio-net-pci, efi-virtio.rom, in
-        // /usr/lib/ipxe/qemu itself; an explicit absolute `romfile=` loaded
-        // no ROM at all here (QEMU 7.2).
-        let device = format!("virtio-net-pci,netdev=n0,mac={mac}");
-        let child = spawn_in(
-            name,
-            &ns,
-            &[
-                "qemu-system-x86_64",
-                "-accel",
-                "tcg",
-                "-m",
-                "256",
-                "-nographic",
-                "-serial",
-                &serial_arg,
-                "-monitor",
-                "none",
-                "-no-reboot",
-                "-netdev",
-                &netdev,
-                "-device",
-                &device,
-                "-boot",
-                "n",
-            ],
-            &dir.path().join(format!("{name}.stderr")),
-        );
-        (child, serial)
+    // The VMs: one NIC each, through the lab's machine builder.
+    let vm = |name: &str, tap: &str, mac: &str, uuid: &str| -> (Vm, PathBuf) {
+        let nic = NicSpec {
+            mac: mac.parse().unwrap(),
+            tap: tap.parse().unwrap(),
+        };
+        let mut spec = VmSpec::new(name, 256, vec![nic], vec![]);
+        (spec.sockets, spec.cores, spec.threads) = (1, 1, 1);
+        spec.smbios_uuid = uuid.into();
+        // Plain bridge, no OVS: offloads may stay on (as before the lab).
+        spec.offloads_off = false;
+        spec.exit_on_reboot = true;
+        let hard_kill = Duration::from_secs(HARD_KILL_SECS.parse().unwrap());
+        let vm = Vm::start(&ns, spec, dir.path(), Some(hard_kill))
+            .unwrap_or_else(|e| panic!("{TEST}: starting {name}: {e}"));
+        let serial = vm.files().serial.clone();
+        (vm, serial)
     };
-    let (mut vm_known, serial_known) = vm("qemu-known", "tapk", KNOWN_MAC);
-    let (mut vm_unknown, serial_unknown) = vm("qemu-unknown", "tapu", UNKNOWN_MAC);
+    let (mut vm_known, serial_known) = vm(
+        "qemu-known",
+        "tapk",
+        KNOWN_MAC,
+        "00000000-0000-4000-8000-000000000001",
+    );
+    let (mut vm_unknown, serial_unknown) = vm(
+        "qemu-unknown",
+        "tapu",
+        UNKNOWN_MAC,
+        "00000000-0000-4000-8000-000000000002",
+    );
 
     // Wait (bounded) until both hosts did what we look for, or a VM died.
     let known_done = |reqs: &[Request]| gets_of(reqs, SCOS_KERNEL).len() >= 2;
@@ -578,11 +571,11 @@ fn real_ipxe_runs_our_scripts() {
     while Instant::now() < deadline && (known_at.is_none() || unknown_at.is_none()) {
         if known_at.is_none() && known_done(&requests_of(&log, KNOWN_IP)) {
             known_at = Some(t0.elapsed());
-            stop(&mut vm_known);
+            stop_vm(&mut vm_known);
         }
         if unknown_at.is_none() && unknown_done(&requests_of(&log, UNKNOWN_IP)) {
             unknown_at = Some(t0.elapsed());
-            stop(&mut vm_unknown);
+            stop_vm(&mut vm_unknown);
         }
         // A VM that exits on its own (-no-reboot) will fetch nothing more.
         // (A VM stopped above because it is done keeps its exit state.)
@@ -592,12 +585,7 @@ fn real_ipxe_runs_our_scripts() {
         ]
         .into_iter()
         .filter(|(_, _, done)| done.is_none())
-        .filter_map(|(vm, name, _)| {
-            vm.try_wait()
-                .ok()
-                .flatten()
-                .map(|st| format!("{name} VM exited: {st}"))
-        })
+        .filter_map(|(vm, name, _)| vm.exit_state().map(|st| format!("{name} VM exited: {st}")))
         .collect::<Vec<_>>();
         if !exited.is_empty() {
             eprintln!("{TEST}: {}", exited.join("; "));
@@ -605,8 +593,8 @@ fn real_ipxe_runs_our_scripts() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    stop(&mut vm_known);
-    stop(&mut vm_unknown);
+    stop_vm(&mut vm_known);
+    stop_vm(&mut vm_unknown);
     drop(server);
     stop(&mut dnsmasq);
 

@@ -14,6 +14,7 @@ pub mod haproxy;
 pub mod http_client;
 pub mod http_root;
 pub mod kube;
+pub mod lab;
 pub mod linux_site;
 pub mod opnsense;
 pub mod ovs;
