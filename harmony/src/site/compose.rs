@@ -8,30 +8,24 @@
 //! [`install_topology`] is what `harmony install` runs on, and what a
 //! user's own program calls (see `examples/src/install_site.rs`).
 //!
-//! Switches: the site file's `switches:` are not driven from here yet. A
-//! site whose hosts have `switch_ports` is refused, naming the field, so
-//! that no host is left in a port mode nobody changes; its installation
-//! runs from a program that composes the site with its switch
-//! (`LinuxSiteTopology::with_switch`).
+//! Switches: the site file's `switches:` built into their backends
+//! ([`SiteSwitches`], contacting nothing until a step asks), each call
+//! sent to the switch its ports are on. A site with switch ports but no
+//! switch is refused, naming the field.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-
 use super::SiteFile;
+use super::switches::{SiteSwitches, SiteSwitchesError};
 use super::topology::{SitePlan, SiteTopologyError, plan};
-use crate::domain::switch::PortList;
-use crate::domain::{
-    Change, HostKeyPins, LacpOptions, LagId, PortStatus, Switch, SwitchCapabilities, SwitchError,
-    SwitchPort, Topology, VlanId,
-};
+use crate::domain::HostKeyPins;
 use crate::infra::kube::{KubeApiConfig, LazyClusterApi};
 use crate::infra::linux_site::{LinuxSiteError, LinuxSiteTopology};
 use crate::infra::ssh::{SshConfig, SshError, SshShell};
 
 /// The site an installation runs on.
-pub type InstallTopology = LinuxSiteTopology<NoSwitch, SshShell, LazyClusterApi>;
+pub type InstallTopology = LinuxSiteTopology<SiteSwitches, SshShell, LazyClusterApi>;
 
 /// Why the installation's topology could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +45,8 @@ pub enum ComposeError {
         #[source]
         source: Box<SshError>,
     },
+    #[error(transparent)]
+    Switches(#[from] Box<SiteSwitchesError>),
     #[error("{origin}: starting the site's services: {source}")]
     Start {
         origin: String,
@@ -95,19 +91,18 @@ pub fn check(site: &SiteFile) -> Result<(), ComposeError> {
         ));
     }
     kubeconfig_path(site)?;
-    if let Some(h) = site
-        .site()
-        .hosts
-        .pinned
-        .iter()
-        .find(|h| !h.switch_ports.is_empty())
+    if site.site().switches.is_empty()
+        && let Some(h) = site
+            .site()
+            .hosts
+            .pinned
+            .iter()
+            .find(|h| !h.switch_ports.is_empty())
     {
         return Err(field(
             "hosts.pinned[].switch_ports",
             h.mac.to_string(),
-            "the installation does not drive the site's switches from a site file yet: \
-             remove the switch ports (and put the ports in access mode by hand), or run \
-             it from a program that composes the site with its switch",
+            "the site file lists no switch (`switches:`) to drive these ports",
         ));
     }
     Ok(())
@@ -131,6 +126,8 @@ pub async fn install_topology(
         });
     };
     let kubeconfig = kubeconfig_path(site)?;
+    // Built before anything starts: a bad switch entry starts nothing.
+    let switches = SiteSwitches::build(site).await.map_err(Box::new)?;
     let origin = site.origin().to_string();
     let ssh = SshConfig::new(site.site().ssh.operator_key_file.as_path());
     let shell = SshShell::new(ssh, pins).map_err(|source| ComposeError::Ssh {
@@ -150,59 +147,7 @@ pub async fn install_topology(
             })?;
     let shell = shell.with_pxe_evidence(services.pxe_evidence());
     Ok(services
-        .with_switch(NoSwitch)
+        .with_switch(switches)
         .with_shell(shell)
         .with_cluster(cluster))
-}
-
-/// A site without switches Harmony drives: every call is refused (the
-/// installation plans no switch step for a host without switch ports).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoSwitch;
-
-fn refused(ports: &[SwitchPort]) -> SwitchError {
-    SwitchError::Refused {
-        switch: "(none)".into(),
-        ports: PortList(ports.to_vec()),
-        reason: "the site file names no switch Harmony drives".into(),
-    }
-}
-
-impl Topology for NoSwitch {
-    fn name(&self) -> &str {
-        "no switch"
-    }
-}
-
-#[async_trait]
-impl Switch for NoSwitch {
-    fn switch_name(&self) -> &str {
-        "(none)"
-    }
-
-    fn capabilities(&self) -> SwitchCapabilities {
-        SwitchCapabilities::default()
-    }
-
-    async fn get_port_status(&self, ports: &[SwitchPort]) -> Result<Vec<PortStatus>, SwitchError> {
-        Err(refused(ports))
-    }
-
-    async fn set_ports_access_mode(
-        &self,
-        ports: &[SwitchPort],
-        _: VlanId,
-    ) -> Result<Change, SwitchError> {
-        Err(refused(ports))
-    }
-
-    async fn set_ports_lacp_mode(
-        &self,
-        ports: &[SwitchPort],
-        _: LagId,
-        _: VlanId,
-        _: LacpOptions,
-    ) -> Result<Change, SwitchError> {
-        Err(refused(ports))
-    }
 }
