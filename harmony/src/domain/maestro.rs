@@ -264,7 +264,7 @@ mod tests {
 
         let mut events = vec![];
         while let Ok(e) = rx.try_recv() {
-            if !matches!(e, Event::Progress { .. }) {
+            if !matches!(e, Event::Progress { .. } | Event::StepDone { .. }) {
                 events.push(e);
             }
         }
