@@ -10,9 +10,13 @@
 //! 4. the topology: the Linux site's services started on this host with
 //!    the SSH shell and the cluster's API (`--plan`: a read-only view of
 //!    the site's files, nothing started or contacted);
-//! 5. the three Scores in order, each a saga of its own:
-//!    `OKDSetup02Bootstrap`, `OKDSetup03ControlPlane`, `OKDSetup04Workers`
-//!    (`harmony install` runs them as one `OKDInstallationScore`).
+//! 5. discovery first: `OKDSetup01Site` from the site file (pinned hosts'
+//!    ports to access, boot files and the agent published, the expected
+//!    hosts found, pinned roles assigned);
+//! 6. then, from the hosts it found, the three Scores in order, each a saga
+//!    of its own: `OKDSetup02Bootstrap`, `OKDSetup03ControlPlane`,
+//!    `OKDSetup04Workers` (`harmony install` runs them as one
+//!    `OKDInstallationScore`).
 //!
 //! A site program would add its own Scores around these (its switch, its
 //! monitoring, its DNS provider) the same way.
@@ -28,11 +32,14 @@ use harmony::modules::okd::install::{
     InstallSite, InstallSpec, OKDSetup02Bootstrap, OKDSetup03ControlPlane, OKDSetup04Workers,
     install_hosts,
 };
+use harmony::modules::okd::setup01::OKDSetup01Site;
 use harmony::site::SiteFile;
-use harmony::site::compose::install_topology;
+use harmony::site::compose::{InstallTopology, install_topology};
+use harmony::site::discovery::{DISCOVERY_TIMEOUT, discovery_score};
 use harmony::site::inputs::read_inputs;
-use harmony::site::install::install_spec;
+use harmony::site::install::{InstallInputs, install_spec, site_boot};
 use harmony::site::plan_view::PlanView;
+use harmony::site::switches::SiteSwitches;
 use harmony::site::topology::{SitePlan, plan};
 use harmony::store::SqliteStore;
 
@@ -107,42 +114,63 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let site = SiteFile::load(&args.site)?;
     let store = Arc::new(SqliteStore::open(&args.db)?);
     let inventory = Inventory::new(store.clone(), EventBus::default()).with_step_log(store.clone());
-    let records = store.hosts()?;
-    let spec = install_spec(&site, &records, read_inputs(&site, &args.agent)?)?;
+    let inputs = read_inputs(&site, &args.agent)?;
+    let discovery = discovery_score(
+        &site,
+        site_boot(&site, inputs.clone())?,
+        Some(args.agent.clone()),
+        DISCOVERY_TIMEOUT,
+    )?;
 
     if args.plan {
         let SitePlan::Linux(config) = plan(&site)? else {
             return Err("--plan reads a linux site's files (services.backend: linux)".into());
         };
-        let maestro = Maestro::new(PlanView::new(&config)?, inventory);
+        // The switches' ports are read; nothing else is contacted.
+        let view = PlanView::new(&config)?.with_switch(SiteSwitches::build_if_used(&site).await?);
+        let maestro = Maestro::new(view, inventory);
+        print!("{}", maestro.plan(&discovery).await?);
+        let spec = install_spec(&site, &store.hosts()?, inputs)?;
         for score in stages(&spec) {
             print!("{}", maestro.plan(score.as_ref()).await?);
         }
         return Ok(());
     }
 
-    let topology = install_topology(&site, store).await?;
-    // Each host's boot is recognised by its per-MAC script, from any address.
-    let evidence = topology.pxe_evidence();
-    for h in install_hosts(&spec, &records)? {
-        evidence.know_host(h.id, h.macs);
-    }
+    let topology = install_topology(&site, store.clone()).await?;
     let progress = tokio::spawn(show_progress(inventory.events().subscribe()));
     let maestro = Maestro::new(topology, inventory);
-    let mut result = Ok(());
-    for score in stages(&spec) {
-        match maestro.interpret(score.as_ref()).await {
-            Ok(outcome) => println!("{}: {outcome}", score.name()),
-            Err(e) => {
-                result = Err(e.into());
-                break;
-            }
-        }
-    }
+    let result = install(&maestro, &site, &discovery, &store, inputs).await;
     progress.abort();
     // This program stops the site's services when it ends; a site that
     // must keep serving the cluster's load balancer runs `harmony install`
     // (which keeps them up) or keeps this process running.
     maestro.topology().stop().await?;
     result
+}
+
+/// Discovery, then the installation's stages from the hosts it found.
+async fn install(
+    maestro: &Maestro<InstallTopology>,
+    site: &SiteFile,
+    discovery: &OKDSetup01Site,
+    store: &SqliteStore,
+    inputs: InstallInputs,
+) -> Result<(), Box<dyn Error>> {
+    println!("discovery: {}", maestro.interpret(discovery).await?);
+    let records = store.hosts()?;
+    let spec = install_spec(site, &records, inputs)?;
+    // Each host's boot is recognised by its per-MAC script, from any address.
+    let evidence = maestro.topology().pxe_evidence();
+    for h in install_hosts(&spec, &records)? {
+        evidence.know_host(h.id, h.macs);
+    }
+    for score in stages(&spec) {
+        println!(
+            "{}: {}",
+            score.name(),
+            maestro.interpret(score.as_ref()).await?
+        );
+    }
+    Ok(())
 }

@@ -82,7 +82,15 @@ fn the_example_plans_the_three_stages_in_order_from_the_site_file() {
         out.find(needle)
             .unwrap_or_else(|| panic!("the plan has no {needle:?}:\n{out}"))
     };
+    // Discovery first (the boot files and the agent it publishes), then the
+    // three stages.
+    let discovery = at("OKDSetup01Inventory:");
+    assert!(
+        discovery < at("write harmony/harmony-inventory-agent"),
+        "{out}"
+    );
     let bootstrap = at("OKDSetup02Bootstrap:");
+    assert!(discovery < bootstrap, "{out}");
     let control_plane = at("OKDSetup03ControlPlane:");
     let workers = at("OKDSetup04Workers:");
     assert!(

@@ -275,7 +275,7 @@ fn what_is_not_possible_says_so() {
     let (code, _, err) = text(&harmony(&s, &["--dry-run", "--resume"]));
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("no interrupted OKDInstallationScore run"),
+        err.contains("no interrupted OKDSetup01Inventory or OKDInstallationScore run"),
         "{err}"
     );
     // With an open run, --resume plans what is left.
@@ -307,14 +307,19 @@ fn what_is_not_possible_says_so() {
     assert!(err.contains("switches[0]"), "{err}");
     assert!(!s.state().join("caddy").exists(), "{err}");
     assert_eq!(before.len(), snapshot(&s.state()).len());
-    // Switch ports: the dry run cannot plan their steps without reading.
+    // Switch ports: the dry run reads their switch; one it cannot reach
+    // (no local Open vSwitch here) is named, nothing planned.
     let s = site_with(&PINNED.replace(
         "ip: 192.0.2.11 }",
         "ip: 192.0.2.11, switch_ports: [{ switch: sw-a, port: p1 }] }",
     ));
-    let (code, _, err) = text(&harmony(&s, &["--dry-run"]));
+    let (code, out, err) = text(&harmony(&s, &["--dry-run"]));
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("switch ports"), "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("switches[0].address") && err.contains("no OVSDB socket"),
+        "{err}"
+    );
     // No agent: named.
     let s = site_with(PINNED);
     std::fs::remove_file(&s.agent).unwrap();
@@ -431,6 +436,16 @@ fn a_real_run_that_fails_at_the_bootstraps_reboot_rolls_back_and_says_so() {
         err.contains("OKDInstallationScore [1/"),
         "no progress lines:\n{err}"
     );
+    // Discovery ran first, as its own saga: the boot files and the agent
+    // published, the 7 stored hosts already enough (no scan).
+    let discovery = err
+        .find("OKDSetup01Inventory [1/")
+        .unwrap_or_else(|| panic!("no discovery progress:\n{err}"));
+    assert!(
+        discovery < err.find("OKDInstallationScore [1/").unwrap(),
+        "{err}"
+    );
+    assert!(err.contains("7 hosts already known"), "{err}");
     assert!(err.contains("reboot of bootstrap"), "{err}");
     assert!(err.contains("rolled back: undid"), "{err}");
     assert!(err.contains("run `harmony install` again"), "{err}");
@@ -456,6 +471,13 @@ fn a_real_run_that_fails_at_the_bootstraps_reboot_rolls_back_and_says_so() {
         files_naming(&d.join("www"), "bootstrap"),
         Vec::<PathBuf>::new()
     );
+    // Discovery's own results stay (its saga succeeded): what unknown hosts
+    // boot, and the agent they fetch.
+    assert_eq!(
+        std::fs::read(d.join("www/harmony/harmony-inventory-agent")).unwrap(),
+        std::fs::read(&agent).unwrap()
+    );
+    assert!(d.join("www/default.ipxe").is_file());
     let per_mac = d
         .join("www/ipxe")
         .join(format!("{}.ipxe", common::mac(1, 1).hyphenated()));
@@ -482,7 +504,78 @@ fn a_real_run_that_fails_at_the_bootstraps_reboot_rolls_back_and_says_so() {
     let (code, _, err) = run(&["--resume"]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("no interrupted OKDInstallationScore run"),
+        err.contains("no interrupted OKDSetup01Inventory or OKDInstallationScore run"),
         "{err}"
     );
+}
+
+/// The dry run of a site whose hosts have switch ports reads a real Open
+/// vSwitch (its own ovsdb-server and ovs-vswitchd in a namespace the test
+/// makes, reached through the OVSDB socket the site file names): the plan
+/// puts the pinned host's ports to access for discovery first, then plans
+/// its LAG once its bond is up; the switch is left exactly as it was.
+#[test]
+fn a_dry_run_reads_the_sites_switch_and_plans_its_ports() {
+    use harmony::infra::ovs::daemons::OvsDaemonsConfig;
+    use harmony::infra::ovs::{OvsDaemons, OvsName};
+
+    let Some(ns) = netns::NetNs::new_or_skip("instovs", "a_dry_run_reads_the_sites_switch") else {
+        return;
+    };
+    ns.ip_ok(&["link", "set", "dev", "lo", "up"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let daemons = rt
+        .block_on(OvsDaemons::start(OvsDaemonsConfig {
+            netns: Some(ns.name().to_string()),
+            ..OvsDaemonsConfig::default()
+        }))
+        .unwrap();
+    rt.block_on(daemons.add_bridge(&"br-prov".parse::<OvsName>().unwrap()))
+        .unwrap();
+    let vsctl = |args: &[&str]| -> String {
+        let out = rt.block_on(daemons.vsctl(args).output()).unwrap();
+        assert!(out.status.success(), "ovs-vsctl {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    for (p, peer) in [("p1", "xp1"), ("p2", "xp2")] {
+        ns.add_veth(p, peer).unwrap();
+        vsctl(&["add-port", "br-prov", p]);
+    }
+    // p1 carries another VLAN now; p2 is already right.
+    vsctl(&["set", "port", "p1", "tag=5"]);
+    vsctl(&["set", "port", "p2", "tag=77", "vlan_mode=access"]);
+    let before = vsctl(&["--format=csv", "list", "port"]);
+
+    let db = daemons.db_socket().display().to_string();
+    let s = site_with(&PINNED.replace(
+        "ip: 192.0.2.11 }",
+        "ip: 192.0.2.11, switch_ports: [{ switch: sw-a, port: p1 }, { switch: sw-a, port: p2 }] }",
+    ));
+    let text_with_socket = std::fs::read_to_string(&s.site).unwrap().replace(
+        "{ name: sw-a, kind: ovs,",
+        &format!("{{ name: sw-a, kind: ovs, address: \"unix:{db}\","),
+    );
+    std::fs::write(&s.site, text_with_socket).unwrap();
+    let (code, out, err) = text(&harmony(&s, &["--dry-run"]));
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("the plan has no {needle:?}:\n{out}"))
+    };
+    // Discovery first: master-0's ports to access, read from the switch
+    // (p1 in VLAN 5 now), before the boot files and the installation.
+    let access = at("192.0.2.11: switch ovs bridge br-prov ports p1, p2 to access vlan 77");
+    assert!(
+        out[access..].contains("p1: admin up oper up, access vlan 5"),
+        "{out}"
+    );
+    let installation = at("OKDInstallationScore: ");
+    assert!(access < installation, "{out}");
+    assert!(at("default.ipxe") < installation, "{out}");
+    // The installation: its LAG once its bond is up, after its reboot.
+    let lag = at("switch ovs bridge br-prov ports p1, p2 to lacp lag");
+    assert!(at("reboot master-0") < lag, "{out}");
+    // Nothing sent: every port record as it was.
+    assert_eq!(vsctl(&["--format=csv", "list", "port"]), before);
+    rt.block_on(daemons.stop()).unwrap();
 }

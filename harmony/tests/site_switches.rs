@@ -24,7 +24,9 @@ use harmony::infra::cisco::{CliAuth, Platform};
 use harmony::infra::ovs::daemons::OvsDaemonsConfig;
 use harmony::infra::ovs::{OvsDaemons, OvsName};
 use harmony::site::SiteFile;
-use harmony::site::switches::{BackendConfig, ReadOnlySwitch, SiteSwitches};
+use harmony::site::plan_view::PlanView;
+use harmony::site::switches::{BackendConfig, SiteSwitches};
+use harmony::site::topology::{SitePlan, plan};
 use netns::NetNs;
 
 const HEAD: &str = r#"
@@ -279,18 +281,29 @@ hosts:
     );
     assert_eq!(vsctl(&daemons, &["list-ports", "br-b"]).await, "b1\nb2");
 
-    // Read only (a dry run): reads answer, changes are refused.
-    let ro = ReadOnlySwitch(switches);
+    // A dry run's view of the site (PlanView): the switches' reads answer,
+    // every change is refused there, whatever the switch would do.
+    let SitePlan::Linux(config) = plan(&site(&text)).unwrap() else {
+        panic!("a linux site")
+    };
+    let view = PlanView::new(&config).unwrap().with_switch(switches);
     assert_eq!(
-        ro.get_port_status(&ports(&["a1"])).await.unwrap()[0].mode,
+        view.get_port_status(&ports(&["a1"])).await.unwrap()[0].mode,
         member
     );
-    assert!(
-        ro.set_ports_access_mode(&ports(&["a1", "a2"]), vlan(10))
+    for e in [
+        view.set_ports_access_mode(&ports(&["a1", "a2"]), vlan(10))
             .await
-            .is_err()
-    );
-    let switches = ro.0;
+            .unwrap_err(),
+        view.set_ports_lacp_mode(&ports(&["b1"]), lag(2), vlan(10), LacpOptions::default())
+            .await
+            .unwrap_err(),
+    ] {
+        assert!(e.to_string().contains("a dry run changes nothing"), "{e}");
+    }
+    assert_eq!(vsctl(&daemons, &["port-to-br", "bond1"]).await, "br-a");
+    drop(view);
+    let switches = SiteSwitches::build(&site(&text)).await.unwrap();
 
     // Back to access: the bond is gone from br-a, again idempotent.
     for expected in [Change::Applied, Change::Unchanged] {

@@ -7,22 +7,30 @@
 //! agent's digest), the Inventory opened and the [`InstallSpec`] made
 //! ([`install_spec`]: errors name the field or the host, exit 2).
 //!
-//! - `--dry-run` plans over a [`PlanView`] of the Linux site (its current
-//!   state read from Harmony's files, no service started, nothing
-//!   contacted) and prints every change in order; exit 0, nothing changed.
-//! - `--resume` goes on only when the step log has an open run of
-//!   `OKDInstallationScore`.
-//! - Without `--dry-run` the installation runs: the site file must have an
-//!   `install` section and no switch ports ([`compose::check`], before
-//!   anything starts); the site's services start
-//!   ([`compose::install_topology`]), each host's MACs are registered as
-//!   its boot evidence, and `OKDInstallationScore` runs with progress on
-//!   stderr (a bar on a terminal, one line per step and phase otherwise).
-//!   A failure stops the services and prints what failed, on which host and
-//!   what was rolled back (the run is closed: the next one starts over); a
-//!   run interrupted by a crash or a signal is finished by `--resume`. On
-//!   success the
-//!   services keep serving until SIGINT/SIGTERM (`--stop-when-done`: stop).
+//! Two sagas run in order on the same site: discovery (`OKDSetup01Site`
+//! from the site file, [`discovery_score`]: pinned hosts' switch ports to
+//! access, the `assets` staged, `default.ipxe`, `inventory.ks` and the agent
+//! (`--agent`) published, the subnet scanned until the expected hosts are
+//! known, pinned roles assigned), then the installation
+//! (`OKDInstallationScore`, its spec made from the hosts discovery found).
+//!
+//! - `--dry-run` plans both over a [`PlanView`] of the Linux site (its
+//!   current state read from Harmony's files, the switches' port status
+//!   read, no service started, nothing else contacted) and prints every
+//!   change in order; exit 0, nothing changed. Its spec needs the hosts
+//!   discovered already.
+//! - `--resume` goes on only when the step log has an open run of either
+//!   saga.
+//! - Without `--dry-run` the site file must have an `install` section
+//!   ([`compose::check`], before anything starts); the site's switches are
+//!   built and its services start ([`compose::install_topology`]), both
+//!   sagas run with progress on stderr (a bar on a terminal, one line per
+//!   step and phase otherwise), and each host's MACs are registered as its
+//!   boot evidence. A failure stops the services and prints what failed, on
+//!   which host and what was rolled back (the run is closed: the next one
+//!   starts over); a run interrupted by a crash or a signal is finished by
+//!   `--resume`. On success the services keep serving until SIGINT/SIGTERM
+//!   (`--stop-when-done`: stop).
 //!
 //! Nothing secret is printed: the pull secret is read only when Harmony
 //! runs `openshift-install` (into `install-config.yaml`, 0600), and the plan
@@ -38,16 +46,21 @@ use super::progress::show_progress;
 use super::site::invalid;
 use crate::domain::{EventBus, Inventory, Maestro};
 use crate::modules::okd::install::{InstallSpec, OKDInstallationScore, install_hosts};
+use crate::modules::okd::setup01::OKDSetup01Site;
 use crate::site::SiteFile;
 use crate::site::compose::{self, InstallTopology};
+use crate::site::discovery::{DISCOVERY_TIMEOUT, discovery_score};
 use crate::site::inputs::{InputsError, read_inputs};
-use crate::site::install::{AGENT_PATH, install_spec};
+use crate::site::install::{AGENT_PATH, InstallInputs, install_spec, site_boot};
 use crate::site::plan_view::PlanView;
+use crate::site::switches::SiteSwitches;
 use crate::site::topology::{SitePlan, plan};
 use crate::store::SqliteStore;
 
 /// The saga `--resume` looks for in the step log.
 pub const SAGA: &str = "OKDInstallationScore";
+/// The discovery saga that runs first (`OKDSetup01Site`).
+pub const DISCOVERY_SAGA: &str = "OKDSetup01Inventory";
 /// How often the served site's services are checked after the install.
 const SUPERVISE_EVERY: Duration = Duration::from_secs(5);
 
@@ -82,6 +95,14 @@ pub fn run(args: InstallArgs) -> Result<(), CliError> {
             }
         )),
     })?;
+    // Discovery first: ports to access, OS assets, boot files and the agent
+    // (published when given), the expected hosts, the pinned roles.
+    let setup01 = discovery_score(
+        &file,
+        site_boot(&file, inputs.clone())?,
+        args.agent.clone(),
+        DISCOVERY_TIMEOUT,
+    )?;
 
     let store = Arc::new(SqliteStore::open(&db_path(args.db.db.clone())?)?);
     // The store is also the step log (a crash resumes) and the host keys.
@@ -94,52 +115,67 @@ pub fn run(args: InstallArgs) -> Result<(), CliError> {
     runtime.block_on(async move {
         if args.resume && !has_open_run(&inventory).await? {
             return Err(CliError::Install(format!(
-                "--resume: the step log has no interrupted {SAGA} run: nothing to resume \
-                 (start one without --resume)"
+                "--resume: the step log has no interrupted {DISCOVERY_SAGA} or {SAGA} run: \
+                 nothing to resume (start one without --resume)"
             )));
         }
-        let repo = inventory.repository().clone();
-        let records = tokio::task::spawn_blocking(move || repo.hosts())
-            .await
-            .map_err(|e| CliError::Install(format!("inventory task: {e}")))??;
-        let spec = install_spec(&file, &records, inputs)?;
         if args.dry_run {
-            return dry_run(&file, &config, spec, inventory, args.resume).await;
+            let records = hosts(&inventory).await?;
+            let spec = install_spec(&file, &records, inputs)?;
+            let switches = SiteSwitches::build_if_used(&file)
+                .await
+                .map_err(|e| CliError::Install(e.to_string()))?;
+            let view = PlanView::new(&config)
+                .map_err(|e| CliError::Install(e.to_string()))?
+                .with_switch(switches);
+            return dry_run(&file, view, &setup01, spec, inventory, args.resume).await;
         }
-        let hosts = install_hosts(&spec, &records).map_err(|e| CliError::Install(e.to_string()))?;
         let site = compose::install_topology(&file, store)
             .await
             .map_err(|e| CliError::Install(e.to_string()))?;
-        // A host's per-MAC script fetch is its boot, from whatever address.
-        let evidence = site.pxe_evidence();
-        for h in &hosts {
-            evidence.know_host(h.id.clone(), h.macs.clone());
-        }
-        install(site, inventory, spec, args.stop_when_done).await
+        install(
+            site,
+            inventory,
+            &file,
+            &setup01,
+            inputs,
+            args.stop_when_done,
+        )
+        .await
     })
 }
 
-/// Runs the installation on the started site, progress on stderr. On
-/// failure the site's services are stopped and the error (what failed, on
-/// which host, what was rolled back) returned. On success they keep
-/// serving (the cluster's API and ingress go through HAProxy, hosts keep
-/// booting from the HTTP root) until SIGINT or SIGTERM, or stop at once
-/// with `stop_when_done`.
+/// The Inventory's hosts.
+async fn hosts(inventory: &Inventory) -> Result<Vec<crate::domain::HostRecord>, CliError> {
+    let repo = inventory.repository().clone();
+    Ok(tokio::task::spawn_blocking(move || repo.hosts())
+        .await
+        .map_err(|e| CliError::Install(format!("inventory task: {e}")))??)
+}
+
+/// Runs discovery then the installation on the started site, progress on
+/// stderr. On failure the site's services are stopped and the error (what
+/// failed, on which host, what was rolled back) returned. On success they
+/// keep serving (the cluster's API and ingress go through HAProxy, hosts
+/// keep booting from the HTTP root) until SIGINT or SIGTERM, or stop at
+/// once with `stop_when_done`.
 async fn install(
     site: InstallTopology,
     inventory: Inventory,
-    spec: InstallSpec,
+    file: &SiteFile,
+    setup01: &OKDSetup01Site,
+    inputs: InstallInputs,
     stop_when_done: bool,
 ) -> Result<(), CliError> {
     let progress = tokio::spawn(show_progress(inventory.events().subscribe()));
     let maestro = Maestro::new(site, inventory);
-    let result = maestro.interpret(&OKDInstallationScore::new(spec)).await;
+    let result = installation(&maestro, file, setup01, inputs).await;
     // Let the last events reach the terminal, then stop drawing.
     tokio::time::sleep(Duration::from_millis(100)).await;
     progress.abort();
     let site = maestro.topology();
-    let outcome = match result {
-        Ok(outcome) => outcome,
+    let outcomes = match result {
+        Ok(outcomes) => outcomes,
         Err(e) => {
             if let Err(stop) = site.stop().await {
                 tracing::warn!(error = %stop, "stopping the site's services");
@@ -153,7 +189,9 @@ async fn install(
             )));
         }
     };
-    println!("{outcome}");
+    for outcome in outcomes {
+        println!("{outcome}");
+    }
     if !stop_when_done {
         eprintln!(
             "the site's services keep serving (DHCP, DNS, HTTP, load balancer for the \
@@ -166,6 +204,26 @@ async fn install(
         .map_err(|e| CliError::Install(format!("stopping the site's services: {e}")))
 }
 
+/// `OKDSetup01Site`, then the spec from the hosts it found, then
+/// `OKDInstallationScore`; each saga's outcome.
+async fn installation(
+    maestro: &Maestro<InstallTopology>,
+    file: &SiteFile,
+    setup01: &OKDSetup01Site,
+    inputs: InstallInputs,
+) -> Result<Vec<crate::domain::Outcome>, CliError> {
+    let discovered = maestro.interpret(setup01).await?;
+    let records = hosts(maestro.inventory()).await?;
+    let spec = install_spec(file, &records, inputs)?;
+    let hosts = install_hosts(&spec, &records).map_err(|e| CliError::Install(e.to_string()))?;
+    // A host's per-MAC script fetch is its boot, from whatever address.
+    let evidence = maestro.topology().pxe_evidence();
+    for h in &hosts {
+        evidence.know_host(h.id.clone(), h.macs.clone());
+    }
+    let installed = maestro.interpret(&OKDInstallationScore::new(spec)).await?;
+    Ok(vec![discovered, installed])
+}
 /// Keeps the site's services running (a dead one is started again, with a
 /// warning) until SIGINT or SIGTERM.
 async fn serve_until_signal(site: &InstallTopology) -> Result<(), CliError> {
@@ -191,26 +249,19 @@ async fn serve_until_signal(site: &InstallTopology) -> Result<(), CliError> {
     }
 }
 
-/// Prints the plan, in order; changes nothing.
+/// Prints the plan, in order (discovery, then the installation); changes
+/// nothing. The switches' ports are read; nothing else is contacted.
 async fn dry_run(
     file: &SiteFile,
-    config: &crate::infra::linux_site::LinuxSiteConfig,
+    view: PlanView<SiteSwitches>,
+    setup01: &OKDSetup01Site,
     spec: InstallSpec,
     inventory: Inventory,
     resume: bool,
 ) -> Result<(), CliError> {
-    if let Some((id, _)) = spec.ports.iter().next() {
-        return Err(CliError::Install(format!(
-            "{}: host {id} and others have switch ports (hosts.pinned[].switch_ports): a dry \
-             run does not plan switch steps yet (they read the switch, and each installed \
-             host's bond over SSH)",
-            file.origin()
-        )));
-    }
-    let view = PlanView::new(config).map_err(|e| CliError::Install(e.to_string()))?;
-    let plan = Maestro::new(view, inventory)
-        .plan(&OKDInstallationScore::new(spec))
-        .await?;
+    let maestro = Maestro::new(view, inventory);
+    let discovery = maestro.plan(setup01).await?;
+    let plan = maestro.plan(&OKDInstallationScore::new(spec)).await?;
     println!(
         "dry run of {} ({}){}: nothing is changed",
         file.origin(),
@@ -221,18 +272,27 @@ async fn dry_run(
             ""
         }
     );
-    print!("{plan}");
-    if plan.is_empty() {
-        println!();
+    for p in [discovery, plan] {
+        print!("{p}");
+        if p.is_empty() {
+            println!();
+        }
     }
     Ok(())
 }
 
 async fn has_open_run(inventory: &Inventory) -> Result<bool, CliError> {
     let log = inventory.step_log().clone();
-    let open = tokio::task::spawn_blocking(move || log.open_run(SAGA))
-        .await
-        .map_err(|e| CliError::Install(format!("step log task: {e}")))?
-        .map_err(|e| CliError::Install(format!("step log: {e}")))?;
-    Ok(open.is_some())
+    let open = tokio::task::spawn_blocking(move || -> Result<bool, String> {
+        for saga in [DISCOVERY_SAGA, SAGA] {
+            if log.open_run(saga).map_err(|e| e.to_string())?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    })
+    .await
+    .map_err(|e| CliError::Install(format!("step log task: {e}")))?
+    .map_err(|e| CliError::Install(format!("step log: {e}")))?;
+    Ok(open)
 }

@@ -138,7 +138,7 @@ pub fn parse_public_keys(
 pub fn install_spec(
     site: &SiteFile,
     records: &[HostRecord],
-    inputs: InstallInputs,
+    mut inputs: InstallInputs,
 ) -> Result<InstallSpec, InstallSpecError> {
     let s = site.site();
     let origin = site.origin().to_string();
@@ -169,32 +169,8 @@ pub fn install_spec(
             ));
         }
     };
-    let base = http_base_url(site)?;
-    let url = |p: &str| {
-        base.join(p)
-            .map_err(|e| field("services".into(), base.to_string(), format!("{e}")))
-    };
-    let (scos_kernel, scos_initramfs, scos_rootfs, centos_kernel, centos_initrd, centos_tree) =
-        asset_paths().map_err(|e| field("assets".into(), String::new(), e))?;
-    let role_configs = role_configs(site, &inputs.ssh_keys, inputs.pull_secret)?;
-    let boot = SiteBoot {
-        scos_kernel,
-        scos_initramfs,
-        scos_rootfs,
-        centos_kernel,
-        centos_initrd,
-        centos_tree,
-        agent: inputs.agent,
-        agent_sha256: inputs.agent_sha256,
-        agent_port: crate::inventory_model::DEFAULT_PORT,
-        ssh_keys: inputs.ssh_keys,
-        repo: None,
-        bootstrap_config: url(BOOTSTRAP_CONFIG)?,
-        master_config: url(MASTER_CONFIG)?,
-        worker_config: url(WORKER_CONFIG)?,
-        ca: None,
-        extra_args: Vec::new(),
-    };
+    let role_configs = role_configs(site, &inputs.ssh_keys, inputs.pull_secret.take())?;
+    let boot = site_boot(site, inputs)?;
 
     let hosts = Hosts::of(site, records)?;
     let reservations = reservations(site, &hosts, lb_address, box_address)?;
@@ -212,6 +188,45 @@ pub fn install_spec(
         reservations,
         ports,
         timing: InstallTiming::default(),
+    })
+}
+
+/// The boot settings `site` gives every host (discovery and install): the
+/// OS asset paths, the agent, the SSH keys, the role configs' URLs on the
+/// site's HTTP root. `OKDSetup01Site` publishes the discovery boot files
+/// from it before any host is known.
+pub fn site_boot(site: &SiteFile, inputs: InstallInputs) -> Result<SiteBoot, InstallSpecError> {
+    let origin = site.origin().to_string();
+    let field = |f: String, v: String, reason: String| InstallSpecError::Field {
+        origin: origin.clone(),
+        field: f,
+        value: v,
+        reason,
+    };
+    let base = http_base_url(site)?;
+    let url = |p: &str| {
+        base.join(p)
+            .map_err(|e| field("services".into(), base.to_string(), format!("{e}")))
+    };
+    let (scos_kernel, scos_initramfs, scos_rootfs, centos_kernel, centos_initrd, centos_tree) =
+        asset_paths().map_err(|e| field("assets".into(), String::new(), e))?;
+    Ok(SiteBoot {
+        scos_kernel,
+        scos_initramfs,
+        scos_rootfs,
+        centos_kernel,
+        centos_initrd,
+        centos_tree,
+        agent: inputs.agent,
+        agent_sha256: inputs.agent_sha256,
+        agent_port: crate::inventory_model::DEFAULT_PORT,
+        ssh_keys: inputs.ssh_keys,
+        repo: None,
+        bootstrap_config: url(BOOTSTRAP_CONFIG)?,
+        master_config: url(MASTER_CONFIG)?,
+        worker_config: url(WORKER_CONFIG)?,
+        ca: None,
+        extra_args: Vec::new(),
     })
 }
 
@@ -453,72 +468,14 @@ fn ports(
     site: &SiteFile,
     hosts: &Hosts<'_>,
 ) -> Result<(BTreeMap<HostId, HostPorts>, VlanId), InstallSpecError> {
-    let s = site.site();
-    let origin = site.origin().to_string();
-    let field = |f: String, v: String, reason: String| InstallSpecError::Field {
-        origin: origin.clone(),
-        field: f,
-        value: v,
-        reason,
-    };
-    let switch = |name: &str| s.switches.iter().find(|sw| sw.name.as_str() == name);
     let order = hosts.install_order();
     let mut out = BTreeMap::new();
     // The VLAN and the switch that set it first.
     let mut vlan: Option<(VlanId, String)> = None;
     for (id, i) in &hosts.pinned {
-        let p = &s.hosts.pinned[*i];
-        if p.switch_ports.is_empty() {
+        let list = pinned_ports(site, *i, &mut vlan)?;
+        if list.is_empty() {
             continue;
-        }
-        let at = format!("hosts.pinned[{i}].switch_ports");
-        let first = &p.switch_ports[0].switch;
-        let mut list = Vec::new();
-        for (k, pr) in p.switch_ports.iter().enumerate() {
-            if pr.switch != *first {
-                return Err(field(
-                    format!("{at}[{k}].switch"),
-                    pr.switch.to_string(),
-                    format!(
-                        "host {} has ports on {first} and {}: its ports form one LAG, on one switch",
-                        p.hostname, pr.switch
-                    ),
-                ));
-            }
-            let sw = switch(pr.switch.as_str()).ok_or_else(|| {
-                field(
-                    format!("{at}[{k}].switch"),
-                    pr.switch.to_string(),
-                    "is not one of `switches`".into(),
-                )
-            })?;
-            let v = VlanId::try_from(sw.access_vlan.get()).map_err(|e| {
-                field(
-                    format!("switches[{}].access_vlan", sw.name),
-                    sw.access_vlan.to_string(),
-                    format!("{e}"),
-                )
-            })?;
-            match &vlan {
-                None => vlan = Some((v, sw.name.to_string())),
-                Some((have, by)) if *have != v => {
-                    return Err(field(
-                        "switches.access_vlan".into(),
-                        format!("{by}: {have}, {}: {v}", sw.name),
-                        "the hosts' switches have different access VLANs; the installation \
-                         drives one provisioning VLAN"
-                            .into(),
-                    ));
-                }
-                Some(_) => {}
-            }
-            list.push(pr.port.as_str().parse::<SwitchPort>().map_err(|e| {
-                field(
-                    format!("{at}[{k}].port"),
-                    pr.port.to_string(),
-                    format!("{e}"),
-                )
-            })?);
         }
         let pos = order
             .iter()
@@ -533,30 +490,120 @@ fn ports(
             })?;
         out.insert(id.clone(), HostPorts { ports: list, lag });
     }
-    let vlan = match vlan {
-        Some((v, _)) => v,
-        // No host switched: the first switch's VLAN, else VLAN 1 (unused).
-        None => match s.switches.first() {
-            Some(sw) => VlanId::try_from(sw.access_vlan.get()).map_err(|e| {
-                field(
-                    "switches[0].access_vlan".into(),
-                    sw.access_vlan.to_string(),
-                    format!("{e}"),
-                )
-            })?,
-            None => VlanId::try_from(1u16)
-                .map_err(|e| field("switches".into(), String::new(), format!("{e}")))?,
-        },
+    Ok((out, access_vlan(site, vlan)?))
+}
+
+/// The switch ports of `hosts.pinned[i]` (empty when it has none): all on
+/// one switch of `switches`, whose access VLAN must be `vlan`'s when set
+/// (else it sets it, with the switch's name).
+pub(super) fn pinned_ports(
+    site: &SiteFile,
+    i: usize,
+    vlan: &mut Option<(VlanId, String)>,
+) -> Result<Vec<SwitchPort>, InstallSpecError> {
+    let s = site.site();
+    let field = |f: String, v: String, reason: String| InstallSpecError::Field {
+        origin: site.origin().to_string(),
+        field: f,
+        value: v,
+        reason,
     };
-    Ok((out, vlan))
+    let Some(p) = s.hosts.pinned.get(i) else {
+        return Ok(Vec::new());
+    };
+    let Some(first) = p.switch_ports.first().map(|f| &f.switch) else {
+        return Ok(Vec::new());
+    };
+    let at = format!("hosts.pinned[{i}].switch_ports");
+    let mut list = Vec::new();
+    for (k, pr) in p.switch_ports.iter().enumerate() {
+        if pr.switch != *first {
+            return Err(field(
+                format!("{at}[{k}].switch"),
+                pr.switch.to_string(),
+                format!(
+                    "host {} has ports on {first} and {}: its ports form one LAG, on one switch",
+                    p.hostname, pr.switch
+                ),
+            ));
+        }
+        let sw = s
+            .switches
+            .iter()
+            .find(|sw| sw.name == pr.switch)
+            .ok_or_else(|| {
+                field(
+                    format!("{at}[{k}].switch"),
+                    pr.switch.to_string(),
+                    "is not one of `switches`".into(),
+                )
+            })?;
+        let v = VlanId::try_from(sw.access_vlan.get()).map_err(|e| {
+            field(
+                format!("switches[{}].access_vlan", sw.name),
+                sw.access_vlan.to_string(),
+                format!("{e}"),
+            )
+        })?;
+        match &*vlan {
+            None => *vlan = Some((v, sw.name.to_string())),
+            Some((have, by)) if *have != v => {
+                return Err(field(
+                    "switches.access_vlan".into(),
+                    format!("{by}: {have}, {}: {v}", sw.name),
+                    "the hosts' switches have different access VLANs; the installation \
+                     drives one provisioning VLAN"
+                        .into(),
+                ));
+            }
+            Some(_) => {}
+        }
+        list.push(pr.port.as_str().parse::<SwitchPort>().map_err(|e| {
+            field(
+                format!("{at}[{k}].port"),
+                pr.port.to_string(),
+                format!("{e}"),
+            )
+        })?);
+    }
+    Ok(list)
+}
+
+/// The provisioning VLAN: the hosts' switches' (`found`); no host switched:
+/// the first switch's, else VLAN 1 (unused).
+pub(super) fn access_vlan(
+    site: &SiteFile,
+    found: Option<(VlanId, String)>,
+) -> Result<VlanId, InstallSpecError> {
+    if let Some((v, _)) = found {
+        return Ok(v);
+    }
+    let field = |f: &str, v: String, reason: String| InstallSpecError::Field {
+        origin: site.origin().to_string(),
+        field: f.into(),
+        value: v,
+        reason,
+    };
+    match site.site().switches.first() {
+        Some(sw) => VlanId::try_from(sw.access_vlan.get()).map_err(|e| {
+            field(
+                "switches[0].access_vlan",
+                sw.access_vlan.to_string(),
+                format!("{e}"),
+            )
+        }),
+        None => {
+            VlanId::try_from(1u16).map_err(|e| field("switches", String::new(), format!("{e}")))
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::modules::okd::boot_plan::tests::{qemu, record};
 
-    const SITE: &str = r#"
+    pub(crate) const SITE: &str = r#"
 cluster:
   name: lab
   base_domain: example.org

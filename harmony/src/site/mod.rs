@@ -17,6 +17,7 @@
 //! `examples/site.yaml` is the commented reference for operators.
 
 pub mod compose;
+pub mod discovery;
 pub mod inputs;
 pub mod install;
 pub mod model;

@@ -17,6 +17,7 @@ use super::values::{
     SwitchName, VlanId, parsed, parsed_opt,
 };
 use crate::domain::{Hostname, InterfaceName, MacAddress, Role};
+use crate::modules::assets::{Sha256Digest, Source};
 use crate::modules::boot::ClusterName;
 
 /// The whole site file.
@@ -34,6 +35,61 @@ pub struct Site {
     /// to run an installation (`harmony install` without `--dry-run`).
     #[serde(default)]
     pub install: Option<Install>,
+    /// Where the OS images Harmony stages on the HTTP root come from.
+    #[serde(default)]
+    pub assets: Option<Assets>,
+}
+
+/// The OS images staged on the HTTP root before discovery (each optional:
+/// omitted, it is expected there already, at the paths the boot files
+/// name).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assets {
+    /// The SCOS stream metadata JSON (an `https://` URL or an absolute
+    /// path): its x86_64 metal PXE kernel, initramfs and rootfs are
+    /// downloaded and checked against the digests it lists.
+    #[serde(default, deserialize_with = "parsed_opt")]
+    pub scos_stream: Option<AssetSource>,
+    /// The CentOS Stream 9 `boot.iso` unknown hosts boot into discovery
+    /// from; its kernel, initrd and tree are extracted.
+    #[serde(default)]
+    pub centos_boot_iso: Option<CentosIso>,
+}
+
+/// A CentOS Stream `boot.iso` and the SHA-256 it must have (checked
+/// before anything is extracted).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CentosIso {
+    #[serde(deserialize_with = "parsed")]
+    pub source: AssetSource,
+    pub sha256: Sha256Digest,
+}
+
+/// Where an OS image comes from: an `http://` or `https://` URL, or an
+/// absolute path on the Harmony host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssetSource(pub Source);
+
+impl std::str::FromStr for AssetSource {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.starts_with("http://") || s.starts_with("https://") {
+            return s
+                .parse::<crate::domain::HttpUrl>()
+                .map(|u| AssetSource(Source::Url(u)))
+                .map_err(|e| e.to_string());
+        }
+        let path = std::path::Path::new(s);
+        if path.is_absolute() && !s.contains('\n') {
+            return Ok(AssetSource(Source::Path(path.to_path_buf())));
+        }
+        Err(format!(
+            "{s:?} is neither an http(s) URL nor an absolute path"
+        ))
+    }
 }
 
 /// The installer's side: `openshift-install` and the directory it works

@@ -12,11 +12,15 @@
 //! - the HTTP root's files: [`HttpRoot`] on the served directory;
 //! - the load balancer's services: the JSON records of
 //!   `<state>/haproxy/haproxy.cfg` ([`read_back`]);
-//! - the switch, the remote shell, the cluster's API and the PXE evidence
-//!   are never contacted: a switch read is an error (a site whose hosts
-//!   have switch ports is refused before planning, by the caller), a
-//!   cluster read answers a transport error saying it is a dry run (the
-//!   cluster steps read that as "not yet"), a shell call is an error.
+//! - the site's switches ([`PlanView::with_switch`], the site file's
+//!   `SiteSwitches`): their ports' status is read (the only thing a dry
+//!   run contacts; the steps plan from what each port is now), every
+//!   change refused here, whatever the switch given; without switches
+//!   ([`NoSwitch`]) a read is an error naming the missing section;
+//! - the remote shell, the cluster's API and the PXE evidence are never
+//!   contacted: a cluster read answers a transport error saying it is a
+//!   dry run (the cluster steps read that as "not yet"), a shell call is
+//!   an error (an LACP step plans "once its bond is up").
 //!
 //! Every mutating call returns an error saying it is a dry run.
 
@@ -30,9 +34,9 @@ use crate::domain::{
     CapResult, CapabilityError, Change, ClusterApi, ClusterApiError, CommandOutput, DhcpLease,
     DhcpReservation, DhcpServer, DnsName, DnsRecord, DnsServer, HostId, Hostname, HttpServer,
     HttpUrl, LacpOptions, LagId, LbServiceName, LoadBalancer, LoadBalancerService, MacAddress,
-    NodeCsr, PortStatus, PxeEvidence, RebootConfirm, RebootReport, RelativePath, RemoteCommand,
-    RemoteHost, RemoteShell, RunLimits, Sha256Digest, Switch, SwitchCapabilities, SwitchError,
-    SwitchPort, Topology, VlanId,
+    NodeCsr, PortList, PortStatus, PxeEvidence, RebootConfirm, RebootReport, RelativePath,
+    RemoteCommand, RemoteHost, RemoteShell, RunLimits, Sha256Digest, Switch, SwitchCapabilities,
+    SwitchError, SwitchPort, Topology, VlanId,
 };
 use crate::infra::dnsmasq::config::{Layout, load_records};
 use crate::infra::dnsmasq::leases::parse_leases;
@@ -53,8 +57,9 @@ fn refused(what: &str) -> CapabilityError {
 
 /// A Linux site's current state, read only. See the module documentation.
 #[derive(Debug)]
-pub struct PlanView {
+pub struct PlanView<S = NoSwitch> {
     name: String,
+    switch: S,
     dnsmasq: Layout,
     haproxy_cfg: PathBuf,
     root: HttpRoot,
@@ -72,6 +77,7 @@ impl PlanView {
             dnsmasq: Layout::new(&config.state_dir.join("dnsmasq")),
             haproxy_cfg: config.state_dir.join("haproxy").join("haproxy.cfg"),
             root: HttpRoot::new(&config.http_root, base),
+            switch: NoSwitch,
             api_server: format!("https://api.{}:6443 (not contacted: dry run)", {
                 config
                     .domain
@@ -79,6 +85,20 @@ impl PlanView {
                     .map_or(config.name.clone(), |d| d.to_string())
             }),
         })
+    }
+}
+
+impl<S> PlanView<S> {
+    /// The site's switches, read to plan their steps (never changed).
+    pub fn with_switch<W: Switch>(self, switch: W) -> PlanView<W> {
+        PlanView {
+            name: self.name,
+            switch,
+            dnsmasq: self.dnsmasq,
+            haproxy_cfg: self.haproxy_cfg,
+            root: self.root,
+            api_server: self.api_server,
+        }
     }
 
     fn records(&self) -> CapResult<crate::infra::dnsmasq::config::SiteRecords> {
@@ -97,7 +117,7 @@ impl PlanView {
     }
 }
 
-impl Topology for PlanView {
+impl<S: Switch> Topology for PlanView<S> {
     fn name(&self) -> &str {
         &self.name
     }
@@ -135,7 +155,7 @@ impl PxeEvidence for NoEvidence {
 }
 
 #[async_trait]
-impl DhcpServer for PlanView {
+impl<S: Switch> DhcpServer for PlanView<S> {
     async fn reserve(&self, r: &DhcpReservation) -> CapResult<Change> {
         Err(refused(&format!("DHCP reservation of {}", r.mac)))
     }
@@ -176,7 +196,7 @@ impl DhcpServer for PlanView {
 }
 
 #[async_trait]
-impl DnsServer for PlanView {
+impl<S: Switch> DnsServer for PlanView<S> {
     async fn set_record(&self, r: &DnsRecord) -> CapResult<Change> {
         Err(refused(&format!("DNS record {}", r.name)))
     }
@@ -195,7 +215,7 @@ impl DnsServer for PlanView {
 }
 
 #[async_trait]
-impl HttpServer for PlanView {
+impl<S: Switch> HttpServer for PlanView<S> {
     async fn put_file(&self, path: &RelativePath, _: &[u8]) -> CapResult<Change> {
         Err(refused(&format!("writing {path}")))
     }
@@ -245,7 +265,7 @@ impl HttpServer for PlanView {
 }
 
 #[async_trait]
-impl LoadBalancer for PlanView {
+impl<S: Switch> LoadBalancer for PlanView<S> {
     async fn set_service(&self, s: &LoadBalancerService) -> CapResult<Change> {
         Err(refused(&format!("load balancer service {}", s.name)))
     }
@@ -269,24 +289,20 @@ impl LoadBalancer for PlanView {
     }
 }
 
-fn no_switch(ports: &[SwitchPort]) -> SwitchError {
-    SwitchError::Backend {
-        switch: "(dry run)".into(),
-        message: format!(
-            "a dry run reads no switch (ports {})",
-            ports
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+/// The switch of a site without `switches`: nothing to read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSwitch;
+
+impl Topology for NoSwitch {
+    fn name(&self) -> &str {
+        "(no switch)"
     }
 }
 
 #[async_trait]
-impl Switch for PlanView {
+impl Switch for NoSwitch {
     fn switch_name(&self) -> &str {
-        "(dry run)"
+        "(no switch)"
     }
 
     fn capabilities(&self) -> SwitchCapabilities {
@@ -294,7 +310,7 @@ impl Switch for PlanView {
     }
 
     async fn get_port_status(&self, ports: &[SwitchPort]) -> Result<Vec<PortStatus>, SwitchError> {
-        Err(no_switch(ports))
+        Err(no_switches(ports))
     }
 
     async fn set_ports_access_mode(
@@ -302,7 +318,7 @@ impl Switch for PlanView {
         ports: &[SwitchPort],
         _: VlanId,
     ) -> Result<Change, SwitchError> {
-        Err(no_switch(ports))
+        Err(no_switches(ports))
     }
 
     async fn set_ports_lacp_mode(
@@ -312,12 +328,71 @@ impl Switch for PlanView {
         _: VlanId,
         _: LacpOptions,
     ) -> Result<Change, SwitchError> {
-        Err(no_switch(ports))
+        Err(no_switches(ports))
+    }
+}
+
+fn no_switches(ports: &[SwitchPort]) -> SwitchError {
+    SwitchError::Refused {
+        switch: "(no switch)".into(),
+        ports: PortList(ports.to_vec()),
+        reason: "the site file has no `switches`".into(),
+    }
+}
+
+fn dry_run_switch(switch: &impl Switch, ports: &[SwitchPort], what: &str) -> SwitchError {
+    SwitchError::Refused {
+        switch: switch.switch_name().to_string(),
+        ports: PortList(ports.to_vec()),
+        reason: format!("a dry run changes nothing: {what} not sent"),
+    }
+}
+
+/// The site's switches read (their ports' status, what the steps plan
+/// from), never changed.
+#[async_trait]
+impl<S: Switch> Switch for PlanView<S> {
+    fn switch_name(&self) -> &str {
+        self.switch.switch_name()
+    }
+
+    fn capabilities(&self) -> SwitchCapabilities {
+        self.switch.capabilities()
+    }
+
+    async fn get_port_status(&self, ports: &[SwitchPort]) -> Result<Vec<PortStatus>, SwitchError> {
+        self.switch.get_port_status(ports).await
+    }
+
+    async fn set_ports_access_mode(
+        &self,
+        ports: &[SwitchPort],
+        vlan: VlanId,
+    ) -> Result<Change, SwitchError> {
+        Err(dry_run_switch(
+            &self.switch,
+            ports,
+            &format!("access vlan {vlan}"),
+        ))
+    }
+
+    async fn set_ports_lacp_mode(
+        &self,
+        ports: &[SwitchPort],
+        lag: LagId,
+        _: VlanId,
+        _: LacpOptions,
+    ) -> Result<Change, SwitchError> {
+        Err(dry_run_switch(
+            &self.switch,
+            ports,
+            &format!("lacp lag {lag}"),
+        ))
     }
 }
 
 #[async_trait]
-impl RemoteShell for PlanView {
+impl<S: Switch> RemoteShell for PlanView<S> {
     async fn run(
         &self,
         host: &RemoteHost,
@@ -351,7 +426,7 @@ fn no_cluster(endpoint: &str) -> ClusterApiError {
 }
 
 #[async_trait]
-impl ClusterApi for PlanView {
+impl<S: Switch> ClusterApi for PlanView<S> {
     fn api_server(&self) -> &str {
         &self.api_server
     }

@@ -46,9 +46,6 @@
 //! even the DNS: a Cisco address given by name is resolved on its first
 //! call). Every problem is reported with its site file field and value,
 //! never a secret.
-//!
-//! [`ReadOnlySwitch`] answers reads from a real switch and refuses every
-//! change: what a dry run plans against.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -237,6 +234,23 @@ impl SiteSwitches {
         }
         tracing::debug!(site = %this.origin, switches = this.members.len(), "site switches built");
         Ok(this)
+    }
+
+    /// [`SiteSwitches::build`] when a pinned host has switch ports, else no
+    /// switch (every call refused): what a plan reads, so a site whose
+    /// hosts have no ports plans without its switches' sockets or logins.
+    pub async fn build_if_used(site: &SiteFile) -> Result<SiteSwitches, SiteSwitchesError> {
+        if site
+            .site()
+            .hosts
+            .pinned
+            .iter()
+            .any(|h| !h.switch_ports.is_empty())
+        {
+            Self::build(site).await
+        } else {
+            Self::from_switches(site.origin(), Vec::new())
+        }
     }
 
     /// Switches built elsewhere (tests, a site program), named as in a
@@ -542,61 +556,6 @@ impl Switch for SiteSwitches {
         self.one_switch(ports, &format!("LAG {lag}"))?
             .set_ports_lacp_mode(ports, lag, vlan, options)
             .await
-    }
-}
-
-/// A switch whose reads go to `S` and whose changes are refused (nothing
-/// sent): a dry run plans against the switches' real state with it.
-#[derive(Debug)]
-pub struct ReadOnlySwitch<S>(pub S);
-
-#[async_trait]
-impl<S: Switch> Topology for ReadOnlySwitch<S> {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-}
-
-impl<S: Switch> ReadOnlySwitch<S> {
-    fn refused(&self, ports: &[SwitchPort]) -> SwitchError {
-        SwitchError::Refused {
-            switch: self.0.switch_name().to_string(),
-            ports: PortList(ports.to_vec()),
-            reason: "read only (a dry run): no change is sent".into(),
-        }
-    }
-}
-
-#[async_trait]
-impl<S: Switch> Switch for ReadOnlySwitch<S> {
-    fn switch_name(&self) -> &str {
-        self.0.switch_name()
-    }
-
-    fn capabilities(&self) -> SwitchCapabilities {
-        self.0.capabilities()
-    }
-
-    async fn get_port_status(&self, ports: &[SwitchPort]) -> Result<Vec<PortStatus>, SwitchError> {
-        self.0.get_port_status(ports).await
-    }
-
-    async fn set_ports_access_mode(
-        &self,
-        ports: &[SwitchPort],
-        _: VlanId,
-    ) -> Result<Change, SwitchError> {
-        Err(self.refused(ports))
-    }
-
-    async fn set_ports_lacp_mode(
-        &self,
-        ports: &[SwitchPort],
-        _: LagId,
-        _: VlanId,
-        _: LacpOptions,
-    ) -> Result<Change, SwitchError> {
-        Err(self.refused(ports))
     }
 }
 
@@ -1338,25 +1297,6 @@ mod tests {
             let e = e.to_string();
             assert!(e.contains("`switches:` is empty"), "{e}");
         }
-    }
-
-    #[tokio::test]
-    async fn read_only_reads_and_refuses_every_change() {
-        let (s, calls) = two();
-        let ro = ReadOnlySwitch(s);
-        assert_eq!(ro.get_port_status(&ports(&["p1"])).await.unwrap().len(), 1);
-        for e in [
-            ro.set_ports_access_mode(&ports(&["p1"]), vlan(5))
-                .await
-                .unwrap_err(),
-            ro.set_ports_lacp_mode(&ports(&["p1"]), lag(1), vlan(5), LacpOptions::default())
-                .await
-                .unwrap_err(),
-        ] {
-            assert!(e.to_string().contains("read only"), "{e}");
-        }
-        assert_eq!(taken(&calls), ["leaf-1 status p1"]);
-        assert_eq!(ro.capabilities(), ro.0.capabilities());
     }
 
     const HEAD: &str = r#"
