@@ -597,7 +597,12 @@ fn bond_member_reports_its_permanent_mac() {
          Slave Interface: eno1\nPermanent HW addr: 3c:ec:ef:12:34:56\n\n\
          Slave Interface: eno2\nMII Status: up\nPermanent HW addr: 3c:ec:ef:12:34:57\nSlave queue ID: 0\n",
     );
+    // The bonding driver's control file sits among the interfaces: a file,
+    // not an interface.
+    f.file("/sys/class/net/bonding_masters", "bond0\n");
     let inv = run_once(f.path());
+    let names: Vec<&str> = inv.network.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["eno2", "bond0"]);
     let eno2 = inv.network.iter().find(|n| n.name == "eno2").unwrap();
     assert_eq!(eno2.mac.as_deref(), Some("3c:ec:ef:12:34:56"));
     assert_eq!(eno2.permanent_mac.as_deref(), Some("3c:ec:ef:12:34:57"));

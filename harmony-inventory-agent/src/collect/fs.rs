@@ -112,6 +112,11 @@ impl SysRoot {
     pub fn exists(&self, rel: impl AsRef<Path>) -> bool {
         self.path(rel).exists()
     }
+
+    /// A directory, following symlinks (sysfs links each interface).
+    pub fn is_dir(&self, rel: impl AsRef<Path>) -> bool {
+        self.path(rel).is_dir()
+    }
 }
 
 fn read_capped(path: &Path, limit: u64) -> io::Result<Vec<u8>> {

@@ -41,6 +41,9 @@ pub fn collect(root: &SysRoot, warnings: &mut Warnings) -> Vec<Nic> {
         .iter()
         .take(MAX_INTERFACES)
         .filter(|n| n.as_str() != "lo")
+        // Interfaces are directories (symlinks to them); the bonding
+        // driver's `bonding_masters` control file is not one.
+        .filter(|n| root.is_dir(format!("/sys/class/net/{n}")))
         .filter(|n| root.attr(format!("/sys/class/net/{n}/type")).as_deref() != Some("772"))
         .map(|name| {
             let (ipv4, ipv6) = addresses.remove(name.as_str()).unwrap_or_default();
