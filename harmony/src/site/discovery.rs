@@ -44,12 +44,6 @@ pub fn discovery_score(
     timeout: Duration,
 ) -> Result<OKDSetup01Site, InstallSpecError> {
     let s = site.site();
-    let field = |f: String, v: String, e: ValueError| InstallSpecError::Field {
-        origin: site.origin().to_string(),
-        field: f,
-        value: v,
-        reason: e.to_string(),
-    };
     let mut inventory =
         OKDSetup01Inventory::new(IpNetwork::V4(s.provisioning.subnet), s.hosts.total()).with_roles(
             s.hosts.pinned.iter().map(|p| PinnedRole {
@@ -68,8 +62,14 @@ pub fn discovery_score(
             continue;
         }
         candidates.push(
-            CandidatePorts::pinned(p.mac, IpAddr::V4(p.ip), ports)
-                .map_err(|e| field(format!("hosts.pinned[{i}].mac"), p.mac.to_string(), e))?,
+            CandidatePorts::pinned(p.mac, IpAddr::V4(p.ip), ports).map_err(|e: ValueError| {
+                InstallSpecError::field(
+                    site,
+                    format!("hosts.pinned[{i}].mac"),
+                    p.mac.to_string(),
+                    e,
+                )
+            })?,
         );
     }
     let vlan = access_vlan(site, vlan)?;

@@ -79,6 +79,23 @@ pub enum InstallSpecError {
     Host { host: HostId, reason: String },
 }
 
+impl InstallSpecError {
+    /// `site`'s `field` = `value` cannot be used, and why.
+    pub(crate) fn field(
+        site: &SiteFile,
+        field: impl Into<String>,
+        value: impl Into<String>,
+        reason: impl ToString,
+    ) -> Self {
+        InstallSpecError::Field {
+            origin: site.origin().to_string(),
+            field: field.into(),
+            value: value.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
 /// The site's HTTP root URL as booting hosts reach it.
 pub fn http_base_url(site: &SiteFile) -> Result<HttpUrl, InstallSpecError> {
     let origin = site.origin().to_string();
@@ -196,20 +213,13 @@ pub fn install_spec(
 /// site's HTTP root. `OKDSetup01Site` publishes the discovery boot files
 /// from it before any host is known.
 pub fn site_boot(site: &SiteFile, inputs: InstallInputs) -> Result<SiteBoot, InstallSpecError> {
-    let origin = site.origin().to_string();
-    let field = |f: String, v: String, reason: String| InstallSpecError::Field {
-        origin: origin.clone(),
-        field: f,
-        value: v,
-        reason,
-    };
     let base = http_base_url(site)?;
     let url = |p: &str| {
         base.join(p)
-            .map_err(|e| field("services".into(), base.to_string(), format!("{e}")))
+            .map_err(|e| InstallSpecError::field(site, "services", base.to_string(), e))
     };
     let (scos_kernel, scos_initramfs, scos_rootfs, centos_kernel, centos_initrd, centos_tree) =
-        asset_paths().map_err(|e| field("assets".into(), String::new(), e))?;
+        asset_paths().map_err(|e| InstallSpecError::field(site, "assets", "", e))?;
     Ok(SiteBoot {
         scos_kernel,
         scos_initramfs,
@@ -502,12 +512,7 @@ pub(super) fn pinned_ports(
     vlan: &mut Option<(VlanId, String)>,
 ) -> Result<Vec<SwitchPort>, InstallSpecError> {
     let s = site.site();
-    let field = |f: String, v: String, reason: String| InstallSpecError::Field {
-        origin: site.origin().to_string(),
-        field: f,
-        value: v,
-        reason,
-    };
+    let field = |f: String, v: String, reason: String| InstallSpecError::field(site, f, v, reason);
     let Some(p) = s.hosts.pinned.get(i) else {
         return Ok(Vec::new());
     };
@@ -578,12 +583,7 @@ pub(super) fn access_vlan(
     if let Some((v, _)) = found {
         return Ok(v);
     }
-    let field = |f: &str, v: String, reason: String| InstallSpecError::Field {
-        origin: site.origin().to_string(),
-        field: f.into(),
-        value: v,
-        reason,
-    };
+    let field = |f: &str, v: String, reason: String| InstallSpecError::field(site, f, v, reason);
     match site.site().switches.first() {
         Some(sw) => VlanId::try_from(sw.access_vlan.get()).map_err(|e| {
             field(
