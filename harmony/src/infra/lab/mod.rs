@@ -10,6 +10,7 @@
 
 pub mod cpio;
 pub mod images;
+pub mod installer;
 pub mod netns;
 pub mod qmp;
 pub mod vm;
