@@ -11,7 +11,8 @@
 //!    options, then the slaves; `rd.bond=` is read the same way) and
 //!    addresses the interface `ip=` names (`ip=IFACE:dhcp` with busybox
 //!    `udhcpc`, or `ip=ADDR::GW:MASK:HOST:IFACE:none`);
-//! 2. fetches `coreos.inst.ignition_url` (busybox `wget`, bounded retries)
+//! 2. fetches `coreos.inst.ignition_url` (busybox `wget` under `timeout`:
+//!    Debian's busybox 1.35 `wget -T` crashes; bounded retries)
 //!    and checks it with a JSON parser in busybox awk
 //!    ([`IGNITION_AWK`]): valid JSON, `ignition.version` 3.x, every
 //!    `storage.files[]` with a safe absolute path and a base64 data URL,
@@ -408,7 +409,7 @@ report() {
   [ -n "$REPORT_URL" ] || return 0
   i=0
   while [ $i -lt 5 ]; do
-    wget -q -O /dev/null -T 5 \
+    timeout 10 wget -q -O /dev/null \
       --post-data "mac=$(enc "$MAC")&phase=$1&hostname=$(enc "$HOST")&detail=$(enc "$2")" \
       "$REPORT_URL" && return 0
     i=$((i + 1))
@@ -510,7 +511,7 @@ done
 URL="$(arg coreos.inst.ignition_url)"
 [ -n "$URL" ] || fail "no coreos.inst.ignition_url"
 i=0
-until wget -q -T 10 -O /tmp/ignition.json "$URL"; do
+until timeout 20 wget -q -O /tmp/ignition.json "$URL"; do
   i=$((i + 1))
   [ $i -ge 10 ] && fail "cannot fetch $URL"
   sleep 2
@@ -573,7 +574,7 @@ if [ -n "$BNAME" ]; then
   case "$mode" in 802.3ad*) ;; *) fail "$BNAME is in mode $mode, not 802.3ad" ;; esac
 fi
 addr="$(ip -4 addr show dev "$IFACE" | awk '/inet /{print $2; exit}')"
-report bond-up "$IFACE mode=${mode%% *} $addr"
+report bond-up "$IFACE ${mode%% *} $addr"
 serve
 "#;
 

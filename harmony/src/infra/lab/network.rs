@@ -73,6 +73,15 @@ impl LabNetwork {
             .add_bridge(&bridge)
             .await
             .map_err(|e| ovs_error(&format!("adding bridge {bridge}"), e))?;
+        // The internal port carries the site services untagged in the
+        // provisioning VLAN (an untagged port without `tag` is a trunk of
+        // every VLAN: frames from the access ports would reach it tagged).
+        let tag = format!("tag={}", vlan.get());
+        daemons
+            .vsctl(&["set", "port", bridge.as_str(), &tag])
+            .run()
+            .await
+            .map_err(|e| LabError::process(format!("ovs-vsctl set port {bridge} {tag}"), e))?;
         let switch = daemons.switch(bridge.clone());
         let net = LabNetwork {
             switch,
