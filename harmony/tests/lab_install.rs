@@ -392,7 +392,7 @@ fn a_lab_vm_installs_bonds_and_negotiates_lacp() {
     config.netns = Some(ns.name().parse().unwrap());
     let dnsmasq = rt.block_on(Dnsmasq::start(config)).unwrap();
     rt.block_on(dnsmasq.reserve(&DhcpReservation {
-        mac: mac_a.clone(),
+        mac: mac_a,
         ip: IP_A.parse::<IpAddr>().unwrap(),
         hostname: HOSTNAME.parse().unwrap(),
     }))
@@ -406,7 +406,7 @@ fn a_lab_vm_installs_bonds_and_negotiates_lacp() {
         768,
         vec![
             NicSpec {
-                mac: mac_a.clone(),
+                mac: mac_a,
                 tap: taps[0].clone(),
             },
             NicSpec {
