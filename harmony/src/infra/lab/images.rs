@@ -276,97 +276,114 @@ impl DiscoveryImage {
 
     /// Builds `out` (gzip'ed newc cpio) for `kernel`; returns its size.
     pub fn build(&self, kernel: &DebianKernel, out: &Path) -> Result<u64, LabError> {
-        check_public_key(&self.authorized_key)?;
         if self.agent_port == 0 {
             return Err(LabError::invalid("agent port", "0", "1-65535"));
         }
-        let modules = kernel.resolve_modules(DISCOVERY_MODULES)?;
-        let mut img = Tree::default();
-        for d in [
-            "bin",
-            "sbin",
-            "usr",
-            "usr/bin",
-            "usr/sbin",
-            "etc",
-            "etc/dropbear",
-            "etc/lab",
-            "proc",
-            "sys",
-            "dev",
-            "run",
-            "tmp",
-            "var",
-            "var/run",
-            "lib",
-            "lib/modules",
-        ] {
-            img.dir(d, 0o755);
-        }
-        img.dir("root", 0o700);
-        img.dir("root/.ssh", 0o700);
-        img.host_file("bin/busybox", &self.busybox, 0o755)?;
-        img.w.symlink("bin/sh", "busybox");
+        let mut img = base_tree(kernel, &self.authorized_key, &self.busybox, &self.dropbear)?;
         img.host_file("bin/harmony-inventory-agent", &self.agent, 0o755)?;
-        img.host_file("usr/sbin/dropbear", &self.dropbear, 0o755)?;
-        for lib in shared_libraries(&self.dropbear)? {
-            let rel = lib.display().to_string();
-            img.host_file(rel.trim_start_matches('/'), &lib, 0o755)?;
-        }
-        let mdir = kernel.modules_dir();
-        for m in &modules {
-            img.host_file(&format!("lib/modules/{m}"), &mdir.join(m), 0o644)?;
-        }
-        // `bonding` makes `bond0` on load unless told not to; the installer
-        // creates its own bond, and a slave-less bond0 would get udhcpc.
-        let lines: Vec<String> = modules
-            .iter()
-            .map(|m| match module_name(m).as_str() {
-                "bonding" => format!("{m} max_bonds=0"),
-                _ => m.clone(),
-            })
-            .collect();
-        img.file(
-            "etc/lab/modules",
-            0o644,
-            format!("{}\n", lines.join("\n")).as_bytes(),
-        );
-        img.file("etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\n");
-        img.file("etc/group", 0o644, b"root:x:0:\n");
-        img.file("etc/shells", 0o644, b"/bin/sh\n");
-        img.file(
-            "root/.ssh/authorized_keys",
-            0o600,
-            format!("{}\n", self.authorized_key).as_bytes(),
-        );
         img.file("etc/udhcpc.script", 0o755, UDHCPC_SCRIPT.as_bytes());
         img.file("init", 0o755, init_script(self.agent_port).as_bytes());
-        let cpio = img.w.finish();
-
-        let parent = out.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent).map_err(|e| LabError::io(parent, e))?;
-        let gz = Program::new("gzip")
-            .args(["-n", "-6", "-c"])
-            .stdin(cpio)
-            .max_output(512 << 20)
-            .timeout(LOCAL_TIMEOUT)
-            .run_blocking()
-            .map_err(|e| LabError::process("gzip of the initramfs", e))?;
-        crate::infra::fs::write_atomic(out, &gz.stdout, 0o644).map_err(|e| LabError::io(out, e))?;
-        Ok(gz.stdout.len() as u64)
+        write_gzip(img, out)
     }
+}
+
+/// The tree both lab images share: directories, busybox, dropbear with its
+/// libraries and `key` for root, the [`DISCOVERY_MODULES`] (with
+/// `etc/lab/modules`, their load order), passwd/group/shells.
+pub(super) fn base_tree(
+    kernel: &DebianKernel,
+    key: &str,
+    busybox: &Path,
+    dropbear: &Path,
+) -> Result<Tree, LabError> {
+    check_public_key(key)?;
+    let modules = kernel.resolve_modules(DISCOVERY_MODULES)?;
+    let mut img = Tree::default();
+    for d in [
+        "bin",
+        "sbin",
+        "usr",
+        "usr/bin",
+        "usr/sbin",
+        "etc",
+        "etc/dropbear",
+        "etc/lab",
+        "proc",
+        "sys",
+        "dev",
+        "run",
+        "tmp",
+        "var",
+        "var/run",
+        "lib",
+        "lib/modules",
+    ] {
+        img.dir(d, 0o755);
+    }
+    img.dir("root", 0o700);
+    img.dir("root/.ssh", 0o700);
+    img.host_file("bin/busybox", busybox, 0o755)?;
+    img.w.symlink("bin/sh", "busybox");
+    img.host_file("usr/sbin/dropbear", dropbear, 0o755)?;
+    for lib in shared_libraries(dropbear)? {
+        let rel = lib.display().to_string();
+        img.host_file(rel.trim_start_matches('/'), &lib, 0o755)?;
+    }
+    let mdir = kernel.modules_dir();
+    for m in &modules {
+        img.host_file(&format!("lib/modules/{m}"), &mdir.join(m), 0o644)?;
+    }
+    // `bonding` makes `bond0` on load unless told not to; the installer
+    // creates its own bond, and a slave-less bond0 would get udhcpc.
+    let lines: Vec<String> = modules
+        .iter()
+        .map(|m| match module_name(m).as_str() {
+            "bonding" => format!("{m} max_bonds=0"),
+            _ => m.clone(),
+        })
+        .collect();
+    img.file(
+        "etc/lab/modules",
+        0o644,
+        format!("{}\n", lines.join("\n")).as_bytes(),
+    );
+    img.file("etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\n");
+    img.file("etc/group", 0o644, b"root:x:0:\n");
+    img.file("etc/shells", 0o644, b"/bin/sh\n");
+    img.file(
+        "root/.ssh/authorized_keys",
+        0o600,
+        format!("{key}\n").as_bytes(),
+    );
+    Ok(img)
+}
+
+/// `gzip -n` of the tree's archive, written atomically to `out`; its size.
+pub(super) fn write_gzip(img: Tree, out: &Path) -> Result<u64, LabError> {
+    let cpio = img.w.finish();
+    let parent = out.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| LabError::io(parent, e))?;
+    let gz = Program::new("gzip")
+        .args(["-n", "-6", "-c"])
+        .stdin(cpio)
+        .max_output(512 << 20)
+        .timeout(LOCAL_TIMEOUT)
+        .run_blocking()
+        .map_err(|e| LabError::process("gzip of the initramfs", e))?;
+    crate::infra::fs::write_atomic(out, &gz.stdout, 0o644).map_err(|e| LabError::io(out, e))?;
+    Ok(gz.stdout.len() as u64)
 }
 
 /// The archive with its directories tracked, so each parent is written
 /// once and before its children.
 #[derive(Default)]
-struct Tree {
+pub(super) struct Tree {
     w: CpioWriter,
     dirs: BTreeSet<String>,
 }
 
 impl Tree {
-    fn dir(&mut self, path: &str, perm: u32) {
+    pub(super) fn dir(&mut self, path: &str, perm: u32) {
         if let Some((parent, _)) = path.rsplit_once('/') {
             self.dir(parent, 0o755);
         }
@@ -375,14 +392,14 @@ impl Tree {
         }
     }
 
-    fn file(&mut self, path: &str, perm: u32, data: &[u8]) {
+    pub(super) fn file(&mut self, path: &str, perm: u32, data: &[u8]) {
         if let Some((parent, _)) = path.rsplit_once('/') {
             self.dir(parent, 0o755);
         }
         self.w.file(path, perm, data);
     }
 
-    fn host_file(&mut self, path: &str, from: &Path, perm: u32) -> Result<(), LabError> {
+    pub(super) fn host_file(&mut self, path: &str, from: &Path, perm: u32) -> Result<(), LabError> {
         let data = std::fs::read(from).map_err(|e| LabError::io(from, e))?;
         self.file(path, perm, &data);
         Ok(())
@@ -455,7 +472,7 @@ pub fn check_public_key(key: &str) -> Result<(), LabError> {
 
 /// busybox `udhcpc` calls this with `bound`/`renew`/`deconfig` and the
 /// lease in the environment (`ip`, `subnet`, `router`).
-const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
+pub(super) const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
 case "$1" in
   deconfig)
     ifconfig "$interface" 0.0.0.0 up

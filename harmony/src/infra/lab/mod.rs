@@ -10,7 +10,9 @@
 
 pub mod cpio;
 pub mod images;
+pub mod installer;
 pub mod netns;
+pub mod network;
 pub mod qmp;
 pub mod vm;
 
