@@ -219,6 +219,13 @@ fn dry_run_prints_the_whole_plan_in_order_and_changes_nothing() {
     // Run twice: the same plan.
     let (_, again, _) = text(&harmony(&s, &["--dry-run"]));
     assert_eq!(again, out);
+    // Discovery alone: its plan, then nothing of the installation.
+    let (code, only, err) = text(&harmony(&s, &["--dry-run", "--discovery-only"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(only.contains("OKDSetup01Inventory: "), "{only}");
+    assert!(only.contains("write default.ipxe"), "{only}");
+    assert!(!only.contains("OKDInstallationScore"), "{only}");
+    assert!(out.contains(only.lines().nth(1).unwrap()), "{only}");
 }
 
 #[test]

@@ -57,6 +57,11 @@ pub struct InstallArgs {
     /// until Ctrl-C or SIGTERM].
     #[arg(long)]
     pub stop_when_done: bool,
+    /// Run discovery only (the pinned hosts' ports to access, the assets,
+    /// the boot files and the agent, the expected hosts found, the pinned
+    /// roles), then stop: the installation is the next run.
+    #[arg(long)]
+    pub discovery_only: bool,
     #[command(flatten)]
     pub db: DbArg,
 }

@@ -19,6 +19,8 @@
 //!   read, no service started, nothing else contacted) and prints every
 //!   change in order; exit 0, nothing changed. Its spec needs the hosts
 //!   discovered already.
+//! - `--discovery-only` runs (or plans) discovery alone: the next run
+//!   installs from the hosts it found.
 //! - `--resume` goes on only when the step log has an open run of either
 //!   saga.
 //! - Without `--dry-run` the site file must have an `install` section
@@ -120,8 +122,11 @@ pub fn run(args: InstallArgs) -> Result<(), CliError> {
             )));
         }
         if args.dry_run {
-            let records = hosts(&inventory).await?;
-            let spec = install_spec(&file, &records, inputs)?;
+            let spec = if args.discovery_only {
+                None
+            } else {
+                Some(install_spec(&file, &hosts(&inventory).await?, inputs)?)
+            };
             let switches = SiteSwitches::build_if_used(&file)
                 .await
                 .map_err(|e| CliError::Install(e.to_string()))?;
@@ -133,6 +138,8 @@ pub fn run(args: InstallArgs) -> Result<(), CliError> {
         let site = compose::install_topology(&file, store)
             .await
             .map_err(|e| CliError::Install(e.to_string()))?;
+        // Discovery alone: no installation inputs, the run ends after it.
+        let inputs = (!args.discovery_only).then_some(inputs);
         install(
             site,
             inventory,
@@ -164,7 +171,7 @@ async fn install(
     inventory: Inventory,
     file: &SiteFile,
     setup01: &OKDSetup01Site,
-    inputs: InstallInputs,
+    inputs: Option<InstallInputs>,
     stop_when_done: bool,
 ) -> Result<(), CliError> {
     let progress = tokio::spawn(show_progress(inventory.events().subscribe()));
@@ -204,15 +211,18 @@ async fn install(
         .map_err(|e| CliError::Install(format!("stopping the site's services: {e}")))
 }
 
-/// `OKDSetup01Site`, then the spec from the hosts it found, then
-/// `OKDInstallationScore`; each saga's outcome.
+/// `OKDSetup01Site`, then (given the inputs) the spec from the hosts it
+/// found and `OKDInstallationScore`; each saga's outcome.
 async fn installation(
     maestro: &Maestro<InstallTopology>,
     file: &SiteFile,
     setup01: &OKDSetup01Site,
-    inputs: InstallInputs,
+    inputs: Option<InstallInputs>,
 ) -> Result<Vec<crate::domain::Outcome>, CliError> {
     let discovered = maestro.interpret(setup01).await?;
+    let Some(inputs) = inputs else {
+        return Ok(vec![discovered]);
+    };
     let records = hosts(maestro.inventory()).await?;
     let spec = install_spec(file, &records, inputs)?;
     let hosts = install_hosts(&spec, &records).map_err(|e| CliError::Install(e.to_string()))?;
@@ -255,13 +265,15 @@ async fn dry_run(
     file: &SiteFile,
     view: PlanView<SiteSwitches>,
     setup01: &OKDSetup01Site,
-    spec: InstallSpec,
+    spec: Option<InstallSpec>,
     inventory: Inventory,
     resume: bool,
 ) -> Result<(), CliError> {
     let maestro = Maestro::new(view, inventory);
-    let discovery = maestro.plan(setup01).await?;
-    let plan = maestro.plan(&OKDInstallationScore::new(spec)).await?;
+    let mut plans = vec![maestro.plan(setup01).await?];
+    if let Some(spec) = spec {
+        plans.push(maestro.plan(&OKDInstallationScore::new(spec)).await?);
+    }
     println!(
         "dry run of {} ({}){}: nothing is changed",
         file.origin(),
@@ -272,7 +284,7 @@ async fn dry_run(
             ""
         }
     );
-    for p in [discovery, plan] {
+    for p in plans {
         print!("{p}");
         if p.is_empty() {
             println!();
