@@ -478,14 +478,11 @@ impl Model {
         Ok(name)
     }
 
-    /// Adds a CSR (a worker's, or one injected by a test); `false` when the
+    /// Adds a CSR from outside the expected kubelets (a rogue or
+    /// misconfigured one): approving it changes no node. `false` when the
     /// store is full.
     pub fn add_csr_request(&mut self, req: CsrRequest, at: SystemTime) -> bool {
-        let host = self
-            .hosts
-            .iter()
-            .position(|h| h.host.name.as_str() == req.node);
-        self.add_csr(req, host, at)
+        self.add_csr(req, None, at)
     }
 
     fn add_csr(&mut self, request: CsrRequest, host: Option<usize>, at: SystemTime) -> bool {
