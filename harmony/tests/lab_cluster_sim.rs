@@ -497,3 +497,42 @@ async fn lab_cluster_sim_shuts_down_within_its_deadline_with_clients_open() {
         "report listener gone"
     );
 }
+
+#[tokio::test]
+async fn lab_cluster_sim_api_names_its_host_and_requires_a_client_certificate() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let sim = start(SimLimits::default()).await;
+    report(&sim, "52:54:00:a0:00:01", "bond-up", "bootstrap").await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(sim.server_ca_pem().as_bytes()).unwrap())
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let tcp = TcpStream::connect(sim.api_addr()).await.unwrap();
+    // The server certificate is checked against `api-int.<cluster>.<domain>`
+    // (one of its SANs); without a client certificate no answer comes.
+    let name = ServerName::try_from("api-int.lab.example.test").unwrap();
+    let exchange = async {
+        let mut tls = connector.connect(name, tcp).await?;
+        tls.write_all(b"GET /version HTTP/1.1\r\nHost: api\r\n\r\n")
+            .await?;
+        let mut out = Vec::new();
+        tls.read_to_end(&mut out).await?;
+        Ok::<_, std::io::Error>(out)
+    };
+    // TLS 1.3: the handshake passes the server certificate (right CA,
+    // right name), then the server's alert refuses the missing client one.
+    let err = tokio::time::timeout(BOUND, exchange)
+        .await
+        .unwrap()
+        .expect_err("no answer without a client certificate");
+    assert!(err.to_string().contains("CertificateRequired"), "{err}");
+    sim.shutdown(Duration::from_secs(5)).await.unwrap();
+}
