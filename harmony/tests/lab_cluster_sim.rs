@@ -536,3 +536,41 @@ async fn lab_cluster_sim_api_names_its_host_and_requires_a_client_certificate() 
     assert!(err.to_string().contains("CertificateRequired"), "{err}");
     sim.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+/// The installer image's own client: busybox `wget --post-data`.
+fn busybox_post(sim: &ClusterSimulation, body: &str) -> harmony::infra::process::Program {
+    harmony::infra::process::Program::new("busybox")
+        // No `-T`: Debian 12's busybox-static 1.35 wget segfaults with it here.
+        .args(["wget", "-q", "-O", "-", "--post-data", body])
+        .arg(sim.report_url())
+        .timeout(BOUND)
+}
+
+#[tokio::test]
+async fn lab_cluster_sim_takes_reports_from_busybox_wget() {
+    let sim = start(SimLimits::default()).await;
+    let out = busybox_post(
+        &sim,
+        "mac=52:54:00:a1:00:01&phase=ignition-fetched&hostname=bootstrap&detail=fetched+bootstrap.ign",
+    )
+    .run()
+    .await
+    .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok: report taken for bootstrap\n"
+    );
+    // A refused report makes wget fail (the installer image logs it).
+    let out = busybox_post(&sim, "mac=52:54:00:a1:00:01&phase=nope&hostname=bootstrap")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    let view = sim.view();
+    let bootstrap = &view.hosts[0];
+    assert_eq!(bootstrap.phases.len(), 1);
+    assert_eq!(bootstrap.phases[0].phase, Phase::IgnitionFetched);
+    assert_eq!(bootstrap.phases[0].detail, "fetched bootstrap.ign");
+    assert_eq!(bootstrap.phases[0].mac.to_string(), "52:54:00:a1:00:01");
+    sim.shutdown(Duration::from_secs(5)).await.unwrap();
+}
