@@ -548,7 +548,14 @@ fn busybox_post(sim: &ClusterSimulation, body: &str) -> harmony::infra::process:
 
 #[tokio::test]
 async fn lab_cluster_sim_takes_reports_from_busybox_wget() {
-    let sim = start(SimLimits::default()).await;
+    // On listeners bound by the caller, as the lab binds them in its
+    // namespace.
+    let bind = || std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (api, rep) = (bind(), bind());
+    let rep_addr = rep.local_addr().unwrap();
+    let sim =
+        ClusterSimulation::start_with_listeners(config(SimLimits::default()), api, rep).unwrap();
+    assert_eq!(sim.report_addr(), rep_addr);
     let out = busybox_post(
         &sim,
         "mac=52:54:00:a1:00:01&phase=ignition-fetched&hostname=bootstrap&detail=fetched+bootstrap.ign",

@@ -226,8 +226,47 @@ fn check_hosts(hosts: &[SimHost]) -> Result<(), ClusterSimError> {
 }
 
 impl ClusterSimulation {
-    /// Makes the certificates, binds both listeners and starts serving.
+    /// Binds both listeners (`api_bind`, `report_bind`) and starts serving.
     pub async fn start(config: SimConfig) -> Result<Self, ClusterSimError> {
+        let api_listener =
+            TcpListener::bind(config.api_bind)
+                .await
+                .map_err(|source| ClusterSimError::Bind {
+                    addr: config.api_bind,
+                    source,
+                })?;
+        let report_listener = TcpListener::bind(config.report_bind)
+            .await
+            .map_err(|source| ClusterSimError::Bind {
+                addr: config.report_bind,
+                source,
+            })?;
+        Self::serve(config, api_listener, report_listener)
+    }
+
+    /// Serves on listeners bound by the caller (the lab binds them inside
+    /// its network namespace, from a thread that entered it); `api_bind`
+    /// and `report_bind` are not used. Call it within a tokio runtime.
+    pub fn start_with_listeners(
+        config: SimConfig,
+        api: std::net::TcpListener,
+        report: std::net::TcpListener,
+    ) -> Result<Self, ClusterSimError> {
+        let adopt = |l: std::net::TcpListener, addr: SocketAddr| {
+            l.set_nonblocking(true)
+                .and_then(|()| TcpListener::from_std(l))
+                .map_err(|source| ClusterSimError::Bind { addr, source })
+        };
+        let api = adopt(api, config.api_bind)?;
+        let report = adopt(report, config.report_bind)?;
+        Self::serve(config, api, report)
+    }
+
+    fn serve(
+        config: SimConfig,
+        api_listener: TcpListener,
+        report_listener: TcpListener,
+    ) -> Result<Self, ClusterSimError> {
         check_hosts(&config.hosts)?;
         let limits = config.limits;
         if limits.max_connections == 0 {
@@ -253,20 +292,6 @@ impl ClusterSimulation {
             limits.max_csrs,
             limits.max_reports_per_host,
         )));
-
-        let api_listener =
-            TcpListener::bind(config.api_bind)
-                .await
-                .map_err(|source| ClusterSimError::Bind {
-                    addr: config.api_bind,
-                    source,
-                })?;
-        let report_listener = TcpListener::bind(config.report_bind)
-            .await
-            .map_err(|source| ClusterSimError::Bind {
-                addr: config.report_bind,
-                source,
-            })?;
         let local = |l: &TcpListener, addr| {
             l.local_addr()
                 .map_err(|source| ClusterSimError::Bind { addr, source })
