@@ -8,6 +8,7 @@
 //! The facts it is built from (TCG, `-nographic -serial file:`, offloads
 //! off, `speed=1000,duplex=full`) are in the project's virtual-lab notes.
 
+pub mod cluster_sim;
 pub mod cpio;
 pub mod images;
 pub mod installer;
