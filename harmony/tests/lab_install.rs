@@ -29,9 +29,11 @@
 //! create a namespace, or without QEMU or Open vSwitch, it prints SKIPPED.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/lab.rs"]
+mod lab;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use harmony::domain::values::{Hostname, HttpUrl, InterfaceName, MacAddress, Role};
@@ -46,13 +48,14 @@ use harmony::infra::lab::netns::LabNetns;
 use harmony::infra::lab::network::LabNetwork;
 use harmony::infra::lab::vm::{DiskFormat, DiskSpec, NicSpec, Vm, VmSpec};
 use harmony::infra::ovs::appctl::parse_lacp_show;
-use harmony::infra::process::{Program, Service};
+use harmony::infra::process::Program;
 use harmony::inventory_model::{Cpu, Inventory, Memory, Nic, System};
 use harmony::modules::boot::{
     CentosBoot, DefaultIpxe, ScosBoot, per_mac_ipxe_path, render_default_ipxe, render_scos_boot,
 };
 use harmony::modules::okd::bond::{Addressing, SiteBondPolicy, plan_bond};
 use harmony::modules::okd::ignition::{HostIgnition, host_ignition};
+use lab::{lab_cache, on_path, tail};
 
 const TEST: &str = "lab_install::a_lab_vm_installs_bonds_and_negotiates_lacp";
 const SERVER: &str = "198.51.100.1";
@@ -85,68 +88,9 @@ class H(http.server.SimpleHTTPRequestHandler):
 http.server.ThreadingHTTPServer((bind, port), functools.partial(H, directory=root)).serve_forever()
 "#;
 
-fn lab_cache() -> PathBuf {
-    std::env::var_os("HARMONY_LAB_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/tmp/harmony-lab"))
-}
-
-fn skipped(why: &str) {
-    eprintln!("\n==========\nSKIPPED: {TEST}: {why}\n==========\n");
-}
-
-fn on_path(p: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).any(|d| d.join(p).is_file()))
-        .unwrap_or(false)
-}
-
-fn start_in(ns: &LabNetns, argv: &[&str], log: &Path) -> Service {
-    let secs = HARD_KILL.as_secs().to_string();
-    ns.program("timeout")
-        .args(["-s", "KILL", &secs])
-        .args(argv)
-        .start(log)
-        .unwrap_or_else(|e| panic!("{TEST}: starting {}: {e}", argv[0]))
-}
-
-fn run_in(ns: &LabNetns, argv: &[&str], limit: Duration) -> Result<String, String> {
-    ns.program(argv[0])
-        .args(&argv[1..])
-        .timeout(limit)
-        .run_blocking()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .map_err(|e| e.to_string())
-}
-
+/// `cmd` on the VM over SSH (3 attempts: see `lab::ssh_in`).
 fn ssh(ns: &LabNetns, key: &Path, cmd: &str) -> Result<String, String> {
-    let key = key.display().to_string();
-    run_in(
-        ns,
-        &[
-            "ssh",
-            "-i",
-            &key,
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "ConnectTimeout=20",
-            "-o",
-            "LogLevel=ERROR",
-            &format!("root@{IP_A}"),
-            cmd,
-        ],
-        Duration::from_secs(60),
-    )
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let v: Vec<&str> = text.lines().collect();
-    v[v.len().saturating_sub(lines)..].join("\n")
+    lab::ssh_in(ns, key, IP_A, cmd, 3)
 }
 
 /// One phase report, decoded from the form body (`+` is a space).
@@ -251,14 +195,14 @@ fn wait_phase(
 fn a_lab_vm_installs_bonds_and_negotiates_lacp() {
     for p in ["qemu-system-x86_64", "ovs-vswitchd", "ovsdb-server"] {
         if !on_path(p) {
-            skipped(&format!("{p} is not installed (run .ci/setup)"));
+            lab::skipped(TEST, &format!("{p} is not installed (run .ci/setup)"));
             return;
         }
     }
     let ns = match LabNetns::create("labinst") {
         Ok(ns) => ns,
         Err(e) if e.to_string().contains("Operation not permitted") => {
-            skipped(&format!("cannot create a namespace: {e}"));
+            lab::skipped(TEST, &format!("cannot create a namespace: {e}"));
             return;
         }
         Err(e) => panic!("{TEST}: {e}"),
@@ -364,8 +308,10 @@ fn a_lab_vm_installs_bonds_and_negotiates_lacp() {
     let http_dir = http.display().to_string();
     let reports_arg = report_file.display().to_string();
     let port = HTTP_PORT.to_string();
-    let mut httpd = start_in(
+    let mut httpd = lab::start_in(
         &ns,
+        TEST,
+        HARD_KILL,
         &[
             "python3",
             "-c",

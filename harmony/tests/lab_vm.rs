@@ -17,7 +17,8 @@
 //! create a namespace the test prints SKIPPED; anything else missing fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+#[path = "support/lab.rs"]
+mod lab;
 use std::time::{Duration, Instant};
 
 use harmony::infra::lab::images::{DebianKernel, DiscoveryImage, INSMOD_FAILED_MARKER};
@@ -25,6 +26,7 @@ use harmony::infra::lab::netns::LabNetns;
 use harmony::infra::lab::vm::{DiskFormat, DiskSpec, NicSpec, Vm, VmSpec};
 use harmony::infra::process::{Program, Service};
 use harmony_inventory_agent::model::Inventory;
+use lab::{agent_binary, lab_cache, run_in, tail};
 
 const TEST: &str = "lab_vm::a_lab_vm_pxe_boots_discovery_and_reports_its_hardware";
 const SERVER: &str = "198.51.100.1";
@@ -43,45 +45,6 @@ const MEMORY_MIB: u32 = 1024;
 const BOOT_BUDGET: Duration = Duration::from_secs(240);
 /// `timeout -s KILL` on every process, if this test dies without unwinding.
 const HARD_KILL: Duration = Duration::from_secs(600);
-
-fn lab_cache() -> PathBuf {
-    std::env::var_os("HARMONY_LAB_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/tmp/harmony-lab"))
-}
-
-fn agent_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("HARMONY_AGENT") {
-        return PathBuf::from(p);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/x86_64-unknown-linux-musl/agent/harmony-inventory-agent")
-}
-
-/// A long-running program in the namespace, killed with its group on drop.
-fn start_in(ns: &LabNetns, argv: &[&str], log: &Path) -> Service {
-    let secs = HARD_KILL.as_secs().to_string();
-    ns.program("timeout")
-        .args(["-s", "KILL", &secs])
-        .args(argv)
-        .start(log)
-        .unwrap_or_else(|e| panic!("{TEST}: starting {}: {e}", argv[0]))
-}
-
-/// A bounded command in the namespace; its stdout, or the error text.
-fn run_in(ns: &LabNetns, argv: &[&str], limit: Duration) -> Result<String, String> {
-    ns.program(argv[0])
-        .args(&argv[1..])
-        .timeout(limit)
-        .run_blocking()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .map_err(|e| e.to_string())
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let v: Vec<&str> = text.lines().collect();
-    v[v.len().saturating_sub(lines)..].join("\n")
-}
 
 #[test]
 fn a_lab_vm_pxe_boots_discovery_and_reports_its_hardware() {
@@ -165,12 +128,20 @@ fn a_lab_vm_pxe_boots_discovery_and_reports_its_hardware() {
     .unwrap();
     let conf_arg = format!("--conf-file={}", conf.display());
     let dnsmasq_log = dir.path().join("dnsmasq.log");
-    let mut dnsmasq = start_in(&ns, &["dnsmasq", "--no-daemon", &conf_arg], &dnsmasq_log);
+    let mut dnsmasq = lab::start_in(
+        &ns,
+        TEST,
+        HARD_KILL,
+        &["dnsmasq", "--no-daemon", &conf_arg],
+        &dnsmasq_log,
+    );
     let http_dir = http.display().to_string();
     let port = HTTP_PORT.to_string();
     let http_log = dir.path().join("http.log");
-    let mut httpd = start_in(
+    let mut httpd = lab::start_in(
         &ns,
+        TEST,
+        HARD_KILL,
         &[
             "python3",
             "-m",
@@ -329,34 +300,13 @@ fn a_lab_vm_pxe_boots_discovery_and_reports_its_hardware() {
     );
 
     // Dropbear accepts the operator key (and only keys: BatchMode).
-    let key_arg = key.display().to_string();
-    let ssh_out = run_in(
-        &ns,
-        &[
-            "ssh",
-            "-i",
-            &key_arg,
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "ConnectTimeout=20",
-            "-o",
-            "LogLevel=ERROR",
-            &format!("root@{IP_A}"),
-            "cat /sys/class/dmi/id/product_serial",
-        ],
-        Duration::from_secs(60),
-    )
-    .unwrap_or_else(|e| {
-        panic!(
-            "ssh with the operator key: {e}{}",
-            context(&vm, &dnsmasq, &httpd)
-        )
-    });
+    let ssh_out = lab::ssh_in(&ns, &key, IP_A, "cat /sys/class/dmi/id/product_serial", 1)
+        .unwrap_or_else(|e| {
+            panic!(
+                "ssh with the operator key: {e}{}",
+                context(&vm, &dnsmasq, &httpd)
+            )
+        });
     assert_eq!(ssh_out.trim(), SERIAL);
     // A key the image does not hold is refused.
     let other = dir.path().join("id_other");
@@ -366,28 +316,7 @@ fn a_lab_vm_pxe_boots_discovery_and_reports_its_hardware() {
         .timeout(Duration::from_secs(30))
         .run_blocking()
         .unwrap();
-    let other_arg = other.display().to_string();
-    let refused = run_in(
-        &ns,
-        &[
-            "ssh",
-            "-i",
-            &other_arg,
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "ConnectTimeout=20",
-            "-o",
-            "LogLevel=ERROR",
-            &format!("root@{IP_A}"),
-            "true",
-        ],
-        Duration::from_secs(60),
-    );
+    let refused = lab::ssh_in(&ns, &other, IP_A, "true", 1);
     assert!(refused.is_err(), "a foreign key was accepted");
 
     // QMP powers the machine off; QEMU exits.
