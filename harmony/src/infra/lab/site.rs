@@ -157,12 +157,12 @@ pub fn vm_spec(i: usize, accel: Accel, memory_mib: u32) -> Result<VmSpec, LabErr
         let mac = format!("52:54:00:1d:{i:02x}:{n:02x}");
         let tap = format!("lab{i}n{n}");
         Ok(NicSpec {
-            mac: mac
-                .parse()
-                .map_err(|e: crate::domain::ValueError| LabError::invalid("mac", mac, e.to_string()))?,
-            tap: tap
-                .parse()
-                .map_err(|e: crate::domain::ValueError| LabError::invalid("tap", tap, e.to_string()))?,
+            mac: mac.parse().map_err(|e: crate::domain::ValueError| {
+                LabError::invalid("mac", mac, e.to_string())
+            })?,
+            tap: tap.parse().map_err(|e: crate::domain::ValueError| {
+                LabError::invalid("tap", tap, e.to_string())
+            })?,
         })
     };
     let mut spec = VmSpec::new(
@@ -208,7 +208,12 @@ impl LabSite {
             .collect::<Result<Vec<_>, _>>()?;
         let dir = spec.dir.clone();
         let http = dir.join("www");
-        for d in [&http, &dir.join("state"), &dir.join("install"), &dir.join("vms")] {
+        for d in [
+            &http,
+            &dir.join("state"),
+            &dir.join("install"),
+            &dir.join("vms"),
+        ] {
             std::fs::create_dir_all(d).map_err(|e| LabError::io(d, e))?;
         }
 
@@ -365,7 +370,11 @@ pub fn site_yaml(dir: &Path, ovsdb: &Path, vms: &[VmSpec]) -> String {
             .iter()
             .map(|n| format!("{{ switch: lab-ovs, port: {}, nic: {} }}", n.tap, n.mac))
             .collect();
-        let mac = vm.nics.first().map(|n| n.mac.to_string()).unwrap_or_default();
+        let mac = vm
+            .nics
+            .first()
+            .map(|n| n.mac.to_string())
+            .unwrap_or_default();
         let _ = writeln!(
             pinned,
             "    - {{ mac: \"{mac}\", role: {role}, hostname: {hostname}, ip: {}, switch_ports: [{}] }}",
@@ -427,11 +436,17 @@ mod tests {
 
     #[test]
     fn machines_are_deterministic_and_distinct() {
-        let a: Vec<VmSpec> = (0..6).map(|i| vm_spec(i, Accel::Tcg, 512).unwrap()).collect();
-        let b: Vec<VmSpec> = (0..6).map(|i| vm_spec(i, Accel::Tcg, 512).unwrap()).collect();
+        let a: Vec<VmSpec> = (0..6)
+            .map(|i| vm_spec(i, Accel::Tcg, 512).unwrap())
+            .collect();
+        let b: Vec<VmSpec> = (0..6)
+            .map(|i| vm_spec(i, Accel::Tcg, 512).unwrap())
+            .collect();
         assert_eq!(a, b);
-        let macs: std::collections::BTreeSet<_> =
-            a.iter().flat_map(|v| v.nics.iter().map(|n| n.mac)).collect();
+        let macs: std::collections::BTreeSet<_> = a
+            .iter()
+            .flat_map(|v| v.nics.iter().map(|n| n.mac))
+            .collect();
         assert_eq!(macs.len(), 12);
         let uuids: std::collections::BTreeSet<_> = a.iter().map(|v| &v.smbios_uuid).collect();
         assert_eq!(uuids.len(), 6);
@@ -448,16 +463,43 @@ mod tests {
         let ok = LabSpec::new("/tmp/lab", &agent);
         ok.validate(Some(1 << 20)).unwrap();
         for (spec, field) in [
-            (LabSpec { hosts: 4, ..ok.clone() }, "hosts"),
-            (LabSpec { hosts: 33, ..ok.clone() }, "hosts"),
-            (LabSpec { memory_mib: 100, ..ok.clone() }, "memory_mib"),
-            (LabSpec { dir: "lab".into(), ..ok.clone() }, "dir"),
+            (
+                LabSpec {
+                    hosts: 4,
+                    ..ok.clone()
+                },
+                "hosts",
+            ),
+            (
+                LabSpec {
+                    hosts: 33,
+                    ..ok.clone()
+                },
+                "hosts",
+            ),
+            (
+                LabSpec {
+                    memory_mib: 100,
+                    ..ok.clone()
+                },
+                "memory_mib",
+            ),
+            (
+                LabSpec {
+                    dir: "lab".into(),
+                    ..ok.clone()
+                },
+                "dir",
+            ),
         ] {
             let e = spec.validate(Some(1 << 20)).unwrap_err().to_string();
             assert!(e.contains(field), "{e}");
         }
         let e = ok.validate(Some(1024)).unwrap_err().to_string();
-        assert!(e.contains("3840 MiB") && e.contains("1024 MiB available"), "{e}");
+        assert!(
+            e.contains("3840 MiB") && e.contains("1024 MiB available"),
+            "{e}"
+        );
         let e = LabSpec::new("/tmp/lab", "/nonexistent/agent")
             .validate(None)
             .unwrap_err()
@@ -467,8 +509,14 @@ mod tests {
 
     #[test]
     fn the_site_file_is_valid_and_pins_every_machine() {
-        let vms: Vec<VmSpec> = (0..6).map(|i| vm_spec(i, Accel::Tcg, 512).unwrap()).collect();
-        let text = site_yaml(Path::new("/srv/lab"), Path::new("/srv/lab/ovs/db.sock"), &vms);
+        let vms: Vec<VmSpec> = (0..6)
+            .map(|i| vm_spec(i, Accel::Tcg, 512).unwrap())
+            .collect();
+        let text = site_yaml(
+            Path::new("/srv/lab"),
+            Path::new("/srv/lab/ovs/db.sock"),
+            &vms,
+        );
         let site = SiteFile::parse(&text, "lab.yaml").unwrap_or_else(|e| panic!("{e}\n{text}"));
         let s = site.site();
         assert_eq!(s.hosts.total(), 6);
