@@ -120,14 +120,36 @@ fn harmony_discovers_the_lab_sites_five_machines() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let mut spec = LabSpec::new(dir.path().join("lab"), &agent);
-    spec.cache = lab_cache();
-    spec.memory_mib = 768;
-    spec.hard_kill_after = Duration::from_secs(900);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
+    // Bad input is refused before anything is made: named, no directory.
+    for (bad, field) in [
+        (
+            LabSpec {
+                hosts: 4,
+                ..LabSpec::new(dir.path().join("bad"), &agent)
+            },
+            "invalid hosts \"4\"",
+        ),
+        (
+            LabSpec {
+                memory_mib: 64,
+                ..LabSpec::new(dir.path().join("bad"), &agent)
+            },
+            "invalid memory_mib \"64\"",
+        ),
+    ] {
+        let e = rt.block_on(LabSite::up(bad)).unwrap_err().to_string();
+        assert!(e.contains(field), "{e}");
+        assert!(!dir.path().join("bad").exists());
+    }
+
+    let mut spec = LabSpec::new(dir.path().join("lab"), &agent);
+    spec.cache = lab_cache();
+    spec.memory_mib = 768;
+    spec.hard_kill_after = Duration::from_secs(900);
     let t0 = Instant::now();
     let lab = rt.block_on(LabSite::up(spec)).unwrap();
     let lab_up = t0.elapsed();
