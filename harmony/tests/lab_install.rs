@@ -88,9 +88,9 @@ class H(http.server.SimpleHTTPRequestHandler):
 http.server.ThreadingHTTPServer((bind, port), functools.partial(H, directory=root)).serve_forever()
 "#;
 
-/// `cmd` on the VM over SSH (3 attempts: see `lab::ssh_in`).
+/// `cmd` on the VM over SSH (6 attempts: see `lab::ssh_in`).
 fn ssh(ns: &LabNetns, key: &Path, cmd: &str) -> Result<String, String> {
-    lab::ssh_in(ns, key, IP_A, cmd, 3)
+    lab::ssh_in(ns, key, IP_A, cmd, 6)
 }
 
 /// One phase report, decoded from the form body (`+` is a space).

@@ -1,7 +1,8 @@
 //! The virtual lab's building blocks: throw-away network namespaces
 //! ([`netns`]), QEMU machines with chosen hardware and PXE boot ([`vm`]),
 //! their power control over QMP ([`qmp`]), and the stand-in discovery image
-//! built from Debian packages ([`images`], with the [`cpio`] writer).
+//! built from Debian packages ([`images`], with the [`cpio`] writer), and
+//! the whole lab site of N machines with its site file ([`site`]).
 //!
 //! It lives under `infra/` because it starts programs and opens sockets
 //! (the architecture rule `only_infra_starts_processes_or_opens_sockets`).
@@ -15,6 +16,7 @@ pub mod installer;
 pub mod netns;
 pub mod network;
 pub mod qmp;
+pub mod site;
 pub mod vm;
 
 use std::path::PathBuf;

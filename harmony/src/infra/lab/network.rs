@@ -149,6 +149,12 @@ impl LabNetwork {
         &self.bridge
     }
 
+    /// The OVSDB socket (`unix:` this path reaches the network's switch),
+    /// while the network is up.
+    pub fn db_socket(&self) -> Option<&std::path::Path> {
+        self.daemons.as_ref().map(|d| d.db_socket())
+    }
+
     /// The VM ports added so far.
     pub fn ports(&self) -> &[InterfaceName] {
         &self.ports
