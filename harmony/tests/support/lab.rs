@@ -112,7 +112,10 @@ pub fn ssh_in(
             Duration::from_secs(60),
         ) {
             Ok(out) => return Ok(out),
-            Err(e) => last = e,
+            Err(e) => {
+                eprintln!("ssh {target} {cmd:?}: attempt {} failed: {e}", attempt + 1);
+                last = e;
+            }
         }
     }
     Err(last)
