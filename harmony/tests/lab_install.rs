@@ -46,6 +46,7 @@ use harmony::infra::lab::images::DebianKernel;
 use harmony::infra::lab::installer::{InstallHeader, InstallerImage, PHASE_MARKER};
 use harmony::infra::lab::netns::LabNetns;
 use harmony::infra::lab::network::LabNetwork;
+use harmony::infra::lab::site::operator_keypair;
 use harmony::infra::lab::vm::{DiskFormat, DiskSpec, NicSpec, Vm, VmSpec};
 use harmony::infra::ovs::appctl::parse_lacp_show;
 use harmony::infra::process::Program;
@@ -218,13 +219,7 @@ fn a_lab_vm_installs_bonds_and_negotiates_lacp() {
 
     // The operator's key and the installer image.
     let key = dir.path().join("id_operator");
-    Program::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "operator@lab", "-f"])
-        .arg(&key)
-        .timeout(Duration::from_secs(30))
-        .run_blocking()
-        .unwrap();
-    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let public = operator_keypair(&key).unwrap();
     let t = Instant::now();
     let kernel = DebianKernel::fetch(&lab_cache(), None).unwrap();
     let image = InstallerImage::new(

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use harmony::infra::lab::images::{DebianKernel, DiscoveryImage, INSMOD_FAILED_MARKER};
 use harmony::infra::lab::netns::LabNetns;
+use harmony::infra::lab::site::operator_keypair;
 use harmony::infra::lab::vm::{DiskFormat, DiskSpec, NicSpec, Vm, VmSpec};
 use harmony::infra::process::{Program, Service};
 use harmony_inventory_agent::model::Inventory;
@@ -70,13 +71,7 @@ fn a_lab_vm_pxe_boots_discovery_and_reports_its_hardware() {
 
     // The operator's key.
     let key = dir.path().join("id_operator");
-    Program::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "operator@lab", "-f"])
-        .arg(&key)
-        .timeout(Duration::from_secs(30))
-        .run_blocking()
-        .unwrap();
-    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let public = operator_keypair(&key).unwrap();
 
     // The discovery image: Debian's kernel + our initramfs.
     let t = Instant::now();

@@ -334,7 +334,7 @@ impl LabSite {
 }
 
 /// `ssh-keygen` an ed25519 pair at `path`; the public key's line.
-fn operator_keypair(path: &Path) -> Result<String, LabError> {
+pub fn operator_keypair(path: &Path) -> Result<String, LabError> {
     let _ = std::fs::remove_file(path);
     let public = path.with_extension("pub");
     let _ = std::fs::remove_file(&public);
