@@ -784,3 +784,65 @@ fn a_corrupted_database_is_reported_with_its_cause_and_path() {
         );
     }
 }
+
+/// `harmony lab` refuses bad arguments before it makes or deletes anything,
+/// naming the flag and value; a directory that is not a lab's is never
+/// emptied; `--down` with nothing kept up says so.
+#[test]
+fn lab_refuses_bad_arguments_before_touching_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let agent = std::env::current_exe().unwrap();
+    let agent = agent.to_str().unwrap();
+    let new_dir = tmp.path().join("new");
+    let new = new_dir.to_str().unwrap();
+    let not_lab = tmp.path().join("precious");
+    std::fs::create_dir_all(&not_lab).unwrap();
+    std::fs::write(not_lab.join("data"), b"keep me").unwrap();
+    let lab = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_harmony"))
+            .arg("lab")
+            .args(["--tui", "never"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for (args, said) in [
+        (
+            vec!["--dir", "relative/lab", "--agent", agent],
+            "invalid --dir \"relative/lab\"",
+        ),
+        (
+            vec!["--dir", new, "--agent", agent, "--accel", "xen"],
+            "invalid --accel \"xen\"",
+        ),
+        (
+            vec!["--dir", new, "--agent", agent, "--hosts", "4"],
+            "invalid hosts \"4\"",
+        ),
+        (
+            vec!["--dir", new, "--agent", agent, "--memory", "64"],
+            "invalid memory_mib \"64\"",
+        ),
+        (
+            vec!["--dir", new, "--agent", agent, "--tui", "maybe"],
+            "invalid --tui \"maybe\"",
+        ),
+        (
+            vec!["--dir", new, "--agent", "/nonexistent/agent"],
+            "cargo agent",
+        ),
+        (
+            vec!["--dir", not_lab.to_str().unwrap(), "--agent", agent],
+            "is not a lab's directory",
+        ),
+    ] {
+        let o = lab(&args);
+        assert_eq!(code(&o), 1, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(said), "{args:?}: {}", stderr(&o));
+        assert!(!new_dir.exists(), "{args:?} made {new}");
+    }
+    assert_eq!(std::fs::read(not_lab.join("data")).unwrap(), b"keep me");
+    let o = lab(&["--down", "--dir", new]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("nothing kept up"), "{}", stdout(&o));
+}

@@ -15,7 +15,7 @@ use harmony::domain::{
     Score, Switch, SwitchPort, VlanId,
 };
 use harmony::infra::fakes::harness::check_saga;
-use harmony::infra::fakes::{FAKE_SWITCH_SYSTEM, FakeBond, FakeSite, SiteState};
+use harmony::infra::fakes::{Capability, FAKE_SWITCH_SYSTEM, FakeBond, FakeSite, SiteState};
 use harmony::modules::switch_automation::{HostSwitchPlan, PortGoal, SwitchAutomationScore};
 use harmony::store::SqliteStore;
 
@@ -234,6 +234,47 @@ async fn lacp_waits_for_the_installed_os_bond_and_changes_nothing_before() {
         ),
         "{e}"
     );
+}
+
+/// A LAG being formed drops frames for a moment: one SSH read of the
+/// host's bond that fails, whichever it is (before or after the ports
+/// change), is retried within the wait and the step still ends with the
+/// LAG verified from both ends.
+#[tokio::test]
+async fn one_failed_bond_read_while_the_lag_forms_is_retried() {
+    for n in 1..=3 {
+        let mut state = SiteState::default();
+        state
+            .bonds
+            .insert(host(2).ip, bond(2, &[("eno1", "p3"), ("eno2", "p4")], true));
+        let site = FakeSite::with_state(state);
+        site.fail_at(Capability::RemoteShell, n);
+        let mut one = SwitchAutomationScore::new(
+            vlan(10),
+            vec![HostSwitchPlan {
+                host: host(2),
+                ports: ports(&["p3", "p4"]),
+                goal: lacp_goal(2),
+            }],
+        );
+        one.bond_within = Duration::from_secs(5);
+        one.poll = Duration::from_millis(5);
+        let interpret: Box<dyn Interpret<FakeSite>> = one.create_interpret();
+        let outcome = interpret
+            .execute(&inventory(), &site)
+            .await
+            .unwrap_or_else(|e| panic!("shell call {n} failing: {e}"));
+        assert!(
+            outcome.to_string().contains("lacp lag 2"),
+            "shell call {n} failing: {outcome}"
+        );
+        let st = site.get_port_status(&ports(&["p3", "p4"])).await.unwrap();
+        assert!(
+            st.iter()
+                .all(|p| p.to_string().contains("lacp member of lag 2")),
+            "shell call {n} failing: {st:?}"
+        );
+    }
 }
 
 #[tokio::test]

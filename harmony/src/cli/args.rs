@@ -33,6 +33,52 @@ pub enum Command {
     /// Install the cluster the site file describes from the discovered hosts
     /// with roles (OKDInstallationScore: bootstrap, control plane, workers).
     Install(InstallArgs),
+    /// The virtual lab (README command 1): QEMU machines PXE booting on an
+    /// Open vSwitch network in a namespace, discovered and installed by
+    /// `harmony install` run as an operator runs it, with a summary table.
+    Lab(LabArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// Machines: 1 bootstrap, 3 control-plane, the rest workers (5-32).
+    #[arg(long, default_value_t = 5)]
+    pub hosts: usize,
+    /// Leave the lab up after the flow (until Ctrl-C, SIGTERM or `--down`).
+    #[arg(long)]
+    pub keep: bool,
+    /// Take down the lab kept up in `--dir`, and nothing else.
+    #[arg(long)]
+    pub down: bool,
+    /// Kill Harmony in the middle of the control-plane stage, then resume.
+    #[arg(long)]
+    pub crash_test: bool,
+    /// The lab's files (absolute; emptied first).
+    #[arg(long, value_name = "DIR", default_value = "/var/tmp/harmony-lab/site")]
+    pub dir: PathBuf,
+    /// The static inventory agent (`cargo agent`).
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "target/x86_64-unknown-linux-musl/agent/harmony-inventory-agent"
+    )]
+    pub agent: PathBuf,
+    /// Debian's kernel package cache.
+    #[arg(long, value_name = "DIR", default_value = "/var/tmp/harmony-lab")]
+    pub cache: PathBuf,
+    /// `tcg` (works in nested virtual machines) or `kvm`.
+    #[arg(long, default_value = "tcg")]
+    pub accel: String,
+    /// Each machine's memory, MiB.
+    #[arg(long, default_value_t = 768)]
+    pub memory: u32,
+    /// The whole flow must end within this.
+    #[arg(long, default_value = "40m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Show the TUI while the flow runs: `auto` (when stdout is a terminal
+    /// and `harmony-tui` is next to `harmony`), `always`, `never`.
+    #[arg(long, default_value = "auto")]
+    pub tui: String,
 }
 
 #[derive(Debug, Args)]

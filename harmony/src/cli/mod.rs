@@ -12,6 +12,7 @@ pub mod args;
 pub mod error;
 pub mod install;
 pub mod inventory;
+pub mod lab;
 pub mod output;
 pub mod progress;
 pub mod select;
@@ -19,7 +20,7 @@ pub mod site;
 
 use std::path::PathBuf;
 
-pub use args::{Cli, Command, DbArg, InstallArgs, InventoryCmd, SiteCmd};
+pub use args::{Cli, Command, DbArg, InstallArgs, InventoryCmd, LabArgs, SiteCmd};
 pub use error::CliError;
 pub use select::HostSelector;
 
@@ -72,6 +73,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Inventory(cmd) => inventory::run(cmd),
         Command::Site(cmd) => site::run(cmd),
         Command::Install(args) => install::run(args),
+        Command::Lab(args) => lab::run(args),
     }
 }
 

@@ -518,6 +518,61 @@ impl Program {
     }
 }
 
+impl Program {
+    /// Starts an interactive program on this process's terminal: stdio
+    /// inherited and the same process group (the terminal's foreground
+    /// group, so it may read the keyboard). [`Foreground::stop`] ends it.
+    pub fn start_foreground(&self) -> Result<Foreground, ProcessError> {
+        let mut c = std::process::Command::new(&self.program);
+        c.args(&self.args);
+        for (k, v) in &self.env {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        let child = c.spawn().map_err(|e| self.spawn_error(e))?;
+        Ok(Foreground { child })
+    }
+}
+
+/// An interactive program started by [`Program::start_foreground`];
+/// dropping it ends it too.
+#[derive(Debug)]
+pub struct Foreground {
+    child: std::process::Child,
+}
+
+impl Foreground {
+    /// SIGTERM, then SIGKILL after `grace`; reaped.
+    pub async fn stop(&mut self, grace: Duration) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        if let Some(p) = pid_of(self.child.id()) {
+            let _ = nix::sys::signal::kill(p, Signal::SIGTERM);
+        }
+        let start = std::time::Instant::now();
+        while start.elapsed() < grace {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            tokio::time::sleep(STOP_POLL).await;
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Foreground {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn pid_of(id: u32) -> Option<Pid> {
     i32::try_from(id).ok().filter(|p| *p > 0).map(Pid::from_raw)
 }

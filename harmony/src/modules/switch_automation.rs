@@ -579,22 +579,28 @@ impl<T: Topology + Switch + RemoteShell> Step<T> for ToLacp {
         }
         // The host's end: every slave in the active aggregator, with the
         // switch as partner.
+        // A LAG being formed drops frames for a moment (a real switch's
+        // as OVS's): a read that fails then is retried like a bond not
+        // aggregated yet, until the deadline.
         let deadline = Instant::now() + self.bond_within;
         let bond = loop {
-            let bond = self.read_bond(sw).await?;
-            let problems = bond.lacp_problems(&self.slaves);
-            if problems.is_empty() {
-                break bond;
-            }
+            let why = match self.read_bond(sw).await {
+                Ok(bond) => {
+                    let problems = bond.lacp_problems(&self.slaves);
+                    if problems.is_empty() {
+                        break bond;
+                    }
+                    format!("{} ({bond})", problems.join(", "))
+                }
+                Err(e) => e.to_string(),
+            };
             if Instant::now() + self.poll > deadline {
                 return Err(StepError::new(format!(
-                    "host {}: bond {} not aggregated with the switch after {:?}: {} ({bond})",
-                    p.host,
-                    self.bond,
-                    self.bond_within,
-                    problems.join(", ")
+                    "host {}: bond {} not aggregated with the switch after {:?}: {why}",
+                    p.host, self.bond, self.bond_within,
                 )));
             }
+            tracing::debug!(host = %p.host, bond = %self.bond, reason = %why, "waiting for the LAG");
             tokio::time::sleep(self.poll).await;
         };
         let partner = bond

@@ -156,16 +156,23 @@ impl AccessLogEvidence {
     }
 
     /// Whether `entry` shows `host` starting a network boot.
+    ///
+    /// A request for its per-MAC script counts whatever the answer: a host
+    /// rebooted back into discovery asks for the script Harmony removed
+    /// (404) from an address it was just leased, not the one Harmony knew.
     fn shows(&self, entry: &AccessEntry, host: &RemoteHost, macs: &[MacAddress]) -> bool {
-        if entry.method != "GET" || !matches!(entry.status, 200 | 206 | 304) {
+        if entry.method != "GET" {
             return false;
         }
         let per_mac = macs
             .iter()
             .any(|m| entry.path == format!("/ipxe/{}.ipxe", m.hyphenated()));
+        if per_mac && matches!(entry.status, 200 | 206 | 304 | 404) {
+            return true;
+        }
         let file = entry.path.rsplit('/').next().unwrap_or_default();
         let boot_file = file == "default.ipxe" || file == "kernel" || file.contains("vmlinuz");
-        per_mac || (entry.client == host.ip && boot_file)
+        matches!(entry.status, 200 | 206 | 304) && entry.client == host.ip && boot_file
     }
 }
 
@@ -239,5 +246,55 @@ mod tests {
             assert!(err.starts_with(field), "{err}");
         }
         assert!(parse_line("garbage").is_err());
+    }
+
+    /// What counts as a host starting a network boot: its per-MAC script
+    /// asked for (found, or removed for a reboot into discovery and asked
+    /// from a new address), or a boot file from its own address; not
+    /// another host's, not a failed or non-GET request.
+    #[test]
+    fn a_host_starting_to_pxe_is_seen_by_its_script_or_boot_files() {
+        let ev = AccessLogEvidence::new("/nonexistent");
+        let mac: MacAddress = "52:54:00:1d:00:01".parse().unwrap();
+        let host = RemoteHost::installed(
+            "macs:52:54:00:1d:00:01".parse().unwrap(),
+            "198.51.100.10".parse().unwrap(),
+        );
+        let entry = |client: &str, path: &str, status: u16, method: &str| AccessEntry {
+            time: SystemTime::UNIX_EPOCH,
+            client: client.parse().unwrap(),
+            method: method.into(),
+            uri: path.into(),
+            path: path.into(),
+            status,
+            bytes: 0,
+        };
+        let script = "/ipxe/52-54-00-1d-00-01.ipxe";
+        for (e, seen) in [
+            (entry("198.51.100.180", script, 404, "GET"), true),
+            (entry("198.51.100.10", script, 200, "GET"), true),
+            (entry("198.51.100.180", script, 500, "GET"), false),
+            (entry("198.51.100.180", script, 404, "HEAD"), false),
+            (
+                entry("198.51.100.180", "/ipxe/52-54-00-1d-00-09.ipxe", 404, "GET"),
+                false,
+            ),
+            (entry("198.51.100.10", "/default.ipxe", 200, "GET"), true),
+            (entry("198.51.100.10", "/default.ipxe", 404, "GET"), false),
+            (entry("198.51.100.180", "/default.ipxe", 200, "GET"), false),
+            (
+                entry("198.51.100.10", "/os/scos-4.19/kernel", 200, "GET"),
+                true,
+            ),
+        ] {
+            assert_eq!(
+                ev.shows(&e, &host, &[mac]),
+                seen,
+                "{} {} {}",
+                e.client,
+                e.path,
+                e.status
+            );
+        }
     }
 }

@@ -279,11 +279,50 @@ impl DiscoveryImage {
         if self.agent_port == 0 {
             return Err(LabError::invalid("agent port", "0", "1-65535"));
         }
-        let mut img = base_tree(kernel, &self.authorized_key, &self.busybox, &self.dropbear)?;
+        let mut img = base_tree(
+            kernel,
+            &self.authorized_key,
+            &self.busybox,
+            &self.dropbear,
+            &[Login::Root],
+        )?;
         img.host_file("bin/harmony-inventory-agent", &self.agent, 0o755)?;
         img.file("etc/udhcpc.script", 0o755, UDHCPC_SCRIPT.as_bytes());
         img.file("init", 0o755, init_script(self.agent_port).as_bytes());
         write_gzip(img, out)
+    }
+}
+
+const SYSTEMCTL_STAND_IN: &[u8] = b"#!/bin/sh
+[ \"$1\" = reboot ] || { echo \"systemctl (lab stand-in): only reboot\" >&2; exit 1; }
+(sleep 1; sync; reboot -f) > /dev/null 2>&1 < /dev/null &
+exit 0
+";
+
+/// Host programs both images carry (image path, host path): see
+/// [`base_tree`].
+const HOST_PROGRAMS: [(&str, &str); 2] = [
+    ("usr/bin/timeout", "/usr/bin/timeout"),
+    ("usr/bin/wipefs", "/usr/sbin/wipefs"),
+];
+
+/// Who may log in to an image with the operator's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Login {
+    /// `root`: the discovery environment's login (as `inventory.ks`).
+    Root,
+    /// `core`: the installed OS's login (SCOS), whose commands Harmony runs
+    /// through `sudo -n`. A **stand-in**: uid 0 in the lab image, and
+    /// `sudo` a script that runs its command (see `installer.rs`).
+    Core,
+}
+
+impl Login {
+    fn user_home(self) -> (&'static str, &'static str) {
+        match self {
+            Login::Root => ("root", "root"),
+            Login::Core => ("core", "home/core"),
+        }
     }
 }
 
@@ -295,6 +334,7 @@ pub(super) fn base_tree(
     key: &str,
     busybox: &Path,
     dropbear: &Path,
+    logins: &[Login],
 ) -> Result<Tree, LabError> {
     check_public_key(key)?;
     let modules = kernel.resolve_modules(DISCOVERY_MODULES)?;
@@ -320,14 +360,18 @@ pub(super) fn base_tree(
     ] {
         img.dir(d, 0o755);
     }
-    img.dir("root", 0o700);
-    img.dir("root/.ssh", 0o700);
     img.host_file("bin/busybox", busybox, 0o755)?;
-    img.w.symlink("bin/sh", "busybox");
-    img.host_file("usr/sbin/dropbear", dropbear, 0o755)?;
-    for lib in shared_libraries(dropbear)? {
-        let rel = lib.display().to_string();
-        img.host_file(rel.trim_start_matches('/'), &lib, 0o755)?;
+    // The shell is Debian's dash, not busybox ash: Debian's busybox ash
+    // runs its own applets before `PATH` (`timeout` without
+    // `--kill-after`), and Harmony's commands run through `sh -c`.
+    img.host_binary("bin/sh", Path::new("/bin/dash"))?;
+    img.host_binary("usr/sbin/dropbear", dropbear)?;
+    // The programs Harmony's SSH commands run that busybox lacks or does
+    // differently: coreutils `timeout --kill-after` (every command is
+    // bounded with it) and util-linux `wipefs` (the install disk's wipe),
+    // the real ones, with their libraries.
+    for (at, program) in HOST_PROGRAMS {
+        img.host_binary(at, Path::new(program))?;
     }
     let mdir = kernel.modules_dir();
     for m in &modules {
@@ -347,14 +391,25 @@ pub(super) fn base_tree(
         0o644,
         format!("{}\n", lines.join("\n")).as_bytes(),
     );
-    img.file("etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\n");
+    // A **stand-in** `systemctl` knowing only `reboot`, which, as
+    // systemd's does, returns at once and reboots a moment later (busybox
+    // `reboot -f` would cut the SSH session Harmony issued it on).
+    img.file("usr/bin/systemctl", 0o755, SYSTEMCTL_STAND_IN);
+    let mut passwd = String::new();
+    for login in logins {
+        let (user, home) = login.user_home();
+        passwd += &format!("{user}:x:0:0:{user}:/{home}:/bin/sh\n");
+        img.dir(home, 0o700);
+        img.dir(&format!("{home}/.ssh"), 0o700);
+        img.file(
+            &format!("{home}/.ssh/authorized_keys"),
+            0o600,
+            format!("{key}\n").as_bytes(),
+        );
+    }
+    img.file("etc/passwd", 0o644, passwd.as_bytes());
     img.file("etc/group", 0o644, b"root:x:0:\n");
     img.file("etc/shells", 0o644, b"/bin/sh\n");
-    img.file(
-        "root/.ssh/authorized_keys",
-        0o600,
-        format!("{key}\n").as_bytes(),
-    );
     Ok(img)
 }
 
@@ -380,6 +435,8 @@ pub(super) fn write_gzip(img: Tree, out: &Path) -> Result<u64, LabError> {
 pub(super) struct Tree {
     w: CpioWriter,
     dirs: BTreeSet<String>,
+    /// Libraries already added by [`Tree::host_binary`].
+    files: BTreeSet<String>,
 }
 
 impl Tree {
@@ -397,6 +454,20 @@ impl Tree {
             self.dir(parent, 0o755);
         }
         self.w.file(path, perm, data);
+    }
+
+    /// A dynamically linked program at `path` and the libraries `ldd`
+    /// lists for it (at their own paths; each written once).
+    pub(super) fn host_binary(&mut self, path: &str, from: &Path) -> Result<(), LabError> {
+        self.host_file(path, from, 0o755)?;
+        for lib in shared_libraries(from)? {
+            let rel = lib.display().to_string();
+            let rel = rel.trim_start_matches('/').to_string();
+            if self.files.insert(rel.clone()) {
+                self.host_file(&rel, &lib, 0o755)?;
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn host_file(&mut self, path: &str, from: &Path, perm: u32) -> Result<(), LabError> {
@@ -488,6 +559,18 @@ esac
 exit 0
 "#;
 
+/// What udev's `60-persistent-storage.rules` makes for a virtio disk with
+/// a serial, which the images have no udev for:
+/// `/dev/disk/by-id/virtio-SERIAL` -> `../../vdX` (the agent reports it,
+/// the install plan and the wipe name the disk by it).
+pub(super) const BY_ID_LINKS: &str = r#"mkdir -p /dev/disk/by-id
+for b in /sys/block/vd*; do
+  [ -e "$b" ] || continue
+  s="$(cat "$b/serial" 2>/dev/null)"
+  case "$s" in ""|*[!A-Za-z0-9._-]*) continue ;; esac
+  ln -sf "../../${b##*/}" "/dev/disk/by-id/virtio-$s"
+done"#;
+
 fn init_script(agent_port: u16) -> String {
     format!(
         r#"#!/bin/sh
@@ -510,6 +593,7 @@ for d in /sys/class/net/*; do
   ip link set "$n" up
   udhcpc -i "$n" -f -t 0 -T 2 -s /etc/udhcpc.script >/dev/null 2>&1 &
 done
+{BY_ID_LINKS}
 /usr/sbin/dropbear -R -E -p 22 -P /var/run/dropbear.pid > /dev/console 2>&1
 /bin/harmony-inventory-agent --listen 0.0.0.0:{agent_port} --lldp-window 0 > /dev/console 2>&1 &
 echo "{READY_MARKER}"

@@ -44,7 +44,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use super::LabError;
-use super::images::{DebianKernel, UDHCPC_SCRIPT, base_tree, write_gzip};
+use super::images::{BY_ID_LINKS, DebianKernel, Login, UDHCPC_SCRIPT, base_tree, write_gzip};
 use crate::domain::values::HttpUrl;
 
 /// The first line of an installed disk's sector 0.
@@ -147,7 +147,13 @@ impl InstallerImage {
     /// Builds `out` (gzip'ed newc cpio) for `kernel`; returns its size.
     pub fn build(&self, kernel: &DebianKernel, out: &Path) -> Result<u64, LabError> {
         let url = self.checked_report_url()?;
-        let mut img = base_tree(kernel, &self.authorized_key, &self.busybox, &self.dropbear)?;
+        let mut img = base_tree(
+            kernel,
+            &self.authorized_key,
+            &self.busybox,
+            &self.dropbear,
+            &[Login::Root, Login::Core],
+        )?;
         for (path, mode, data) in self.files(url.as_ref()) {
             img.file(&path, mode, &data);
         }
@@ -167,7 +173,14 @@ impl InstallerImage {
                 0o644,
                 IGNITION_AWK.as_bytes().to_vec(),
             ),
-            ("init".to_string(), 0o755, INIT_SCRIPT.as_bytes().to_vec()),
+            (
+                "init".to_string(),
+                0o755,
+                INIT_SCRIPT
+                    .replace("@BY_ID_LINKS@", BY_ID_LINKS)
+                    .into_bytes(),
+            ),
+            ("usr/bin/sudo".to_string(), 0o755, SUDO_STAND_IN.to_vec()),
         ];
         if let Some(u) = url {
             f.push((
@@ -207,8 +220,13 @@ pub struct InstallHeader {
 }
 
 impl InstallHeader {
-    /// The header of `sector0`, or `None` for a blank (or wiped) disk.
+    /// The header of `sector0`, or `None` for a blank (or wiped) disk: one
+    /// without [`INSTALL_MAGIC`] or without the boot signature 0x55AA at
+    /// bytes 510-511 (what `wipefs --all` erases).
     pub fn parse(sector0: &[u8]) -> Result<Option<InstallHeader>, LabError> {
+        if sector0.get(510..512) != Some(&[0x55, 0xAA][..]) {
+            return Ok(None);
+        }
         let end = sector0
             .iter()
             .position(|b| *b == 0)
@@ -372,6 +390,16 @@ END {
 "#;
 
 /// The installer's `/init` (busybox sh). See the module documentation.
+/// The **stand-in** `sudo` of the lab's installed OS: `core` is uid 0 in
+/// the image, so `sudo -n -- CMD...` (how Harmony runs privileged commands
+/// as `core`) runs `CMD...`; any other form is refused.
+const SUDO_STAND_IN: &[u8] = b"#!/bin/sh
+[ \"$1\" = -n ] || { echo 'sudo (lab stand-in): only sudo -n -- CMD' >&2; exit 1; }
+shift
+[ \"$1\" = -- ] && shift
+exec \"$@\"
+";
+
 pub const INIT_SCRIPT: &str = r#"#!/bin/sh
 /bin/busybox --install -s
 mount -t proc proc /proc
@@ -385,6 +413,7 @@ while read -r m params; do
 done < /etc/lab/modules
 ip link set lo up
 hostname installer
+@BY_ID_LINKS@
 
 REPORT_URL=""
 [ -f /etc/lab/report_url ] && REPORT_URL="$(cat /etc/lab/report_url)"
@@ -507,7 +536,19 @@ until ip -4 addr show dev "$IFACE" | grep -q inet; do
   sleep 1
 done
 
-# 3. The Ignition config, fetched and checked.
+# 3. The live root filesystem (the real live initramfs fetches it into RAM
+# before anything else runs), then the Ignition config, fetched and checked.
+ROOTFS="$(arg coreos.live.rootfs_url)"
+if [ -n "$ROOTFS" ]; then
+  i=0
+  until timeout 60 wget -q -O /tmp/rootfs.img "$ROOTFS"; do
+    i=$((i + 1))
+    [ $i -ge 5 ] && fail "cannot fetch $ROOTFS"
+    sleep 2
+  done
+  echo "HARMONY-LAB-ROOTFS $(wc -c < /tmp/rootfs.img) bytes" > /dev/console
+  rm -f /tmp/rootfs.img
+fi
 URL="$(arg coreos.inst.ignition_url)"
 [ -n "$URL" ] || fail "no coreos.inst.ignition_url"
 i=0
@@ -564,6 +605,13 @@ dd if=/tmp/install.tar of="$DISK" bs=1M seek=1 conv=fsync 2>/dev/null || fail "c
 printf 'HARMONY-LAB-INSTALL v1\nhostname=%s\nmac=%s\ntar_offset=1048576\ntar_bytes=%s\n' \
   "$HOST" "$MAC" "$size" > /tmp/header
 dd if=/tmp/header of="$DISK" bs=512 count=1 conv=fsync 2>/dev/null || fail "cannot write $DISK"
+# A DOS partition table (one Linux partition over the archive) and the
+# boot signature 0x55AA, as a bootable disk has: `wipefs --all` erases the
+# signature, and without it the disk is blank (and not bootable).
+printf '\000\000\000\000\203\000\000\000\000\010\000\000\000\040\000\000' \
+  | dd of="$DISK" bs=1 seek=446 conv=notrunc,fsync 2>/dev/null || fail "cannot write $DISK"
+printf '\125\252' | dd of="$DISK" bs=1 seek=510 conv=notrunc,fsync 2>/dev/null \
+  || fail "cannot write $DISK"
 sync
 [ "$(head -c 22 "$DISK")" = "HARMONY-LAB-INSTALL v1" ] || fail "read-back of $DISK failed"
 report disk-written "$DEV=$DISK $size bytes"
@@ -665,16 +713,62 @@ mod tests {
         );
     }
 
-    #[test]
-    fn install_headers_parse_and_blank_disks_have_none() {
+    /// Sector 0 as the init script writes it: the header, one Linux
+    /// partition from LBA 2048, the boot signature.
+    fn installed_sector0() -> Vec<u8> {
         let mut sector = b"HARMONY-LAB-INSTALL v1\nhostname=master-0\nmac=52:54:00:00:00:01\ntar_offset=1048576\ntar_bytes=10240\n".to_vec();
         sector.resize(512, 0);
+        sector[446..462].copy_from_slice(&[0, 0, 0, 0, 0x83, 0, 0, 0, 0, 8, 0, 0, 0, 0x20, 0, 0]);
+        sector[510] = 0x55;
+        sector[511] = 0xAA;
+        sector
+    }
+
+    #[test]
+    fn install_headers_parse_and_blank_disks_have_none() {
+        let sector = installed_sector0();
         let h = InstallHeader::parse(&sector).unwrap().unwrap();
         assert_eq!(h.hostname, "master-0");
         assert_eq!(h.tar_bytes, 10240);
         assert_eq!(InstallHeader::parse(&[0u8; 512]).unwrap(), None);
-        let bad = b"HARMONY-LAB-INSTALL v1\ntar_offset=1\ntar_bytes=x\n";
-        assert!(InstallHeader::parse(bad).is_err());
+        // The header without the boot signature: blank.
+        let mut unsigned = sector.clone();
+        unsigned[510] = 0;
+        assert_eq!(InstallHeader::parse(&unsigned).unwrap(), None);
+        let mut bad = b"HARMONY-LAB-INSTALL v1\ntar_offset=1\ntar_bytes=x\n".to_vec();
+        bad.resize(512, 0);
+        bad[510] = 0x55;
+        bad[511] = 0xAA;
+        assert!(InstallHeader::parse(&bad).is_err());
+    }
+
+    /// The real `wipefs --all` (what Harmony's wipe runs) sees the
+    /// installed disk's partition table and erases its signature: the disk
+    /// reads blank afterwards.
+    #[test]
+    fn wipefs_blanks_an_installed_disk() {
+        if !Path::new("/usr/sbin/wipefs").is_file() && !Path::new("/sbin/wipefs").is_file() {
+            eprintln!("SKIPPED: wipefs_blanks_an_installed_disk: no wipefs");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let disk = dir.path().join("disk.img");
+        let mut image = installed_sector0();
+        image.resize(8 << 20, 0);
+        std::fs::write(&disk, &image).unwrap();
+        assert!(InstallHeader::read(&disk).unwrap().is_some());
+        let out = std::process::Command::new("wipefs")
+            .args(["--all", "--force", "--"])
+            .arg(&disk)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("55 aa"),
+            "wipefs erased: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert_eq!(InstallHeader::read(&disk).unwrap(), None);
     }
 
     /// The awk parser and the init's file handling, run by the host's

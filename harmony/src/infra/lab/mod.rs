@@ -16,6 +16,7 @@ pub mod installer;
 pub mod netns;
 pub mod network;
 pub mod qmp;
+pub mod run;
 pub mod site;
 pub mod vm;
 
@@ -48,6 +49,9 @@ pub enum LabError {
     Qmp { socket: String, message: String },
     #[error("{what}: not found: {detail}")]
     Missing { what: String, detail: String },
+    /// The lab's flow stopped: what stopped and why (with the log's end).
+    #[error("{what}: {detail}")]
+    Flow { what: String, detail: String },
 }
 
 impl LabError {

@@ -3,6 +3,7 @@
 //! (also while a failing caller unwinds), taking its links with it. Programs
 //! run inside through `ip netns exec` ([`LabNetns::program`]).
 
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -67,6 +68,50 @@ impl LabNetns {
         Program::new("ip").args(["netns", "exec", &self.name, program])
     }
 
+    /// `nameserver ADDR` for programs run with `ip netns exec` in this
+    /// namespace: `ip` bind-mounts `/etc/netns/NAME/resolv.conf` over
+    /// `/etc/resolv.conf` for them (ip-netns(8)). Removed with the namespace.
+    pub fn set_resolver(&self, addr: IpAddr) -> Result<(), LabError> {
+        let dir = self.etc_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| LabError::io(&dir, e))?;
+        let file = dir.join("resolv.conf");
+        crate::infra::fs::write_atomic(&file, format!("nameserver {addr}\n").as_bytes(), 0o644)
+            .map_err(|e| LabError::io(&file, e))?;
+        Ok(())
+    }
+
+    fn etc_dir(&self) -> PathBuf {
+        PathBuf::from("/etc/netns").join(&self.name)
+    }
+
+    /// A TCP listener bound to `addr` inside the namespace: a short-lived
+    /// thread enters it (`setns`), binds and returns the socket, which
+    /// stays in the namespace it was made in whoever serves it.
+    pub fn bind_tcp(&self, addr: SocketAddr) -> Result<TcpListener, LabError> {
+        let path = self.path();
+        let name = self.name.clone();
+        let joined = std::thread::spawn(move || -> Result<TcpListener, LabError> {
+            let f = std::fs::File::open(&path).map_err(|e| LabError::io(&path, e))?;
+            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| LabError::invalid("namespace", name.clone(), format!("setns: {e}")))?;
+            TcpListener::bind(addr).map_err(|e| {
+                LabError::invalid(
+                    "listen address",
+                    addr.to_string(),
+                    format!("bind in {name}: {e}"),
+                )
+            })
+        })
+        .join();
+        joined.map_err(|_| {
+            LabError::invalid(
+                "namespace",
+                self.name.clone(),
+                "the binding thread panicked",
+            )
+        })?
+    }
+
     /// A Linux bridge with `cidr` (e.g. `198.51.100.1/24`) on it, up.
     pub fn add_bridge(&self, name: &str, cidr: &str) -> Result<(), LabError> {
         self.ip(&["link", "add", name, "type", "bridge"])?;
@@ -86,6 +131,12 @@ impl LabNetns {
 
 impl Drop for LabNetns {
     fn drop(&mut self) {
+        let etc = self.etc_dir();
+        if etc.exists()
+            && let Err(e) = std::fs::remove_dir_all(&etc)
+        {
+            tracing::warn!(dir = %etc.display(), error = %e, "could not remove the namespace's files");
+        }
         if let Err(e) = Program::new("ip")
             .args(["netns", "del", &self.name])
             .timeout(IP_TIMEOUT)

@@ -22,16 +22,19 @@
 //! the namespace.
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::LabError;
+use super::cluster_sim::{ClusterSimulation, REPORT_PATH, SimConfig, SimHost, SimLimits};
 use super::images::{DebianKernel, DiscoveryImage};
+use super::installer::InstallerImage;
 use super::netns::LabNetns;
 use super::network::LabNetwork;
 use super::vm::{Accel, DiskFormat, DiskSpec, NicSpec, Vm, VmSpec};
-use crate::domain::VlanId;
 use crate::domain::values::InterfaceName;
+use crate::domain::{Role, VlanId};
 use crate::infra::process::Program;
 
 /// The lab's address on its provisioning bridge (Harmony's services).
@@ -48,6 +51,22 @@ pub const HTTP_PORT: u16 = 8080;
 /// image's paths, `CentosInventoryAssets::served_paths`).
 pub const DISCOVERY_KERNEL: &str = "os/centos-stream-9/images/pxeboot/vmlinuz";
 pub const DISCOVERY_INITRD: &str = "os/centos-stream-9/images/pxeboot/initrd.img";
+/// Where the per-MAC installer script boots SCOS from (the site's
+/// `os/scos-<version>/` paths, `site_boot`): the lab's stand-in installer
+/// ([`super::installer`]) is staged there.
+pub const SCOS_KERNEL: &str = "os/scos-4.19/kernel";
+pub const SCOS_INITRAMFS: &str = "os/scos-4.19/initramfs.img";
+pub const SCOS_ROOTFS: &str = "os/scos-4.19/rootfs.img";
+/// The stand-in rootfs the installer fetches (`coreos.live.rootfs_url`).
+const ROOTFS_BYTES: usize = 4 << 20;
+/// The simulated cluster API ([`ClusterSimulation`]) on [`SERVER`]: the
+/// installer images relay the API and MCS ports of the load balancer's
+/// backends to it.
+pub const SIM_API_PORT: u16 = 16443;
+/// Where the installer images report their phases (plain HTTP).
+pub const SIM_REPORT_PORT: u16 = 18080;
+/// The cluster's DNS zone in the lab's site file.
+pub const CLUSTER_ZONE: &str = "lab.example.org";
 /// The smallest site: 1 bootstrap + 3 control-plane + 1 worker.
 pub const MIN_HOSTS: usize = 5;
 /// Taps, MACs and addresses are numbered per index up to this.
@@ -170,7 +189,7 @@ pub fn vm_spec(i: usize, accel: Accel, memory_mib: u32) -> Result<VmSpec, LabErr
         memory_mib,
         vec![nic(1)?, nic(2)?],
         vec![DiskSpec {
-            size_bytes: (16 + i as u64) << 30,
+            size_bytes: (120 + i as u64) << 30,
             format: DiskFormat::Raw,
             serial: format!("LABDISK{i:04}"),
         }],
@@ -190,7 +209,8 @@ pub fn vm_spec(i: usize, accel: Accel, memory_mib: u32) -> Result<VmSpec, LabErr
 /// A running lab site.
 #[derive(Debug)]
 pub struct LabSite {
-    // Dropped in this order: VMs, switch, namespace.
+    // Dropped in this order: the simulated cluster, VMs, switch, namespace.
+    sim: Option<ClusterSimulation>,
     vms: Vec<Vm>,
     network: Option<LabNetwork>,
     ns: Option<LabNetns>,
@@ -238,7 +258,40 @@ impl LabSite {
         std::fs::copy(kernel.vmlinuz(), &vmlinuz).map_err(|e| LabError::io(&vmlinuz, e))?;
         tracing::info!(kernel = %kernel.version, initrd_bytes = size, "discovery image staged");
 
+        // The stand-in SCOS installer at the paths the per-MAC scripts
+        // boot, reporting to the simulated cluster and relaying its API.
+        let server: std::net::IpAddr = SERVER.parse().map_err(|e: std::net::AddrParseError| {
+            LabError::invalid("server", SERVER, e.to_string())
+        })?;
+        let installer = InstallerImage::new(
+            &public,
+            Some(format!("http://{SERVER}:{SIM_REPORT_PORT}{REPORT_PATH}")),
+            Some(SocketAddr::new(server, SIM_API_PORT)),
+        );
+        let scos_initramfs = http.join(SCOS_INITRAMFS);
+        let installer_size = installer.build(&kernel, &scos_initramfs)?;
+        let scos_kernel = http.join(SCOS_KERNEL);
+        std::fs::copy(kernel.vmlinuz(), &scos_kernel).map_err(|e| LabError::io(&scos_kernel, e))?;
+        let rootfs = http.join(SCOS_ROOTFS);
+        crate::infra::fs::write_atomic(&rootfs, &stand_in_rootfs(), 0o644)
+            .map_err(|e| LabError::io(&rootfs, e))?;
+        for name in ["bootstrap.ign", "master.ign", "worker.ign"] {
+            let path = http.join("okd").join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| LabError::io(parent, e))?;
+            }
+            crate::infra::fs::write_atomic(&path, ROLE_CONFIG.as_bytes(), 0o644)
+                .map_err(|e| LabError::io(&path, e))?;
+        }
+        tracing::info!(
+            initramfs_bytes = installer_size,
+            "stand-in SCOS installer staged"
+        );
+
         let ns = LabNetns::create("labsite")?;
+        // Harmony in the namespace resolves the cluster's names with the
+        // site's own DNS (dnsmasq on the bridge address).
+        ns.set_resolver(server)?;
         let vlan = VlanId::try_from(ACCESS_VLAN)
             .map_err(|e| LabError::invalid("vlan", ACCESS_VLAN.to_string(), e.to_string()))?;
         let mut network = LabNetwork::up(&ns, BRIDGE, &format!("{SERVER}/24"), vlan).await?;
@@ -256,7 +309,21 @@ impl LabSite {
         crate::infra::fs::write_atomic(&site_file, text.as_bytes(), 0o644)
             .map_err(|e| LabError::io(&site_file, e))?;
 
+        let sim = start_cluster(&ns, &specs, server)?;
+        let kubeconfig = dir.join("install").join("auth").join("kubeconfig");
+        if let Some(parent) = kubeconfig.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| LabError::io(parent, e))?;
+        }
+        sim.write_kubeconfig(&kubeconfig).map_err(|e| {
+            LabError::invalid(
+                "kubeconfig",
+                kubeconfig.display().to_string(),
+                e.to_string(),
+            )
+        })?;
+
         let mut site = LabSite {
+            sim: Some(sim),
             vms: Vec::new(),
             network: Some(network),
             ns: Some(ns),
@@ -279,6 +346,11 @@ impl LabSite {
             what: "the lab namespace".into(),
             detail: "the lab is down".into(),
         })
+    }
+
+    /// `program` run inside the lab namespace (`ip netns exec`).
+    pub fn program(&self, program: &str) -> Result<Program, LabError> {
+        Ok(self.netns()?.program(program))
     }
 
     /// The namespace Harmony runs in (`ip netns exec NAME harmony ...`).
@@ -313,10 +385,25 @@ impl LabSite {
         self.network.as_ref()
     }
 
-    /// Kills the VMs, stops the switch, deletes the namespace; the first
-    /// error is returned after everything was tried.
+    /// The simulated cluster API (what the installers reported).
+    pub fn cluster(&self) -> Option<&ClusterSimulation> {
+        self.sim.as_ref()
+    }
+
+    /// Stops the simulated cluster, kills the VMs, stops the switch,
+    /// deletes the namespace; the first error is returned after everything
+    /// was tried.
     pub async fn down(mut self) -> Result<(), LabError> {
         let mut first = None;
+        if let Some(sim) = self.sim.take()
+            && let Err(e) = sim.shutdown(KILL_GRACE).await
+        {
+            first.get_or_insert(LabError::invalid(
+                "simulated cluster",
+                "shutdown",
+                e.to_string(),
+            ));
+        }
         for vm in &mut self.vms {
             if let Err(e) = vm.kill(KILL_GRACE).await {
                 first.get_or_insert(e);
@@ -331,6 +418,65 @@ impl LabSite {
         drop(self.ns.take());
         first.map_or(Ok(()), Err)
     }
+}
+
+/// The role configs the lab serves under `okd/` (what `openshift-install
+/// create ignition-configs` would make): empty Ignition 3.2 configs, since
+/// the stand-in installer applies only what Harmony adds per host.
+const ROLE_CONFIG: &str = "{\"ignition\":{\"version\":\"3.2.0\"}}\n";
+
+/// [`ROOTFS_BYTES`] of a fixed pattern: the stand-in live rootfs.
+fn stand_in_rootfs() -> Vec<u8> {
+    let line = b"harmony lab stand-in SCOS live rootfs\n";
+    line.iter().copied().cycle().take(ROOTFS_BYTES).collect()
+}
+
+/// The simulated cluster on [`SERVER`] in `ns`: the API on
+/// [`SIM_API_PORT`] (its certificate names `api` and `api-int` of
+/// [`CLUSTER_ZONE`] and the load balancer's address), reports on
+/// [`SIM_REPORT_PORT`], every machine expected with its role.
+fn start_cluster(
+    ns: &LabNetns,
+    specs: &[VmSpec],
+    server: std::net::IpAddr,
+) -> Result<ClusterSimulation, LabError> {
+    let mut hosts = Vec::with_capacity(specs.len());
+    for (i, vm) in specs.iter().enumerate() {
+        let (role, name) = role_of(i);
+        let role: Role = role.parse().map_err(|e: crate::domain::ValueError| {
+            LabError::invalid("role", role, e.to_string())
+        })?;
+        let ip = pinned_ip(i);
+        hosts.push(SimHost {
+            name: name.parse().map_err(|e: crate::domain::ValueError| {
+                LabError::invalid("host name", name.clone(), e.to_string())
+            })?,
+            role,
+            macs: vm.nics.iter().map(|n| n.mac).collect(),
+            ip: ip.parse().map_err(|e: std::net::AddrParseError| {
+                LabError::invalid("address", ip.clone(), e.to_string())
+            })?,
+        });
+    }
+    let api_bind = SocketAddr::new(server, SIM_API_PORT);
+    let report_bind = SocketAddr::new(server, SIM_REPORT_PORT);
+    let config = SimConfig {
+        cluster: "lab".into(),
+        hosts,
+        api_bind,
+        report_bind,
+        server_names: vec![
+            format!("api.{CLUSTER_ZONE}"),
+            format!("api-int.{CLUSTER_ZONE}"),
+        ],
+        server_ips: vec![server],
+        advertised_server: Some(format!("https://api.{CLUSTER_ZONE}:6443")),
+        limits: SimLimits::default(),
+    };
+    let api = ns.bind_tcp(api_bind)?;
+    let report = ns.bind_tcp(report_bind)?;
+    ClusterSimulation::start_with_listeners(config, api, report)
+        .map_err(|e| LabError::invalid("simulated cluster", api_bind.to_string(), e.to_string()))
 }
 
 /// `ssh-keygen` an ed25519 pair at `path`; the public key's line.

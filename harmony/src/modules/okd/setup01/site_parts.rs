@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 
 use super::NAME;
 use crate::domain::{
-    HostId, HttpServer, InterpretError, Inventory, MacAddress, RemoteHost, RemoteShell, SagaScore,
-    Sha256Digest, Step, Switch, SwitchPort, Topology, ValueError, VlanId,
+    HostId, HttpServer, InstallPhase, InterpretError, Inventory, MacAddress, RemoteHost,
+    RemoteShell, SagaScore, Sha256Digest, Step, Switch, SwitchPort, Topology, ValueError, VlanId,
 };
 use crate::modules::assets::{CentosInventoryAssets, ScosAssets};
 use crate::modules::http_files::PutFile;
@@ -112,10 +112,47 @@ pub(super) async fn port_steps<T: Topology + Switch + RemoteShell>(
     inventory: &Inventory,
     topology: &T,
 ) -> Result<Steps<T>, InterpretError> {
+    // A host the installation has taken over (boot configured, installing,
+    // installed, retiring) keeps its ports: rerunning discovery (a resumed
+    // or repeated `harmony install`) must never break an installed host's
+    // LAG. A free host (discovered, decommissioned, failed) is put back.
+    let repo = inventory.repository().clone();
+    let records = tokio::task::spawn_blocking(move || repo.hosts())
+        .await
+        .map_err(|e| {
+            InterpretError::new("OKDSetup01Inventory", "read the inventory", e.to_string())
+        })?
+        .map_err(|e| {
+            InterpretError::new("OKDSetup01Inventory", "read the inventory", e.to_string())
+        })?;
+    let taken = |c: &CandidatePorts| {
+        records.iter().find(|r| {
+            r.macs
+                .iter()
+                .any(|m| HostId::from_macs(&[*m]).is_ok_and(|id| id == c.host.id))
+                && matches!(
+                    r.phase,
+                    InstallPhase::BootConfigured
+                        | InstallPhase::Installing
+                        | InstallPhase::Installed
+                        | InstallPhase::Retiring
+                )
+        })
+    };
+    let mut free = Vec::new();
+    for h in hosts {
+        match taken(h) {
+            Some(r) => tracing::info!(
+                host = %r.id,
+                phase = %r.phase,
+                "its switch ports are left as they are: the installation has it"
+            ),
+            None => free.push(h),
+        }
+    }
     let score = SwitchAutomationScore::new(
         vlan,
-        hosts
-            .iter()
+        free.into_iter()
             .map(|h| HostSwitchPlan {
                 host: h.host.clone(),
                 ports: h.ports.clone(),
