@@ -799,9 +799,14 @@ fn lab_refuses_bad_arguments_before_touching_anything() {
     std::fs::create_dir_all(&not_lab).unwrap();
     std::fs::write(not_lab.join("data"), b"keep me").unwrap();
     let lab = |args: &[&str]| {
+        let tui: &[&str] = if args.contains(&"--tui") {
+            &[]
+        } else {
+            &["--tui", "never"]
+        };
         Command::new(env!("CARGO_BIN_EXE_harmony"))
             .arg("lab")
-            .args(["--tui", "never"])
+            .args(tui)
             .args(args)
             .output()
             .unwrap()

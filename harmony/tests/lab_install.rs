@@ -221,6 +221,8 @@ fn a_lab_vm_refuses_an_ignition_without_its_bond_keyfiles() {
         .build(&kernel, &http.join("os/initramfs.img"))
         .unwrap();
     std::fs::copy(kernel.vmlinuz(), http.join("os/vmlinuz")).unwrap();
+    // The live rootfs the installer fetches first (`coreos.live.rootfs_url`).
+    write_atomic(&http.join("os/rootfs.img"), &[0x5a; 64 << 10]);
     eprintln!(
         "{TEST}: installer image ({} KiB) ready in {:.1}s",
         size / 1024,
