@@ -538,25 +538,24 @@ done
 
 # 3. The live root filesystem (the real live initramfs fetches it into RAM
 # before anything else runs), then the Ignition config, fetched and checked.
-ROOTFS="$(arg coreos.live.rootfs_url)"
-if [ -n "$ROOTFS" ]; then
+# fetch URL FILE TRIES SECONDS: each try bounded, 2 s apart.
+fetch() {
   i=0
-  until timeout 60 wget -q -O /tmp/rootfs.img "$ROOTFS"; do
+  until timeout "$4" wget -q -O "$2" "$1"; do
     i=$((i + 1))
-    [ $i -ge 5 ] && fail "cannot fetch $ROOTFS"
+    [ $i -ge "$3" ] && fail "cannot fetch $1"
     sleep 2
   done
+}
+ROOTFS="$(arg coreos.live.rootfs_url)"
+if [ -n "$ROOTFS" ]; then
+  fetch "$ROOTFS" /tmp/rootfs.img 5 60
   echo "HARMONY-LAB-ROOTFS $(wc -c < /tmp/rootfs.img) bytes" > /dev/console
   rm -f /tmp/rootfs.img
 fi
 URL="$(arg coreos.inst.ignition_url)"
 [ -n "$URL" ] || fail "no coreos.inst.ignition_url"
-i=0
-until timeout 20 wget -q -O /tmp/ignition.json "$URL"; do
-  i=$((i + 1))
-  [ $i -ge 10 ] && fail "cannot fetch $URL"
-  sleep 2
-done
+fetch "$URL" /tmp/ignition.json 10 20
 awk -f /etc/lab/ignition.awk /tmp/ignition.json > /tmp/ignition.files 2>&1 \
   || fail "$(head -n 1 /tmp/ignition.files | head -c 200)"
 rm -rf /stage
