@@ -89,6 +89,30 @@ async fn lived_in_site() -> SiteState {
     site.state()
 }
 
+/// Host 2's bond up on p3/p4 (eno1/eno2), and a score putting `on` into
+/// LAG 2 for host 2, polling every `poll` for at most `bond_within`.
+fn host2_bonded_and_lacp_on(
+    on: &[&str],
+    poll: Duration,
+    bond_within: Duration,
+) -> (SiteState, SwitchAutomationScore) {
+    let mut state = SiteState::default();
+    state
+        .bonds
+        .insert(host(2).ip, bond(2, &[("eno1", "p3"), ("eno2", "p4")], true));
+    let mut score = SwitchAutomationScore::new(
+        vlan(10),
+        vec![HostSwitchPlan {
+            host: host(2),
+            ports: ports(on),
+            goal: lacp_goal(2),
+        }],
+    );
+    score.poll = poll;
+    score.bond_within = bond_within;
+    (state, score)
+}
+
 fn inventory() -> Inventory {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.keep().join("inv.sqlite3")).unwrap());
@@ -243,22 +267,13 @@ async fn lacp_waits_for_the_installed_os_bond_and_changes_nothing_before() {
 #[tokio::test]
 async fn one_failed_bond_read_while_the_lag_forms_is_retried() {
     for n in 1..=3 {
-        let mut state = SiteState::default();
-        state
-            .bonds
-            .insert(host(2).ip, bond(2, &[("eno1", "p3"), ("eno2", "p4")], true));
+        let (state, one) = host2_bonded_and_lacp_on(
+            &["p3", "p4"],
+            Duration::from_millis(5),
+            Duration::from_secs(5),
+        );
         let site = FakeSite::with_state(state);
         site.fail_at(Capability::RemoteShell, n);
-        let mut one = SwitchAutomationScore::new(
-            vlan(10),
-            vec![HostSwitchPlan {
-                host: host(2),
-                ports: ports(&["p3", "p4"]),
-                goal: lacp_goal(2),
-            }],
-        );
-        one.bond_within = Duration::from_secs(5);
-        one.poll = Duration::from_millis(5);
         let interpret: Box<dyn Interpret<FakeSite>> = one.create_interpret();
         let outcome = interpret
             .execute(&inventory(), &site)
@@ -434,21 +449,12 @@ async fn a_switch_that_reports_no_partner_is_verified_from_the_host_bond() {
 async fn without_switch_partners_a_miscabled_host_is_caught_by_its_bond_and_put_back() {
     // The plan says host 2 is on p5/p6; its bond is cabled to p3/p4, which
     // stay access: the bond never aggregates with the switch.
-    let mut state = SiteState::default();
-    state
-        .bonds
-        .insert(host(2).ip, bond(2, &[("eno1", "p3"), ("eno2", "p4")], true));
-    let site = FakeSite::with_state(state.clone()).hiding_lacp_partner();
-    let mut wrong = SwitchAutomationScore::new(
-        vlan(10),
-        vec![HostSwitchPlan {
-            host: host(2),
-            ports: ports(&["p5", "p6"]),
-            goal: lacp_goal(2),
-        }],
+    let (state, wrong) = host2_bonded_and_lacp_on(
+        &["p5", "p6"],
+        Duration::from_millis(1),
+        Duration::from_millis(20),
     );
-    wrong.poll = Duration::from_millis(1);
-    wrong.bond_within = Duration::from_millis(20);
+    let site = FakeSite::with_state(state.clone()).hiding_lacp_partner();
     let interpret: Box<dyn Interpret<FakeSite>> = wrong.create_interpret();
     let text = interpret
         .execute(&inventory(), &site)
