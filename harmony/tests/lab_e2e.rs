@@ -38,6 +38,7 @@
 #[path = "support/lab.rs"]
 mod lab;
 
+use std::io::Write as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -129,7 +130,13 @@ fn harmony_lab_discovers_installs_survives_a_crash_and_cleans_up() {
         context()
     );
     assert!(stdout.contains("result: OK"), "{}", context());
-    eprintln!("{TEST}: summary:\n{}", lab::tail(&stdout, 16));
+    // Straight to stderr (not `eprintln!`, which the test harness captures
+    // for a passing test): the figures appear in CI's log.
+    let _ = writeln!(
+        std::io::stderr(),
+        "{TEST}: summary:\n{}",
+        lab::tail(&stdout, 16)
+    );
 
     // The report.
     let report: serde_json::Value =
@@ -314,7 +321,8 @@ fn harmony_lab_discovers_installs_survives_a_crash_and_cleans_up() {
         "QEMU left running: {}",
         String::from_utf8_lossy(&qemu.stdout)
     );
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "{TEST}: lab start -> all discovered {discovered:.1}s (goal < 180 s), -> all provisioned \
          {provisioned:.1}s (goal < 600 s); harmony CPU {:.2}s over {:.1}s = {:.1}% (goal < 5 %), \
          peak RSS {} KiB; the whole test {:.1}s",
