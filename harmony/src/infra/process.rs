@@ -302,10 +302,20 @@ impl Program {
         s
     }
 
+    /// The command in its own process group (what every runner here
+    /// owns and kills as a group).
     fn std_command(&self) -> std::process::Command {
         use std::os::unix::process::CommandExt;
+        let mut c = self.command_in_this_group();
+        c.process_group(0);
+        c
+    }
+
+    /// Program, arguments, environment and working directory, in this
+    /// process's group.
+    fn command_in_this_group(&self) -> std::process::Command {
         let mut c = std::process::Command::new(&self.program);
-        c.args(&self.args).process_group(0);
+        c.args(&self.args);
         for (k, v) in &self.env {
             match v {
                 Some(v) => c.env(k, v),
@@ -523,15 +533,10 @@ impl Program {
     /// inherited and the same process group (the terminal's foreground
     /// group, so it may read the keyboard). [`Foreground::stop`] ends it.
     pub fn start_foreground(&self) -> Result<Foreground, ProcessError> {
-        let mut c = std::process::Command::new(&self.program);
-        c.args(&self.args);
-        for (k, v) in &self.env {
-            match v {
-                Some(v) => c.env(k, v),
-                None => c.env_remove(k),
-            };
-        }
-        let child = c.spawn().map_err(|e| self.spawn_error(e))?;
+        let child = self
+            .command_in_this_group()
+            .spawn()
+            .map_err(|e| self.spawn_error(e))?;
         Ok(Foreground { child })
     }
 }

@@ -41,7 +41,7 @@ use serde::Serialize;
 use super::LabError;
 use super::cluster_sim::Phase;
 use super::installer::InstallHeader;
-use super::site::{ACCESS_VLAN, LabSite, LabSpec, pinned_ip, role_of};
+use super::site::{ACCESS_VLAN, LabSite, LabSpec, role_of};
 use crate::domain::{InstallPhase, InventoryRepository};
 use crate::infra::ovs::appctl::parse_lacp_show;
 use crate::infra::process::Service;
@@ -609,10 +609,10 @@ async fn check_hosts(
         let serial = vm.serial_text();
         let discovery_boots = serial.matches(DISCOVERY_BOOT).count();
         let installer_boots = serial.matches(INSTALLER_BOOT).count();
-        let header = spec
+        let header = vm
+            .files()
             .disks
             .first()
-            .and_then(|_| vm.files().disks.first())
             .map(|d| InstallHeader::read(d))
             .transpose()?
             .flatten();
@@ -698,7 +698,6 @@ async fn check_hosts(
             installer_boots,
             disk,
         });
-        let _ = pinned_ip(i);
     }
     Ok((rows, problems))
 }
