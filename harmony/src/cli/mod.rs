@@ -60,10 +60,13 @@ pub fn log_filter() -> tracing_subscriber::EnvFilter {
 }
 
 /// Sends `tracing` output to stderr through [`log_filter`] (`harmony` and
-/// the example binaries; the TUI logs to a file instead).
+/// the example binaries; the TUI logs to a file instead), coloured only on
+/// a terminal (a log file or a pipe gets plain text).
 pub fn log_to_stderr() {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(log_filter())
         .init();
 }

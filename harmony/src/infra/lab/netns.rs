@@ -84,16 +84,11 @@ impl LabNetns {
         PathBuf::from("/etc/netns").join(&self.name)
     }
 
-    /// A TCP listener bound to `addr` inside the namespace: a short-lived
-    /// thread enters it (`setns`), binds and returns the socket, which
+    /// A TCP listener bound to `addr` inside the namespace; the socket
     /// stays in the namespace it was made in whoever serves it.
     pub fn bind_tcp(&self, addr: SocketAddr) -> Result<TcpListener, LabError> {
-        let path = self.path();
         let name = self.name.clone();
-        let joined = std::thread::spawn(move || -> Result<TcpListener, LabError> {
-            let f = std::fs::File::open(&path).map_err(|e| LabError::io(&path, e))?;
-            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)
-                .map_err(|e| LabError::invalid("namespace", name.clone(), format!("setns: {e}")))?;
+        self.within(move || {
             TcpListener::bind(addr).map_err(|e| {
                 LabError::invalid(
                     "listen address",
@@ -102,12 +97,58 @@ impl LabNetns {
                 )
             })
         })
-        .join();
-        joined.map_err(|_| {
+    }
+
+    /// Sets the namespace's sysctl `/proc/sys/PATH...` (e.g. `["net",
+    /// "ipv4", "conf", "lab0n1", "arp_ignore"]`) to `value`. Each segment is
+    /// one path component (an interface name may hold a dot, as `sysctl`
+    /// keys cannot), the value a number.
+    pub fn set_sysctl(&self, path: &[&str], value: &str) -> Result<(), LabError> {
+        let key = path.join("/");
+        if path.first() != Some(&"net")
+            || path
+                .iter()
+                .any(|s| s.is_empty() || *s == "." || *s == ".." || s.contains('/'))
+        {
+            return Err(LabError::invalid(
+                "sysctl",
+                key,
+                "a path under net/ of plain components",
+            ));
+        }
+        if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(LabError::invalid(
+                "sysctl value",
+                format!("{key}={value}"),
+                "a number",
+            ));
+        }
+        let file = PathBuf::from("/proc/sys").join(&key);
+        let value = value.to_string();
+        // /proc/sys/net is the opener's namespace's: open it from within.
+        self.within(move || std::fs::write(&file, &value).map_err(|e| LabError::io(&file, e)))
+    }
+
+    /// Runs `f` on a short-lived thread that has entered the namespace
+    /// (`setns`); what it opens or binds stays in the namespace.
+    fn within<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, LabError> + Send + 'static,
+    ) -> Result<T, LabError> {
+        let path = self.path();
+        let name = self.name.clone();
+        std::thread::spawn(move || -> Result<T, LabError> {
+            let ns = std::fs::File::open(&path).map_err(|e| LabError::io(&path, e))?;
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| LabError::invalid("namespace", name, format!("setns: {e}")))?;
+            f()
+        })
+        .join()
+        .map_err(|_| {
             LabError::invalid(
                 "namespace",
                 self.name.clone(),
-                "the binding thread panicked",
+                "the thread within it panicked",
             )
         })?
     }
@@ -143,6 +184,47 @@ impl Drop for LabNetns {
             .run_blocking()
         {
             tracing::warn!(netns = %self.name, error = %e, "could not delete the namespace");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sysctl_outside_net_or_with_a_path_trick_is_refused_before_anything_is_written() {
+        // Never made: the checks come before the namespace is entered.
+        let ns = std::mem::ManuallyDrop::new(LabNetns {
+            name: "labtest-never-made".into(),
+        });
+        for (path, value, needle) in [
+            (&["kernel", "panic"][..], "1", "under net/"),
+            (&["net", "ipv4", "conf", "..", "x"][..], "1", "under net/"),
+            (
+                &["net", "ipv4", "conf", "a/b", "arp_ignore"][..],
+                "1",
+                "under net/",
+            ),
+            (
+                &["net", "ipv4", "conf", "", "arp_ignore"][..],
+                "1",
+                "under net/",
+            ),
+            (&[][..], "1", "under net/"),
+            (
+                &["net", "ipv4", "conf", "lab0n1", "arp_ignore"][..],
+                "8\n1",
+                "a number",
+            ),
+            (
+                &["net", "ipv4", "conf", "lab0n1", "arp_ignore"][..],
+                "",
+                "a number",
+            ),
+        ] {
+            let e = ns.set_sysctl(path, value).unwrap_err().to_string();
+            assert!(e.contains(needle), "{path:?}={value:?}: {e}");
         }
     }
 }

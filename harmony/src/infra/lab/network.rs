@@ -14,6 +14,17 @@
 //! bridge port and every tap (the VMs turn theirs off with
 //! `vnet_hdr=off` and `csum=off,guest_csum=off,gso=off`).
 //!
+//! A tap is also an interface of the namespace's own IP stack, which sees
+//! every frame the VM sends. Left as it is, the namespace answers a VM's
+//! ARP request for the site address twice: from the bridge port (through
+//! the switch) and from the tap itself, with the tap's MAC (Linux answers
+//! for any local address on any interface). When the tap's answer came
+//! last, the VM sent the site's traffic to the tap's MAC; that arrives
+//! only while the VM sends it on that very NIC, so once its bond spread
+//! flows over both members, every other connection was lost. So each tap
+//! is made a switch port only: it never answers ARP (`arp_ignore=8`) and
+//! has no IPv6 (`disable_ipv6=1`), set before it comes up.
+//!
 //! [`LabNetwork::down`] (or drop) stops both daemons; the taps go with the
 //! namespace.
 
@@ -101,8 +112,10 @@ impl LabNetwork {
         Ok(net)
     }
 
-    /// A tap for a VM NIC, up, offloads off, on the bridge as an access
-    /// port in the network's VLAN (set through the [`Switch`] trait).
+    /// A tap for a VM NIC, up, offloads off, deaf to ARP and without IPv6
+    /// (a switch port, not an interface of the namespace: see the module
+    /// doc), on the bridge as an access port in the network's VLAN (set
+    /// through the [`Switch`] trait).
     pub async fn add_vm_port(
         &mut self,
         ns: &LabNetns,
@@ -120,6 +133,10 @@ impl LabNetwork {
             LabError::invalid("tap", t, e.to_string())
         })?;
         ns.ip(&["tuntap", "add", "dev", t, "mode", "tap"])?;
+        ns.set_sysctl(&["net", "ipv4", "conf", t, "arp_ignore"], "8")?;
+        if std::path::Path::new("/proc/sys/net/ipv6").exists() {
+            ns.set_sysctl(&["net", "ipv6", "conf", t, "disable_ipv6"], "1")?;
+        }
         ns.ip(&["link", "set", "dev", t, "up"])?;
         self.offloads_off(ns, t).await?;
         self.switch

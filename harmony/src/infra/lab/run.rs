@@ -268,6 +268,8 @@ struct Seen {
     phases: BTreeSet<(String, Phase, u64)>,
     discovered_at: Option<f64>,
     peak_rss_kib: Option<u64>,
+    /// The lab's store, opened once Harmony has made it.
+    store: Option<SqliteStore>,
 }
 
 async fn follow(
@@ -419,8 +421,10 @@ fn look(
             .map_or(0.0, |d| d.as_secs_f64())
             .max(0.0)
     };
-    if db.exists()
-        && let Ok(store) = SqliteStore::open(db)
+    if seen.store.is_none() && db.exists() {
+        seen.store = SqliteStore::open(db).ok();
+    }
+    if let Some(store) = &seen.store
         && let Ok(hosts) = store.hosts()
     {
         for h in &hosts {
