@@ -6,7 +6,8 @@
 //! naming the field; what is not possible says so (exit 1). The real run
 //! starts dnsmasq, Caddy and HAProxy in a network namespace the test makes
 //! (198.51.100.0/24 exists only there), where no host answers SSH: it fails
-//! at the bootstrap's reboot, rolls every change back and says so.
+//! at the bootstrap's reboot, rolls every change back and says so. A
+//! SIGTERM during a real run stops it and its services, resumable.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/store_common.rs"]
@@ -514,6 +515,108 @@ fn a_real_run_that_fails_at_the_bootstraps_reboot_rolls_back_and_says_so() {
         err.contains("no interrupted OKDSetup01Inventory or OKDInstallationScore run"),
         "{err}"
     );
+}
+
+/// SIGTERM (or Ctrl-C, or the terminal closing) during a real run: the run
+/// stops where it was (here discovery, waiting for hosts that never come),
+/// the services it started stop with it, the error names the signal and
+/// `--resume`, and the step log holds the run as interrupted.
+#[test]
+fn a_signal_during_a_real_run_stops_its_services_and_leaves_it_resumable() {
+    const T: &str = "a_signal_during_a_real_run_stops_its_services_and_leaves_it_resumable";
+    let Some(server) = netns::NetNs::new_or_skip("instsig", T) else {
+        return;
+    };
+    let client = netns::NetNs::new("instsgc").unwrap();
+    site_lan::link(&server, &client);
+    let dir = site_lan::open_tempdir();
+    let d = dir.path();
+    let keygen = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "ops", "-f"])
+        .arg(d.join("id_ed25519"))
+        .status()
+        .unwrap();
+    assert!(keygen.success());
+    let agent = d.join("agent.bin");
+    std::fs::write(&agent, b"\x7fELF a static agent").unwrap();
+    let site = d.join("site.yaml");
+    std::fs::write(&site, netns_site_yaml(d)).unwrap();
+    // An empty store: discovery waits for the site's 6 hosts.
+    let db = d.join("inv.sqlite3");
+    let err_file = d.join("stderr.log");
+    let install = |extra: &[&str]| {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", server.name()])
+            .arg(env!("CARGO_BIN_EXE_harmony"))
+            .arg("install")
+            .arg("--site")
+            .arg(&site)
+            .arg("--db")
+            .arg(&db)
+            .arg("--agent")
+            .arg(&agent)
+            .arg("--stop-when-done")
+            .args(extra)
+            .env_remove("HARMONY_DB");
+        c
+    };
+    // `ip netns exec` execs: the child is Harmony itself.
+    let mut run = install(&[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err_file).unwrap())
+        .spawn()
+        .unwrap();
+    let state = d.join("state");
+    let services = || {
+        let out = Command::new("pgrep")
+            .args(["-f", &state.display().to_string()])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let waited = std::time::Instant::now();
+    loop {
+        let err = std::fs::read_to_string(&err_file).unwrap_or_default();
+        if err.contains("of 6 expected hosts known") && !services().is_empty() {
+            break;
+        }
+        if let Some(st) = run.try_wait().unwrap() {
+            panic!("{T}: harmony ended ({st}) before discovery waited:\n{err}");
+        }
+        if waited.elapsed() > std::time::Duration::from_secs(90) {
+            let _ = run.kill();
+            panic!("{T}: discovery never waited for hosts:\n{err}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(run.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let stopping = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = run.try_wait().unwrap() {
+            break st;
+        }
+        if stopping.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = run.kill();
+            panic!("{T}: harmony still running 30 s after SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let err = std::fs::read_to_string(&err_file).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("interrupted by SIGTERM"), "{err}");
+    assert!(err.contains("harmony install --resume"), "{err}");
+    assert_eq!(services(), "", "services left running after SIGTERM");
+    // What it had done stays (it was not rolled back): discovery's files.
+    assert!(d.join("www/default.ipxe").is_file());
+    // And the step log offers the run to resume (a run rolled back or
+    // finished would be refused: "nothing to resume").
+    let resumed = install(&["--resume", "--dry-run", "--discovery-only"])
+        .output()
+        .unwrap();
+    let (code, out, rerr) = text(&resumed);
+    assert_eq!(code, 0, "{rerr}");
+    assert!(out.contains("OKDSetup01Inventory"), "{out}");
 }
 
 /// The dry run of a site whose hosts have switch ports reads a real Open

@@ -1,5 +1,5 @@
 //! The virtual lab end to end, as README command 1 runs it: the real
-//! `harmony lab --crash-test` process (5 QEMU machines under TCG, two NICs
+//! `harmony lab --crash-test --keep` process (5 QEMU machines under TCG, two NICs
 //! each on the lab's Open vSwitch, in a namespace it makes and deletes).
 //! Inside it, the real `harmony install` discovers the machines, installs
 //! them (bootstrap, control plane, workers: reservations, DNS, per-MAC
@@ -23,6 +23,10 @@
 //! - each installed disk holds its host name, the bootstrap's is blank;
 //! - the simulated cluster's log lines and Harmony's step log: every
 //!   Ignition fetched once;
+//! - kept up (`--keep`), every installed machine answers each of 16 new
+//!   TCP connections over its bond (spread over both members by the VM's
+//!   layer3+4 hash); then `harmony lab --down` takes it down and the first
+//!   process ends with exit 0;
 //! - afterwards no namespace and no QEMU is left.
 //!
 //! Printed: lab start to all discovered, to all provisioned (the issue's
@@ -44,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use harmony::domain::InventoryRepository;
 use harmony::infra::lab::installer::InstallHeader;
-use harmony::infra::lab::site::{role_of, vm_spec};
+use harmony::infra::lab::site::{pinned_ip, role_of, vm_spec};
 use harmony::infra::lab::vm::{Accel, VmFiles};
 use harmony::store::SqliteStore;
 
@@ -52,6 +56,8 @@ const TEST: &str = "lab_e2e::harmony_lab_discovers_installs_survives_a_crash_and
 /// The flow's own limit (`--timeout`); the process gets a little more.
 const FLOW_LIMIT: Duration = Duration::from_secs(30 * 60);
 const MEMORY_MIB: u32 = 768;
+/// New TCP connections to each installed machine while the lab is kept.
+const REACH_TRIES: usize = 16;
 
 fn namespaces() -> Vec<String> {
     let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
@@ -86,11 +92,21 @@ fn harmony_lab_discovers_installs_survives_a_crash_and_cleans_up() {
 
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("lab");
+    let out_file = tmp.path().join("lab.stdout");
+    let err_file = tmp.path().join("lab.stderr");
     let t0 = Instant::now();
-    let out = Command::new("timeout")
+    let mut lab_run = Command::new("timeout")
         .args(["-k", "30", &(FLOW_LIMIT.as_secs() + 300).to_string()])
         .arg(env!("CARGO_BIN_EXE_harmony"))
-        .args(["lab", "--tui", "never", "--crash-test", "--timeout", "30m"])
+        .args([
+            "lab",
+            "--tui",
+            "never",
+            "--crash-test",
+            "--keep",
+            "--timeout",
+            "30m",
+        ])
         .arg("--hosts")
         .arg("5")
         .arg("--memory")
@@ -103,39 +119,109 @@ fn harmony_lab_discovers_installs_survives_a_crash_and_cleans_up() {
         .arg(lab::lab_cache())
         .env("RUST_LOG", "warn")
         .env_remove("HARMONY_DB")
-        .output()
+        .stdout(std::fs::File::create(&out_file).unwrap())
+        .stderr(std::fs::File::create(&err_file).unwrap())
+        .spawn()
         .unwrap();
-    let took = t0.elapsed();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
     let context = || {
-        let harmony = std::fs::read_to_string(dir.join("harmony.log")).unwrap_or_default();
+        let harmony = read(&dir.join("harmony.log"));
         let mut serials = String::new();
         for i in 0..5 {
-            let s =
-                std::fs::read_to_string(dir.join(format!("vms/lab{i}.serial"))).unwrap_or_default();
+            let s = read(&dir.join(format!("vms/lab{i}.serial")));
             serials += &format!("\n--- lab{i} serial (tail)\n{}", lab::tail(&s, 15));
         }
         format!(
             "\n--- stdout (tail)\n{}\n--- stderr (tail)\n{}\n--- harmony.log (tail)\n{}{serials}",
-            lab::tail(&stdout, 80),
-            lab::tail(&stderr, 30),
+            lab::tail(&read(&out_file), 80),
+            lab::tail(&read(&err_file), 30),
             lab::tail(&harmony, 40)
         )
     };
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "harmony lab failed{}",
+    // Until the lab says it is kept up (or ends); bounded by `timeout`.
+    let kept_ns = loop {
+        if let Some(ns) = read(&out_file).lines().find_map(|l| {
+            l.strip_prefix("lab: kept up: namespace ")
+                .and_then(|r| r.split_whitespace().next())
+                .map(str::to_string)
+        }) {
+            break ns;
+        }
+        if let Some(st) = lab_run.try_wait().unwrap() {
+            panic!(
+                "harmony lab ended ({st}) without keeping the lab up{}",
+                context()
+            );
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let took = t0.elapsed();
+
+    // The kept lab: every installed machine answers over its bond, on every
+    // new connection (each its own source port, so the VM's layer3+4 hash
+    // spreads them over both members: a member that loses frames shows).
+    let mut unanswered = Vec::new();
+    for i in 1..5 {
+        let ip = pinned_ip(i);
+        for n in 0..REACH_TRIES {
+            let ok = Command::new("ip")
+                .args(["netns", "exec", &kept_ns, "timeout", "5", "bash", "-c"])
+                .arg(format!("exec 3<>/dev/tcp/{ip}/22"))
+                .status()
+                .unwrap()
+                .success();
+            if !ok {
+                unanswered.push(format!("{ip} (try {n})"));
+            }
+        }
+    }
+    let down = Command::new("timeout")
+        .args([
+            "60",
+            env!("CARGO_BIN_EXE_harmony"),
+            "lab",
+            "--down",
+            "--dir",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(st) = lab_run.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() >= deadline {
+            let _ = lab_run.kill();
+            panic!("harmony lab still running 120 s after --down{}", context());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        unanswered.is_empty(),
+        "connections over the installed machines' bonds unanswered: {unanswered:?}{}",
         context()
     );
+    assert!(
+        down.status.success(),
+        "harmony lab --down: {}{}",
+        String::from_utf8_lossy(&down.stderr),
+        context()
+    );
+    assert_eq!(status.code(), Some(0), "harmony lab failed{}", context());
+    let stdout = read(&out_file);
     assert!(stdout.contains("result: OK"), "{}", context());
+    assert!(
+        stdout.contains("lab: down (no VM, switch, namespace or service left running)"),
+        "{}",
+        context()
+    );
     // Straight to stderr (not `eprintln!`, which the test harness captures
     // for a passing test): the figures appear in CI's log.
     let _ = writeln!(
         std::io::stderr(),
         "{TEST}: summary:\n{}",
-        lab::tail(&stdout, 16)
+        lab::tail(&stdout, 20)
     );
 
     // The report.

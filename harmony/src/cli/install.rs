@@ -45,6 +45,7 @@ use super::args::InstallArgs;
 use super::db_path;
 use super::error::CliError;
 use super::progress::show_progress;
+use super::signals::StopSignals;
 use super::site::invalid;
 use crate::domain::{EventBus, Inventory, Maestro};
 use crate::modules::okd::install::{InstallSpec, OKDInstallationScore, install_hosts};
@@ -174,26 +175,39 @@ async fn install(
     inputs: Option<InstallInputs>,
     stop_when_done: bool,
 ) -> Result<(), CliError> {
+    // Registered before anything runs: a signal during the run stops it.
+    let mut signals = StopSignals::register();
     let progress = tokio::spawn(show_progress(inventory.events().subscribe()));
     let maestro = Maestro::new(site, inventory);
-    let result = installation(&maestro, file, setup01, inputs).await;
+    let result = tokio::select! {
+        r = installation(&maestro, file, setup01, inputs) => r.map_err(Stop::Failed),
+        name = signals.recv() => Err(Stop::Signal(name)),
+    };
     // Let the last events reach the terminal, then stop drawing.
     tokio::time::sleep(Duration::from_millis(100)).await;
     progress.abort();
     let site = maestro.topology();
     let outcomes = match result {
         Ok(outcomes) => outcomes,
-        Err(e) => {
-            if let Err(stop) = site.stop().await {
-                tracing::warn!(error = %stop, "stopping the site's services");
+        Err(stop) => {
+            if let Err(e) = site.stop().await {
+                tracing::warn!(error = %e, "stopping the site's services");
             }
-            // A failed run is rolled back and closed in the step log (only
-            // an interrupted one is resumed): the next run starts again and
-            // finds in place what is still applied.
-            return Err(CliError::Install(format!(
-                "{e}\nthe site's services are stopped; fix the cause and run \
-                 `harmony install` again"
-            )));
+            return Err(CliError::Install(match stop {
+                // A failed run is rolled back and closed in the step log
+                // (only an interrupted one is resumed): the next run starts
+                // again and finds in place what is still applied.
+                Stop::Failed(e) => format!(
+                    "{e}\nthe site's services are stopped; fix the cause and run \
+                     `harmony install` again"
+                ),
+                // Stopped between two awaits, as a crash would: the step
+                // log holds the run as interrupted.
+                Stop::Signal(name) => format!(
+                    "interrupted by {name}: the run stopped where it was and the site's \
+                     services are stopped; `harmony install --resume` goes on from there"
+                ),
+            }));
         }
     };
     for outcome in outcomes {
@@ -204,11 +218,17 @@ async fn install(
             "the site's services keep serving (DHCP, DNS, HTTP, load balancer for the \
              cluster's API and ingress); Ctrl-C or SIGTERM stops them"
         );
-        serve_until_signal(site).await?;
+        serve_until_signal(site, &mut signals).await;
     }
     site.stop()
         .await
         .map_err(|e| CliError::Install(format!("stopping the site's services: {e}")))
+}
+
+/// Why a run ended early.
+enum Stop {
+    Failed(CliError),
+    Signal(&'static str),
 }
 
 /// `OKDSetup01Site`, then (given the inputs) the spec from the hosts it
@@ -235,17 +255,14 @@ async fn installation(
     Ok(vec![discovered, installed])
 }
 /// Keeps the site's services running (a dead one is started again, with a
-/// warning) until SIGINT or SIGTERM.
-async fn serve_until_signal(site: &InstallTopology) -> Result<(), CliError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())
-        .map_err(|e| CliError::Install(format!("SIGTERM handler: {e}")))?;
-    let mut interrupt = signal(SignalKind::interrupt())
-        .map_err(|e| CliError::Install(format!("SIGINT handler: {e}")))?;
+/// warning) until SIGINT, SIGTERM or SIGHUP.
+async fn serve_until_signal(site: &InstallTopology, signals: &mut StopSignals) {
     loop {
         tokio::select! {
-            _ = term.recv() => return Ok(()),
-            _ = interrupt.recv() => return Ok(()),
+            name = signals.recv() => {
+                tracing::info!(signal = name, "stopping the site's services");
+                return;
+            }
             () = tokio::time::sleep(SUPERVISE_EVERY) => {
                 match site.ensure_running().await {
                     Ok(again) if !again.is_empty() => {

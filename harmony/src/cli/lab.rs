@@ -86,35 +86,48 @@ pub fn run(args: LabArgs) -> Result<(), CliError> {
         let mut tui = start_tui(tui_mode, &args.dir)?;
         let mut log = std::fs::File::create(&log_path)
             .map_err(|e| CliError::Install(format!("{}: {e}", log_path.display())))?;
-        let to_terminal = tui.is_none();
+        // Progress goes to the terminal unless the TUI holds it; when the
+        // operator leaves the TUI, the terminal gets it back (once).
+        let mut to_terminal = tui.is_none();
+        let mut tui_open = tui.is_some();
         let start = Instant::now();
+        let tui_running = &mut tui;
+        let log_shown = log_path.clone();
         let mut progress = move |line: &str| {
             let stamped = format!("[{:>6.1}s] {line}", start.elapsed().as_secs_f64());
             let _ = writeln!(log, "{stamped}");
-            if to_terminal {
-                println!("{stamped}");
+            if tui_open && tui_running.as_mut().is_some_and(|t| t.has_exited()) {
+                tui_open = false;
+                restore_terminal();
+                to_terminal = say(&format!(
+                    "lab: the TUI is closed; the lab goes on, its progress follows \
+                     (Ctrl-C stops it; the whole log is {})",
+                    log_shown.display()
+                ));
+            }
+            // A closed terminal (SIGHUP) must not end or slow the flow:
+            // the lines still go to the log.
+            if to_terminal && !say(&stamped) {
+                to_terminal = false;
             }
         };
         let result = run_flow(spec, &mut progress).await;
+        drop(progress);
         if let Some(t) = tui.as_mut() {
+            let closed_before = t.has_exited();
             t.stop(Duration::from_secs(5)).await;
-            // The terminal back as it was, whatever the TUI left: the main
-            // screen, the cursor, cooked mode.
-            print!("\x1b[?1049l\x1b[?25h");
-            let _ = Program::new("stty")
-                .arg("sane")
-                .timeout(Duration::from_secs(5))
-                .run()
-                .await;
+            if !closed_before {
+                restore_terminal();
+            }
         }
         let (site, report) = result.map_err(|e| CliError::Install(format!("lab: {e}")))?;
-        println!("\n{}", report.render());
-        println!(
+        say(&format!("\n{}", report.render()));
+        say(&format!(
             "report: {}; progress log: {}; harmony's output: {}",
             site.dir().join("report.json").display(),
             log_path.display(),
             site.dir().join("harmony.log").display()
-        );
+        ));
         let ok = report.problems.is_empty();
         if args.keep {
             keep(&args.dir, &site, &cancel).await?;
@@ -122,7 +135,7 @@ pub fn run(args: LabArgs) -> Result<(), CliError> {
         site.down()
             .await
             .map_err(|e| CliError::Install(format!("taking the lab down: {e}")))?;
-        println!("lab: down (no VM, switch, namespace or service left running)");
+        say("lab: down (no VM, switch, namespace or service left running)");
         if ok {
             Ok(())
         } else {
@@ -134,22 +147,35 @@ pub fn run(args: LabArgs) -> Result<(), CliError> {
     })
 }
 
-/// Ctrl-C and SIGTERM set `cancel`.
+/// A line on stdout; false if it cannot be written (the terminal is gone).
+fn say(line: &str) -> bool {
+    writeln!(std::io::stdout(), "{line}").is_ok()
+}
+
+/// The terminal back as it was, whatever the TUI left: the main screen,
+/// the cursor, cooked mode.
+fn restore_terminal() {
+    if !std::io::stdout().is_terminal() {
+        return;
+    }
+    let mut out = std::io::stdout();
+    let _ = write!(out, "\x1b[?1049l\x1b[?25h");
+    let _ = out.flush();
+    let _ = Program::new("stty")
+        .arg("sane")
+        .timeout(Duration::from_secs(5))
+        .run_blocking();
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP (the terminal closed) set `cancel`: the
+/// flow stops Harmony and takes the lab down.
 fn watch_signals(cancel: Arc<AtomicBool>) {
+    let mut signals = super::signals::StopSignals::register();
     tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            return;
-        };
-        let Ok(mut int) = signal(SignalKind::interrupt()) else {
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        tracing::warn!("signal received: stopping the lab");
+        let name = signals.recv().await;
+        // First the flag: the log line may go to a terminal that is gone.
         cancel.store(true, Ordering::Relaxed);
+        tracing::warn!(signal = name, "signal received: stopping the lab");
     });
 }
 
@@ -244,14 +270,14 @@ async fn keep(
         0o644,
     )
     .map_err(|e| CliError::Install(format!("{}: {e}", pid_file.display())))?;
-    println!(
+    say(&format!(
         "lab: kept up: namespace {} (`ip netns exec {} ...`), site file {}; stop it with \
          Ctrl-C or `harmony lab --down --dir {}`",
         site.namespace(),
         site.namespace(),
         site.site_file().display(),
         dir.display()
-    );
+    ));
     while !cancel.load(Ordering::Relaxed) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -279,7 +305,7 @@ fn keeper_alive(dir: &Path) -> bool {
 /// `--down`: SIGTERM to the keeper, then wait for it to take the lab down.
 fn down(dir: &Path) -> Result<(), CliError> {
     let Some(pid) = keeper_pid(dir).filter(|_| keeper_alive(dir)) else {
-        println!("lab: nothing kept up in {}", dir.display());
+        say(&format!("lab: nothing kept up in {}", dir.display()));
         return Ok(());
     };
     nix::sys::signal::kill(
@@ -290,7 +316,7 @@ fn down(dir: &Path) -> Result<(), CliError> {
     let start = Instant::now();
     while start.elapsed() < DOWN_WITHIN {
         if !PathBuf::from(format!("/proc/{pid}")).exists() {
-            println!("lab: down ({} stopped)", pid);
+            say(&format!("lab: down ({} stopped)", pid));
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(200));

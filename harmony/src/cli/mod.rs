@@ -16,6 +16,7 @@ pub mod lab;
 pub mod output;
 pub mod progress;
 pub mod select;
+pub mod signals;
 pub mod site;
 
 use std::path::PathBuf;

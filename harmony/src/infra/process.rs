@@ -549,6 +549,11 @@ pub struct Foreground {
 }
 
 impl Foreground {
+    /// Whether it has ended (reaped if so).
+    pub fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// SIGTERM, then SIGKILL after `grace`; reaped.
     pub async fn stop(&mut self, grace: Duration) {
         if let Ok(Some(_)) = self.child.try_wait() {

@@ -264,7 +264,8 @@ pub async fn run_flow(
 #[derive(Default)]
 struct Seen {
     log_offset: u64,
-    hosts: BTreeMap<String, (SystemTime, InstallPhase)>,
+    /// By host id: its name (the id until it has one), first seen, phase.
+    hosts: BTreeMap<String, (String, SystemTime, InstallPhase)>,
     phases: BTreeSet<(String, Phase, u64)>,
     discovered_at: Option<f64>,
     peak_rss_kib: Option<u64>,
@@ -286,7 +287,7 @@ async fn follow(
     let cpu0 = children_cpu();
     let h0 = Instant::now();
     let mut seen = Seen::default();
-    let mut harmony = start_harmony(spec, lab, &db, &log, false)?;
+    let mut harmony = HarmonyRun(start_harmony(spec, lab, &db, &log, false)?);
     progress(&format!(
         "harmony: {} (output in {})",
         harmony.command_line(),
@@ -313,7 +314,7 @@ async fn follow(
                 during,
                 processes_killed: killed,
             });
-            harmony = start_harmony(spec, lab, &db, &log, true)?;
+            harmony = HarmonyRun(start_harmony(spec, lab, &db, &log, true)?);
             continue;
         }
         match harmony
@@ -338,7 +339,7 @@ async fn follow(
             let _ = harmony.stop(STOP_GRACE).await;
             return Err(LabError::Flow {
                 what: "the lab flow".into(),
-                detail: "interrupted (Ctrl-C or SIGTERM); harmony stopped".into(),
+                detail: "interrupted (Ctrl-C, SIGTERM or SIGHUP); harmony stopped".into(),
             });
         }
         if Instant::now() >= deadline {
@@ -432,7 +433,9 @@ fn look(
                 .hostname
                 .as_ref()
                 .map_or_else(|| h.id.to_string(), |n| n.to_string());
-            let before = seen.hosts.insert(name.clone(), (h.first_seen, h.phase));
+            let before = seen
+                .hosts
+                .insert(h.id.to_string(), (name.clone(), h.first_seen, h.phase));
             match before {
                 None => progress(&format!(
                     "store: {name} discovered at {} ({} MACs) at {:.0}s",
@@ -440,7 +443,7 @@ fn look(
                     h.macs.len(),
                     at(h.first_seen)
                 )),
-                Some((_, p)) if p != h.phase => {
+                Some((_, _, p)) if p != h.phase => {
                     progress(&format!(
                         "store: {name} is {} ({:.0}s)",
                         h.phase,
@@ -520,9 +523,45 @@ fn control_plane_under_way(lab: &LabSite) -> Option<String> {
         })
 }
 
+/// The running `harmony install`. Dropped while it still runs (the flow
+/// ended by an error or a panic before stopping it), it goes with every
+/// process under it ([`kill_tree`]): its site services run in process
+/// groups of their own and would outlive it.
+struct HarmonyRun(Service);
+
+impl std::ops::Deref for HarmonyRun {
+    type Target = Service;
+    fn deref(&self) -> &Service {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for HarmonyRun {
+    fn deref_mut(&mut self) -> &mut Service {
+        &mut self.0
+    }
+}
+
+impl Drop for HarmonyRun {
+    fn drop(&mut self) {
+        let killed = kill_tree(&mut self.0);
+        if killed > 0 {
+            tracing::warn!(
+                killed,
+                "harmony install was still running: killed with what it started"
+            );
+        }
+    }
+}
+
 /// SIGKILL to Harmony and every process under it (its services run in
 /// their own process groups): the pids are read first, then all killed.
+/// Nothing if Harmony has ended (and been reaped: its pid may be another
+/// process's by now).
 fn kill_tree(harmony: &mut Service) -> usize {
+    if !harmony.is_running() {
+        return 0;
+    }
     let Some(root) = harmony.pid() else {
         return 0;
     };
@@ -692,9 +731,12 @@ async fn check_hosts(
             macs: spec.nics.iter().map(|n| n.mac.to_string()).collect(),
             bond,
             phase: phase.to_string(),
-            discovered_s: record
-                .map(|r| at(r.first_seen))
-                .or_else(|| seen.hosts.get(&name).map(|(t, _)| at(*t))),
+            discovered_s: record.map(|r| at(r.first_seen)).or_else(|| {
+                seen.hosts
+                    .values()
+                    .find(|(n, _, _)| *n == name)
+                    .map(|(_, t, _)| at(*t))
+            }),
             ignition_fetched_s: first_at(Phase::IgnitionFetched),
             disk_written_s: first_at(Phase::DiskWritten),
             bond_up_s: first_at(Phase::BondUp),

@@ -2,7 +2,7 @@
 //! inventory agent reports can be checked against what the lab configured —
 //! NICs with chosen MACs on tap devices, sparse disks of chosen sizes,
 //! `-smp sockets=S,cores=C,threads=T`, memory, SMBIOS type 1 serial and UUID
-//! — booting from the network through the iPXE NIC ROM (`-boot n`) or
+//! — booting from the network through the iPXE NIC ROM (`-boot order=n`, starting over when nothing boots) or
 //! directly from a kernel, with its serial console in a file and a QMP
 //! socket for power control ([`super::qmp`]).
 //!
@@ -92,10 +92,18 @@ pub struct DiskSpec {
     pub serial: String,
 }
 
+/// SeaBIOS's `reboot-timeout` for [`BootSource::Network`]: the pause
+/// before a machine that found nothing to boot starts over.
+pub const NETWORK_BOOT_RETRY_MS: u32 = 5000;
+
 /// What the machine boots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BootSource {
-    /// Firmware → iPXE NIC ROM → DHCP (`-boot n`).
+    /// Firmware → iPXE NIC ROM → DHCP (`-boot order=n`). When no boot
+    /// device works (iPXE's DHCP gave up before the site's DHCP server
+    /// was up, say), the firmware tries again after
+    /// [`NETWORK_BOOT_RETRY_MS`], as a server looping its boot order does,
+    /// instead of halting at "No bootable device" for good.
     Network,
     /// Direct kernel boot (faster; no firmware path).
     Kernel {
@@ -310,7 +318,10 @@ impl VmSpec {
             push(&["-drive", &drive, "-device", &dev]);
         }
         match &self.boot {
-            BootSource::Network => push(&["-boot", "n"]),
+            BootSource::Network => {
+                let boot = format!("order=n,reboot-timeout={NETWORK_BOOT_RETRY_MS}");
+                push(&["-boot", &boot]);
+            }
             BootSource::Kernel {
                 kernel,
                 initrd,
@@ -589,7 +600,7 @@ mod tests {
         ), "{a}");
         assert!(a.contains("mac=52:54:00:aa:00:02,speed=1000,duplex=full,csum=off,guest_csum=off,gso=off,romfile="), "{a}");
         assert!(a.contains("virtio-blk-pci,drive=d0,serial=LABDISK0"), "{a}");
-        assert!(a.ends_with("-boot n"), "{a}");
+        assert!(a.ends_with("-boot order=n,reboot-timeout=5000"), "{a}");
         assert!(a.contains("-nographic -monitor none"), "{a}");
     }
 
