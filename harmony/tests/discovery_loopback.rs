@@ -262,7 +262,7 @@ async fn continuous_scans_until_stopped() {
     let disc = Discovery::new(ScanConfig::new(port), repo.clone(), bus);
     let scans = disc
         .run_continuous(
-            net("127.0.3.0/28"),
+            net("127.0.3.0/27"),
             Duration::from_millis(100),
             tokio::time::sleep(Duration::from_millis(550)),
         )
@@ -523,4 +523,58 @@ async fn found_hosts_are_stored_while_the_scan_goes_on() {
     assert_eq!(report.found.len(), 1);
     assert_eq!(report.found[0].ip, v4(0, 6, 1));
     assert_eq!(report.rejected.len(), 1, "{:?}", report.rejected);
+}
+
+/// A host in the discovery environment answers on every NIC with a lease:
+/// found at two addresses per scan, it is stored once, and keeps the
+/// address it was first stored with scan after scan (no flapping).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_answering_on_two_addresses_keeps_one() {
+    use harmony::domain::InventoryRepository;
+    let port = support::free_port(v4(0, 3, 10));
+    let host = json(&inventory(7));
+    for last in [10u8, 20] {
+        serve(
+            SocketAddr::new(v4(0, 3, last), port),
+            Behaviour::Json(host.clone()),
+        )
+        .await
+        .unwrap();
+    }
+    let repo = Arc::new(MemRepo::default());
+    let bus = EventBus::new(1024);
+    let mut rx = bus.subscribe();
+    let disc = Discovery::new(ScanConfig::new(port), repo.clone(), bus.clone());
+    let mut first_ip = None;
+    for scan in 0..4 {
+        let (report, counts) = disc.scan_once(net("127.0.3.0/27")).await.unwrap();
+        assert_eq!(report.found.len(), 1, "scan {scan}: {report:#?}");
+        let stored = repo.hosts().unwrap();
+        assert_eq!(stored.len(), 1, "scan {scan}");
+        let ip = stored[0].ip;
+        assert!(ip == v4(0, 3, 10) || ip == v4(0, 3, 20), "{ip}");
+        assert_eq!(
+            *first_ip.get_or_insert(ip),
+            ip,
+            "scan {scan} moved the host"
+        );
+        if scan == 0 {
+            assert_eq!((counts.new, counts.updated), (1, 0));
+        } else {
+            assert_eq!((counts.new, counts.updated), (0, 1));
+        }
+        let moved: Vec<Event> = drain(&mut rx)
+            .into_iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::HostUpdated {
+                        ip_changed: true,
+                        ..
+                    }
+                )
+            })
+            .collect();
+        assert!(moved.is_empty(), "scan {scan}: {moved:?}");
+    }
 }

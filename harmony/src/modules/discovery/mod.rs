@@ -8,6 +8,7 @@
 
 pub mod budget;
 pub mod neighbours;
+pub mod one_address;
 pub mod scanner;
 pub mod validate;
 
@@ -27,6 +28,7 @@ pub use validate::{Rejection, validate};
 use crate::domain::events::{Event, EventBus};
 use crate::domain::inventory::{DiscoveredHost, InventoryRepository, UpsertResult, Upserted};
 use crate::domain::values::HostId;
+use one_address::{HostKey, OneAddressPerHost, Sighting};
 
 /// Scans and records.
 /// Found hosts written in one transaction at most.
@@ -40,6 +42,9 @@ pub struct Discovery {
     /// Hosts that answered the previous scan, per range: a host that stops
     /// answering is announced once as `HostLost`.
     answered: Arc<Mutex<HashMap<IpNetwork, HashSet<HostId>>>>,
+    /// The address each host was stored with at its last sighting: a host
+    /// answering on several NICs keeps it ([`one_address`]).
+    addresses: Arc<Mutex<HashMap<HostKey, IpAddr>>>,
 }
 
 /// What storing the hosts of one scan did.
@@ -79,6 +84,7 @@ impl Discovery {
             repo,
             events,
             answered: Arc::default(),
+            addresses: Arc::default(),
         }
     }
 
@@ -109,20 +115,28 @@ impl Discovery {
         let whole = only.is_none();
         // Found hosts are stored in batches while the scan goes on: each
         // batch is what arrived while the previous one was being written.
+        // One address per host (the one it had, if it answered there).
         let (sink, mut found) = tokio::sync::mpsc::unbounded_channel::<DiscoveredHost>();
         let this = self.clone();
+        let mut one = OneAddressPerHost::new(
+            self.addresses
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        );
         let store_task = tokio::spawn(async move {
             let mut stored = Vec::new();
             while let Some(first) = found.recv().await {
-                let mut batch = vec![first];
+                let mut batch: Vec<DiscoveredHost> = one.admit(first).into_iter().collect();
                 while batch.len() < STORE_BATCH {
                     match found.try_recv() {
-                        Ok(h) => batch.push(h),
+                        Ok(h) => batch.extend(one.admit(h)),
                         Err(_) => break,
                     }
                 }
                 stored.extend(this.store(batch).await);
             }
+            stored.extend(this.store(one.rest()).await);
             stored
         });
         let scanned = self.scanner.scan_into(range, only, sink).await;
@@ -168,6 +182,17 @@ impl Discovery {
         let late = std::mem::take(&mut report.found);
         stored.extend(self.store(late).await);
         stored.sort_by_key(|(h, _)| h.ip);
+        {
+            let mut addresses = self
+                .addresses
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for (h, r) in &stored {
+                if r.is_ok() {
+                    addresses.insert(h.key(), h.ip);
+                }
+            }
+        }
         let mut stored_ids = Vec::with_capacity(stored.len());
         for (host, result) in &stored {
             let result = result.clone();
