@@ -377,6 +377,47 @@ install:
     )
 }
 
+/// A real run's site: two linked namespaces (Harmony's server side with
+/// 198.51.100.1, a client side), the operator's key, a stand-in agent file,
+/// the site file ([`netns_site_yaml`]) and the store's path.
+struct RealSite {
+    server: netns::NetNs,
+    client: netns::NetNs,
+    dir: tempfile::TempDir,
+    site: PathBuf,
+    db: PathBuf,
+    agent: PathBuf,
+}
+
+impl RealSite {
+    fn new_or_skip(server: &str, client: &str, test: &str) -> Option<RealSite> {
+        let server = netns::NetNs::new_or_skip(server, test)?;
+        let client = netns::NetNs::new(client).unwrap();
+        site_lan::link(&server, &client);
+        let dir = site_lan::open_tempdir();
+        let d = dir.path();
+        let keygen = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "ops", "-f"])
+            .arg(d.join("id_ed25519"))
+            .status()
+            .unwrap();
+        assert!(keygen.success());
+        let agent = d.join("agent.bin");
+        std::fs::write(&agent, b"\x7fELF a static agent").unwrap();
+        let site = d.join("site.yaml");
+        std::fs::write(&site, netns_site_yaml(d)).unwrap();
+        let db = d.join("inv.sqlite3");
+        Some(RealSite {
+            server,
+            client,
+            dir,
+            site,
+            db,
+            agent,
+        })
+    }
+}
+
 /// Every file under `dir` whose text names `needle`.
 fn files_naming(dir: &Path, needle: &str) -> Vec<PathBuf> {
     snapshot(dir)
@@ -389,33 +430,20 @@ fn files_naming(dir: &Path, needle: &str) -> Vec<PathBuf> {
 #[test]
 fn a_real_run_that_fails_at_the_bootstraps_reboot_rolls_back_and_says_so() {
     const T: &str = "a_real_run_that_fails_at_the_bootstraps_reboot_rolls_back_and_says_so";
-    let Some(server) = netns::NetNs::new_or_skip("instsrv", T) else {
+    let Some(real) = RealSite::new_or_skip("instsrv", "instcli", T) else {
         return;
     };
-    let client = netns::NetNs::new("instcli").unwrap();
-    site_lan::link(&server, &client);
+    let (server, d) = (&real.server, real.dir.path());
+    let (site, db, agent) = (real.site.clone(), real.db.clone(), real.agent.clone());
     // The bootstrap's discovery address (host 1: .101) exists, and refuses
     // SSH at once (nothing listens on 22 there).
-    client.ip_ok(&[
+    real.client.ip_ok(&[
         "addr",
         "add",
         "198.51.100.101/24",
         "dev",
         site_lan::CLIENT_IF,
     ]);
-    let dir = site_lan::open_tempdir();
-    let d = dir.path();
-    let keygen = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "ops", "-f"])
-        .arg(d.join("id_ed25519"))
-        .status()
-        .unwrap();
-    assert!(keygen.success());
-    let agent = d.join("agent.bin");
-    std::fs::write(&agent, b"\x7fELF a static agent").unwrap();
-    let site = d.join("site.yaml");
-    std::fs::write(&site, netns_site_yaml(d)).unwrap();
-    let db = d.join("inv.sqlite3");
     common::store_with_roles(&db, "198.51.100", 7, &HOSTS);
 
     let run = |extra: &[&str]| {
@@ -524,25 +552,12 @@ fn a_real_run_that_fails_at_the_bootstraps_reboot_rolls_back_and_says_so() {
 #[test]
 fn a_signal_during_a_real_run_stops_its_services_and_leaves_it_resumable() {
     const T: &str = "a_signal_during_a_real_run_stops_its_services_and_leaves_it_resumable";
-    let Some(server) = netns::NetNs::new_or_skip("instsig", T) else {
+    let Some(real) = RealSite::new_or_skip("instsig", "instsgc", T) else {
         return;
     };
-    let client = netns::NetNs::new("instsgc").unwrap();
-    site_lan::link(&server, &client);
-    let dir = site_lan::open_tempdir();
-    let d = dir.path();
-    let keygen = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "ops", "-f"])
-        .arg(d.join("id_ed25519"))
-        .status()
-        .unwrap();
-    assert!(keygen.success());
-    let agent = d.join("agent.bin");
-    std::fs::write(&agent, b"\x7fELF a static agent").unwrap();
-    let site = d.join("site.yaml");
-    std::fs::write(&site, netns_site_yaml(d)).unwrap();
     // An empty store: discovery waits for the site's 6 hosts.
-    let db = d.join("inv.sqlite3");
+    let (server, d) = (&real.server, real.dir.path());
+    let (site, db, agent) = (real.site.clone(), real.db.clone(), real.agent.clone());
     let err_file = d.join("stderr.log");
     let install = |extra: &[&str]| {
         let mut c = Command::new("ip");

@@ -47,7 +47,7 @@ use harmony::modules::boot::{
 };
 use harmony::modules::okd::bond::{Addressing, SiteBondPolicy, plan_bond};
 use harmony::modules::okd::ignition::{HostIgnition, host_ignition};
-use lab::{lab_cache, on_path, tail};
+use lab::{lab_cache, tail};
 
 const TEST: &str = "lab_install::a_lab_vm_refuses_an_ignition_without_its_bond_keyfiles";
 const SERVER: &str = "198.51.100.1";
@@ -184,19 +184,9 @@ fn wait_phase(
 
 #[test]
 fn a_lab_vm_refuses_an_ignition_without_its_bond_keyfiles() {
-    for p in ["qemu-system-x86_64", "ovs-vswitchd", "ovsdb-server"] {
-        if !on_path(p) {
-            lab::skipped(TEST, &format!("{p} is not installed (run .ci/setup)"));
-            return;
-        }
-    }
-    let ns = match LabNetns::create("labinst") {
-        Ok(ns) => ns,
-        Err(e) if e.to_string().contains("Operation not permitted") => {
-            lab::skipped(TEST, &format!("cannot create a namespace: {e}"));
-            return;
-        }
-        Err(e) => panic!("{TEST}: {e}"),
+    let needs = ["qemu-system-x86_64", "ovs-vswitchd", "ovsdb-server"];
+    let Some(ns) = lab::netns_or_skip(TEST, "labinst", &needs) else {
+        return;
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

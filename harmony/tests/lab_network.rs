@@ -26,7 +26,6 @@ use harmony::domain::VlanId;
 use harmony::domain::values::InterfaceName;
 use harmony::infra::lab::netns::LabNetns;
 use harmony::infra::lab::network::LabNetwork;
-use lab::on_path;
 
 const TEST: &str = "lab_network::a_vm_learns_the_site_address_from_the_switch_alone";
 const SITE: [u8; 4] = [198, 51, 100, 1];
@@ -133,19 +132,8 @@ fn site_answer(frame: &[u8]) -> Option<[u8; 6]> {
 
 #[test]
 fn a_vm_learns_the_site_address_from_the_switch_alone() {
-    for p in ["ovs-vswitchd", "ovsdb-server"] {
-        if !on_path(p) {
-            lab::skipped(TEST, &format!("{p} is not installed (run .ci/setup)"));
-            return;
-        }
-    }
-    let ns = match LabNetns::create("labnet") {
-        Ok(ns) => ns,
-        Err(e) if e.to_string().contains("Operation not permitted") => {
-            lab::skipped(TEST, &format!("cannot create a namespace: {e}"));
-            return;
-        }
-        Err(e) => panic!("{TEST}: {e}"),
+    let Some(ns) = lab::netns_or_skip(TEST, "labnet", &["ovs-vswitchd", "ovsdb-server"]) else {
+        return;
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

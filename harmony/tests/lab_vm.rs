@@ -22,7 +22,6 @@ mod lab;
 use std::time::{Duration, Instant};
 
 use harmony::infra::lab::images::{DebianKernel, DiscoveryImage, INSMOD_FAILED_MARKER};
-use harmony::infra::lab::netns::LabNetns;
 use harmony::infra::lab::site::operator_keypair;
 use harmony::infra::lab::vm::{DiskFormat, DiskSpec, NicSpec, Vm, VmSpec};
 use harmony::infra::process::{Program, Service};
@@ -49,15 +48,8 @@ const HARD_KILL: Duration = Duration::from_secs(600);
 
 #[test]
 fn a_lab_vm_pxe_boots_discovery_and_reports_its_hardware() {
-    let ns = match LabNetns::create("labvm") {
-        Ok(ns) => ns,
-        Err(e) if e.to_string().contains("Operation not permitted") => {
-            eprintln!(
-                "\n==========\nSKIPPED: {TEST}: cannot create a namespace: {e}\n==========\n"
-            );
-            return;
-        }
-        Err(e) => panic!("{TEST}: {e}"),
+    let Some(ns) = lab::netns_or_skip(TEST, "labvm", &[]) else {
+        return;
     };
     let agent = agent_binary();
     assert!(

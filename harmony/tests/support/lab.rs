@@ -31,6 +31,23 @@ pub fn skipped(test: &str, why: &str) {
     eprintln!("\n==========\nSKIPPED: {test}: {why}\n==========\n");
 }
 
+/// A lab namespace for `test`, or `None` after the SKIPPED banner when a
+/// program in `needs` is missing or namespaces cannot be made (not root).
+pub fn netns_or_skip(test: &str, prefix: &str, needs: &[&str]) -> Option<LabNetns> {
+    if let Some(p) = needs.iter().find(|p| !on_path(p)) {
+        skipped(test, &format!("{p} is not installed (run .ci/setup)"));
+        return None;
+    }
+    match LabNetns::create(prefix) {
+        Ok(ns) => Some(ns),
+        Err(e) if e.to_string().contains("Operation not permitted") => {
+            skipped(test, &format!("cannot create a namespace: {e}"));
+            None
+        }
+        Err(e) => panic!("{test}: {e}"),
+    }
+}
+
 /// Whether `program` is on the PATH.
 pub fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
