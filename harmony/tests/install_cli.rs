@@ -390,6 +390,33 @@ struct RealSite {
 }
 
 impl RealSite {
+    /// `ip netns exec SERVER harmony install --site --db --agent
+    /// --stop-when-done EXTRA...` (`ip netns exec` execs: the child is
+    /// Harmony itself), under `timeout SECS` if given.
+    fn install(&self, timeout_s: Option<u32>, extra: &[&str]) -> Command {
+        let mut c = match timeout_s {
+            Some(t) => {
+                let mut c = Command::new("timeout");
+                c.arg(t.to_string()).arg("ip");
+                c
+            }
+            None => Command::new("ip"),
+        };
+        c.args(["netns", "exec", self.server.name()])
+            .arg(env!("CARGO_BIN_EXE_harmony"))
+            .arg("install")
+            .arg("--site")
+            .arg(&self.site)
+            .arg("--db")
+            .arg(&self.db)
+            .arg("--agent")
+            .arg(&self.agent)
+            .arg("--stop-when-done")
+            .args(extra)
+            .env_remove("HARMONY_DB");
+        c
+    }
+
     fn new_or_skip(server: &str, client: &str, test: &str) -> Option<RealSite> {
         let server = netns::NetNs::new_or_skip(server, test)?;
         let client = netns::NetNs::new(client).unwrap();
@@ -433,8 +460,8 @@ fn a_real_run_that_fails_at_the_bootstraps_reboot_rolls_back_and_says_so() {
     let Some(real) = RealSite::new_or_skip("instsrv", "instcli", T) else {
         return;
     };
-    let (server, d) = (&real.server, real.dir.path());
-    let (site, db, agent) = (real.site.clone(), real.db.clone(), real.agent.clone());
+    let d = real.dir.path();
+    let (db, agent) = (real.db.clone(), real.agent.clone());
     // The bootstrap's discovery address (host 1: .101) exists, and refuses
     // SSH at once (nothing listens on 22 there).
     real.client.ip_ok(&[
@@ -446,24 +473,7 @@ fn a_real_run_that_fails_at_the_bootstraps_reboot_rolls_back_and_says_so() {
     ]);
     common::store_with_roles(&db, "198.51.100", 7, &HOSTS);
 
-    let run = |extra: &[&str]| {
-        let o = Command::new("timeout")
-            .args(["120", "ip", "netns", "exec", server.name()])
-            .arg(env!("CARGO_BIN_EXE_harmony"))
-            .arg("install")
-            .arg("--site")
-            .arg(&site)
-            .arg("--db")
-            .arg(&db)
-            .arg("--agent")
-            .arg(&agent)
-            .arg("--stop-when-done")
-            .args(extra)
-            .env_remove("HARMONY_DB")
-            .output()
-            .unwrap();
-        text(&o)
-    };
+    let run = |extra: &[&str]| text(&real.install(Some(120), extra).output().unwrap());
     let (code, out, err) = run(&[]);
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
     // Progress, one line per step (stderr is not a terminal), then the
@@ -556,25 +566,9 @@ fn a_signal_during_a_real_run_stops_its_services_and_leaves_it_resumable() {
         return;
     };
     // An empty store: discovery waits for the site's 6 hosts.
-    let (server, d) = (&real.server, real.dir.path());
-    let (site, db, agent) = (real.site.clone(), real.db.clone(), real.agent.clone());
+    let d = real.dir.path();
     let err_file = d.join("stderr.log");
-    let install = |extra: &[&str]| {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", server.name()])
-            .arg(env!("CARGO_BIN_EXE_harmony"))
-            .arg("install")
-            .arg("--site")
-            .arg(&site)
-            .arg("--db")
-            .arg(&db)
-            .arg("--agent")
-            .arg(&agent)
-            .arg("--stop-when-done")
-            .args(extra)
-            .env_remove("HARMONY_DB");
-        c
-    };
+    let install = |extra: &[&str]| real.install(None, extra);
     // `ip netns exec` execs: the child is Harmony itself.
     let mut run = install(&[])
         .stdout(std::process::Stdio::null())
