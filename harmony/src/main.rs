@@ -6,6 +6,7 @@
 //! Exit codes: 0 ok, 2 usage or validation error (bad argument, invalid
 //! value, `--check` refused), 1 anything else (unknown host, store error).
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -18,7 +19,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("harmony: {e}");
+            // Not `eprintln!`: after SIGHUP stderr may be a terminal that
+            // is gone, and the exit code must still say what happened.
+            let _ = writeln!(std::io::stderr(), "harmony: {e}");
             ExitCode::from(e.exit_code())
         }
     }

@@ -262,7 +262,7 @@ async fn continuous_scans_until_stopped() {
     let disc = Discovery::new(ScanConfig::new(port), repo.clone(), bus);
     let scans = disc
         .run_continuous(
-            net("127.0.3.0/27"),
+            net("127.0.3.0/28"),
             Duration::from_millis(100),
             tokio::time::sleep(Duration::from_millis(550)),
         )
@@ -531,11 +531,11 @@ async fn found_hosts_are_stored_while_the_scan_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_answering_on_two_addresses_keeps_one() {
     use harmony::domain::InventoryRepository;
-    let port = support::free_port(v4(0, 3, 10));
+    let port = support::free_port(v4(0, 11, 10));
     let host = json(&inventory(7));
     for last in [10u8, 20] {
         serve(
-            SocketAddr::new(v4(0, 3, last), port),
+            SocketAddr::new(v4(0, 11, last), port),
             Behaviour::Json(host.clone()),
         )
         .await
@@ -547,12 +547,12 @@ async fn a_host_answering_on_two_addresses_keeps_one() {
     let disc = Discovery::new(ScanConfig::new(port), repo.clone(), bus.clone());
     let mut first_ip = None;
     for scan in 0..4 {
-        let (report, counts) = disc.scan_once(net("127.0.3.0/27")).await.unwrap();
+        let (report, counts) = disc.scan_once(net("127.0.11.0/27")).await.unwrap();
         assert_eq!(report.found.len(), 1, "scan {scan}: {report:#?}");
         let stored = repo.hosts().unwrap();
         assert_eq!(stored.len(), 1, "scan {scan}");
         let ip = stored[0].ip;
-        assert!(ip == v4(0, 3, 10) || ip == v4(0, 3, 20), "{ip}");
+        assert!(ip == v4(0, 11, 10) || ip == v4(0, 11, 20), "{ip}");
         assert_eq!(
             *first_ip.get_or_insert(ip),
             ip,

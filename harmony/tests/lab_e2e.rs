@@ -192,7 +192,11 @@ fn harmony_lab_discovers_installs_survives_a_crash_and_cleans_up() {
             break st;
         }
         if Instant::now() >= deadline {
-            let _ = lab_run.kill();
+            // SIGTERM to `timeout` reaches `harmony lab`, which takes the
+            // lab down (a SIGKILL would only end `timeout`).
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(lab_run.id()).unwrap());
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let _ = lab_run.wait();
             panic!("harmony lab still running 120 s after --down{}", context());
         }
         std::thread::sleep(Duration::from_millis(200));

@@ -116,6 +116,9 @@ pub fn run(args: InstallArgs) -> Result<(), CliError> {
         .build()
         .map_err(CliError::Runtime)?;
     runtime.block_on(async move {
+        // Before any service starts: a signal from here on stops the run
+        // and the services it started.
+        let signals = StopSignals::register();
         if args.resume && !has_open_run(&inventory).await? {
             return Err(CliError::Install(format!(
                 "--resume: the step log has no interrupted {DISCOVERY_SAGA} or {SAGA} run: \
@@ -148,6 +151,7 @@ pub fn run(args: InstallArgs) -> Result<(), CliError> {
             &setup01,
             inputs,
             args.stop_when_done,
+            signals,
         )
         .await
     })
@@ -174,9 +178,8 @@ async fn install(
     setup01: &OKDSetup01Site,
     inputs: Option<InstallInputs>,
     stop_when_done: bool,
+    mut signals: StopSignals,
 ) -> Result<(), CliError> {
-    // Registered before anything runs: a signal during the run stops it.
-    let mut signals = StopSignals::register();
     let progress = tokio::spawn(show_progress(inventory.events().subscribe()));
     let maestro = Maestro::new(site, inventory);
     let result = tokio::select! {
@@ -190,6 +193,7 @@ async fn install(
     let outcomes = match result {
         Ok(outcomes) => outcomes,
         Err(stop) => {
+            signals.exit_on_next();
             if let Err(e) = site.stop().await {
                 tracing::warn!(error = %e, "stopping the site's services");
             }
@@ -219,6 +223,7 @@ async fn install(
              cluster's API and ingress); Ctrl-C or SIGTERM stops them"
         );
         serve_until_signal(site, &mut signals).await;
+        signals.exit_on_next();
     }
     site.stop()
         .await

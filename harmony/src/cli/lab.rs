@@ -90,6 +90,9 @@ pub fn run(args: LabArgs) -> Result<(), CliError> {
         // operator leaves the TUI, the terminal gets it back (once).
         let mut to_terminal = tui.is_none();
         let mut tui_open = tui.is_some();
+        // Whether the terminal was given back (by the progress or after).
+        let restored = AtomicBool::new(false);
+        let restored_by_progress = &restored;
         let start = Instant::now();
         let tui_running = &mut tui;
         let log_shown = log_path.clone();
@@ -99,6 +102,7 @@ pub fn run(args: LabArgs) -> Result<(), CliError> {
             if tui_open && tui_running.as_mut().is_some_and(|t| t.has_exited()) {
                 tui_open = false;
                 restore_terminal();
+                restored_by_progress.store(true, Ordering::Relaxed);
                 to_terminal = say(&format!(
                     "lab: the TUI is closed; the lab goes on, its progress follows \
                      (Ctrl-C stops it; the whole log is {})",
@@ -114,9 +118,8 @@ pub fn run(args: LabArgs) -> Result<(), CliError> {
         let result = run_flow(spec, &mut progress).await;
         drop(progress);
         if let Some(t) = tui.as_mut() {
-            let closed_before = t.has_exited();
             t.stop(Duration::from_secs(5)).await;
-            if !closed_before {
+            if !restored.load(Ordering::Relaxed) {
                 restore_terminal();
             }
         }
@@ -176,6 +179,7 @@ fn watch_signals(cancel: Arc<AtomicBool>) {
         // First the flag: the log line may go to a terminal that is gone.
         cancel.store(true, Ordering::Relaxed);
         tracing::warn!(signal = name, "signal received: stopping the lab");
+        signals.exit_on_next();
     });
 }
 

@@ -49,8 +49,10 @@ use crate::store::SqliteStore;
 
 /// Between two looks at the store, the cluster and Harmony's log.
 const POLL: Duration = Duration::from_secs(1);
-/// Harmony's grace to stop at the end of a failed run.
-const STOP_GRACE: Duration = Duration::from_secs(10);
+/// Harmony's grace to stop (it stops its site services first, each
+/// within 15 s) when the flow is cancelled or runs out of time; after it,
+/// Harmony and everything under it are killed.
+const STOP_GRACE: Duration = Duration::from_secs(30);
 /// A serial console line each image prints once per boot.
 const DISCOVERY_BOOT: &str = "HARMONY-LAB-INIT ";
 const INSTALLER_BOOT: &str = "HARMONY-LAB-INSTALLER ";
@@ -336,14 +338,14 @@ async fn follow(
             None => {}
         }
         if spec.cancel.load(Ordering::Relaxed) {
-            let _ = harmony.stop(STOP_GRACE).await;
+            stop_politely(&mut harmony, STOP_GRACE).await;
             return Err(LabError::Flow {
                 what: "the lab flow".into(),
                 detail: "interrupted (Ctrl-C, SIGTERM or SIGHUP); harmony stopped".into(),
             });
         }
         if Instant::now() >= deadline {
-            let _ = harmony.stop(STOP_GRACE).await;
+            stop_politely(&mut harmony, STOP_GRACE).await;
             return Err(LabError::Flow {
                 what: "the lab flow".into(),
                 detail: format!(
@@ -554,10 +556,33 @@ impl Drop for HarmonyRun {
     }
 }
 
+/// SIGTERM to Harmony (it stops its services and exits), then, if it has
+/// not ended within `grace`, SIGKILL to it and everything under it.
+async fn stop_politely(harmony: &mut HarmonyRun, grace: Duration) {
+    if let Some(pid) = harmony.pid().and_then(|p| i32::try_from(p).ok()) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    let deadline = Instant::now() + grace;
+    while harmony.is_running() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let killed = kill_tree(harmony);
+    if killed > 0 {
+        tracing::warn!(
+            killed,
+            "harmony did not stop within {grace:?}: killed with what it started"
+        );
+    }
+}
+
 /// SIGKILL to Harmony and every process under it (its services run in
-/// their own process groups): the pids are read first, then all killed.
-/// Nothing if Harmony has ended (and been reaped: its pid may be another
-/// process's by now).
+/// their own process groups). Harmony is stopped first (SIGSTOP: it can
+/// neither reap a child, freeing its pid, nor start one while the tree
+/// is read), then every pid read is killed. Nothing if Harmony has ended
+/// (and been reaped: its pid may be another process's by now).
 fn kill_tree(harmony: &mut Service) -> usize {
     if !harmony.is_running() {
         return 0;
@@ -565,6 +590,12 @@ fn kill_tree(harmony: &mut Service) -> usize {
     let Some(root) = harmony.pid() else {
         return 0;
     };
+    if let Ok(p) = i32::try_from(root) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p),
+            nix::sys::signal::Signal::SIGSTOP,
+        );
+    }
     let mut tree = vec![root];
     let mut i = 0;
     while i < tree.len() && tree.len() < 4096 {

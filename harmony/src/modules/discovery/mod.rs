@@ -188,7 +188,9 @@ impl Discovery {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             for (h, r) in &stored {
-                if r.is_ok() {
+                if let Ok(u) = r
+                    && matches!(u.result, UpsertResult::New | UpsertResult::Updated { .. })
+                {
                     addresses.insert(h.key(), h.ip);
                 }
             }

@@ -5,8 +5,8 @@
 //! scan (what the TUI and every later step show). [`OneAddressPerHost`]
 //! keeps one sighting per physical host (its id and its MACs: boards that
 //! share a firmware id stay apart): the address it was stored with last
-//! time if it answered there again, else the lowest address it answered
-//! on.
+//! time if it answered there again; else, for a host stored before, the
+//! lowest address it answered on; for a new host, the first that answered.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
