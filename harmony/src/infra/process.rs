@@ -376,7 +376,7 @@ impl Program {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| self.spawn_error(e))?;
+        let mut child = spawn_retrying(|| cmd.spawn()).map_err(|e| self.spawn_error(e))?;
         // Armed before anything can fail or be cancelled.
         let group = GroupGuard::new(child.id());
         tracing::debug!(command = %self.command_line(), pid = ?child.id(), "started");
@@ -510,13 +510,11 @@ impl Program {
             path: log.to_path_buf(),
             source,
         })?;
-        let child = self
-            .std_command()
-            .stdin(Stdio::null())
+        let mut cmd = self.std_command();
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::from(file))
-            .stderr(Stdio::from(err_file))
-            .spawn()
-            .map_err(|e| self.spawn_error(e))?;
+            .stderr(Stdio::from(err_file));
+        let child = spawn_retrying(|| cmd.spawn()).map_err(|e| self.spawn_error(e))?;
         tracing::info!(command = %self.command_line(), pid = child.id(), log = %log.display(), "service started");
         Ok(Service {
             command: self.command_line(),
@@ -533,10 +531,8 @@ impl Program {
     /// inherited and the same process group (the terminal's foreground
     /// group, so it may read the keyboard). [`Foreground::stop`] ends it.
     pub fn start_foreground(&self) -> Result<Foreground, ProcessError> {
-        let child = self
-            .command_in_this_group()
-            .spawn()
-            .map_err(|e| self.spawn_error(e))?;
+        let mut cmd = self.command_in_this_group();
+        let child = spawn_retrying(|| cmd.spawn()).map_err(|e| self.spawn_error(e))?;
         Ok(Foreground { child })
     }
 }
@@ -579,6 +575,35 @@ impl Drop for Foreground {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+    }
+}
+
+/// How many times a spawn refused with ETXTBSY is tried; the pauses
+/// between tries double from [`TEXT_BUSY_FIRST_PAUSE`] (2.5 s in all).
+const TEXT_BUSY_TRIES: u32 = 9;
+const TEXT_BUSY_FIRST_PAUSE: Duration = Duration::from_millis(10);
+
+/// `spawn`, tried again while the kernel refuses to execute a file that is
+/// still open for writing (ETXTBSY). A program just written (a script, a
+/// binary an operator copied) stays "busy" while any process holds a
+/// writable descriptor to it, and another thread's `fork` briefly copies
+/// ours into a child until that child's `exec` closes it.
+fn spawn_retrying<T>(mut spawn: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let mut pause = TEXT_BUSY_FIRST_PAUSE;
+    let mut tries = 1;
+    loop {
+        match spawn() {
+            Err(e)
+                if e.raw_os_error() == Some(nix::errno::Errno::ETXTBSY as i32)
+                    && tries < TEXT_BUSY_TRIES =>
+            {
+                tracing::debug!(tries, "executable busy (being written): trying again");
+                std::thread::sleep(pause);
+                pause *= 2;
+                tries += 1;
+            }
+            other => return other,
         }
     }
 }
@@ -848,6 +873,31 @@ impl Drop for Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_program_still_open_for_writing_starts_once_its_writer_closes() {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("busy.sh");
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(b"#!/bin/sh\necho started\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Held open for writing, the kernel refuses to run it...
+        let busy = std::process::Command::new(&path).output().unwrap_err();
+        assert_eq!(busy.raw_os_error(), Some(nix::errno::Errno::ETXTBSY as i32));
+        // ... until the writer closes it, a moment after the start.
+        let closer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(f);
+        });
+        let out = Program::new(path.to_str().unwrap())
+            .timeout(Duration::from_secs(10))
+            .run_blocking()
+            .unwrap();
+        closer.join().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "started");
+    }
 
     #[test]
     fn quoting_is_shell_safe() {
