@@ -376,7 +376,9 @@ impl Program {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-        let mut child = spawn_retrying(|| cmd.spawn()).map_err(|e| self.spawn_error(e))?;
+        let mut child = spawn_retrying_async(|| cmd.spawn())
+            .await
+            .map_err(|e| self.spawn_error(e))?;
         // Armed before anything can fail or be cancelled.
         let group = GroupGuard::new(child.id());
         tracing::debug!(command = %self.command_line(), pid = ?child.id(), "started");
@@ -590,22 +592,44 @@ const TEXT_BUSY_FIRST_PAUSE: Duration = Duration::from_millis(10);
 /// writable descriptor to it, and another thread's `fork` briefly copies
 /// ours into a child until that child's `exec` closes it.
 fn spawn_retrying<T>(mut spawn: impl FnMut() -> io::Result<T>) -> io::Result<T> {
-    let mut pause = TEXT_BUSY_FIRST_PAUSE;
     let mut tries = 1;
     loop {
         match spawn() {
-            Err(e)
-                if e.raw_os_error() == Some(nix::errno::Errno::ETXTBSY as i32)
-                    && tries < TEXT_BUSY_TRIES =>
-            {
-                tracing::debug!(tries, "executable busy (being written): trying again");
-                std::thread::sleep(pause);
-                pause *= 2;
+            Err(e) if text_busy(&e, tries) => {
+                std::thread::sleep(busy_pause(tries));
                 tries += 1;
             }
             other => return other,
         }
     }
+}
+
+/// [`spawn_retrying`] for async callers: the pauses do not hold a worker.
+async fn spawn_retrying_async<T>(mut spawn: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let mut tries = 1;
+    loop {
+        match spawn() {
+            Err(e) if text_busy(&e, tries) => {
+                tokio::time::sleep(busy_pause(tries)).await;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether try `tries` failed with ETXTBSY and another is allowed.
+fn text_busy(e: &io::Error, tries: u32) -> bool {
+    let busy = e.raw_os_error() == Some(nix::errno::Errno::ETXTBSY as i32);
+    if busy {
+        tracing::debug!(tries, "executable busy (being written): trying again");
+    }
+    busy && tries < TEXT_BUSY_TRIES
+}
+
+/// The pause after try `tries` (1-based): doubling from the first.
+fn busy_pause(tries: u32) -> Duration {
+    TEXT_BUSY_FIRST_PAUSE * 2u32.saturating_pow(tries - 1)
 }
 
 fn pid_of(id: u32) -> Option<Pid> {
